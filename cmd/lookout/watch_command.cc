@@ -1,0 +1,293 @@
+// `lookout watch`: inotifywait-compatible output (or JSON Lines) for every change under the
+// given paths. The watcher's loop runs on its own thread; this thread formats and writes
+// batches; a third waits for SIGINT/SIGTERM and asks the loop to stop, after which what is
+// pending is flushed and the exit code is 0.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <cstring>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "lookout/commands.h"
+#include "lookout/watcher.h"
+#include "sink/event_writer.h"
+#include "sink/inotifywait_format.h"
+#include "sink/json_format.h"
+
+namespace lookout::cmd {
+
+struct WatchCommand::Options {
+  std::vector<std::string> paths;
+  bool monitor = false;
+  bool recursive = false;
+  bool no_dereference = false;
+  std::vector<std::string> events;
+  int quiet = 0;
+  std::string format, timefmt, outfile, fromfile;
+  bool csv = false, json = false, nul = false, no_newline = false, ready = false;
+  int timeout = 0;
+  std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
+  std::size_t max_pending = 65536;
+  bool verbose = false;
+};
+
+WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
+  sub_ = app.add_subcommand("watch", "Print every change under the given paths (inotifywait-compatible)");
+  auto& o = *o_;
+  sub_->add_option("paths", o.paths, "Files or directories to watch; @PATH excludes PATH");
+  sub_->add_flag("-m,--monitor", o.monitor, "Keep running after the first event");
+  sub_->add_flag("-r,--recursive", o.recursive, "Watch directories recursively");
+  sub_->add_flag("-P,--no-dereference", o.no_dereference, "Do not follow a symlinked root");
+  sub_->add_option("-e,--event", o.events,
+                   "Events to report (inotifywait names: access modify attrib close_write "
+                   "close_nowrite close open moved_to moved_from move move_self create delete "
+                   "delete_self unmount); default: all but open/access/close_nowrite");
+  sub_->add_flag("-q,--quiet", o.quiet, "Less output on stderr (twice: only errors)");
+  sub_->add_option("--format", o.format, "printf-like: %w %f %e %Xe %T %0");
+  sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
+  sub_->add_flag("-c,--csv", o.csv, "CSV output");
+  sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema)");
+  sub_->add_flag("-0,--null", o.nul, "End each record with NUL instead of newline");
+  sub_->add_flag("--no-newline", o.no_newline, "Do not end --format records with a newline");
+  sub_->add_flag("--ready", o.ready, "Print READY once every watch is live");
+  sub_->add_option("-t,--timeout", o.timeout, "Exit with 2 if no event comes within N seconds");
+  sub_->add_option("-o,--outfile", o.outfile, "Append events to FILE instead of stdout");
+  sub_->add_option("--fromfile", o.fromfile, "Read paths (and @excludes) from FILE, - for stdin");
+  sub_->add_option("--exclude", o.exclude, "Ignore paths matching this POSIX extended regex");
+  sub_->add_option("--excludei", o.excludei, "Like --exclude, case-insensitive");
+  sub_->add_option("--include", o.include, "Report only paths matching this regex");
+  sub_->add_option("--includei", o.includei, "Like --include, case-insensitive");
+  sub_->add_option("--exclude-glob", o.exclude_glob, "Ignore paths matching this glob (relative path or name)");
+  sub_->add_option("--max-pending", o.max_pending, "Unconsumed events before reading pauses");
+  sub_->add_flag("-v,--verbose", o.verbose, "Say what the engine does (rescans, ...)");
+}
+
+WatchCommand::~WatchCommand() = default;
+bool WatchCommand::selected() const { return sub_->parsed(); }
+
+namespace {
+
+std::uint32_t in_bits_to_kinds_mask(std::uint32_t in) {
+  EventMask m = event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
+  if (in & IN_MODIFY) m |= event_bit(EventKind::modify);
+  if (in & IN_CLOSE_WRITE) m |= event_bit(EventKind::close_write);
+  if (in & IN_ATTRIB) m |= event_bit(EventKind::attrib);
+  if (in & IN_OPEN) m |= event_bit(EventKind::open);
+  if (in & IN_ACCESS) m |= event_bit(EventKind::access);
+  if (in & IN_CLOSE_NOWRITE) m |= event_bit(EventKind::close_nowrite);
+  if (in & (IN_CREATE | IN_MOVED_TO)) m |= event_bit(EventKind::create);
+  if (in & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF)) m |= event_bit(EventKind::remove);
+  if (in & (IN_MOVED_FROM | IN_MOVED_TO)) m |= event_bit(EventKind::rename);
+  return m;
+}
+
+std::string absolute(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return p;
+  char cwd[4096];
+  std::string base = ::getcwd(cwd, sizeof cwd) ? cwd : ".";
+  return base + "/" + p;
+}
+
+std::string normalized_abs(const std::string& p) {
+  std::string out = absolute(p);
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  for (std::size_t pos; (pos = out.find("/./")) != std::string::npos;) out.erase(pos, 2);
+  if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
+  return out;
+}
+
+}  // namespace
+
+int WatchCommand::run() {
+  auto& o = *o_;
+  auto err = [&](const std::string& msg) {
+    std::fprintf(stderr, "lookout watch: %s\n", msg.c_str());
+    return 1;
+  };
+  WatchOptions wo;
+  std::vector<std::string> paths = o.paths;
+  if (!o.fromfile.empty()) {
+    std::ifstream f;
+    std::istream* in = &std::cin;
+    if (o.fromfile != "-") {
+      f.open(o.fromfile);
+      if (!f) return err("cannot read --fromfile " + o.fromfile + ": " + std::strerror(errno));
+      in = &f;
+    }
+    for (std::string line; std::getline(*in, line);) {
+      if (!line.empty()) paths.push_back(line);
+    }
+  }
+  for (const auto& p : paths) {
+    if (p.size() > 1 && p[0] == '@') {
+      wo.exclude_paths.push_back(normalized_abs(p.substr(1)));
+    } else {
+      wo.paths.push_back(p);
+    }
+  }
+  if (wo.paths.empty()) return err("no path to watch; usage: lookout watch [-m] [-r] PATH...");
+  if (o.no_dereference) {
+    for (auto& p : wo.paths) {
+      struct stat st;
+      if (::lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        return err(p + " is a symlink and --no-dereference was given; watch its target or drop -P");
+      }
+    }
+  }
+  std::uint32_t in_events = 0;
+  if (!o.events.empty()) {
+    auto parsed = sink::parse_inotify_event_names(o.events);
+    if (!parsed) return err(parsed.error().message);
+    in_events = *parsed;
+    wo.events = in_bits_to_kinds_mask(in_events);
+  }
+  wo.recursive = o.recursive;
+  wo.exclude_regex = o.exclude;
+  wo.exclude_regex_icase = o.excludei;
+  wo.include_regex = o.include;
+  wo.include_regex_icase = o.includei;
+  wo.exclude_globs = o.exclude_glob;
+  wo.max_pending = std::max<std::size_t>(16, o.max_pending);
+  const bool verbose = o.verbose;
+  const int quiet = o.quiet;
+  wo.on_diagnostic = [verbose, quiet](const Error& e, bool fatal) {
+    if (fatal || quiet < 2) std::fprintf(stderr, "lookout watch: %s\n", e.message.c_str());
+    (void)verbose;
+  };
+
+  int out_fd = STDOUT_FILENO;
+  std::string out_name = "standard output";
+  if (!o.outfile.empty()) {
+    out_fd = ::open(o.outfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+      return err("cannot open --outfile " + o.outfile + ": " + std::strerror(errno) +
+                 " (check the directory exists and is writable)");
+    }
+    out_name = o.outfile;
+  }
+
+  // Signals are taken by one thread with sigwait; every other thread has them blocked.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (quiet == 0) {
+    std::fprintf(stderr, o.recursive ? "Setting up watches.  Beware: since -r was given, this may take a while!\n"
+                                     : "Setting up watches.\n");
+  }
+  auto created = Watcher::create(wo);
+  if (!created) return err(created.error().message);
+  std::unique_ptr<Watcher> watcher = std::move(*created);
+  if (auto started = watcher->start(); !started) return err(started.error().message);
+  if (quiet == 0) std::fprintf(stderr, "Watches established.\n");
+
+  sink::InotifywaitOptions fo;
+  fo.format = o.format;
+  fo.timefmt = o.timefmt;
+  fo.csv = o.csv;
+  fo.nul = o.nul;
+  fo.no_newline = o.no_newline;
+  fo.events = in_events;
+  for (const auto& p : wo.paths) fo.roots.emplace_back(normalized_abs(p), p);
+  sink::InotifywaitFormat text(fo);
+  sink::EventWriter writer(out_fd);
+  const char term = o.nul ? '\0' : '\n';
+
+  std::string buf;
+  if (o.json) {
+    sink::format_json_control("ready", buf);
+    buf.push_back(term);
+  } else if (o.ready) {
+    buf += "READY";
+    buf.push_back(term);
+  }
+  if (auto w = writer.flush(buf, out_name); !w) return err(w.error().message);
+
+  std::thread loop([&] { watcher->run(); });
+  std::atomic<bool> done{false};
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (!done.load()) watcher->request_stop();
+  });
+
+  int exit_code = 0;
+  bool any_event = false;
+  auto last_event = std::chrono::steady_clock::now();
+  std::vector<Event> batch;
+  for (;;) {
+    batch.clear();
+    bool more = watcher->next_batch(batch, o.timeout > 0 ? 200 : -1);
+    std::size_t printed = 0;
+    for (const auto& e : batch) {
+      std::size_t before = buf.size();
+      if (o.json) {
+        if (!(wo.events & event_bit(e.kind))) continue;
+        sink::format_json(e, buf);
+        buf.push_back(term);
+      } else {
+        text.format(e, buf);
+      }
+      if (buf.size() > before) ++printed;
+      if (!o.monitor && printed > 0) break;
+    }
+    if (!buf.empty()) {
+      if (auto w = writer.flush(buf, out_name); !w) {
+        if (w.error().sys_errno != EPIPE) exit_code = err(w.error().message);
+        break;
+      }
+    }
+    if (printed > 0) {
+      any_event = true;
+      last_event = std::chrono::steady_clock::now();
+      if (!o.monitor) break;
+    }
+    if (!more) break;
+    if (o.timeout > 0 && std::chrono::steady_clock::now() - last_event >= std::chrono::seconds(o.timeout)) {
+      exit_code = 2;
+      break;
+    }
+  }
+  (void)any_event;
+  done.store(true);
+  watcher->request_stop();
+  loop.join();
+  // Drain what the loop produced while stopping.
+  if (exit_code == 0 && o.monitor) {
+    batch.clear();
+    while (watcher->next_batch(batch, 0) && !batch.empty()) {
+      for (const auto& e : batch) {
+        if (o.json) {
+          if (!(wo.events & event_bit(e.kind))) continue;
+          sink::format_json(e, buf);
+          buf.push_back(term);
+        } else {
+          text.format(e, buf);
+        }
+      }
+      batch.clear();
+      if (!writer.flush(buf, out_name)) break;
+    }
+  }
+  Error end = watcher->end_reason();
+  if (!end.message.empty() && exit_code == 0) exit_code = 1;
+  // Wake the signal thread if no signal came, so it can be joined.
+  ::kill(::getpid(), SIGTERM);
+  signals.join();
+  return exit_code;
+}
+
+}  // namespace lookout::cmd

@@ -1,0 +1,92 @@
+// Watcher: watches directory trees and turns every change under them into Events.
+// One loop thread owns the kernel side, the tree model and the diff engine (see
+// docs/design.md); the consumer takes events from another thread with next_batch().
+// start() returns only once every initial watch is live, so a change made after it is
+// never missed. step() is the loop's single iteration; run() just calls it.
+// Thread safety: next_batch() and request_stop() from any thread; everything else on the
+// thread that owns the loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lookout/event.h"
+#include "lookout/result.h"
+
+namespace lookout {
+
+// Which kinds of events to report, as a bit set of EventKind.
+using EventMask = std::uint32_t;
+constexpr EventMask event_bit(EventKind k) { return 1u << static_cast<unsigned>(k); }
+constexpr EventMask kDefaultEvents =
+    event_bit(EventKind::create) | event_bit(EventKind::modify) |
+    event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
+    event_bit(EventKind::remove) | event_bit(EventKind::rename) | event_bit(EventKind::rescan) |
+    event_bit(EventKind::unmount);
+
+struct WatchOptions {
+  std::vector<std::string> paths;  // files or directories; made absolute, symlinks not resolved
+  bool recursive = true;
+  EventMask events = kDefaultEvents;
+  // Filters (see PathFilter): POSIX extended regexes on the full path, globs, @path excludes.
+  std::vector<std::string> exclude_regex, exclude_regex_icase;
+  std::vector<std::string> include_regex, include_regex_icase;
+  std::vector<std::string> exclude_globs;
+  std::vector<std::string> exclude_paths;
+  // Unconsumed events after which the loop stops reading the kernel (bounded memory).
+  std::size_t max_pending = 65536;
+  // Shortest and longest pause between rescans when overflows keep coming (storm backoff).
+  int rescan_backoff_min_ms = 0;
+  int rescan_backoff_max_ms = 2000;
+  // Called on the loop thread for warnings (fatal=false) and for the error that ends
+  // watching (fatal=true), e.g. the root was deleted or the watch limit was hit.
+  std::function<void(const Error&, bool fatal)> on_diagnostic;
+};
+
+struct WatcherStats {
+  std::uint64_t events = 0;        // events appended to the log
+  std::uint64_t coalesced = 0;     // identical pending events merged
+  std::uint64_t overflows = 0;     // IN_Q_OVERFLOW seen
+  std::uint64_t rescans = 0;       // full rescans done
+  std::uint64_t paused = 0;        // times the loop stopped reading for a slow consumer
+  std::size_t watches = 0;
+  std::size_t nodes = 0;           // entries in the tree model
+};
+
+class Watcher {
+ public:
+  static Result<std::unique_ptr<Watcher>> create(WatchOptions options);
+  ~Watcher();
+
+  // Adds the watches and crawls the trees. REQUIRES: loop thread, called once.
+  Result<void> start();
+  // One loop iteration: waits up to timeout_ms for kernel events (or a stop request),
+  // handles them and runs any due rescan. Returns false once watching has ended.
+  bool step(int timeout_ms);
+  // Loops on step() until request_stop() or a fatal condition; then closes the log.
+  void run();
+  // Thread-safe. Wakes the loop and makes run() return.
+  void request_stop();
+
+  // Consumer side, thread-safe: appends pending events to `out`, waiting up to timeout_ms
+  // (-1: forever) for one. Returns false when watching has ended and all was taken.
+  bool next_batch(std::vector<Event>& out, int timeout_ms);
+
+  // Forces a rescan + diff of every root now (tests; also what overflow triggers).
+  void rescan_now(const std::string& reason);
+
+  WatcherStats stats() const;
+  // The fatal error that ended watching, if any (empty message otherwise).
+  Error end_reason() const;
+
+  struct Impl;
+
+ private:
+  explicit Watcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lookout

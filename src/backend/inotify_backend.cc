@@ -1,0 +1,94 @@
+#include "backend/inotify_backend.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "sys/inotify_calls.h"
+#include "sys/proc_limits.h"
+
+namespace lookout::backend {
+
+std::string describe_watch_limit() {
+  auto limits = sys::read_inotify_limits();
+  auto usage = sys::read_inotify_usage(::getuid());
+  std::int64_t total = 0;
+  const sys::InotifyUsage* top = nullptr;
+  for (const auto& u : usage) {
+    total += u.watches;
+    if (!top || u.watches > top->watches) top = &u;
+  }
+  std::string s = fmt::format("{}={}, {} in use by uid {}", limits.watches_knob,
+                              limits.max_user_watches, total, ::getuid());
+  if (top) s += fmt::format(" (most: {} by pid {} {})", top->watches, top->pid, top->comm);
+  s += fmt::format("; raise it with: sysctl -w {}={}", limits.watches_knob,
+                   std::max<std::int64_t>(524288, limits.max_user_watches * 2));
+  return s;
+}
+
+Result<InotifyBackend> InotifyBackend::open() {
+  int fd = sys::inotify_open();
+  if (fd < 0) {
+    int err = -fd;
+    Error e = error_from_errno(err, "inotify_init1", "");
+    if (err == EMFILE) {
+      auto limits = sys::read_inotify_limits();
+      e.code = ErrorCode::instance_limit;
+      e.message = fmt::format(
+          "inotify_init1: Too many open files (max_user_instances={} reached for uid {}; raise "
+          "it with: sysctl -w fs.inotify.max_user_instances={})",
+          limits.max_user_instances, ::getuid(), std::max<std::int64_t>(512, limits.max_user_instances * 2));
+    }
+    return e;
+  }
+  return InotifyBackend(sys::UniqueFd(fd));
+}
+
+Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
+  int wd = sys::inotify_add(fd_.get(), path.c_str(), mask);
+  if (wd < 0) {
+    int err = -wd;
+    if (err == ENOSPC) {
+      Error e;
+      e.code = ErrorCode::watch_limit;
+      e.sys_errno = err;
+      e.path = path;
+      e.message = fmt::format("inotify_add_watch {}: No space left on device ({})", path,
+                              describe_watch_limit());
+      return e;
+    }
+    return error_from_errno(err, "inotify_add_watch", path,
+                            err == EACCES ? "no read permission; not watched" : "");
+  }
+  ++watches_;
+  return wd;
+}
+
+void InotifyBackend::unwatch(int wd) {
+  sys::inotify_remove(fd_.get(), wd);
+  if (watches_ > 0) --watches_;
+}
+
+Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {
+  std::size_t count = 0;
+  while (count < max_events) {
+    long n = sys::read_nonblocking(fd_.get(), buf_.data(), buf_.size());
+    if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
+    if (n == 0) break;
+    for (long pos = 0; pos < n;) {
+      auto* ev = reinterpret_cast<const inotify_event*>(buf_.data() + pos);
+      pos += static_cast<long>(sizeof(inotify_event) + ev->len);
+      RawEvent r{ev->wd, ev->mask, ev->cookie, {}};
+      if (ev->len > 0) r.name.assign(ev->name, ::strnlen(ev->name, ev->len));
+      out.push_back(std::move(r));
+      ++count;
+    }
+  }
+  return count;
+}
+
+}  // namespace lookout::backend

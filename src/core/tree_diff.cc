@@ -1,0 +1,230 @@
+#include "core/tree_diff.h"
+
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace lookout::core {
+
+namespace {
+
+bool same_identity(const sys::FileStat& a, const sys::FileStat& b) {
+  return a.type == b.type && a.ino == b.ino && a.dev == b.dev;
+}
+
+// A rename candidate must be the same object: for files the content stamp must match too,
+// because ext4 hands a freed inode number to the next file at once.
+bool same_object(const sys::FileStat& a, const sys::FileStat& b) {
+  if (!same_identity(a, b)) return false;
+  if (a.type == sys::FileType::dir) return true;
+  return a.size == b.size && a.mtime_ns == b.mtime_ns;
+}
+
+struct Reconciler {
+  TreeModel& live;
+  const TreeModel& fresh;
+  const DiffSink& sink;
+  DiffStats stats;
+
+  std::vector<std::pair<NodeId, NodeId>> work;  // matched (live dir, fresh dir) pairs
+  std::vector<NodeId> removed;                  // live nodes with no match in fresh
+  std::vector<std::pair<NodeId, NodeId>> added; // (live parent, fresh node) with no match
+  std::unordered_map<NodeId, NodeId> fresh_to_live;  // matched directories
+
+  void emit(EventKind k, NodeId id, const std::string& from = {}) {
+    if (sink.event) sink.event(k, live.path(id), from, live.node(id).is_dir());
+  }
+
+  void compare_entry(NodeId l, NodeId f) {
+    Node& ln = live.node(l);
+    const Node& fn = fresh.node(f);
+    if (ln.is_dir()) {
+      if (ln.st.mode != fn.st.mode) {
+        ln.st = fn.st;
+        ++stats.modified;
+        emit(EventKind::attrib, l);
+      }
+      ln.st = fn.st;
+      work.emplace_back(l, f);
+      return;
+    }
+    EventKind kind;
+    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns) {
+      kind = EventKind::modify;
+    } else if (ln.st.ctime_ns != fn.st.ctime_ns || ln.st.mode != fn.st.mode) {
+      kind = EventKind::attrib;
+    } else {
+      ln.stat_known = true;
+      return;
+    }
+    ln.st = fn.st;
+    ln.stat_known = true;
+    ++stats.modified;
+    emit(kind, l);
+  }
+
+  void compare_dirs() {
+    while (!work.empty()) {
+      auto [l, f] = work.back();
+      work.pop_back();
+      fresh_to_live[f] = l;
+      std::unordered_set<NodeId> seen;
+      fresh.for_each_child(f, [&](NodeId fc) {
+        NodeId lc = live.find(l, fresh.node(fc).name);
+        if (lc == kNoNode) {
+          added.emplace_back(l, fc);
+        } else if (!live.node(lc).stat_known &&
+                   live.node(lc).st.type == fresh.node(fc).st.type) {
+          // Known only from an event whose stat failed: adopt the scan silently.
+          seen.insert(lc);
+          live.node(lc).st = fresh.node(fc).st;
+          live.node(lc).stat_known = true;
+          if (live.node(lc).is_dir()) work.emplace_back(lc, fc);
+        } else if (!same_identity(live.node(lc).st, fresh.node(fc).st)) {
+          removed.push_back(lc);
+          added.emplace_back(l, fc);
+          seen.insert(lc);
+        } else {
+          seen.insert(lc);
+          compare_entry(lc, fc);
+        }
+      });
+      live.for_each_child(l, [&](NodeId lc) {
+        if (!seen.count(lc)) removed.push_back(lc);
+      });
+    }
+  }
+
+  // Applies renames that are safe to apply now; returns how many were applied.
+  std::size_t apply_renames(std::unordered_set<NodeId>& removed_set,
+                            std::vector<std::pair<NodeId, NodeId>>& candidates) {
+    std::size_t applied = 0;
+    std::vector<std::pair<NodeId, NodeId>> still;
+    std::unordered_set<NodeId> pending_sources;
+    for (auto& [l, f] : candidates) pending_sources.insert(l);
+    for (auto& [l, f] : candidates) {
+      auto parent_it = fresh_to_live.find(fresh.node(f).parent);
+      if (parent_it == fresh_to_live.end() || !live.valid(l)) {
+        still.emplace_back(l, f);
+        continue;
+      }
+      NodeId dest_parent = parent_it->second;
+      // Never move a directory into its own subtree (can happen only with stale pairs).
+      if (live.node(l).is_dir() && live.is_ancestor(l, dest_parent)) {
+        still.emplace_back(l, f);
+        continue;
+      }
+      const std::string& name = fresh.node(f).name;
+      NodeId occupant = live.find(dest_parent, name);
+      if (occupant != kNoNode && occupant != l) {
+        bool removable = removed_set.count(occupant) && !pending_sources.count(occupant) &&
+                         live.node(occupant).first_child == kNoNode;
+        if (!removable) {
+          still.emplace_back(l, f);
+          continue;
+        }
+        // rename(2) over an existing entry replaces it: the event says so by itself.
+        removed_set.erase(occupant);
+      }
+      std::string from = live.path(l);
+      live.move(l, dest_parent, name);
+      removed_set.erase(l);
+      pending_sources.erase(l);
+      ++stats.renamed;
+      emit(EventKind::rename, l, from);
+      if (live.node(l).is_dir()) {
+        if (sink.dir_added) sink.dir_added(l);
+        work.emplace_back(l, f);
+      } else {
+        compare_entry(l, f);
+      }
+      ++applied;
+    }
+    candidates.swap(still);
+    return applied;
+  }
+
+  void create_subtree(NodeId live_parent, NodeId f) {
+    std::vector<std::pair<NodeId, NodeId>> stack{{live_parent, f}};
+    while (!stack.empty()) {
+      auto [lp, fc] = stack.back();
+      stack.pop_back();
+      const Node& fn = fresh.node(fc);
+      NodeId id = live.add(lp, fn.name, fn.st, true);
+      ++stats.created;
+      emit(EventKind::create, id);
+      if (fn.is_dir()) {
+        if (sink.dir_added) sink.dir_added(id);
+        fresh.for_each_child(fc, [&](NodeId c) { stack.emplace_back(id, c); });
+      }
+    }
+  }
+
+  void remove_subtree(NodeId id) {
+    if (!live.valid(id)) return;
+    for (NodeId n : live.subtree_post_order(id)) {
+      ++stats.removed;
+      emit(EventKind::remove, n);
+    }
+    live.remove(id);
+  }
+
+  void run(NodeId l, NodeId f) {
+    work.emplace_back(l, f);
+    std::unordered_set<NodeId> removed_set;
+    std::vector<std::pair<NodeId, NodeId>> candidates;
+    std::vector<std::pair<NodeId, NodeId>> plain_added;
+    for (;;) {
+      compare_dirs();
+      for (NodeId r : removed) removed_set.insert(r);
+      removed.clear();
+      // Pair what vanished with what appeared, by identity.
+      std::unordered_map<std::uint64_t, std::vector<NodeId>> by_ino;
+      for (NodeId r : removed_set) {
+        if (live.valid(r)) by_ino[live.node(r).st.ino].push_back(r);
+      }
+      std::unordered_set<NodeId> claimed;
+      for (auto& c : candidates) claimed.insert(c.first);
+      for (auto& [lp, fc] : added) {
+        NodeId match = kNoNode;
+        if (auto it = by_ino.find(fresh.node(fc).st.ino); it != by_ino.end()) {
+          for (NodeId r : it->second) {
+            if (!claimed.count(r) && same_object(live.node(r).st, fresh.node(fc).st)) {
+              match = r;
+              break;
+            }
+          }
+        }
+        if (match != kNoNode) {
+          claimed.insert(match);
+          candidates.emplace_back(match, fc);
+        } else {
+          plain_added.emplace_back(lp, fc);
+        }
+      }
+      added.clear();
+      if (apply_renames(removed_set, candidates) == 0 && work.empty()) break;
+    }
+    // Renames that could not be applied safely become delete + create.
+    for (auto& [l2, f2] : candidates) {
+      auto parent_it = fresh_to_live.find(fresh.node(f2).parent);
+      if (parent_it != fresh_to_live.end()) plain_added.emplace_back(parent_it->second, f2);
+      // else: its parent is itself created below, which creates this entry too
+    }
+    for (NodeId r : removed_set) remove_subtree(r);
+    for (auto& [lp, fc] : plain_added) {
+      if (live.valid(lp) && live.find(lp, fresh.node(fc).name) == kNoNode) create_subtree(lp, fc);
+    }
+  }
+};
+
+}  // namespace
+
+DiffStats reconcile(TreeModel& live, NodeId live_dir, const TreeModel& fresh, NodeId fresh_dir,
+                    const DiffSink& sink) {
+  Reconciler r{live, fresh, sink, {}, {}, {}, {}, {}};
+  r.run(live_dir, fresh_dir);
+  return r.stats;
+}
+
+}  // namespace lookout::core

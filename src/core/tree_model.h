@@ -1,0 +1,94 @@
+// TreeModel: the in-memory picture of the watched trees, one node per directory entry.
+// Paths are never stored: they are derived by walking parent links, so renaming a directory
+// renames every descendant at once (no wd->path map that can go stale). Names are bytes.
+// Several roots hang under one invisible top node; a root's name is its absolute path.
+// Owned by one thread (the watcher's loop); not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sys/file_stat.h"
+
+namespace lookout::core {
+
+using NodeId = std::uint32_t;
+inline constexpr NodeId kNoNode = 0xffffffffu;
+inline constexpr NodeId kTopNode = 0;
+
+struct Node {
+  std::string name;
+  NodeId parent = kNoNode;
+  NodeId first_child = kNoNode;
+  NodeId next_sibling = kNoNode;
+  NodeId prev_sibling = kNoNode;
+  sys::FileStat st;
+  int wd = -1;          // inotify watch descriptor, -1 when not watched
+  bool live = false;    // false for free slots
+  bool stat_known = false;
+  bool is_dir() const { return st.type == sys::FileType::dir; }
+};
+
+class TreeModel {
+ public:
+  TreeModel();
+
+  // Adds a root (absolute path, no trailing slash except "/") under the top node.
+  NodeId add_root(std::string_view abs_path, const sys::FileStat& st);
+  // Adds `name` under `parent`; if it exists already, returns the existing node unchanged.
+  NodeId add(NodeId parent, std::string_view name, const sys::FileStat& st, bool stat_known);
+  NodeId find(NodeId parent, std::string_view name) const;
+  // Resolves an absolute path through the roots; kNoNode when absent.
+  NodeId find_path(std::string_view abs_path) const;
+
+  // Removes `id` and its subtree, calling the remove hook for each node, children first.
+  void remove(NodeId id);
+  // Moves `id` under `new_parent` as `new_name`; an occupant of that name is removed first.
+  void move(NodeId id, NodeId new_parent, std::string_view new_name);
+
+  std::string path(NodeId id) const;
+  // Path of `name` inside directory `dir` without adding it.
+  std::string child_path(NodeId dir, std::string_view name) const;
+  bool is_root(NodeId id) const { return id != kTopNode && node(id).parent == kTopNode; }
+  NodeId root_of(NodeId id) const;
+  bool is_ancestor(NodeId ancestor, NodeId id) const;
+
+  Node& node(NodeId id) { return nodes_[id]; }
+  const Node& node(NodeId id) const { return nodes_[id]; }
+  bool valid(NodeId id) const { return id < nodes_.size() && nodes_[id].live; }
+  std::size_t size() const { return live_count_; }
+
+  // Calls f(child) for each child of `dir`. f may not add or remove nodes.
+  template <typename F>
+  void for_each_child(NodeId dir, F&& f) const {
+    for (NodeId c = nodes_[dir].first_child; c != kNoNode; c = nodes_[c].next_sibling) f(c);
+  }
+  std::vector<NodeId> children(NodeId dir) const;
+  // Post-order (children before parents) list of the subtree at `id`, `id` last.
+  std::vector<NodeId> subtree_post_order(NodeId id) const;
+
+  // Called for every node just before it is removed (by remove() or move()'s replacement).
+  void set_remove_hook(std::function<void(NodeId, const Node&)> hook) { remove_hook_ = std::move(hook); }
+
+ private:
+  std::size_t hash_of(NodeId parent, std::string_view name) const;
+  void index_insert(NodeId id);
+  void index_erase(NodeId id);
+  void index_grow();
+  void link_child(NodeId parent, NodeId id);
+  void unlink_child(NodeId id);
+  NodeId allocate();
+
+  std::vector<Node> nodes_;
+  std::vector<NodeId> free_;
+  std::size_t live_count_ = 0;
+  // Open-addressed (parent, name) -> id index. kNoNode = empty, kTombstone = erased.
+  std::vector<NodeId> slots_;
+  std::size_t used_slots_ = 0;  // live + tombstones
+  std::function<void(NodeId, const Node&)> remove_hook_;
+};
+
+}  // namespace lookout::core

@@ -1,0 +1,93 @@
+#include "core/tree_scanner.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include "sys/unique_fd.h"
+
+namespace lookout::core {
+
+bool TreeScanner::is_loop(NodeId dir) const {
+  const auto& st = model_.node(dir).st;
+  for (NodeId cur = model_.node(dir).parent; cur != kTopNode && cur != kNoNode;
+       cur = model_.node(cur).parent) {
+    const auto& a = model_.node(cur).st;
+    if (a.ino == st.ino && a.dev == st.dev) return true;
+  }
+  return false;
+}
+
+void TreeScanner::scan(NodeId start) {
+  std::vector<NodeId> stack{start};
+  while (!stack.empty()) {
+    NodeId dir = stack.back();
+    stack.pop_back();
+    if (!model_.valid(dir)) continue;
+    std::string dir_path = model_.path(dir);
+    if (is_loop(dir)) {
+      if (hooks_.error) {
+        hooks_.error(Error{ErrorCode::io, ELOOP, dir_path,
+                           dir_path + ": directory contains itself (bind mount loop); not descending"});
+      }
+      continue;
+    }
+    if (hooks_.enter_dir && !hooks_.enter_dir(dir, dir_path)) continue;
+    // Roots may be symlinks the user named; below them nothing is followed.
+    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (model_.is_root(dir) ? 0 : O_NOFOLLOW);
+    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    if (!fd.valid()) {
+      int err = errno;
+      // A directory that vanished in the meantime is not an error: its delete event follows.
+      if (err != ENOENT && err != ENOTDIR && hooks_.error) {
+        hooks_.error(error_from_errno(err, "cannot list", dir_path,
+                                      err == EACCES ? "not watched; fix its permissions" : ""));
+      }
+      continue;
+    }
+    if (int err = reader_.read(fd.get(), entries_); err != 0) {
+      if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
+      continue;
+    }
+    for (const auto& e : entries_) {
+      NodeId existing = model_.find(dir, e.name);
+      if (existing != kNoNode) {
+        // Already known (a kernel event got there first): only descend into directories.
+        if (model_.node(existing).is_dir()) stack.push_back(existing);
+        continue;
+      }
+      sys::FileStat st;
+      std::string name(e.name);
+      if (sys::stat_at(fd.get(), name.c_str(), st) != 0) continue;  // gone already
+      bool is_dir = st.type == sys::FileType::dir;
+      if (hooks_.excluded) {
+        std::string p = dir_path;
+        if (p.back() != '/') p.push_back('/');
+        p += name;
+        if (hooks_.excluded(p, is_dir)) continue;
+      }
+      NodeId id = model_.add(dir, name, st, true);
+      if (hooks_.added) hooks_.added(id);
+      if (is_dir) stack.push_back(id);
+    }
+  }
+}
+
+Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
+                        const std::function<bool(const std::string&, bool)>& excluded,
+                        const std::function<void(const Error&)>& on_error) {
+  sys::FileStat st;
+  if (int err = sys::stat_follow(abs_path.c_str(), st); err != 0) {
+    return error_from_errno(err, "cannot watch", abs_path);
+  }
+  NodeId root = out.add_root(abs_path, st);
+  if (st.type == sys::FileType::dir) {
+    ScanHooks hooks;
+    hooks.excluded = excluded;
+    hooks.error = on_error;
+    TreeScanner(out, std::move(hooks)).scan(root);
+  }
+  return true;
+}
+
+}  // namespace lookout::core

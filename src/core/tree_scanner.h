@@ -1,0 +1,51 @@
+// TreeScanner: reads a directory subtree from the filesystem into a TreeModel.
+// Used three ways: the initial crawl, catching up on a directory that just appeared (after
+// its watch is live, so nothing created in between is missed), and a fresh scan into an
+// empty model that the diff engine compares with the live one. Symlinks are never followed;
+// a bind-mount loop is cut where a directory would contain its own ancestor.
+// Not thread-safe; the hooks run on the caller's thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tree_model.h"
+#include "lookout/result.h"
+#include "sys/dir_reader.h"
+
+namespace lookout::core {
+
+struct ScanHooks {
+  // Before a directory is listed (its absolute path given). Return false to not list it
+  // (e.g. its watch could not be added and the caller gave up on the subtree).
+  std::function<bool(NodeId dir, const std::string& path)> enter_dir;
+  // For each entry the scan added to the model (not for entries that were already there).
+  std::function<void(NodeId id)> added;
+  // True if `path` must not enter the model at all (excluded directories get no watch).
+  std::function<bool(const std::string& path, bool is_dir)> excluded;
+  // A directory that could not be opened or listed (permission denied, vanished, ...).
+  std::function<void(const Error&)> error;
+};
+
+class TreeScanner {
+ public:
+  TreeScanner(TreeModel& model, ScanHooks hooks) : model_(model), hooks_(std::move(hooks)) {}
+  // Scans the directory `dir` (already in the model) and everything below it.
+  void scan(NodeId dir);
+
+ private:
+  bool is_loop(NodeId dir) const;
+  TreeModel& model_;
+  ScanHooks hooks_;
+  sys::DirReader reader_;
+  std::vector<sys::DirEntry> entries_;
+};
+
+// Builds a model holding one root at `abs_path`, fully scanned, without watches or events.
+// `excluded` may be empty. Fails only if the root itself cannot be read.
+Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
+                        const std::function<bool(const std::string&, bool)>& excluded,
+                        const std::function<void(const Error&)>& on_error);
+
+}  // namespace lookout::core

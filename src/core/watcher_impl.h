@@ -1,0 +1,83 @@
+// Watcher::Impl: the loop's state. Split over watcher.cc (loop, start, rescans) and
+// inotify_translator.cc (what each inotify event means for the model). Loop thread only,
+// except log_ and stop_fd_, which are the thread-safe doors into the loop.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/inotify_backend.h"
+#include "core/event_log.h"
+#include "core/path_filter.h"
+#include "core/tree_model.h"
+#include "lookout/watcher.h"
+#include "sys/unique_fd.h"
+
+namespace lookout {
+
+struct Watcher::Impl {
+  explicit Impl(WatchOptions o);
+
+  // watcher.cc
+  Result<void> start();
+  bool step(int timeout_ms);
+  void emit(EventKind kind, core::NodeId id, const std::string& from = {},
+            const char* reason = "");
+  void emit_path(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
+                 core::NodeId root, const char* reason = "");
+  void schedule_rescan(const char* reason);
+  void rescan(const std::string& reason);
+  void end(Error e);
+  Result<void> watch_dir(core::NodeId dir, const std::string& path);
+  // Adds watches under `dir` and reports every entry not yet in the model as created.
+  void catch_up(core::NodeId dir, bool report);
+  bool excluded(const std::string& path) const;
+  std::int64_t now_ms() const;
+
+  // inotify_translator.cc
+  void handle(std::vector<backend::RawEvent>& events);
+  void handle_one(const backend::RawEvent& ev, std::vector<backend::RawEvent>& events, std::size_t i);
+  void appeared(core::NodeId dir, const std::string& name, bool is_dir_hint,
+                const char* reason = "");
+  void moved(core::NodeId from_dir, const std::string& from_name, core::NodeId to_dir,
+             const std::string& to_name, bool is_dir_hint);
+  void vanished(core::NodeId dir, const std::string& name, const char* reason = "");
+  void root_gone(core::NodeId root, const char* how);
+  void finish_pending_move();
+  void restat(core::NodeId id);
+  core::NodeId node_for_wd(int wd) const;
+
+  WatchOptions opt;
+  std::shared_ptr<core::PathFilter> filter;
+  core::TreeModel model;
+  std::optional<backend::InotifyBackend> inotify;
+  core::EventLog log;
+  std::vector<core::NodeId> wd_to_node;
+  std::uint32_t dir_mask = 0;
+  std::uint32_t file_mask = 0;
+  sys::UniqueFd stop_fd;
+
+  struct PendingMove {
+    std::uint32_t cookie;
+    core::NodeId dir;
+    std::string name;
+    bool is_dir;
+  };
+  std::optional<PendingMove> pending_move;
+  std::vector<backend::RawEvent> raw;
+
+  bool rescan_pending = false;
+  std::string rescan_reason;
+  std::int64_t rescan_due_ms = 0;
+  std::int64_t last_rescan_end_ms = -1000000;
+  int backoff_ms = 0;
+  bool busy = false;  // the last read was large: batch the next one (fslab §11)
+  bool started = false;
+  bool ended = false;
+  bool stop_requested = false;
+  Error end_error;
+  WatcherStats stats;
+};
+
+}  // namespace lookout

@@ -1,0 +1,23 @@
+// JSON Lines output: one object per event,
+//   {"seq":N,"time":"<RFC 3339 UTC, µs>","event":E,"path":P,"is_dir":B[,"from":F]}
+// plus "reason" on rescans and on moves in/out of the tree. Names that are not valid UTF-8
+// are shown with U+FFFD in "path"/"from" and given losslessly in "path_b64"/"from_b64".
+// Stateless; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "lookout/event.h"
+
+namespace lookout::sink {
+
+void format_json(const Event& e, std::string& out);
+// {"event":"ready"} and similar control records.
+void format_json_control(std::string_view event, std::string& out);
+// Helpers shared with tests.
+bool valid_utf8(std::string_view s);
+std::string base64(std::string_view bytes);
+void append_json_string(std::string_view s, std::string& out);
+
+}  // namespace lookout::sink

@@ -1,0 +1,80 @@
+#include "sys/proc_limits.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace lookout::sys {
+
+std::optional<std::int64_t> read_int_file(const std::string& path) {
+  std::ifstream in(path);
+  std::int64_t v;
+  if (in >> v) return v;
+  return std::nullopt;
+}
+
+InotifyLimits read_inotify_limits() {
+  InotifyLimits l;
+  l.max_user_watches = read_int_file("/proc/sys/fs/inotify/max_user_watches").value_or(-1);
+  l.max_user_instances = read_int_file("/proc/sys/fs/inotify/max_user_instances").value_or(-1);
+  l.max_queued_events = read_int_file("/proc/sys/fs/inotify/max_queued_events").value_or(-1);
+  l.watches_knob = "fs.inotify.max_user_watches";
+  if (auto ns = read_int_file("/proc/sys/user/max_inotify_watches");
+      ns && (*ns < l.max_user_watches || l.max_user_watches < 0)) {
+    l.max_user_watches = *ns;
+    l.watches_knob = "user.max_inotify_watches";
+  }
+  if (auto ns = read_int_file("/proc/sys/user/max_inotify_instances");
+      ns && (*ns < l.max_user_instances || l.max_user_instances < 0)) {
+    l.max_user_instances = *ns;
+  }
+  return l;
+}
+
+std::vector<InotifyUsage> read_inotify_usage(unsigned uid) {
+  std::vector<InotifyUsage> out;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return out;
+  while (dirent* d = ::readdir(proc)) {
+    char* end;
+    long pid = std::strtol(d->d_name, &end, 10);
+    if (*end != 0 || pid <= 0) continue;
+    std::string base = std::string("/proc/") + d->d_name;
+    struct stat st;
+    if (::stat(base.c_str(), &st) != 0 || st.st_uid != uid) continue;
+    InotifyUsage u;
+    u.pid = static_cast<int>(pid);
+    std::string fd_dir = base + "/fd";
+    DIR* fds = ::opendir(fd_dir.c_str());
+    if (!fds) continue;
+    while (dirent* f = ::readdir(fds)) {
+      if (f->d_name[0] == '.') continue;
+      char target[64];
+      std::string link = fd_dir + "/" + f->d_name;
+      ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = 0;
+      if (std::string_view(target) != "anon_inode:inotify") continue;
+      ++u.instances;
+      std::ifstream info(base + "/fdinfo/" + f->d_name);
+      std::string line;
+      while (std::getline(info, line)) {
+        if (line.rfind("inotify wd:", 0) == 0) ++u.watches;
+      }
+    }
+    ::closedir(fds);
+    if (u.instances > 0) {
+      std::ifstream comm(base + "/comm");
+      std::getline(comm, u.comm);
+      out.push_back(std::move(u));
+    }
+  }
+  ::closedir(proc);
+  return out;
+}
+
+}  // namespace lookout::sys
