@@ -1,0 +1,109 @@
+#include "support/test_dirs.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace lookout::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("LOOKOUT_TEST_TMP");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/lookout-test-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back(0);
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void write_file(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+void append_file(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::app) << data;
+}
+void make_dirs(const std::string& path) { std::filesystem::create_directories(path); }
+void remove_all(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+void rename_path(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) ADD_FAILURE() << "rename " << from << " -> " << to;
+}
+bool is_root_user() { return ::geteuid() == 0; }
+int sh(const std::string& command) { return std::system(command.c_str()); }
+
+void Recorder::pump(int timeout_ms) {
+  w_.step(timeout_ms);
+  w_.next_batch(events_, 0);
+}
+
+bool Recorder::wait_until(const std::function<bool(const std::vector<Event>&)>& pred,
+                          std::chrono::milliseconds deadline) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  w_.next_batch(events_, 0);
+  while (!pred(events_)) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    pump(20);
+  }
+  return true;
+}
+
+bool Recorder::wait_for(EventKind kind, const std::string& path, const std::string& from,
+                        std::chrono::milliseconds deadline) {
+  return wait_until(
+      [&](const std::vector<Event>& evs) {
+        for (const auto& e : evs) {
+          if (e.kind == kind && e.path == path && (from.empty() || e.from == from)) return true;
+        }
+        return false;
+      },
+      deadline);
+}
+
+bool Recorder::sync(const std::string& cookie_path) {
+  write_file(cookie_path, "");
+  return wait_for(EventKind::create, cookie_path);
+}
+
+std::size_t Recorder::count(EventKind kind, const std::string& path) const {
+  std::size_t n = 0;
+  for (const auto& e : events_) n += e.kind == kind && e.path == path;
+  return n;
+}
+
+std::string Recorder::dump() const {
+  std::string s;
+  for (const auto& e : events_) {
+    s += std::string(event_kind_name(e.kind)) + " " + e.path;
+    if (!e.from.empty()) s += " <- " + e.from;
+    s += "\n";
+  }
+  return s;
+}
+
+std::unique_ptr<Watcher> start_watcher(WatchOptions opt) {
+  auto w = Watcher::create(std::move(opt));
+  if (!w) {
+    ADD_FAILURE() << w.error().message;
+    return nullptr;
+  }
+  auto started = (*w)->start();
+  if (!started) {
+    ADD_FAILURE() << started.error().message;
+    return nullptr;
+  }
+  return std::move(*w);
+}
+
+}  // namespace lookout::testing

@@ -1,0 +1,64 @@
+// Test support: scratch directories that clean up after themselves, file helpers, and a
+// Recorder that drives a Watcher's step() on the test's own thread until an expected event
+// arrives or a deadline passes (the deadline only matters when the test fails).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lookout/watcher.h"
+
+namespace lookout::testing {
+
+class TempDir {
+ public:
+  TempDir();  // under $LOOKOUT_TEST_TMP, else /tmp
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& data);
+void append_file(const std::string& path, const std::string& data);
+void make_dirs(const std::string& path);
+void remove_all(const std::string& path);
+void rename_path(const std::string& from, const std::string& to);
+bool is_root_user();
+// Runs a shell command; returns its exit status.
+int sh(const std::string& command);
+
+// Drives a watcher with step() and collects its events.
+class Recorder {
+ public:
+  explicit Recorder(Watcher& w) : w_(w) {}
+  // Steps until pred(events so far) is true or `deadline` passes; returns pred's last value.
+  bool wait_until(const std::function<bool(const std::vector<Event>&)>& pred,
+                  std::chrono::milliseconds deadline = std::chrono::seconds(20));
+  // Waits for an event of `kind` on `path` (and `from` for renames when given).
+  bool wait_for(EventKind kind, const std::string& path, const std::string& from = {},
+                std::chrono::milliseconds deadline = std::chrono::seconds(20));
+  // Cookie sync: creates `cookie_path` and waits for its create event, so every event caused
+  // before it has been seen.
+  bool sync(const std::string& cookie_path);
+  std::vector<Event>& events() { return events_; }
+  std::size_t count(EventKind kind, const std::string& path) const;
+  void clear() { events_.clear(); }
+  std::string dump() const;
+
+ private:
+  void pump(int timeout_ms);
+  Watcher& w_;
+  std::vector<Event> events_;
+};
+
+std::unique_ptr<Watcher> start_watcher(WatchOptions opt);
+
+}  // namespace lookout::testing
