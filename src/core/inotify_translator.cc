@@ -148,8 +148,13 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev,
     if (model.is_root(node)) {
       root_gone(node, "unmounted");
     } else {
+      // The mount point's own directory is visible again underneath: report the mounted
+      // tree gone and whatever the underlying directory holds as created.
+      NodeId parent = model.node(node).parent;
+      std::string name = model.node(node).name;
       for (NodeId n : model.subtree_post_order(node)) emit(EventKind::remove, n);
       model.remove(node);
+      appeared(parent, name, true);
     }
     return;
   }

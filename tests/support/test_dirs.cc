@@ -44,6 +44,10 @@ bool is_root_user() { return ::geteuid() == 0; }
 int sh(const std::string& command) { return std::system(command.c_str()); }
 
 void Recorder::pump(int timeout_ms) {
+  if (threaded_) {
+    w_.next_batch(events_, timeout_ms);
+    return;
+  }
   w_.step(timeout_ms);
   w_.next_batch(events_, 0);
 }

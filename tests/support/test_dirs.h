@@ -38,7 +38,9 @@ int sh(const std::string& command);
 // Drives a watcher with step() and collects its events.
 class Recorder {
  public:
-  explicit Recorder(Watcher& w) : w_(w) {}
+  // threaded=false: the recorder drives step() itself. threaded=true: another thread runs
+  // the loop (Watcher::run) and the recorder only consumes.
+  explicit Recorder(Watcher& w, bool threaded = false) : w_(w), threaded_(threaded) {}
   // Steps until pred(events so far) is true or `deadline` passes; returns pred's last value.
   bool wait_until(const std::function<bool(const std::vector<Event>&)>& pred,
                   std::chrono::milliseconds deadline = std::chrono::seconds(20));
@@ -56,6 +58,7 @@ class Recorder {
  private:
   void pump(int timeout_ms);
   Watcher& w_;
+  bool threaded_;
   std::vector<Event> events_;
 };
 

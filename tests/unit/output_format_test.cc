@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+#include <sys/inotify.h>
+
+#include "sink/inotifywait_format.h"
+#include "sink/json_format.h"
+
+namespace lookout::sink {
+namespace {
+
+Event ev(EventKind k, const std::string& p, bool dir = false, const std::string& from = {}) {
+  Event e;
+  e.kind = k;
+  e.path = p;
+  e.is_dir = dir;
+  e.from = from;
+  e.seq = 7;
+  e.time_ns = 1700000000123456789LL;
+  return e;
+}
+
+InotifywaitOptions opts() {
+  InotifywaitOptions o;
+  o.roots = {{"/abs/w", "w"}};
+  return o;
+}
+
+TEST(InotifywaitFormat, DefaultLinesMatchInotifywait) {
+  InotifywaitFormat f(opts());
+  std::string out;
+  f.format(ev(EventKind::create, "/abs/w/sub/x"), out);
+  f.format(ev(EventKind::create, "/abs/w/d", true), out);
+  f.format(ev(EventKind::close_write, "/abs/w/x"), out);
+  f.format(ev(EventKind::remove, "/abs/w/x"), out);
+  EXPECT_EQ(out,
+            "w/sub/ CREATE x\n"
+            "w/ CREATE,ISDIR d\n"
+            "w/ CLOSE_WRITE,CLOSE x\n"
+            "w/ DELETE x\n");
+}
+
+TEST(InotifywaitFormat, RenameIsTwoLinesAndFiltersApply) {
+  auto o = opts();
+  InotifywaitFormat f(o);
+  std::string out;
+  f.format(ev(EventKind::rename, "/abs/w/b", false, "/abs/w/a"), out);
+  EXPECT_EQ(out, "w/ MOVED_FROM a\nw/ MOVED_TO b\n");
+  o.events = IN_MOVED_TO;
+  InotifywaitFormat only_to(o);
+  out.clear();
+  only_to.format(ev(EventKind::rename, "/abs/w/b", false, "/abs/w/a"), out);
+  only_to.format(ev(EventKind::create, "/abs/w/c"), out);
+  EXPECT_EQ(out, "w/ MOVED_TO b\n");
+}
+
+TEST(InotifywaitFormat, FormatCsvAndNul) {
+  auto o = opts();
+  o.format = "%w%f|%:e|%0";
+  o.no_newline = true;
+  InotifywaitFormat f(o);
+  std::string out;
+  f.format(ev(EventKind::close_write, "/abs/w/a b"), out);
+  EXPECT_EQ(out, std::string("w/a b|CLOSE_WRITE:CLOSE|\0", 25));
+  auto c = opts();
+  c.csv = true;
+  InotifywaitFormat csv(c);
+  out.clear();
+  csv.format(ev(EventKind::create, "/abs/w/a,\"b\"", true), out);
+  EXPECT_EQ(out, "w/,\"CREATE,ISDIR\",\"a,\"\"b\"\"\"\n");
+}
+
+TEST(InotifywaitFormat, EventNames) {
+  auto m = parse_inotify_event_names({"create,close", "MOVE"});
+  ASSERT_TRUE(m);
+  EXPECT_EQ(*m, static_cast<std::uint32_t>(IN_CREATE | IN_CLOSE | IN_MOVE));
+  EXPECT_FALSE(parse_inotify_event_names({"bogus"}));
+}
+
+TEST(JsonFormat, SchemaAndEscaping) {
+  std::string out;
+  format_json(ev(EventKind::rename, "/w/new \"q\"\n", false, "/w/old"), out);
+  EXPECT_EQ(out,
+            "{\"seq\":7,\"time\":\"2023-11-14T22:13:20.123456Z\",\"event\":\"rename\","
+            "\"path\":\"/w/new \\\"q\\\"\\n\",\"is_dir\":false,\"from\":\"/w/old\"}");
+}
+
+TEST(JsonFormat, InvalidUtf8GetsBase64) {
+  std::string out;
+  format_json(ev(EventKind::create, std::string("/w/\xff\xfe", 5)), out);
+  EXPECT_NE(out.find("\"path\":\"/w/\xEF\xBF\xBD\xEF\xBF\xBD\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"path_b64\":\"" + base64(std::string("/w/\xff\xfe", 5)) + "\""), std::string::npos);
+  EXPECT_EQ(base64("abc"), "YWJj");
+  EXPECT_EQ(base64("ab"), "YWI=");
+  EXPECT_EQ(base64("a"), "YQ==");
+  EXPECT_TRUE(valid_utf8("h\xC3\xA9llo"));
+  EXPECT_FALSE(valid_utf8("\xC0\xAF"));  // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));  // surrogate
+}
+
+}  // namespace
+}  // namespace lookout::sink

@@ -1,0 +1,98 @@
+#include "core/tree_model.h"
+
+#include <gtest/gtest.h>
+
+namespace lookout::core {
+namespace {
+
+sys::FileStat dir_stat(std::uint64_t ino) {
+  sys::FileStat s;
+  s.type = sys::FileType::dir;
+  s.ino = ino;
+  return s;
+}
+sys::FileStat file_stat(std::uint64_t ino) {
+  sys::FileStat s;
+  s.type = sys::FileType::file;
+  s.ino = ino;
+  return s;
+}
+
+TEST(TreeModel, PathsFollowDirectoryRenames) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId a = m.add(root, "a", dir_stat(2), true);
+  NodeId b = m.add(a, "b", dir_stat(3), true);
+  NodeId f = m.add(b, "f", file_stat(4), true);
+  EXPECT_EQ(m.path(f), "/w/a/b/f");
+  m.move(a, root, "z");
+  EXPECT_EQ(m.path(f), "/w/z/b/f");
+  EXPECT_EQ(m.find_path("/w/z/b/f"), f);
+  EXPECT_EQ(m.find_path("/w/a/b/f"), kNoNode);
+  m.move(b, root, "top");
+  EXPECT_EQ(m.path(f), "/w/top/f");
+}
+
+TEST(TreeModel, MoveOverOccupantRemovesIt) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId x = m.add(root, "x", file_stat(2), true);
+  NodeId y = m.add(root, "y", file_stat(3), true);
+  std::vector<NodeId> removed;
+  m.set_remove_hook([&](NodeId id, const Node&) { removed.push_back(id); });
+  m.move(x, root, "y");
+  EXPECT_EQ(removed, std::vector<NodeId>{y});
+  EXPECT_EQ(m.find(root, "y"), x);
+  EXPECT_EQ(m.size(), 2u);
+}
+
+TEST(TreeModel, RemoveIsPostOrderAndReusesSlots) {
+  TreeModel m;
+  NodeId root = m.add_root("/", dir_stat(1));
+  NodeId a = m.add(root, "a", dir_stat(2), true);
+  NodeId b = m.add(a, "b", dir_stat(3), true);
+  NodeId f = m.add(b, "f", file_stat(4), true);
+  EXPECT_EQ(m.path(f), "/a/b/f");
+  std::vector<NodeId> order;
+  m.set_remove_hook([&](NodeId id, const Node&) { order.push_back(id); });
+  m.remove(a);
+  EXPECT_EQ(order, (std::vector<NodeId>{f, b, a}));
+  EXPECT_EQ(m.size(), 1u);
+  NodeId again = m.add(root, "again", file_stat(5), true);
+  EXPECT_TRUE(again == a || again == b || again == f);
+  EXPECT_EQ(m.path(again), "/again");
+}
+
+TEST(TreeModel, NamesAreBytes) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  std::string odd("a\nb\xff c", 6);
+  NodeId n = m.add(root, odd, file_stat(2), true);
+  EXPECT_EQ(m.find(root, odd), n);
+  EXPECT_EQ(m.path(n), "/w/" + odd);
+}
+
+TEST(TreeModel, IndexSurvivesGrowthAndChurn) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  for (int round = 0; round < 3; ++round) {
+    std::vector<NodeId> ids;
+    for (int i = 0; i < 5000; ++i) ids.push_back(m.add(root, "n" + std::to_string(i), file_stat(i), true));
+    for (int i = 0; i < 5000; i += 2) m.remove(ids[i]);
+    for (int i = 1; i < 5000; i += 2) ASSERT_EQ(m.find(root, "n" + std::to_string(i)), ids[i]);
+    for (int i = 0; i < 5000; i += 2) ASSERT_EQ(m.find(root, "n" + std::to_string(i)), kNoNode);
+    for (int i = 1; i < 5000; i += 2) m.remove(ids[i]);
+  }
+  EXPECT_EQ(m.size(), 1u);
+}
+
+TEST(TreeModel, AddIsIdempotent) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId a = m.add(root, "a", file_stat(2), true);
+  EXPECT_EQ(m.add(root, "a", file_stat(99), true), a);
+  EXPECT_EQ(m.node(a).st.ino, 2u);
+}
+
+}  // namespace
+}  // namespace lookout::core
