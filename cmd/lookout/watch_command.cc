@@ -38,6 +38,9 @@ struct WatchCommand::Options {
   std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
   std::size_t max_pending = 65536;
   bool verbose = false;
+  std::string backend = "auto";
+  bool poll = false, poll_full = false;
+  double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
 };
 
 WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
@@ -69,6 +72,13 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--exclude-glob", o.exclude_glob, "Ignore paths matching this glob (relative path or name)");
   sub_->add_option("--max-pending", o.max_pending, "Unconsumed events before reading pauses");
   sub_->add_flag("-v,--verbose", o.verbose, "Say what the engine does (rescans, ...)");
+  sub_->add_option("--backend", o.backend, "auto (default), inotify or poll")
+      ->check(CLI::IsMember({"auto", "inotify", "poll"}));
+  sub_->add_flag("--poll", o.poll, "Shorthand for --backend poll");
+  sub_->add_option("--poll-min", o.poll_min, "Shortest polling interval in seconds (after a change)");
+  sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
+  sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
+  sub_->add_option("--poll-full-every", o.poll_full_every, "Seconds between full passes (default 30)");
 }
 
 WatchCommand::~WatchCommand() = default;
@@ -151,6 +161,18 @@ int WatchCommand::run() {
     wo.events = in_bits_to_kinds_mask(in_events);
   }
   wo.recursive = o.recursive;
+  if (o.poll || o.backend == "poll") {
+    wo.backend = BackendChoice::poll;
+  } else if (o.backend == "inotify") {
+    wo.backend = BackendChoice::inotify;
+  }
+  if (o.poll_min <= 0 || o.poll_max < o.poll_min || o.poll_full_every <= 0) {
+    return err("polling intervals must be positive, with --poll-max >= --poll-min");
+  }
+  wo.poll_min_ms = static_cast<int>(o.poll_min * 1000);
+  wo.poll_max_ms = static_cast<int>(o.poll_max * 1000);
+  wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
+  wo.poll_full = o.poll_full;
   wo.exclude_regex = o.exclude;
   wo.exclude_regex_icase = o.excludei;
   wo.include_regex = o.include;

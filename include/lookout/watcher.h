@@ -27,7 +27,19 @@ constexpr EventMask kDefaultEvents =
     event_bit(EventKind::remove) | event_bit(EventKind::rename) | event_bit(EventKind::rescan) |
     event_bit(EventKind::unmount);
 
+// How changes are found. auto: inotify where the kernel reports changes, polling where it
+// cannot (and for subtrees past the inotify watch limit).
+enum class BackendChoice { auto_select, inotify, poll };
+
 struct WatchOptions {
+  BackendChoice backend = BackendChoice::auto_select;
+  // Polling: the interval adapts between these (shorter after a change, doubling when quiet).
+  int poll_min_ms = 250;
+  int poll_max_ms = 2000;
+  // Pruned passes skip unchanged directories; a full pass (every entry stat'ed, catching
+  // in-place writes) runs this often, or every pass with poll_full.
+  int poll_full_every_ms = 30000;
+  bool poll_full = false;
   std::vector<std::string> paths;  // files or directories; made absolute, symlinks not resolved
   bool recursive = true;
   EventMask events = kDefaultEvents;
@@ -52,6 +64,9 @@ struct WatcherStats {
   std::uint64_t overflows = 0;     // IN_Q_OVERFLOW seen
   std::uint64_t rescans = 0;       // full rescans done
   std::uint64_t paused = 0;        // times the loop stopped reading for a slow consumer
+  std::uint64_t polls = 0;         // polling passes
+  std::uint64_t poll_stats = 0;    // stat calls made by polling
+  std::size_t polled_dirs = 0;     // subtrees polled (forced, unreliable fs, or watch limit)
   std::size_t watches = 0;
   std::size_t nodes = 0;           // entries in the tree model
 };
@@ -77,6 +92,8 @@ class Watcher {
 
   // Forces a rescan + diff of every root now (tests; also what overflow triggers).
   void rescan_now(const std::string& reason);
+  // Runs a full polling pass over every polled subtree now. REQUIRES: loop thread.
+  void poll_now();
 
   WatcherStats stats() const;
   // The fatal error that ended watching, if any (empty message otherwise).

@@ -198,7 +198,7 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev,
 
 void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
   for (std::size_t i = 0; i < events.size(); ++i) handle_one(events[i], events, i);
-  if (pending_move && !ended) {
+  if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
     pollfd p{inotify->fd(), POLLIN, 0};
     if (::poll(&p, 1, 1) > 0) {

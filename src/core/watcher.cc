@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/poll_scanner.h"
 #include "core/tree_diff.h"
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
@@ -67,7 +68,8 @@ Watcher::Impl::Impl(WatchOptions o)
   dir_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
              IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW | mask_for(opt.events);
   file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
-  model.set_remove_hook([this](NodeId, const core::Node& n) {
+  model.set_remove_hook([this](NodeId id, const core::Node& n) {
+    polled.erase(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -140,12 +142,14 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
   core::ScanHooks hooks;
   hooks.enter_dir = [this](NodeId d, const std::string& path) {
     if (ended) return false;
-    if (model.node(d).wd >= 0 && !model.is_root(d)) {
-      // Re-adding is idempotent; it refreshes the mask after a rename-in.
-    }
+    if (under_polled(d)) return true;  // listed into the model, found by polling
     auto r = watch_dir(d, path);
     if (!r) {
       const Error& e = r.error();
+      if (e.code == ErrorCode::watch_limit && opt.backend != BackendChoice::inotify) {
+        start_polling(d, &e);  // the rest of this subtree is polled instead of lost
+        return true;
+      }
       if (e.code == ErrorCode::watch_limit || e.code == ErrorCode::instance_limit) {
         end(e);
         return false;
@@ -167,9 +171,11 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
 }
 
 Result<void> Watcher::Impl::start() {
-  auto backend = backend::InotifyBackend::open();
-  if (!backend) return backend.error();
-  inotify.emplace(std::move(*backend));
+  if (opt.backend != BackendChoice::poll) {
+    auto backend = backend::InotifyBackend::open();
+    if (!backend) return backend.error();
+    inotify.emplace(std::move(*backend));
+  }
   auto fr = core::PathFilter::create(core::FilterSpec{opt.exclude_regex, opt.exclude_regex_icase,
                                                       opt.include_regex, opt.include_regex_icase,
                                                       opt.exclude_globs, opt.exclude_paths});
@@ -189,19 +195,97 @@ Result<void> Watcher::Impl::start() {
                                               : "");
     }
     NodeId root = model.add_root(abs, st);
+    if (opt.backend == BackendChoice::poll) start_polling(root, nullptr);
     if (st.type == sys::FileType::dir && opt.recursive) {
       catch_up(root, false);
       if (ended) return end_error;
-      if (model.node(root).wd < 0) {
+      if (model.node(root).wd < 0 && !under_polled(root)) {
         return Error{ErrorCode::permission_denied, EACCES, abs,
                      "cannot watch " + abs + ": the directory could not be watched"};
       }
-    } else {
+    } else if (!under_polled(root)) {
       if (auto r = watch_dir(root, abs); !r) return r.error();
     }
   }
   started = true;
+  last_full_poll_ms = now_ms();
   return {};
+}
+
+bool Watcher::Impl::under_polled(NodeId dir) const {
+  if (polled.empty()) return false;
+  for (NodeId cur = dir; cur != kNoNode && cur != core::kTopNode; cur = model.node(cur).parent) {
+    if (polled.count(cur)) return true;
+  }
+  return false;
+}
+
+void Watcher::Impl::start_polling(NodeId dir, const Error* why) {
+  if (!polled.insert(dir).second) return;
+  poll_interval_ms = opt.poll_min_ms;
+  if (next_poll_ms == 0) next_poll_ms = now_ms() + poll_interval_ms;
+  if (why && !warned_watch_limit && opt.on_diagnostic) {
+    warned_watch_limit = true;
+    Error w = *why;
+    w.message += "; polling " + model.path(dir) +
+                 " and any other directory past the limit instead (every " +
+                 std::to_string(opt.poll_max_ms) + " ms at most)";
+    opt.on_diagnostic(w, false);
+  }
+}
+
+void Watcher::Impl::poll_pass(bool full) {
+  ++stats.polls;
+  bool changed = false;
+  std::vector<NodeId> tops;
+  for (NodeId d : polled) {
+    // Nested polled directories are covered by their polled ancestor's pass.
+    NodeId parent = model.valid(d) ? model.node(d).parent : kNoNode;
+    if (model.valid(d) && !(parent != kNoNode && parent != core::kTopNode && under_polled(parent))) {
+      tops.push_back(d);
+    }
+  }
+  for (NodeId d : tops) {
+    if (!model.valid(d)) continue;
+    // A subtree polled because of the watch limit goes back to inotify once a watch fits.
+    if (inotify && opt.backend != BackendChoice::poll && !model.is_root(d)) {
+      if (auto r = watch_dir(d, model.path(d)); r) {
+        polled.erase(d);
+        catch_up(d, true);
+        changed = true;
+        continue;
+      }
+    }
+    std::string path = model.path(d);
+    core::TreeModel fresh;
+    core::PollCost cost;
+    std::function<bool(const std::string&, bool)> excl;
+    if (filter && !filter->empty()) excl = [this](const std::string& p, bool) { return excluded(p); };
+    bool ok = core::poll_scan(model, d, fresh, path, full, excl,
+                              [this](const Error& e) {
+                                if (opt.on_diagnostic) opt.on_diagnostic(e, false);
+                              },
+                              cost);
+    stats.poll_stats += cost.stats;
+    if (!ok) {
+      if (model.is_root(d)) root_gone(d, "deleted");
+      continue;  // a non-root vanished: its parent's watch or pass reports it
+    }
+    NodeId fresh_root = fresh.find(core::kTopNode, path);
+    NodeId root = model.root_of(d);
+    core::DiffSink sink;
+    sink.event = [this, root, &changed](EventKind k, const std::string& p, const std::string& from,
+                                        bool is_dir) {
+      changed = true;
+      emit_path(k, p, from, is_dir, root);
+    };
+    core::reconcile(model, d, fresh, fresh_root, sink);
+  }
+  // Adaptive interval: quick again after a change, backing off while the tree is quiet.
+  poll_interval_ms = changed ? opt.poll_min_ms : std::min(opt.poll_max_ms, std::max(opt.poll_min_ms, poll_interval_ms * 2));
+  std::int64_t now = now_ms();
+  next_poll_ms = now + poll_interval_ms;
+  if (full) last_full_poll_ms = now;
 }
 
 void Watcher::Impl::schedule_rescan(const char* reason) {
@@ -263,9 +347,13 @@ bool Watcher::Impl::step(int timeout_ms) {
     std::int64_t wait = std::max<std::int64_t>(0, rescan_due_ms - now);
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
   }
+  if (!polled.empty()) {
+    std::int64_t wait = std::max<std::int64_t>(0, next_poll_ms - now);
+    if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
+  }
   bool reading = !log.over_limit();
-  pollfd fds[2] = {{stop_fd.get(), POLLIN, 0},
-                   {reading ? inotify->fd() : log.resume_fd(), POLLIN, 0}};
+  int second = reading ? (inotify ? inotify->fd() : -1) : log.resume_fd();
+  pollfd fds[2] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}};
   int n = ::poll(fds, 2, timeout_ms);
   if (n < 0 && errno != EINTR) {
     end(error_from_errno(errno, "poll", ""));
@@ -295,6 +383,9 @@ bool Watcher::Impl::step(int timeout_ms) {
     if (log.over_limit()) ++stats.paused;
   }
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
+  if (!polled.empty() && !ended && !log.over_limit() && now_ms() >= next_poll_ms) {
+    poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);
+  }
   return !ended;
 }
 
@@ -324,6 +415,7 @@ bool Watcher::next_batch(std::vector<Event>& out, int timeout_ms) {
 }
 
 void Watcher::rescan_now(const std::string& reason) { impl_->rescan(reason); }
+void Watcher::poll_now() { impl_->poll_pass(true); }
 
 WatcherStats Watcher::stats() const {
   WatcherStats s = impl_->stats;
@@ -331,6 +423,7 @@ WatcherStats Watcher::stats() const {
   s.coalesced = impl_->log.coalesced();
   s.watches = impl_->inotify ? impl_->inotify->watch_count() : 0;
   s.nodes = impl_->model.size();
+  s.polled_dirs = impl_->polled.size();
   return s;
 }
 

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/inotify_backend.h"
@@ -33,6 +34,9 @@ struct Watcher::Impl {
   // Adds watches under `dir` and reports every entry not yet in the model as created.
   void catch_up(core::NodeId dir, bool report);
   bool excluded(const std::string& path) const;
+  bool under_polled(core::NodeId dir) const;
+  void start_polling(core::NodeId dir, const Error* why);
+  void poll_pass(bool full);
   std::int64_t now_ms() const;
 
   // inotify_translator.cc
@@ -66,6 +70,12 @@ struct Watcher::Impl {
   };
   std::optional<PendingMove> pending_move;
   std::vector<backend::RawEvent> raw;
+
+  std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
+  std::int64_t next_poll_ms = 0;
+  std::int64_t last_full_poll_ms = 0;
+  int poll_interval_ms = 0;
+  bool warned_watch_limit = false;
 
   bool rescan_pending = false;
   std::string rescan_reason;

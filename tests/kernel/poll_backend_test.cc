@@ -1,0 +1,206 @@
+// The polling backend: the same behaviours as inotify, found by scanning and diffing, driven
+// with poll_now() so no test waits for an interval.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "support/test_dirs.h"
+
+namespace lookout {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+using State = std::map<std::string, bool>;
+
+State snapshot(const std::string& root) {
+  State s;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    s[it->path().string()] = it->is_directory() && !it->is_symlink();
+  }
+  return s;
+}
+
+void apply_event(State& s, const Event& e) {
+  auto erase_tree = [&](const std::string& p) {
+    for (auto it = s.begin(); it != s.end();) {
+      it = (it->first == p || it->first.rfind(p + "/", 0) == 0) ? s.erase(it) : std::next(it);
+    }
+  };
+  if (e.kind == EventKind::create) s[e.path] = e.is_dir;
+  if (e.kind == EventKind::remove) erase_tree(e.path);
+  if (e.kind == EventKind::rename) {
+    State moved;
+    for (auto& [p, d] : s) {
+      if (p == e.from) moved[e.path] = d;
+      else if (p.rfind(e.from + "/", 0) == 0) moved[e.path + p.substr(e.from.size())] = d;
+    }
+    erase_tree(e.from);
+    erase_tree(e.path);
+    s.insert(moved.begin(), moved.end());
+  }
+}
+
+struct Polled {
+  std::unique_ptr<Watcher> w;
+  State consumer;
+  std::vector<Event> events;
+  explicit Polled(const std::string& root, bool full_only = false) {
+    consumer = snapshot(root);
+    WatchOptions o;
+    o.paths = {root};
+    o.backend = BackendChoice::poll;
+    o.poll_full = full_only;
+    w = testing::start_watcher(o);
+  }
+  // One full pass, then the events it produced.
+  std::vector<Event> poll() {
+    w->poll_now();
+    std::vector<Event> got;
+    w->next_batch(got, 0);
+    for (auto& e : got) apply_event(consumer, e);
+    events.insert(events.end(), got.begin(), got.end());
+    return got;
+  }
+};
+
+std::string diff_states(const State& want, const State& got) {
+  std::string out;
+  for (auto& [p, d] : want) if (!got.count(p)) out += "missing " + p + "\n";
+  for (auto& [p, d] : got) if (!want.count(p)) out += "extra " + p + "\n";
+  return out;
+}
+
+TEST(PollBackend, NeedsNoWatchesAndSeesCreatesModifiesDeletes) {
+  TempDir t;
+  testing::make_dirs(t / "a");
+  testing::write_file(t / "a/f", "1");
+  Polled p(t.path());
+  ASSERT_TRUE(p.w);
+  EXPECT_EQ(p.w->stats().watches, 0u);
+  testing::append_file(t / "a/f", "22");
+  testing::make_dirs(t / "n/e/w");
+  testing::write_file(t / "n/e/w/f", "x");
+  auto evs = p.poll();
+  ASSERT_GE(evs.size(), 5u);
+  bool modified = false;
+  for (auto& e : evs) modified |= e.kind == EventKind::modify && e.path == t / "a/f";
+  EXPECT_TRUE(modified);
+  testing::remove_all(t / "n");
+  p.poll();
+  EXPECT_EQ(diff_states(snapshot(t.path()), p.consumer), "");
+}
+
+TEST(PollBackend, RenamesAreDetectedByIdentity) {
+  TempDir t;
+  testing::make_dirs(t / "a/b/c");
+  testing::write_file(t / "a/b/c/f", "data");
+  testing::write_file(t / "g", "g");
+  Polled p(t.path());
+  ASSERT_TRUE(p.w);
+  testing::rename_path(t / "a/b", t / "moved");
+  testing::rename_path(t / "g", t / "moved/c/g2");
+  auto evs = p.poll();
+  std::size_t renames = 0, creates = 0;
+  for (auto& e : evs) {
+    renames += e.kind == EventKind::rename;
+    creates += e.kind == EventKind::create;
+  }
+  EXPECT_EQ(renames, 2u);
+  EXPECT_EQ(creates, 0u);
+  EXPECT_EQ(diff_states(snapshot(t.path()), p.consumer), "");
+}
+
+TEST(PollBackend, QuietPrunedPassStatsDirectoriesNotFiles) {
+  TempDir t;
+  for (int d = 0; d < 20; ++d) {
+    testing::make_dirs(t / ("d" + std::to_string(d)));
+    for (int f = 0; f < 50; ++f) testing::write_file(t / ("d" + std::to_string(d) + "/f" + std::to_string(f)), "x");
+  }
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::poll;
+  o.poll_min_ms = 1;
+  o.poll_max_ms = 1;
+  o.poll_full_every_ms = 1000000;
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  auto before = w->stats();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (w->stats().polls < before.polls + 3 && std::chrono::steady_clock::now() < deadline) w->step(50);
+  auto after = w->stats();
+  ASSERT_GE(after.polls, before.polls + 3);
+  // 1 root + 20 directories per pass, never the 1000 files.
+  EXPECT_LE((after.poll_stats - before.poll_stats) / (after.polls - before.polls), 21u);
+  // A new file changes its directory's mtime: the pruned pass lists that directory.
+  testing::write_file(t / "d7/new", "x");
+  testing::Recorder r(*w);
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "d7/new", {}, std::chrono::seconds(10)));
+}
+
+TEST(PollBackend, InPlaceWritesAreCaughtByTheFullPass) {
+  TempDir t;
+  testing::write_file(t / "f", "1");
+  Polled p(t.path());
+  ASSERT_TRUE(p.w);
+  // Same size, later mtime: only a full pass (which poll_now() is) can see it.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (t / "f").c_str(), times, 0), 0);
+  auto evs = p.poll();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].kind, EventKind::modify);
+}
+
+// Watch limit: the part of the tree past max_user_watches is polled, and nothing is missed.
+TEST(PollBackend, WatchLimitFallsBackToPollingTheRemainder) {
+  TempDir t;
+  for (int i = 0; i < 30; ++i) testing::make_dirs(t / ("d" + std::to_string(i) + "/sub"));
+  std::string root = t.path();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    uid_t uid = ::geteuid();
+    gid_t gid = ::getegid();
+    if (::unshare(CLONE_NEWUSER) != 0) ::_exit(77);
+    std::ofstream("/proc/self/setgroups") << "deny";
+    std::ofstream("/proc/self/uid_map") << "0 " << uid << " 1";
+    std::ofstream("/proc/self/gid_map") << "0 " << gid << " 1";
+    std::ofstream lim("/proc/sys/user/max_inotify_watches");
+    lim << 10;
+    lim.close();
+    if (!lim) ::_exit(77);
+    WatchOptions o;
+    o.paths = {root};
+    o.poll_min_ms = 10;
+    o.poll_max_ms = 50;
+    std::string warning;
+    o.on_diagnostic = [&](const Error& e, bool) { warning = e.message; };
+    auto w = testing::start_watcher(o);
+    if (!w) ::_exit(2);
+    if (w->stats().polled_dirs == 0) ::_exit(3);
+    if (warning.find("max_inotify_watches") == std::string::npos) ::_exit(4);
+    if (warning.find("polling") == std::string::npos) ::_exit(5);
+    // A change deep in every directory, watched or polled, must be reported.
+    for (int i = 0; i < 30; ++i) testing::write_file(root + "/d" + std::to_string(i) + "/sub/f", "x");
+    testing::Recorder r(*w);
+    for (int i = 0; i < 30; ++i) {
+      if (!r.wait_for(EventKind::create, root + "/d" + std::to_string(i) + "/sub/f", {}, std::chrono::seconds(20))) ::_exit(10 + i);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+  if (rc == 77) GTEST_SKIP() << "user namespaces are not available here";
+  EXPECT_EQ(rc, 0) << "child failed at step " << rc;
+}
+
+}  // namespace
+}  // namespace lookout
