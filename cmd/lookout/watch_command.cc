@@ -39,6 +39,7 @@ struct WatchCommand::Options {
   std::size_t max_pending = 65536;
   bool verbose = false;
   std::string backend = "auto";
+  std::string state;
   bool poll = false, poll_full = false;
   double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
 };
@@ -75,6 +76,9 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--backend", o.backend, "auto (default), inotify or poll")
       ->check(CLI::IsMember({"auto", "inotify", "poll"}));
   sub_->add_flag("--poll", o.poll, "Shorthand for --backend poll");
+  sub_->add_option("--state", o.state,
+                   "Save the tree model to FILE (on exit and every minute); on start, report "
+                   "what changed while lookout was not running");
   sub_->add_option("--poll-min", o.poll_min, "Shortest polling interval in seconds (after a change)");
   sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
   sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
@@ -173,6 +177,7 @@ int WatchCommand::run() {
   wo.poll_max_ms = static_cast<int>(o.poll_max * 1000);
   wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
   wo.poll_full = o.poll_full;
+  wo.state_file = o.state;
   wo.exclude_regex = o.exclude;
   wo.exclude_regex_icase = o.excludei;
   wo.include_regex = o.include;

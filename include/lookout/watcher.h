@@ -40,6 +40,11 @@ struct WatchOptions {
   // in-place writes) runs this often, or every pass with poll_full.
   int poll_full_every_ms = 30000;
   bool poll_full = false;
+  // When set: the tree model is saved here on exit and every state_save_every_ms, and on
+  // start the changes made while lookout was not running are reported first (or a rescan
+  // with reason "fresh" when the state is missing, corrupt or of other paths).
+  std::string state_file;
+  int state_save_every_ms = 60000;
   std::vector<std::string> paths;  // files or directories; made absolute, symlinks not resolved
   bool recursive = true;
   EventMask events = kDefaultEvents;
@@ -81,7 +86,10 @@ class Watcher {
   // One loop iteration: waits up to timeout_ms for kernel events (or a stop request),
   // handles them and runs any due rescan. Returns false once watching has ended.
   bool step(int timeout_ms);
-  // Loops on step() until request_stop() or a fatal condition; then closes the log.
+  // Writes the state file now (no-op without one). REQUIRES: loop thread.
+  Result<void> save_state();
+  // Loops on step() until request_stop() or a fatal condition; then saves the state and
+  // closes the log.
   void run();
   // Thread-safe. Wakes the loop and makes run() return.
   void request_stop();

@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "core/poll_scanner.h"
+#include "core/state_file.h"
 #include "core/tree_diff.h"
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
@@ -209,7 +210,40 @@ Result<void> Watcher::Impl::start() {
   }
   started = true;
   last_full_poll_ms = now_ms();
+  if (!opt.state_file.empty()) {
+    report_since_last_run();
+    next_state_save_ms = now_ms() + opt.state_save_every_ms;
+  }
   return {};
+}
+
+void Watcher::Impl::report_since_last_run() {
+  std::vector<std::string> roots;
+  for (NodeId r : model.children(core::kTopNode)) roots.push_back(model.node(r).name);
+  core::TreeModel previous;
+  auto loaded = core::load_state(previous, opt.state_file, roots);
+  if (!loaded) {
+    // Guessing would be worse than saying we do not know: a fresh start.
+    if (opt.on_diagnostic) opt.on_diagnostic(loaded.error(), false);
+    emit_path(EventKind::rescan, "", "fresh", true, kNoNode);
+    return;
+  }
+  // Diff the saved model (as the old tree) against the crawl just made (the new one); the
+  // saved copy is what the diff rewrites, the live model stays as crawled.
+  for (NodeId old_root : previous.children(core::kTopNode)) {
+    NodeId now_root = model.find(core::kTopNode, previous.node(old_root).name);
+    if (now_root == kNoNode) continue;
+    core::DiffSink sink;
+    sink.event = [this, now_root](EventKind k, const std::string& p, const std::string& from,
+                                  bool is_dir) { emit_path(k, p, from, is_dir, now_root, "since_last_run"); };
+    core::reconcile(previous, old_root, model, now_root, sink);
+  }
+}
+
+Result<void> Watcher::Impl::save_state_now() {
+  if (opt.state_file.empty()) return {};
+  next_state_save_ms = now_ms() + opt.state_save_every_ms;
+  return core::save_state(model, opt.state_file);
 }
 
 bool Watcher::Impl::under_polled(NodeId dir) const {
@@ -383,6 +417,9 @@ bool Watcher::Impl::step(int timeout_ms) {
     if (log.over_limit()) ++stats.paused;
   }
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
+  if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
+    if (auto r = save_state_now(); !r && opt.on_diagnostic) opt.on_diagnostic(r.error(), false);
+  }
   if (!polled.empty() && !ended && !log.over_limit() && now_ms() >= next_poll_ms) {
     poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);
   }
@@ -400,10 +437,17 @@ Result<void> Watcher::start() { return impl_->start(); }
 bool Watcher::step(int timeout_ms) { return impl_->step(timeout_ms); }
 
 void Watcher::run() {
-  while (impl_->step(-1)) {
+  while (impl_->step(impl_->opt.state_file.empty() ? -1 : impl_->opt.state_save_every_ms)) {
+  }
+  if (impl_->started) {
+    if (auto r = impl_->save_state_now(); !r && impl_->opt.on_diagnostic) {
+      impl_->opt.on_diagnostic(r.error(), false);
+    }
   }
   impl_->log.close();
 }
+
+Result<void> Watcher::save_state() { return impl_->save_state_now(); }
 
 void Watcher::request_stop() {
   std::uint64_t one = 1;

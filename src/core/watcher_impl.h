@@ -37,6 +37,9 @@ struct Watcher::Impl {
   bool under_polled(core::NodeId dir) const;
   void start_polling(core::NodeId dir, const Error* why);
   void poll_pass(bool full);
+  void report_since_last_run();
+  Result<void> save_state_now();
+  std::int64_t next_state_save_ms = 0;
   std::int64_t now_ms() const;
 
   // inotify_translator.cc
