@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "sys/dir_reader.h"
@@ -13,7 +14,8 @@
 namespace lookout {
 
 DirCount count_dirs(const std::string& root, std::uint64_t limit,
-                    const std::vector<std::string>& region_roots) {
+                    const std::vector<std::string>& region_roots,
+                    const std::vector<std::string>& prune) {
   DirCount out;
   out.per_region.assign(region_roots.size() + 1, 0);
   std::unordered_map<std::string, std::size_t> regions;
@@ -24,6 +26,7 @@ DirCount count_dirs(const std::string& root, std::uint64_t limit,
     return it == regions.end() ? inherited : it->second;
   };
 
+  const std::unordered_set<std::string> pruned(prune.begin(), prune.end());
   std::string base = root;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   // Depth-first with an explicit stack of paths: no recursion and at most one open fd.
@@ -65,6 +68,7 @@ DirCount count_dirs(const std::string& root, std::uint64_t limit,
       child.append(e.name);
       std::size_t r = region_of(child, region);
       ++out.per_region[r];
+      if (!pruned.empty() && pruned.count(child) > 0) continue;
       stack.emplace_back(std::move(child), r);
     }
   }

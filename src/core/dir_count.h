@@ -22,8 +22,10 @@ struct DirCount {
 
 // Walks `root` (followed if it is a symlink; nothing below it is). `region_roots` are
 // absolute paths spelled as the walk reaches them (root + "/" + names), typically submount
-// points, so the caller can tell how many directories each mount contributes.
+// points, so the caller can tell how many directories each mount contributes. Directories
+// in `prune` (spelled the same way) are counted but not entered, e.g. /proc.
 DirCount count_dirs(const std::string& root, std::uint64_t limit = kDirCountLimit,
-                    const std::vector<std::string>& region_roots = {});
+                    const std::vector<std::string>& region_roots = {},
+                    const std::vector<std::string>& prune = {});
 
 }  // namespace lookout

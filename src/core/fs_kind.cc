@@ -1,13 +1,12 @@
 #include "core/fs_kind.h"
 
+#include <fmt/format.h>
 #include <sys/statfs.h>
 
 #include <array>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace lookout {
 
@@ -74,8 +73,8 @@ constexpr std::array kMagics = {
 // mountinfo fstypes of network filesystems, for magics lookout does not know
 // (and as a second opinion when statfs disagrees with nothing to go on).
 constexpr std::array<std::string_view, 14> kRemoteFstypes = {
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "afs",
-    "coda", "ocfs2", "gfs2", "lustre", "beegfs", "gpfs"};
+    "nfs", "nfs4", "cifs",  "smb3", "smbfs",  "9p",     "ceph",
+    "afs", "coda", "ocfs2", "gfs2", "lustre", "beegfs", "gpfs"};
 
 // FUSE subtypes that reach another machine; the rest may be local (bindfs) but inotify
 // still misses changes made behind the FUSE daemon's back.
@@ -108,7 +107,8 @@ std::string overlay_layers(std::string_view super_options) {
     for (std::string_view key : {"lowerdir=", "upperdir="}) {
       if (opt.substr(0, key.size()) == key) {
         if (!out.empty()) out += ", ";
-        out += std::string(key.substr(0, key.size() - 1)) + " " + std::string(opt.substr(key.size()));
+        out +=
+            std::string(key.substr(0, key.size() - 1)) + " " + std::string(opt.substr(key.size()));
       }
     }
     pos = end + 1;
@@ -126,9 +126,12 @@ std::string realpath_or(const std::string& path) {
 
 const char* backend_kind_name(BackendKind kind) {
   switch (kind) {
-    case BackendKind::inotify: return "inotify";
-    case BackendKind::poll: return "poll";
-    case BackendKind::fanotify: return "fanotify";
+    case BackendKind::inotify:
+      return "inotify";
+    case BackendKind::poll:
+      return "poll";
+    case BackendKind::fanotify:
+      return "fanotify";
   }
   return "inotify";
 }
@@ -170,33 +173,38 @@ FsKind classify_fs(std::uint64_t magic, std::string_view fstype, std::string_vie
   switch (family) {
     case Family::local:
       k.backend = BackendKind::inotify;
-      k.reason = known ? fmt::format("local filesystem ({}): the kernel reports every change "
-                                     "through inotify",
-                                     name)
-                       : fmt::format("unknown filesystem ({}, magic {:#x}): assumed local, so "
-                                     "inotify; use --poll if changes go unreported",
-                                     name, magic);
+      k.reason = known ? fmt::format(
+                             "local filesystem ({}): the kernel reports every change "
+                             "through inotify",
+                             name)
+                       : fmt::format(
+                             "unknown filesystem ({}, magic {:#x}): assumed local, so "
+                             "inotify; use --poll if changes go unreported",
+                             name, magic);
       break;
     case Family::remote:
       k.is_remote = true;
       k.backend = BackendKind::poll;
-      k.reason = fmt::format("network filesystem ({}): inotify sees only changes made on this "
-                             "machine; writes by the server or other clients are found only by "
-                             "polling",
-                             name);
+      k.reason = fmt::format(
+          "network filesystem ({}): inotify sees only changes made on this "
+          "machine; writes by the server or other clients are found only by "
+          "polling",
+          name);
       break;
-    case Family::fuse:
+    case Family::fuse: {
       k.is_fuse = true;
       k.is_remote = fstype == "virtiofs" || contains(kRemoteFuseSubtypes, subtype);
       k.backend = BackendKind::poll;
+      const char* behind = fstype == "virtiofs" ? "by the host"
+                           : k.is_remote        ? "on the remote side"
+                                                : "in the backing store";
       k.reason = fmt::format(
           "FUSE filesystem ({}): inotify sees only changes made through this mount, never "
           "those made {} (measured with bindfs: 0 events); polling lags by the FUSE attribute "
           "cache (attr_timeout, ~1 s by default)",
-          name,
-          fstype == "virtiofs" ? "by the host" : k.is_remote ? "on the remote side" : "in the "
-                                                                                    "backing store");
+          name, behind);
       break;
+    }
     case Family::overlay: {
       k.is_overlay = true;
       k.backend = BackendKind::inotify;
@@ -210,9 +218,10 @@ FsKind classify_fs(std::uint64_t magic, std::string_view fstype, std::string_vie
     case Family::pseudo:
       k.is_pseudo = true;
       k.backend = BackendKind::poll;
-      k.reason = fmt::format("pseudo filesystem ({}): its content is generated on read and most "
-                             "changes raise no event; poll it or, better, exclude it",
-                             name);
+      k.reason = fmt::format(
+          "pseudo filesystem ({}): its content is generated on read and most "
+          "changes raise no event; poll it or, better, exclude it",
+          name);
       break;
   }
   return k;
@@ -238,9 +247,9 @@ Result<FsKind> classify_path(const std::string& path) {
   return classify_path(path, mounts ? *mounts : kNone);
 }
 
-BackendChoice choose_backend(const FsKind& fs, bool cap_sys_admin, const sys::FanotifyProbe& probe,
-                             std::uint64_t dir_count) {
-  BackendChoice c;
+BackendRecommendation choose_backend(const FsKind& fs, bool cap_sys_admin,
+                                     const sys::FanotifyProbe& probe, std::uint64_t dir_count) {
+  BackendRecommendation c;
   if (fs.backend == BackendKind::poll) {
     c.backend = BackendKind::poll;
     c.reason = fs.reason;
@@ -252,9 +261,9 @@ BackendChoice choose_backend(const FsKind& fs, bool cap_sys_admin, const sys::Fa
   } else if (!probe.available) {
     why_not = probe.reason.empty() ? "the probe failed" : probe.reason;
   } else if (dir_count < kFanotifyMinDirs) {
-    why_not = fmt::format("{} directories, below the {} where one filesystem mark beats one "
-                          "watch per directory",
-                          dir_count, kFanotifyMinDirs);
+    why_not = fmt::format(
+        "{} director{}, below the {} where one filesystem mark beats one watch per directory",
+        dir_count, dir_count == 1 ? "y" : "ies", kFanotifyMinDirs);
   }
   if (why_not.empty()) {
     c.backend = BackendKind::fanotify;
@@ -269,7 +278,7 @@ BackendChoice choose_backend(const FsKind& fs, bool cap_sys_admin, const sys::Fa
   return c;
 }
 
-Result<BackendChoice> recommend_backend(const std::string& path, std::uint64_t dir_count) {
+Result<BackendRecommendation> recommend_backend(const std::string& path, std::uint64_t dir_count) {
   auto fs = classify_path(path);
   if (!fs) return fs.error();
   sys::FanotifyProbe probe;

@@ -56,9 +56,9 @@ struct FsKind {
   bool is_remote = false;   // others can change it without this kernel knowing
   bool is_fuse = false;     // FUSE, including virtiofs and fuse.* subtypes
   bool is_overlay = false;
-  bool is_pseudo = false;   // proc, sysfs, cgroup, ...: generated content, no events
+  bool is_pseudo = false;  // proc, sysfs, cgroup, ...: generated content, no events
   BackendKind backend = BackendKind::inotify;
-  std::string reason;       // why `backend`, in one or two sentences, with the known caveats
+  std::string reason;  // why `backend`, in one or two sentences, with the known caveats
 };
 
 // Pure: the classification for a statfs magic plus (optionally) the mount's mountinfo
@@ -77,7 +77,7 @@ Result<FsKind> classify_path(const std::string& path, const std::vector<sys::Mou
 // Same, reading /proc/self/mountinfo.
 Result<FsKind> classify_path(const std::string& path);
 
-struct BackendChoice {
+struct BackendRecommendation {
   BackendKind backend = BackendKind::inotify;
   std::string reason;
 };
@@ -85,11 +85,11 @@ struct BackendChoice {
 // Pure: auto mode. poll when the filesystem needs it; fanotify when this process has
 // CAP_SYS_ADMIN, the probe succeeded and the tree has at least kFanotifyMinDirs
 // directories; inotify otherwise. The reason says why fanotify was not taken.
-BackendChoice choose_backend(const FsKind& fs, bool cap_sys_admin,
-                             const sys::FanotifyProbe& probe, std::uint64_t dir_count);
+BackendRecommendation choose_backend(const FsKind& fs, bool cap_sys_admin,
+                                     const sys::FanotifyProbe& probe, std::uint64_t dir_count);
 
 // classify_path + has_cap_sys_admin + probe_fanotify + choose_backend, for the engine.
 // `dir_count` is the number of directories the watch will cover.
-Result<BackendChoice> recommend_backend(const std::string& path, std::uint64_t dir_count);
+Result<BackendRecommendation> recommend_backend(const std::string& path, std::uint64_t dir_count);
 
 }  // namespace lookout

@@ -187,8 +187,15 @@ std::vector<const MountEntry*> find_submounts(const std::vector<MountEntry>& mou
     if (find_mount(mounts, m.mount_point) != &m) continue;  // hidden or not top of its stack
     out.push_back(&m);
   }
+  // Component-wise order ('/' sorts first), so a mount's children follow it directly:
+  // /srv/data, /srv/data/cache, /srv/data-old.
   std::sort(out.begin(), out.end(), [](const MountEntry* a, const MountEntry* b) {
-    return a->mount_point < b->mount_point;
+    return std::lexicographical_compare(
+        a->mount_point.begin(), a->mount_point.end(), b->mount_point.begin(), b->mount_point.end(),
+        [](char x, char y) {
+          auto key = [](char c) { return c == '/' ? 0 : static_cast<unsigned char>(c) + 1; };
+          return key(x) < key(y);
+        });
   });
   return out;
 }

@@ -52,7 +52,7 @@ const MountEntry* find_mount(const std::vector<MountEntry>& mounts,
                              std::string_view canonical_path);
 
 // Mounts strictly below `canonical_path` (not the one at it), top of each stack only, in
-// mount-point order, so parents come before their children.
+// component-wise mount-point order, so each mount's submounts follow it directly.
 std::vector<const MountEntry*> find_submounts(const std::vector<MountEntry>& mounts,
                                               std::string_view canonical_path);
 

@@ -1,0 +1,54 @@
+// `lookout doctor`: gathers a DoctorReport for the given paths and prints it as text or as one
+// JSON object. Exit 0; 1 when any path could not be examined (each such path is also named on
+// stderr, and the others are still reported).
+#include "lookout/doctor_command.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "doctor_report.h"
+
+namespace lookout::cmd {
+
+struct DoctorCommand::Options {
+  std::vector<std::string> paths;
+  bool json = false;
+};
+
+DoctorCommand::DoctorCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
+  sub_ = app.add_subcommand(
+      "doctor",
+      "Explain how lookout would watch each path: filesystem, backend and why, inotify limits, "
+      "fanotify, container, and advice");
+  sub_->add_option("paths", o_->paths, "Paths to examine (default: .)");
+  sub_->add_flag("--json", o_->json, "Print one JSON object instead of text");
+}
+
+DoctorCommand::~DoctorCommand() = default;
+bool DoctorCommand::selected() const { return sub_->parsed(); }
+
+int DoctorCommand::run() {
+  std::vector<std::string> paths = o_->paths;
+  if (paths.empty()) paths.emplace_back(".");
+  DoctorReport report = gather_doctor_report(paths);
+  int exit_code = 0;
+  for (const auto& p : report.paths) {
+    if (p.error.empty()) continue;
+    std::fprintf(stderr, "lookout doctor: %s\n", p.error.c_str());
+    exit_code = 1;
+  }
+  std::string out;
+  if (o_->json) {
+    format_doctor_json(report, out);
+    out += '\n';
+  } else {
+    format_doctor_text(report, out);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  return exit_code;
+}
+
+}  // namespace lookout::cmd
