@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/fs_kind.h"
 #include "core/poll_scanner.h"
 #include "core/state_file.h"
 #include "core/tree_diff.h"
@@ -144,6 +145,17 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
   hooks.enter_dir = [this](NodeId d, const std::string& path) {
     if (ended) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
+    if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
+      // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
+      auto kind = classify_path(path);
+      if (kind && (kind->is_remote || kind->is_fuse)) {
+        start_polling(d, nullptr);
+        if (opt.on_diagnostic) {
+          opt.on_diagnostic(Error{ErrorCode::ok, 0, path, "polling " + path + ": " + kind->reason}, false);
+        }
+        return true;
+      }
+    }
     auto r = watch_dir(d, path);
     if (!r) {
       const Error& e = r.error();
@@ -244,6 +256,12 @@ Result<void> Watcher::Impl::save_state_now() {
   if (opt.state_file.empty()) return {};
   next_state_save_ms = now_ms() + opt.state_save_every_ms;
   return core::save_state(model, opt.state_file);
+}
+
+bool Watcher::Impl::at_mount_boundary(NodeId dir) const {
+  if (model.is_root(dir)) return true;
+  NodeId parent = model.node(dir).parent;
+  return model.node(dir).st.dev != model.node(parent).st.dev;
 }
 
 bool Watcher::Impl::under_polled(NodeId dir) const {

@@ -35,6 +35,7 @@ struct Watcher::Impl {
   void catch_up(core::NodeId dir, bool report);
   bool excluded(const std::string& path) const;
   bool under_polled(core::NodeId dir) const;
+  bool at_mount_boundary(core::NodeId dir) const;
   void start_polling(core::NodeId dir, const Error* why);
   void poll_pass(bool full);
   void report_since_last_run();
