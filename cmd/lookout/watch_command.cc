@@ -54,7 +54,8 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("-e,--event", o.events,
                    "Events to report (inotifywait names: access modify attrib close_write "
                    "close_nowrite close open moved_to moved_from move move_self create delete "
-                   "delete_self unmount); default: all but open/access/close_nowrite");
+                   "delete_self unmount); default: all but open/access/close_nowrite")
+      ->allow_extra_args(false);
   sub_->add_flag("-q,--quiet", o.quiet, "Less output on stderr (twice: only errors)");
   sub_->add_option("--format", o.format, "printf-like: %w %f %e %Xe %T %0");
   sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
@@ -66,11 +67,16 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("-t,--timeout", o.timeout, "Exit with 2 if no event comes within N seconds");
   sub_->add_option("-o,--outfile", o.outfile, "Append events to FILE instead of stdout");
   sub_->add_option("--fromfile", o.fromfile, "Read paths (and @excludes) from FILE, - for stdin");
-  sub_->add_option("--exclude", o.exclude, "Ignore paths matching this POSIX extended regex");
-  sub_->add_option("--excludei", o.excludei, "Like --exclude, case-insensitive");
-  sub_->add_option("--include", o.include, "Report only paths matching this regex");
-  sub_->add_option("--includei", o.includei, "Like --include, case-insensitive");
-  sub_->add_option("--exclude-glob", o.exclude_glob, "Ignore paths matching this glob (relative path or name)");
+  sub_->add_option("--exclude", o.exclude, "Ignore paths matching this POSIX extended regex")
+      ->allow_extra_args(false);
+  sub_->add_option("--excludei", o.excludei, "Like --exclude, case-insensitive")
+      ->allow_extra_args(false);
+  sub_->add_option("--include", o.include, "Report only paths matching this regex")
+      ->allow_extra_args(false);
+  sub_->add_option("--includei", o.includei, "Like --include, case-insensitive")
+      ->allow_extra_args(false);
+  sub_->add_option("--exclude-glob", o.exclude_glob, "Ignore paths matching this glob (relative path or name)")
+      ->allow_extra_args(false);
   sub_->add_option("--max-pending", o.max_pending, "Unconsumed events before reading pauses");
   sub_->add_flag("-v,--verbose", o.verbose, "Say what the engine does (rescans, ...)");
   sub_->add_option("--backend", o.backend, "auto (default), inotify or poll")

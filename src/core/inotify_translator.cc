@@ -67,9 +67,18 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
     return;
   }
   std::string from = model.path(id);
-  model.move(id, to_dir, to_name);
+  if (!model.move(id, to_dir, to_name)) {
+    // Only a model gone stale (events lost in an overflow) asks to move a directory into
+    // itself: let the rescan settle it instead of guessing.
+    schedule_rescan("inconsistent");
+    return;
+  }
   restat(id);  // rename changes ctime; keep the model exact for later diffs
   emit(EventKind::rename, id, from);
+  // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
+  // watch yet: watch and list it at its new place now.
+  const core::Node& n = model.node(id);
+  if (n.is_dir() && n.wd < 0 && opt.recursive && !under_polled(id)) catch_up(id, true);
 }
 
 void Watcher::Impl::root_gone(NodeId root, const char* how) {

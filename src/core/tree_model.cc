@@ -157,16 +157,17 @@ void TreeModel::remove(NodeId id) {
   }
 }
 
-void TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
-  if (!valid(id) || !valid(new_parent)) return;
+bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
+  if (!valid(id) || !valid(new_parent) || is_ancestor(id, new_parent)) return false;
   NodeId occupant = find(new_parent, new_name);
-  if (occupant == id) return;
+  if (occupant == id) return true;
   if (occupant != kNoNode) remove(occupant);
   index_erase(id);
   unlink_child(id);
   nodes_[id].name.assign(new_name);
   link_child(new_parent, id);
   index_insert(id);
+  return true;
 }
 
 std::string TreeModel::path(NodeId id) const {

@@ -47,7 +47,9 @@ class TreeModel {
   // Removes `id` and its subtree, calling the remove hook for each node, children first.
   void remove(NodeId id);
   // Moves `id` under `new_parent` as `new_name`; an occupant of that name is removed first.
-  void move(NodeId id, NodeId new_parent, std::string_view new_name);
+  // Refuses (returns false) to move a directory into its own subtree: only a stale model
+  // can ask for that, and obeying would make a cycle.
+  bool move(NodeId id, NodeId new_parent, std::string_view new_name);
 
   std::string path(NodeId id) const;
   // Path of `name` inside directory `dir` without adding it.

@@ -133,8 +133,21 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
   if (!wd) return wd.error();
   int w = *wd;
   if (static_cast<std::size_t>(w) >= wd_to_node.size()) wd_to_node.resize(w + 1024, kNoNode);
-  // The same inode reached twice (bind mount) shares one wd: the first path keeps it.
-  if (wd_to_node[w] != kNoNode && wd_to_node[w] != dir && model.valid(wd_to_node[w])) return {};
+  NodeId prev = wd_to_node[w];
+  if (prev != kNoNode && prev != dir && model.valid(prev)) {
+    // Watches are per inode, so the kernel handed back a wd the model holds for another
+    // path. If that path still leads to this directory it is a bind mount: the first path
+    // keeps the wd. Otherwise the other node is stale (the directory moved and the event
+    // saying so was not delivered yet): the wd moves here, and removing the stale node later
+    // must not remove the watch.
+    sys::FileStat st;
+    std::string prev_path = model.path(prev);
+    if (sys::stat_at(AT_FDCWD, prev_path.c_str(), st) == 0 && st.ino == model.node(dir).st.ino &&
+        st.dev == model.node(dir).st.dev) {
+      return {};
+    }
+    model.node(prev).wd = -1;
+  }
   wd_to_node[w] = dir;
   model.node(dir).wd = w;
   return {};
@@ -457,6 +470,8 @@ bool Watcher::step(int timeout_ms) { return impl_->step(timeout_ms); }
 void Watcher::run() {
   while (impl_->step(impl_->opt.state_file.empty() ? -1 : impl_->opt.state_save_every_ms)) {
   }
+  // Stopping during a storm's backoff must not drop the rescan the consumer was promised.
+  if (impl_->rescan_pending && !impl_->ended) impl_->rescan(impl_->rescan_reason);
   if (impl_->started) {
     if (auto r = impl_->save_state_now(); !r && impl_->opt.on_diagnostic) {
       impl_->opt.on_diagnostic(r.error(), false);
