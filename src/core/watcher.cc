@@ -250,7 +250,7 @@ void Watcher::Impl::report_since_last_run() {
   if (!loaded) {
     // Guessing would be worse than saying we do not know: a fresh start.
     if (opt.on_diagnostic) opt.on_diagnostic(loaded.error(), false);
-    emit_path(EventKind::rescan, "", "fresh", true, kNoNode);
+    emit_path(EventKind::rescan, "", "fresh", false, kNoNode);
     return;
   }
   // Diff the saved model (as the old tree) against the crawl just made (the new one); the
@@ -372,7 +372,7 @@ void Watcher::Impl::schedule_rescan(const char* reason) {
 void Watcher::Impl::rescan(const std::string& reason) {
   rescan_pending = false;
   ++stats.rescans;
-  emit_path(EventKind::rescan, "", reason, true, kNoNode);
+  emit_path(EventKind::rescan, "", reason, false, kNoNode);
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently, so drain first to shorten the window.
   for (NodeId root : model.children(core::kTopNode)) {
@@ -400,6 +400,18 @@ void Watcher::Impl::rescan(const std::string& reason) {
     // them now and catch up on what appeared since.
     for (NodeId d : new_dirs) {
       if (model.valid(d) && model.node(d).wd < 0) catch_up(d, true);
+    }
+    // Any directory still without a watch (its catch-up met ENOENT, its wd went to another
+    // path, it was known only from an event whose stat failed) would stay blind: fix all.
+    if (inotify && opt.recursive) {
+      std::vector<NodeId> blind;
+      for (NodeId id : model.subtree_post_order(root)) {
+        const core::Node& n = model.node(id);
+        if (n.is_dir() && n.wd < 0 && !under_polled(id)) blind.push_back(id);
+      }
+      for (auto it = blind.rbegin(); it != blind.rend(); ++it) {  // parents first
+        if (model.valid(*it) && model.node(*it).wd < 0) catch_up(*it, true);
+      }
     }
   }
   last_rescan_end_ms = now_ms();
