@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "support/consumer_state.h"
 #include "support/test_dirs.h"
 
 namespace lookout {
@@ -19,35 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
-using State = std::map<std::string, bool>;
-
-State snapshot(const std::string& root) {
-  State s;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    s[it->path().string()] = it->is_directory() && !it->is_symlink();
-  }
-  return s;
-}
-
-void apply_event(State& s, const Event& e) {
-  auto erase_tree = [&](const std::string& p) {
-    for (auto it = s.begin(); it != s.end();) {
-      it = (it->first == p || it->first.rfind(p + "/", 0) == 0) ? s.erase(it) : std::next(it);
-    }
-  };
-  if (e.kind == EventKind::create) s[e.path] = e.is_dir;
-  if (e.kind == EventKind::remove) erase_tree(e.path);
-  if (e.kind == EventKind::rename) {
-    State moved;
-    for (auto& [p, d] : s) {
-      if (p == e.from) moved[e.path] = d;
-      else if (p.rfind(e.from + "/", 0) == 0) moved[e.path + p.substr(e.from.size())] = d;
-    }
-    erase_tree(e.from);
-    erase_tree(e.path);
-    s.insert(moved.begin(), moved.end());
-  }
-}
+using State = testing::ConsumerState;
+using testing::apply_event;
+using testing::diff_states;
+using testing::snapshot;
 
 struct Polled {
   std::unique_ptr<Watcher> w;
@@ -72,12 +48,6 @@ struct Polled {
   }
 };
 
-std::string diff_states(const State& want, const State& got) {
-  std::string out;
-  for (auto& [p, d] : want) if (!got.count(p)) out += "missing " + p + "\n";
-  for (auto& [p, d] : got) if (!want.count(p)) out += "extra " + p + "\n";
-  return out;
-}
 
 TEST(PollBackend, NeedsNoWatchesAndSeesCreatesModifiesDeletes) {
   TempDir t;

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "support/consumer_state.h"
 #include "support/test_dirs.h"
 
 namespace lookout {
@@ -27,46 +28,11 @@ WatchOptions opts_for(const std::string& root) {
 }
 
 // The consumer's view: applies events in order to a set of paths (see README semantics).
-using State = std::map<std::string, bool>;  // path -> is_dir
+using State = testing::ConsumerState;
+using testing::apply_event;
+using testing::diff_states;
+using testing::snapshot;
 
-State snapshot(const std::string& root) {
-  State s;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    s[it->path().string()] = it->is_directory() && !it->is_symlink();
-  }
-  return s;
-}
-
-void apply(State& s, const Event& e) {
-  auto erase_tree = [&](const std::string& p) {
-    for (auto it = s.begin(); it != s.end();) {
-      it = (it->first == p || it->first.rfind(p + "/", 0) == 0) ? s.erase(it) : std::next(it);
-    }
-  };
-  switch (e.kind) {
-    case EventKind::create: s[e.path] = e.is_dir; break;
-    case EventKind::remove: erase_tree(e.path); break;
-    case EventKind::rename: {
-      State moved;
-      for (auto& [p, d] : s) {
-        if (p == e.from) moved[e.path] = d;
-        else if (p.rfind(e.from + "/", 0) == 0) moved[e.path + p.substr(e.from.size())] = d;
-      }
-      erase_tree(e.from);
-      erase_tree(e.path);
-      s.insert(moved.begin(), moved.end());
-      break;
-    }
-    default: break;
-  }
-}
-
-std::string diff_states(const State& want, const State& got) {
-  std::string out;
-  for (auto& [p, d] : want) if (!got.count(p)) out += "missing " + p + "\n";
-  for (auto& [p, d] : got) if (!want.count(p)) out += "extra " + p + "\n";
-  return out;
-}
 
 TEST(Watcher, ReportsCreateModifyCloseWriteDelete) {
   TempDir t;
@@ -290,7 +256,7 @@ TEST(Watcher, OverflowRescanReconstructsTheTree) {
   })) << "no rescan after overflow";
   ASSERT_TRUE(r.sync(t / "cookie"));
   EXPECT_GE(w->stats().overflows, 1u);
-  for (const auto& e : r.events()) apply(consumer, e);
+  for (const auto& e : r.events()) apply_event(consumer, e);
   State real = snapshot(t.path());
   EXPECT_EQ(diff_states(real, consumer), "");
   EXPECT_EQ(r.count(EventKind::rename, t / "renamed"), 1u) << "the directory rename should be found by identity";
@@ -311,7 +277,7 @@ TEST(Watcher, SlowConsumerBoundsMemoryWithoutLoss) {
   EXPECT_LE(w->stats().events, 200u + 16384u) << "pending events must stay bounded";
   Recorder r(*w);
   ASSERT_TRUE(r.sync(t / "cookie"));
-  for (const auto& e : r.events()) apply(consumer, e);
+  for (const auto& e : r.events()) apply_event(consumer, e);
   EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "");
 }
 
