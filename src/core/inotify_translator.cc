@@ -41,6 +41,8 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   // Watch first, then list: whatever was created inside before the watch existed is found
   // by the listing, whatever comes after by the watch (fslab §3: 0 missed in 4000 trials).
   if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);
+  // The path did not resolve: an ancestor was renamed and its event is still queued.
+  if (!known && is_dir_hint && opt.recursive) blind.insert(id);
 }
 
 void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* reason) {
@@ -207,6 +209,7 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev,
 
 void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
   for (std::size_t i = 0; i < events.size(); ++i) handle_one(events[i], events, i);
+  retry_blind();
   if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
     pollfd p{inotify->fd(), POLLIN, 0};
@@ -217,6 +220,7 @@ void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
       }
     }
     finish_pending_move();
+    retry_blind();
   }
 }
 

@@ -10,6 +10,7 @@ namespace lookout::core {
 
 bool TreeScanner::is_loop(NodeId dir) const {
   const auto& st = model_.node(dir).st;
+  if (st.ino == 0) return false;  // not stat'ed yet: nothing to compare
   for (NodeId cur = model_.node(dir).parent; cur != kTopNode && cur != kNoNode;
        cur = model_.node(cur).parent) {
     const auto& a = model_.node(cur).st;
@@ -38,7 +39,9 @@ void TreeScanner::scan(NodeId start) {
     sys::UniqueFd fd(::open(dir_path.c_str(), flags));
     if (!fd.valid()) {
       int err = errno;
-      // A directory that vanished in the meantime is not an error: its delete event follows.
+      // A directory that vanished in the meantime is not an error: its delete or rename
+      // event follows.
+      if ((err == ENOENT || err == ENOTDIR) && hooks_.unlisted) hooks_.unlisted(dir);
       if (err != ENOENT && err != ENOTDIR && hooks_.error) {
         hooks_.error(error_from_errno(err, "cannot list", dir_path,
                                       err == EACCES ? "not watched; fix its permissions" : ""));

@@ -24,8 +24,11 @@ struct ScanHooks {
   std::function<void(NodeId id)> added;
   // True if `path` must not enter the model at all (excluded directories get no watch).
   std::function<bool(const std::string& path, bool is_dir)> excluded;
-  // A directory that could not be opened or listed (permission denied, vanished, ...).
+  // A directory that could not be opened or listed (permission denied, ...).
   std::function<void(const Error&)> error;
+  // A directory whose path did not resolve when it was to be listed (deleted, or renamed
+  // with the event not yet handled): the caller may list it again later.
+  std::function<void(NodeId dir)> unlisted;
 };
 
 class TreeScanner {

@@ -72,6 +72,7 @@ Watcher::Impl::Impl(WatchOptions o)
   file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
+    blind.erase(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -180,7 +181,10 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
         end(e);
         return false;
       }
-      if (e.sys_errno == ENOENT || e.sys_errno == ENOTDIR) return false;  // already gone
+      if (e.sys_errno == ENOENT || e.sys_errno == ENOTDIR) {
+        blind.insert(d);  // gone, or renamed with the event still queued: retry later
+        return false;
+      }
       if (opt.on_diagnostic) opt.on_diagnostic(e, false);
       return false;
     }
@@ -193,6 +197,7 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
   hooks.error = [this](const Error& e) {
     if (opt.on_diagnostic) opt.on_diagnostic(e, false);
   };
+  hooks.unlisted = [this](NodeId d) { blind.insert(d); };
   core::TreeScanner(model, std::move(hooks)).scan(dir);
 }
 
@@ -269,6 +274,18 @@ Result<void> Watcher::Impl::save_state_now() {
   if (opt.state_file.empty()) return {};
   next_state_save_ms = now_ms() + opt.state_save_every_ms;
   return core::save_state(model, opt.state_file);
+}
+
+void Watcher::Impl::retry_blind() {
+  if (blind.empty() || !opt.recursive) return;
+  std::vector<NodeId> ids(blind.begin(), blind.end());
+  blind.clear();
+  for (NodeId d : ids) {
+    if (model.valid(d) && model.node(d).is_dir() && !under_polled(d)) {
+      restat(d);
+      catch_up(d, true);
+    }
+  }
 }
 
 bool Watcher::Impl::at_mount_boundary(NodeId dir) const {

@@ -75,6 +75,10 @@ struct Watcher::Impl {
   std::optional<PendingMove> pending_move;
   std::vector<backend::RawEvent> raw;
 
+  // Directories not watched or not listed because their path did not resolve when we tried
+  // (an ancestor's rename not yet handled): watched and listed again after every batch.
+  std::unordered_set<core::NodeId> blind;
+  void retry_blind();
   std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
   std::int64_t next_poll_ms = 0;
   std::int64_t last_full_poll_ms = 0;
