@@ -1,7 +1,7 @@
 // `lookout doctor`: gathers a DoctorReport for the given paths and prints it as text or as one
 // JSON object. Exit 0; 1 when any path could not be examined (each such path is also named on
 // stderr, and the others are still reported).
-#include "lookout/doctor_command.h"
+#include "lookout/commands.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>

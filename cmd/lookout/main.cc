@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 
 #include "lookout/commands.h"
-#include "lookout/doctor_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lookout: watch directory trees and never lose a change"};

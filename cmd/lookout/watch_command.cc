@@ -257,13 +257,9 @@ int WatchCommand::run() {
     if (!done.load()) watcher->request_stop();
   });
 
-  int exit_code = 0;
-  bool any_event = false;
-  auto last_event = std::chrono::steady_clock::now();
-  std::vector<Event> batch;
-  for (;;) {
-    batch.clear();
-    bool more = watcher->next_batch(batch, o.timeout > 0 ? 200 : -1);
+  // Formats `batch` into buf; returns how many events printed something. Without -m it
+  // stops after the first one that did.
+  auto format_batch = [&](const std::vector<Event>& batch) {
     std::size_t printed = 0;
     for (const auto& e : batch) {
       std::size_t before = buf.size();
@@ -277,6 +273,16 @@ int WatchCommand::run() {
       if (buf.size() > before) ++printed;
       if (!o.monitor && printed > 0) break;
     }
+    return printed;
+  };
+
+  int exit_code = 0;
+  auto last_event = std::chrono::steady_clock::now();
+  std::vector<Event> batch;
+  for (;;) {
+    batch.clear();
+    bool more = watcher->next_batch(batch, o.timeout > 0 ? 200 : -1);
+    std::size_t printed = format_batch(batch);
     if (!buf.empty()) {
       if (auto w = writer.flush(buf, out_name); !w) {
         if (w.error().sys_errno != EPIPE) exit_code = err(w.error().message);
@@ -284,7 +290,6 @@ int WatchCommand::run() {
       }
     }
     if (printed > 0) {
-      any_event = true;
       last_event = std::chrono::steady_clock::now();
       if (!o.monitor) break;
     }
@@ -294,7 +299,6 @@ int WatchCommand::run() {
       break;
     }
   }
-  (void)any_event;
   done.store(true);
   watcher->request_stop();
   loop.join();
@@ -302,15 +306,7 @@ int WatchCommand::run() {
   if (exit_code == 0 && o.monitor) {
     batch.clear();
     while (watcher->next_batch(batch, 0) && !batch.empty()) {
-      for (const auto& e : batch) {
-        if (o.json) {
-          if (!(wo.events & event_bit(e.kind))) continue;
-          sink::format_json(e, buf);
-          buf.push_back(term);
-        } else {
-          text.format(e, buf);
-        }
-      }
+      format_batch(batch);
       batch.clear();
       if (!writer.flush(buf, out_name)) break;
     }

@@ -119,8 +119,7 @@ EventKind kind_of(std::uint32_t mask) {
 }
 }  // namespace
 
-void Watcher::Impl::handle_one(const backend::RawEvent& ev,
-                               std::vector<backend::RawEvent>& events, std::size_t i) {
+void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
   std::uint32_t m = ev.mask;
   if (m & IN_Q_OVERFLOW) {
     ++stats.overflows;
@@ -185,8 +184,6 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev,
     appeared(node, ev.name, m & IN_ISDIR);
   } else if (m & IN_MOVED_FROM) {
     pending_move = PendingMove{ev.cookie, node, ev.name, static_cast<bool>(m & IN_ISDIR)};
-    (void)events;
-    (void)i;
   } else if (m & IN_MOVED_TO) {
     appeared(node, ev.name, m & IN_ISDIR, "moved_in");  // from outside: a create
   } else if (m & IN_DELETE) {
@@ -208,7 +205,7 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev,
 }
 
 void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
-  for (std::size_t i = 0; i < events.size(); ++i) handle_one(events[i], events, i);
+  for (const auto& ev : events) handle_one(ev);
   retry_blind();
   if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
@@ -216,7 +213,7 @@ void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
     if (::poll(&p, 1, 1) > 0) {
       std::vector<backend::RawEvent> more;
       if (auto got = inotify->drain(more, 16384); got && *got > 0) {
-        for (std::size_t i = 0; i < more.size(); ++i) handle_one(more[i], more, i);
+        for (const auto& ev : more) handle_one(ev);
       }
     }
     finish_pending_move();

@@ -97,6 +97,11 @@ bool Watcher::Impl::excluded(const std::string& path) const {
   return filter->excluded(path, r == kNoNode ? std::string_view{} : model.node(r).name);
 }
 
+std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
+  if (!filter || filter->empty()) return {};
+  return [this](const std::string& p, bool) { return excluded(p); };
+}
+
 void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std::string& from,
                               bool is_dir, NodeId root, const char* reason) {
   if (!(opt.events & event_bit(kind))) return;
@@ -185,18 +190,14 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
         blind.insert(d);  // gone, or renamed with the event still queued: retry later
         return false;
       }
-      if (opt.on_diagnostic) opt.on_diagnostic(e, false);
+      warn(e);
       return false;
     }
     return true;
   };
   if (report) hooks.added = [this](NodeId id) { emit(EventKind::create, id); };
-  if (filter && !filter->empty()) {
-    hooks.excluded = [this](const std::string& p, bool) { return excluded(p); };
-  }
-  hooks.error = [this](const Error& e) {
-    if (opt.on_diagnostic) opt.on_diagnostic(e, false);
-  };
+  hooks.excluded = exclusion();
+  hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) { blind.insert(d); };
   core::TreeScanner(model, std::move(hooks)).scan(dir);
 }
@@ -254,7 +255,7 @@ void Watcher::Impl::report_since_last_run() {
   auto loaded = core::load_state(previous, opt.state_file, roots);
   if (!loaded) {
     // Guessing would be worse than saying we do not know: a fresh start.
-    if (opt.on_diagnostic) opt.on_diagnostic(loaded.error(), false);
+    warn(loaded.error());
     emit_path(EventKind::rescan, "", "fresh", false, kNoNode);
     return;
   }
@@ -341,13 +342,8 @@ void Watcher::Impl::poll_pass(bool full) {
     std::string path = model.path(d);
     core::TreeModel fresh;
     core::PollCost cost;
-    std::function<bool(const std::string&, bool)> excl;
-    if (filter && !filter->empty()) excl = [this](const std::string& p, bool) { return excluded(p); };
-    bool ok = core::poll_scan(model, d, fresh, path, full, excl,
-                              [this](const Error& e) {
-                                if (opt.on_diagnostic) opt.on_diagnostic(e, false);
-                              },
-                              cost);
+    bool ok = core::poll_scan(model, d, fresh, path, full, exclusion(),
+                              [this](const Error& e) { warn(e); }, cost);
     stats.poll_stats += cost.stats;
     if (!ok) {
       if (model.is_root(d)) root_gone(d, "deleted");
@@ -396,12 +392,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
     std::string root_path = model.node(root).name;
     core::TreeModel fresh;
-    std::function<bool(const std::string&, bool)> excl;
-    if (filter && !filter->empty()) excl = [this](const std::string& p, bool) { return excluded(p); };
-    auto r = core::scan_fresh(fresh, root_path, excl,
-                              [this](const Error& e) {
-                                if (opt.on_diagnostic) opt.on_diagnostic(e, false);
-                              });
+    auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); });
     if (!r) {
       root_gone(root, "deleted");
       continue;
@@ -478,7 +469,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   }
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
-    if (auto r = save_state_now(); !r && opt.on_diagnostic) opt.on_diagnostic(r.error(), false);
+    if (auto r = save_state_now(); !r) warn(r.error());
   }
   if (!polled.empty() && !ended && !log.over_limit() && now_ms() >= next_poll_ms) {
     poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);

@@ -34,6 +34,11 @@ struct Watcher::Impl {
   // Adds watches under `dir` and reports every entry not yet in the model as created.
   void catch_up(core::NodeId dir, bool report);
   bool excluded(const std::string& path) const;
+  // The exclusion predicate for scanners; empty (no per-entry calls) without filters.
+  std::function<bool(const std::string&, bool)> exclusion();
+  void warn(const Error& e) {
+    if (opt.on_diagnostic) opt.on_diagnostic(e, false);
+  }
   bool under_polled(core::NodeId dir) const;
   bool at_mount_boundary(core::NodeId dir) const;
   void start_polling(core::NodeId dir, const Error* why);
@@ -45,7 +50,7 @@ struct Watcher::Impl {
 
   // inotify_translator.cc
   void handle(std::vector<backend::RawEvent>& events);
-  void handle_one(const backend::RawEvent& ev, std::vector<backend::RawEvent>& events, std::size_t i);
+  void handle_one(const backend::RawEvent& ev);
   void appeared(core::NodeId dir, const std::string& name, bool is_dir_hint,
                 const char* reason = "");
   void moved(core::NodeId from_dir, const std::string& from_name, core::NodeId to_dir,

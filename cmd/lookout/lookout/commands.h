@@ -24,4 +24,22 @@ class WatchCommand {
   std::unique_ptr<Options> o_;
 };
 
+// `lookout doctor [PATH...] [--json]`: what lookout would do for each path and why: the
+// filesystem and its submounts, the backend auto mode picks, the directory count against the
+// inotify watch budget, fanotify availability, whether this is a container, and advice.
+// Exit code 0, or 1 when a path cannot be examined. Single-threaded.
+class DoctorCommand {
+ public:
+  explicit DoctorCommand(CLI::App& app);
+  ~DoctorCommand();
+  bool selected() const;
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 }  // namespace lookout::cmd
