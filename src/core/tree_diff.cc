@@ -1,5 +1,6 @@
 #include "core/tree_diff.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -63,6 +64,21 @@ struct Reconciler {
     emit(kind, l);
   }
 
+  // A live entry that never had a stat takes the scanned one; its stamps say whether it
+  // may have changed since the model last looked.
+  void adopt_unstat(NodeId l, NodeId f) {
+    Node& ln = live.node(l);
+    const Node& fn = fresh.node(f);
+    ln.st = fn.st;
+    ln.stat_known = fn.stat_known;
+    if (ln.is_dir()) {
+      work.emplace_back(l, f);
+    } else if (fn.stat_known && std::max(fn.st.ctime_ns, fn.st.mtime_ns) >= sink.unstat_since_ns) {
+      ++stats.modified;
+      emit(EventKind::modify, l);
+    }
+  }
+
   void compare_dirs() {
     while (!work.empty()) {
       auto [l, f] = work.back();
@@ -75,11 +91,8 @@ struct Reconciler {
           added.emplace_back(l, fc);
         } else if (!live.node(lc).stat_known &&
                    live.node(lc).st.type == fresh.node(fc).st.type) {
-          // Known only from an event whose stat failed: adopt the scan silently.
           seen.insert(lc);
-          live.node(lc).st = fresh.node(fc).st;
-          live.node(lc).stat_known = true;
-          if (live.node(lc).is_dir()) work.emplace_back(lc, fc);
+          adopt_unstat(lc, fc);
         } else if (!same_identity(live.node(lc).st, fresh.node(fc).st)) {
           removed.push_back(lc);
           added.emplace_back(l, fc);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -29,6 +30,11 @@ struct DiffSink {
   // A directory that entered the live model (created or moved in): it needs a watch and a
   // catch-up scan, since the fresh scan is already stale for it.
   std::function<void(NodeId id)> dir_added;
+  // Live entries without a stat (files listed before ready, or known from an event whose stat
+  // failed) were last seen at or after this time: a scanned ctime or mtime from then on means
+  // the entry may have changed unseen, and is reported as modified. Only ever errs towards
+  // an extra modify, never a missed one. INT64_MAX: adopt such entries silently.
+  std::int64_t unstat_since_ns = INT64_MAX;
 };
 
 DiffStats reconcile(TreeModel& live, NodeId live_dir, const TreeModel& fresh, NodeId fresh_dir,

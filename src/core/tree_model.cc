@@ -110,6 +110,11 @@ NodeId TreeModel::add_root(std::string_view abs_path, const sys::FileStat& st) {
 NodeId TreeModel::add(NodeId parent, std::string_view name, const sys::FileStat& st,
                       bool stat_known) {
   if (NodeId existing = find(parent, name); existing != kNoNode) return existing;
+  return add_new(parent, name, st, stat_known);
+}
+
+NodeId TreeModel::add_new(NodeId parent, std::string_view name, const sys::FileStat& st,
+                          bool stat_known) {
   NodeId id = allocate();
   Node& n = nodes_[id];
   n = Node{};

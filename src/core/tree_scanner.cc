@@ -52,8 +52,13 @@ void TreeScanner::scan(NodeId start) {
       if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
       continue;
     }
+    // A directory with no children yet (every directory of a first crawl) cannot hold any
+    // of these names already: skip the lookups.
+    const bool was_empty = model_.node(dir).first_child == kNoNode;
+    const bool stat_files = !hooks_.stat_files || hooks_.stat_files(dir);
+    const std::uint64_t dir_dev = model_.node(dir).st.dev;
     for (const auto& e : entries_) {
-      NodeId existing = model_.find(dir, e.name);
+      NodeId existing = was_empty ? kNoNode : model_.find(dir, e.name);
       if (existing != kNoNode) {
         // Already known (a kernel event got there first): only descend into directories.
         if (model_.node(existing).is_dir()) stack.push_back(existing);
@@ -61,7 +66,15 @@ void TreeScanner::scan(NodeId start) {
       }
       sys::FileStat st;
       std::string name(e.name);
-      if (sys::stat_at(fd.get(), name.c_str(), st) != 0) continue;  // gone already
+      bool known = true;
+      if (!stat_files && e.type != sys::FileType::unknown && e.type != sys::FileType::dir) {
+        st.type = e.type;
+        st.ino = e.ino;
+        st.dev = dir_dev;  // only directories can be mount points
+        known = false;
+      } else if (sys::stat_at(fd.get(), name.c_str(), st) != 0) {
+        continue;  // gone already
+      }
       bool is_dir = st.type == sys::FileType::dir;
       if (hooks_.excluded) {
         std::string p = dir_path;
@@ -69,7 +82,7 @@ void TreeScanner::scan(NodeId start) {
         p += name;
         if (hooks_.excluded(p, is_dir)) continue;
       }
-      NodeId id = model_.add(dir, name, st, true);
+      NodeId id = was_empty ? model_.add_new(dir, name, st, known) : model_.add(dir, name, st, known);
       if (hooks_.added) hooks_.added(id);
       if (is_dir) stack.push_back(id);
     }

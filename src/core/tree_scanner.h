@@ -29,6 +29,10 @@ struct ScanHooks {
   // A directory whose path did not resolve when it was to be listed (deleted, or renamed
   // with the event not yet handled): the caller may list it again later.
   std::function<void(NodeId dir)> unlisted;
+  // False when the files of `dir` may enter the model without a stat (type and inode from
+  // the listing, stat_known false): readiness needs only directories, and a file's stat can
+  // be taken when something asks for it. Empty: every entry is stat'ed.
+  std::function<bool(NodeId dir)> stat_files;
 };
 
 class TreeScanner {

@@ -199,6 +199,7 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
   hooks.excluded = exclusion();
   hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) { blind.insert(d); };
+  if (defer_file_stats) hooks.stat_files = [this](NodeId d) { return under_polled(d); };
   core::TreeScanner(model, std::move(hooks)).scan(dir);
 }
 
@@ -215,6 +216,17 @@ Result<void> Watcher::Impl::start() {
   filter = *fr;
   if (opt.paths.empty()) {
     return Error{ErrorCode::invalid_argument, 0, "", "no path to watch was given"};
+  }
+  // Files need a stat only for diffs (polling, state files, rescans), and a rescan can tell
+  // from their stamps whether they changed since this crawl: list them without one. Polling
+  // and a state file compare stamps from the start, so they keep them.
+  defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty();
+  if (defer_file_stats) {
+    timespec ts;
+    // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
+    // earlier than now so a change made during the crawl is never judged older than it.
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    unstat_since_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
   }
   for (const auto& p : opt.paths) {
     std::string abs = make_absolute(p);
@@ -239,6 +251,7 @@ Result<void> Watcher::Impl::start() {
       if (auto r = watch_dir(root, abs); !r) return r.error();
     }
   }
+  defer_file_stats = false;
   started = true;
   last_full_poll_ms = now_ms();
   if (!opt.state_file.empty()) {
@@ -352,6 +365,7 @@ void Watcher::Impl::poll_pass(bool full) {
     NodeId fresh_root = fresh.find(core::kTopNode, path);
     NodeId root = model.root_of(d);
     core::DiffSink sink;
+    sink.unstat_since_ns = unstat_since_ns;
     sink.event = [this, root, &changed](EventKind k, const std::string& p, const std::string& from,
                                         bool is_dir) {
       changed = true;
@@ -400,6 +414,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
     NodeId fresh_root = fresh.find(core::kTopNode, root_path);
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;
+    sink.unstat_since_ns = unstat_since_ns;
     sink.event = [this, root](EventKind k, const std::string& path, const std::string& from,
                               bool is_dir) { emit_path(k, path, from, is_dir, root); };
     sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };

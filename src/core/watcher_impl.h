@@ -95,6 +95,10 @@ struct Watcher::Impl {
   std::int64_t rescan_due_ms = 0;
   std::int64_t last_rescan_end_ms = -1000000;
   int backoff_ms = 0;
+  // The initial crawl lists files without stat'ing them (readiness needs only directories);
+  // files left without a stat were last seen unchanged at unstat_since_ns (see DiffSink).
+  bool defer_file_stats = false;
+  std::int64_t unstat_since_ns = INT64_MAX;
   bool busy = false;  // the last read was large: batch the next one (fslab §11)
   bool started = false;
   bool ended = false;

@@ -262,6 +262,42 @@ TEST(Watcher, OverflowRescanReconstructsTheTree) {
   EXPECT_EQ(r.count(EventKind::rename, t / "renamed"), 1u) << "the directory rename should be found by identity";
 }
 
+// The first crawl lists files without stat'ing them. A rescan must still tell which of them
+// changed after ready (their event may have been lost): those are modified, the rest silent.
+TEST(Watcher, RescanFindsChangesToFilesListedWithoutAStat) {
+  TempDir t;
+  testing::make_dirs(t / "d");
+  testing::write_file(t / "d/touched", "1");
+  testing::write_file(t / "d/quiet", "1");
+  // The crawl allows stamps a little older than itself (the filesystem's coarse clock): let
+  // the fixture's ctimes fall well behind that margin before the watcher starts.
+  struct stat quiet_st {};
+  ASSERT_EQ(::stat((t / "d/quiet").c_str(), &quiet_st), 0);
+  for (;;) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec > quiet_st.st_ctim.tv_sec + 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  testing::append_file(t / "d/touched", "more");
+  // Rescan before the loop reads the kernel's modify event: the diff alone must find it.
+  w->rescan_now("test");
+  std::vector<Event> from_rescan;
+  ASSERT_TRUE(w->next_batch(from_rescan, 0));
+  std::size_t modified_by_rescan = 0;
+  for (const auto& e : from_rescan) {
+    if (e.kind == EventKind::modify && e.path == t / "d/touched") ++modified_by_rescan;
+  }
+  EXPECT_EQ(modified_by_rescan, 1u);
+  Recorder r(*w);
+  ASSERT_TRUE(r.sync(t / "cookie"));
+  r.events().insert(r.events().begin(), from_rescan.begin(), from_rescan.end());
+  EXPECT_EQ(r.count(EventKind::modify, t / "d/quiet"), 0u) << r.dump();
+  EXPECT_EQ(r.count(EventKind::create, t / "d/quiet"), 0u) << r.dump();
+}
+
 // A consumer that does not read: the loop stops reading the kernel at the bound instead of
 // growing memory, and nothing is lost once the consumer catches up.
 TEST(Watcher, SlowConsumerBoundsMemoryWithoutLoss) {
