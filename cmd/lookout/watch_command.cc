@@ -79,8 +79,8 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
       ->allow_extra_args(false);
   sub_->add_option("--max-pending", o.max_pending, "Unconsumed events before reading pauses");
   sub_->add_flag("-v,--verbose", o.verbose, "Say what the engine does (rescans, ...)");
-  sub_->add_option("--backend", o.backend, "auto (default), inotify or poll")
-      ->check(CLI::IsMember({"auto", "inotify", "poll"}));
+  sub_->add_option("--backend", o.backend, "auto (default), inotify, fanotify (root) or poll")
+      ->check(CLI::IsMember({"auto", "inotify", "fanotify", "poll"}));
   sub_->add_flag("--poll", o.poll, "Shorthand for --backend poll");
   sub_->add_option("--state", o.state,
                    "Save the tree model to FILE (on exit and every minute); on start, report "
@@ -97,7 +97,7 @@ bool WatchCommand::selected() const { return sub_->parsed(); }
 namespace {
 
 std::uint32_t in_bits_to_kinds_mask(std::uint32_t in) {
-  EventMask m = event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
+  EventMask m = event_bit(EventKind::rescan) | event_bit(EventKind::unmount) | event_bit(EventKind::backend);
   if (in & IN_MODIFY) m |= event_bit(EventKind::modify);
   if (in & IN_CLOSE_WRITE) m |= event_bit(EventKind::close_write);
   if (in & IN_ATTRIB) m |= event_bit(EventKind::attrib);
@@ -175,6 +175,8 @@ int WatchCommand::run() {
     wo.backend = BackendChoice::poll;
   } else if (o.backend == "inotify") {
     wo.backend = BackendChoice::inotify;
+  } else if (o.backend == "fanotify") {
+    wo.backend = BackendChoice::fanotify;
   }
   if (o.poll_min <= 0 || o.poll_max < o.poll_min || o.poll_full_every <= 0) {
     return err("polling intervals must be positive, with --poll-max >= --poll-min");
@@ -193,8 +195,9 @@ int WatchCommand::run() {
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
   wo.on_diagnostic = [verbose, quiet](const Error& e, bool fatal) {
-    if (fatal || quiet < 2) std::fprintf(stderr, "lookout watch: %s\n", e.message.c_str());
-    (void)verbose;
+    // Code ok: what the engine decided (backend choices); the rest are warnings.
+    bool info = e.code == ErrorCode::ok && !fatal;
+    if (fatal || (info ? verbose : quiet < 2)) std::fprintf(stderr, "lookout watch: %s\n", e.message.c_str());
   };
 
   int out_fd = STDOUT_FILENO;
@@ -270,7 +273,8 @@ int WatchCommand::run() {
       } else {
         text.format(e, buf);
       }
-      if (buf.size() > before) ++printed;
+      // Backend records describe the watch, not a change: they never end a non -m watch.
+      if (buf.size() > before && e.kind != EventKind::backend) ++printed;
       if (!o.monitor && printed > 0) break;
     }
     return printed;

@@ -22,6 +22,8 @@ enum class EventKind : std::uint8_t {
   open,           // only when asked for (inotifywait -e open)
   access,         // only when asked for
   close_nowrite,  // only when asked for
+  backend,        // which mechanism watches the subtree at `path` from now on, and why:
+                  // reason "fanotify: ...", "poll: ...", "inotify: ..."
 };
 
 const char* event_kind_name(EventKind kind);  // "create", "delete", ... (JSON names)
@@ -33,7 +35,7 @@ struct Event {
   bool is_dir = false;
   std::string path;              // absolute path, as bytes
   std::string from;              // rename only: the old absolute path
-  std::string reason;            // rescan only: "overflow", "fresh", ...
+  std::string reason;            // rescan: "overflow", "fresh", ...; backend: "poll: why"
 };
 
 }  // namespace lookout

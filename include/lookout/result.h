@@ -21,6 +21,7 @@ enum class ErrorCode {
   invalid_argument,
   io,                 // any other syscall failure
   root_gone,          // the watched root was deleted, moved or unmounted
+  unsupported,        // the kernel or filesystem lacks what was asked (fanotify on FUSE, ...)
 };
 
 struct Error {

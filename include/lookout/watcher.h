@@ -25,11 +25,12 @@ constexpr EventMask kDefaultEvents =
     event_bit(EventKind::create) | event_bit(EventKind::modify) |
     event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
     event_bit(EventKind::remove) | event_bit(EventKind::rename) | event_bit(EventKind::rescan) |
-    event_bit(EventKind::unmount);
+    event_bit(EventKind::unmount) | event_bit(EventKind::backend);
 
 // How changes are found. auto: inotify where the kernel reports changes, polling where it
-// cannot (and for subtrees past the inotify watch limit).
-enum class BackendChoice { auto_select, inotify, poll };
+// cannot (and for subtrees past the inotify watch limit), and a fanotify filesystem mark
+// instead of inotify for large trees when privileged and the filesystem supports it.
+enum class BackendChoice { auto_select, inotify, poll, fanotify };
 
 struct WatchOptions {
   BackendChoice backend = BackendChoice::auto_select;
@@ -72,7 +73,9 @@ struct WatcherStats {
   std::uint64_t polls = 0;         // polling passes
   std::uint64_t poll_stats = 0;    // stat calls made by polling
   std::size_t polled_dirs = 0;     // subtrees polled (forced, unreliable fs, or watch limit)
-  std::size_t watches = 0;
+  std::size_t watches = 0;         // inotify watches
+  std::size_t fanotify_marks = 0;  // filesystems marked (fanotify mode)
+  bool crawling = false;           // the model is still being filled in after ready
   std::size_t nodes = 0;           // entries in the tree model
 };
 

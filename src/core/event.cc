@@ -15,6 +15,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::open: return "open";
     case EventKind::access: return "access";
     case EventKind::close_nowrite: return "close_nowrite";
+    case EventKind::backend: return "backend";
   }
   return "modify";
 }

@@ -19,9 +19,9 @@ bool TreeScanner::is_loop(NodeId dir) const {
   return false;
 }
 
-void TreeScanner::scan(NodeId start) {
-  std::vector<NodeId> stack{start};
-  while (!stack.empty()) {
+bool TreeScanner::run(std::size_t max_dirs) {
+  auto& stack = stack_;
+  for (std::size_t listed = 0; !stack.empty() && listed < max_dirs; ++listed) {
     NodeId dir = stack.back();
     stack.pop_back();
     if (!model_.valid(dir)) continue;
@@ -48,6 +48,7 @@ void TreeScanner::scan(NodeId start) {
       }
       continue;
     }
+    if (hooks_.listed) hooks_.listed(dir, fd.get());
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
       if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
       continue;
@@ -87,6 +88,7 @@ void TreeScanner::scan(NodeId start) {
       if (is_dir) stack.push_back(id);
     }
   }
+  return stack.empty();
 }
 
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,

@@ -6,6 +6,7 @@
 // Not thread-safe; the hooks run on the caller's thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,16 +34,27 @@ struct ScanHooks {
   // the listing, stat_known false): readiness needs only directories, and a file's stat can
   // be taken when something asks for it. Empty: every entry is stat'ed.
   std::function<bool(NodeId dir)> stat_files;
+  // After `dir` was opened for listing (fanotify keys directories by their handle).
+  std::function<void(NodeId dir, int dirfd)> listed;
 };
 
 class TreeScanner {
  public:
   TreeScanner(TreeModel& model, ScanHooks hooks) : model_(model), hooks_(std::move(hooks)) {}
   // Scans the directory `dir` (already in the model) and everything below it.
-  void scan(NodeId dir);
+  void scan(NodeId dir) {
+    begin(dir);
+    run(SIZE_MAX);
+  }
+  // The same in slices, so a loop can read events between them: begin() queues `dir`,
+  // run() lists up to max_dirs directories and returns true once nothing is left.
+  void begin(NodeId dir) { stack_.push_back(dir); }
+  bool run(std::size_t max_dirs);
+  bool done() const { return stack_.empty(); }
 
  private:
   bool is_loop(NodeId dir) const;
+  std::vector<NodeId> stack_;
   TreeModel& model_;
   ScanHooks hooks_;
   sys::DirReader reader_;

@@ -73,6 +73,10 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
+    if (auto it = fan_key_of.find(id); it != fan_key_of.end()) {
+      fan_dirs.erase(it->second);
+      fan_key_of.erase(it);
+    }
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -159,19 +163,22 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
   return {};
 }
 
-void Watcher::Impl::catch_up(NodeId dir, bool report) {
+core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   core::ScanHooks hooks;
   hooks.enter_dir = [this](NodeId d, const std::string& path) {
     if (ended) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
+    if (fan) {
+      // One mark covers the filesystem; only a mount boundary needs a decision.
+      if (!fan->marked(model.node(d).st.dev)) enter_submount(d, path);
+      return true;
+    }
     if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
       // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
       auto kind = classify_path(path);
       if (kind && (kind->is_remote || kind->is_fuse)) {
         start_polling(d, nullptr);
-        if (opt.on_diagnostic) {
-          opt.on_diagnostic(Error{ErrorCode::ok, 0, path, "polling " + path + ": " + kind->reason}, false);
-        }
+        announce(d, "poll", kind->reason);
         return true;
       }
     }
@@ -180,6 +187,7 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
       const Error& e = r.error();
       if (e.code == ErrorCode::watch_limit && opt.backend != BackendChoice::inotify) {
         start_polling(d, &e);  // the rest of this subtree is polled instead of lost
+        announce(d, "poll", "the inotify watch limit was reached");
         return true;
       }
       if (e.code == ErrorCode::watch_limit || e.code == ErrorCode::instance_limit) {
@@ -199,12 +207,25 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
   hooks.excluded = exclusion();
   hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) { blind.insert(d); };
-  if (defer_file_stats) hooks.stat_files = [this](NodeId d) { return under_polled(d); };
-  core::TreeScanner(model, std::move(hooks)).scan(dir);
+  hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
+  hooks.listed = [this](NodeId d, int fd) {
+    if (!fan) return;
+    if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
+  };
+  return hooks;
+}
+
+void Watcher::Impl::catch_up(NodeId dir, bool report) {
+  core::TreeScanner(model, scan_hooks(report)).scan(dir);
 }
 
 Result<void> Watcher::Impl::start() {
-  if (opt.backend != BackendChoice::poll) {
+  self_pid = ::getpid();
+  if (opt.backend == BackendChoice::fanotify) {
+    auto backend = backend::FanotifyBackend::open(fanotify_mask());
+    if (!backend) return backend.error();
+    fan.emplace(std::move(*backend));
+  } else if (opt.backend != BackendChoice::poll) {
     auto backend = backend::InotifyBackend::open();
     if (!backend) return backend.error();
     inotify.emplace(std::move(*backend));
@@ -239,11 +260,33 @@ Result<void> Watcher::Impl::start() {
                                               : "");
     }
     NodeId root = model.add_root(abs, st);
-    if (opt.backend == BackendChoice::poll) start_polling(root, nullptr);
-    if (st.type == sys::FileType::dir && opt.recursive) {
-      catch_up(root, false);
+    if (opt.backend == BackendChoice::poll) {
+      start_polling(root, nullptr);
+      announce(root, "poll", "asked for with --backend poll");
+    } else if (fan) {
+      if (auto r = mark_root(root); !r) return r.error();
+    }
+    const bool crawl_root = st.type == sys::FileType::dir && opt.recursive;
+    if (fan) {
+      // The mark is live: ready now, the model fills in from the loop (continue_crawl).
+      if (crawl_root) {
+        if (!crawl) crawl.emplace(model, scan_hooks(false));
+        crawl->begin(root);
+      }
+    } else if (crawl_root) {
+      crawl.emplace(model, scan_hooks(false));
+      crawl->begin(root);
+      // A tree that proves large enough is handed to a fanotify mark (if allowed) so that
+      // the rest needs no watch: count directories while crawling, no separate pass.
+      bool try_fanotify = opt.backend == BackendChoice::auto_select && sys::has_cap_sys_admin() &&
+                          !under_polled(root);
+      if (!crawl->run(try_fanotify ? kFanotifyMinDirs : SIZE_MAX) &&
+          !(try_fanotify && switch_to_fanotify(root))) {
+        crawl->run(SIZE_MAX);
+      }
+      if (!fan) crawl.reset();  // finished; with a mark the rest fills in after ready
       if (ended) return end_error;
-      if (model.node(root).wd < 0 && !under_polled(root)) {
+      if (!fan && model.node(root).wd < 0 && !under_polled(root)) {
         return Error{ErrorCode::permission_denied, EACCES, abs,
                      "cannot watch " + abs + ": the directory could not be watched"};
       }
@@ -251,10 +294,11 @@ Result<void> Watcher::Impl::start() {
       if (auto r = watch_dir(root, abs); !r) return r.error();
     }
   }
-  defer_file_stats = false;
+  if (!crawl) defer_file_stats = false;
   started = true;
   last_full_poll_ms = now_ms();
   if (!opt.state_file.empty()) {
+    finish_crawl();  // the diff needs the whole tree
     report_since_last_run();
     next_state_save_ms = now_ms() + opt.state_save_every_ms;
   }
@@ -286,12 +330,13 @@ void Watcher::Impl::report_since_last_run() {
 
 Result<void> Watcher::Impl::save_state_now() {
   if (opt.state_file.empty()) return {};
+  finish_crawl();  // a half-filled model would read as deletions next time
   next_state_save_ms = now_ms() + opt.state_save_every_ms;
   return core::save_state(model, opt.state_file);
 }
 
 void Watcher::Impl::retry_blind() {
-  if (blind.empty() || !opt.recursive) return;
+  if (blind.empty() || !opt.recursive || fan) return;
   std::vector<NodeId> ids(blind.begin(), blind.end());
   blind.clear();
   for (NodeId d : ids) {
@@ -397,6 +442,7 @@ void Watcher::Impl::schedule_rescan(const char* reason) {
 }
 
 void Watcher::Impl::rescan(const std::string& reason) {
+  finish_crawl();  // diffing a half-filled model would report the unfilled part as created
   rescan_pending = false;
   ++stats.rescans;
   emit_path(EventKind::rescan, "", reason, false, kNoNode);
@@ -451,8 +497,10 @@ bool Watcher::Impl::step(int timeout_ms) {
     std::int64_t wait = std::max<std::int64_t>(0, next_poll_ms - now);
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
   }
+  if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
   bool reading = !log.over_limit();
-  int second = reading ? (inotify ? inotify->fd() : -1) : log.resume_fd();
+  int kernel_fd = inotify ? inotify->fd() : fan ? fan->fd() : -1;
+  int second = reading ? kernel_fd : log.resume_fd();
   pollfd fds[2] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}};
   int n = ::poll(fds, 2, timeout_ms);
   if (n < 0 && errno != EINTR) {
@@ -472,16 +520,25 @@ bool Watcher::Impl::step(int timeout_ms) {
       timespec ts{0, 1000000};
       ::nanosleep(&ts, nullptr);
     }
-    raw.clear();
-    auto got = inotify->drain(raw, 16384);
+    Result<std::size_t> got = std::size_t{0};
+    if (inotify) {
+      raw.clear();
+      got = inotify->drain(raw, 16384);
+      if (got) handle(raw);
+    } else if (fan) {
+      fan_raw.clear();
+      got = fan->drain(fan_raw, 16384);
+      if (got) handle_fan(fan_raw);
+    }
     if (!got) {
       end(got.error());
       return false;
     }
     busy = *got > 256;
-    handle(raw);
     if (log.over_limit()) ++stats.paused;
   }
+  // Slices small enough that events keep flowing while a large tree is being filled in.
+  if (crawl && !ended && !log.over_limit()) continue_crawl(256);
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
     if (auto r = save_state_now(); !r) warn(r.error());
@@ -534,6 +591,8 @@ WatcherStats Watcher::stats() const {
   s.events = impl_->log.appended();
   s.coalesced = impl_->log.coalesced();
   s.watches = impl_->inotify ? impl_->inotify->watch_count() : 0;
+  s.fanotify_marks = impl_->fan ? impl_->fan->mark_count() : 0;
+  s.crawling = impl_->crawl.has_value();
   s.nodes = impl_->model.size();
   s.polled_dirs = impl_->polled.size();
   return s;

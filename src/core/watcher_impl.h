@@ -4,14 +4,17 @@
 #pragma once
 
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "backend/fanotify_backend.h"
 #include "backend/inotify_backend.h"
 #include "core/event_log.h"
 #include "core/path_filter.h"
 #include "core/tree_model.h"
+#include "core/tree_scanner.h"
 #include "lookout/watcher.h"
 #include "sys/unique_fd.h"
 
@@ -33,6 +36,9 @@ struct Watcher::Impl {
   Result<void> watch_dir(core::NodeId dir, const std::string& path);
   // Adds watches under `dir` and reports every entry not yet in the model as created.
   void catch_up(core::NodeId dir, bool report);
+  // What a scan of the live tree does at each directory: watch it (inotify), key it
+  // (fanotify), or hand it to polling; and whether new entries are reported.
+  core::ScanHooks scan_hooks(bool report);
   bool excluded(const std::string& path) const;
   // The exclusion predicate for scanners; empty (no per-entry calls) without filters.
   std::function<bool(const std::string&, bool)> exclusion();
@@ -47,6 +53,45 @@ struct Watcher::Impl {
   Result<void> save_state_now();
   std::int64_t next_state_save_ms = 0;
   std::int64_t now_ms() const;
+
+  // backend_choice.cc: which mechanism watches which subtree, and saying so.
+  // A decision as a `backend` event ("poll: why") and, for --verbose, a diagnostic.
+  void announce(core::NodeId dir, const char* backend, const std::string& why);
+  std::uint64_t fanotify_mask() const;
+  // Auto mode, a tree past kFanotifyMinDirs: replaces the inotify watches made so far by a
+  // fanotify filesystem mark, if this process may and the filesystem allows. False: stay.
+  bool switch_to_fanotify(core::NodeId root);
+  // --backend fanotify: marks a root's filesystem or fails with the reason.
+  Result<void> mark_root(core::NodeId root);
+  // A mount met inside a fanotify-watched tree: its own mark, or polling.
+  void enter_submount(core::NodeId dir, const std::string& path);
+  // The crawl that fills the model after ready in fanotify mode (the mark is live at once).
+  std::optional<core::TreeScanner> crawl;
+  void continue_crawl(std::size_t max_dirs);
+  void finish_crawl() { continue_crawl(SIZE_MAX); }
+
+  // fanotify_translator.cc
+  struct FanPlace {
+    bool known = false;            // false: outside every root, or gone (no path)
+    core::NodeId dir = core::kNoNode;  // the directory's node, when the model has it
+    std::string path;              // its path (from the model when it has it)
+  };
+  FanPlace locate(const std::string& key);
+  void fan_map(core::NodeId dir, const std::string& key);
+  core::NodeId root_for(const std::string& path) const;
+  void handle_fan(std::vector<backend::FanEvent>& events);
+  void handle_fan_one(const backend::FanEvent& ev);
+  void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
+  void fan_deleted(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
+  void fan_changed(EventKind kind, const FanPlace& at, const std::string& name, bool is_dir);
+  void fan_renamed(const backend::FanEvent& ev);
+  core::NodeId fan_node(const FanPlace& at, const std::string& name, const std::string& path) const;
+  std::optional<backend::FanotifyBackend> fan;
+  std::vector<backend::FanEvent> fan_raw;
+  // Directory key -> node (kNoNode: known to be outside every root), and back.
+  std::unordered_map<std::string, core::NodeId> fan_dirs;
+  std::unordered_map<core::NodeId, std::string> fan_key_of;
+  int self_pid = 0;
 
   // inotify_translator.cc
   void handle(std::vector<backend::RawEvent>& events);

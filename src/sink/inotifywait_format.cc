@@ -37,6 +37,7 @@ std::uint32_t mask_of(const Event& e) {
     case EventKind::open: return IN_OPEN;
     case EventKind::access: return IN_ACCESS;
     case EventKind::close_nowrite: return IN_CLOSE_NOWRITE;
+    case EventKind::backend: return 0;  // no inotify counterpart: JSON and --verbose only
   }
   return IN_MODIFY;
 }

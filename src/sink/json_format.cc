@@ -129,9 +129,17 @@ void format_json(const Event& e, std::string& out) {
   append_path_field("path", e.path, out);
   out += e.is_dir ? ",\"is_dir\":true" : ",\"is_dir\":false";
   if (e.kind == EventKind::rename) append_path_field("from", e.from, out);
-  if (!e.reason.empty()) {
+  std::string_view reason = e.reason;
+  if (e.kind == EventKind::backend) {
+    // "poll: why" -> "backend":"poll","reason":"why"
+    std::size_t colon = reason.find(": ");
+    out += ",\"backend\":";
+    append_json_string(reason.substr(0, colon), out);
+    reason = colon == std::string_view::npos ? std::string_view{} : reason.substr(colon + 2);
+  }
+  if (!reason.empty()) {
     out += ",\"reason\":";
-    append_json_string(e.reason, out);
+    append_json_string(reason, out);
   }
   out += '}';
 }

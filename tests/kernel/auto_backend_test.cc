@@ -28,8 +28,14 @@ TEST(AutoBackend, FuseSubmountIsPolledAndSeesOutOfBandWrites) {
   auto w = testing::start_watcher(o);
   ASSERT_TRUE(w);
   EXPECT_EQ(w->stats().polled_dirs, 1u) << said;
-  EXPECT_NE(said.find("polling " + (t / "fuse")), std::string::npos) << said;
+  EXPECT_NE(said.find("poll for " + (t / "fuse") + ": FUSE"), std::string::npos) << said;
   testing::Recorder r(*w);
+  ASSERT_TRUE(r.wait_until([&](const std::vector<Event>& evs) {
+    for (const auto& e : evs) {
+      if (e.kind == EventKind::backend && e.path == t / "fuse" && e.reason.rfind("poll: FUSE", 0) == 0) return true;
+    }
+    return false;
+  })) << r.dump();
   // Written to the source directly: the FUSE mount raises no inotify event for this.
   testing::write_file(src / "sub/direct", "x");
   EXPECT_TRUE(r.wait_for(EventKind::create, t / "fuse/sub/direct", {}, std::chrono::seconds(20))) << r.dump();

@@ -29,6 +29,7 @@ struct Polled {
   std::unique_ptr<Watcher> w;
   State consumer;
   std::vector<Event> events;
+  std::vector<Event> announced;  // what start() said: the backend decision
   explicit Polled(const std::string& root, bool full_only = false) {
     consumer = snapshot(root);
     WatchOptions o;
@@ -36,6 +37,7 @@ struct Polled {
     o.backend = BackendChoice::poll;
     o.poll_full = full_only;
     w = testing::start_watcher(o);
+    if (w) w->next_batch(announced, 0);
   }
   // One full pass, then the events it produced.
   std::vector<Event> poll() {
@@ -56,6 +58,11 @@ TEST(PollBackend, NeedsNoWatchesAndSeesCreatesModifiesDeletes) {
   Polled p(t.path());
   ASSERT_TRUE(p.w);
   EXPECT_EQ(p.w->stats().watches, 0u);
+  // The decision is an event of its own: which backend, for which subtree, why.
+  ASSERT_EQ(p.announced.size(), 1u);
+  EXPECT_EQ(p.announced[0].kind, EventKind::backend);
+  EXPECT_EQ(p.announced[0].path, t.path());
+  EXPECT_EQ(p.announced[0].reason.rfind("poll: ", 0), 0u) << p.announced[0].reason;
   testing::append_file(t / "a/f", "22");
   testing::make_dirs(t / "n/e/w");
   testing::write_file(t / "n/e/w/f", "x");
@@ -151,7 +158,7 @@ TEST(PollBackend, WatchLimitFallsBackToPollingTheRemainder) {
     o.poll_min_ms = 10;
     o.poll_max_ms = 50;
     std::string warning;
-    o.on_diagnostic = [&](const Error& e, bool) { warning = e.message; };
+    o.on_diagnostic = [&](const Error& e, bool) { warning += e.message + "\n"; };
     auto w = testing::start_watcher(o);
     if (!w) ::_exit(2);
     if (w->stats().polled_dirs == 0) ::_exit(3);

@@ -1,0 +1,65 @@
+// FanotifyBackend: one fanotify group with filesystem marks reporting directory handles and
+// names (FAN_REPORT_DFID_NAME). One mark covers a whole filesystem: no per-directory watches,
+// no watch limit, no race with new directories, and setup in microseconds (fslab §10).
+// Passive like InotifyBackend: it owns the fd and the marks, drains without blocking, and
+// turns directory handles into keys and, on request, into current paths. What an event means
+// for the tree is the watcher's business.
+// Not thread-safe: loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lookout/result.h"
+#include "sys/unique_fd.h"
+
+namespace lookout::backend {
+
+// One fanotify record. A directory is named by its key: fsid + handle type + handle bytes,
+// the same bytes key_of() gives for a directory lookout has open.
+struct FanEvent {
+  std::uint64_t mask = 0;  // FAN_* bits; several when the kernel merged records
+  int pid = 0;             // who caused it (the host pid)
+  std::string dir_key;     // the directory holding `name` (FAN_RENAME: the old directory)
+  std::string name;        // "." for events on a directory itself
+  std::string to_dir_key;  // FAN_RENAME only: the new directory and name
+  std::string to_name;
+};
+
+class FanotifyBackend {
+ public:
+  // fanotify_init for notification with directory handles and names. `mask` is what marks
+  // will ask for (FAN_CREATE | ...). EPERM without CAP_SYS_ADMIN, EINVAL on old kernels.
+  static Result<FanotifyBackend> open(std::uint64_t mask);
+
+  // Marks the filesystem holding the directory `path` (once per filesystem). The error's
+  // message names the path, the errno and why (overlay, FUSE, btrfs subvolume, privilege).
+  Result<void> mark(const std::string& path);
+  bool marked(std::uint64_t dev) const { return fsid_of_dev_.count(dev) != 0; }
+  std::size_t mark_count() const { return mounts_.size(); }
+
+  int fd() const { return fd_.get(); }
+  // Reads what is queued now, up to about max_events; returns how many were read.
+  Result<std::size_t> drain(std::vector<FanEvent>& out, std::size_t max_events);
+
+  // The key of the directory open as `dirfd` on device `dev`; empty when the filesystem is
+  // not marked or the handle cannot be taken.
+  std::string key_of(int dirfd, std::uint64_t dev);
+  // The directory's current path (open_by_handle_at + /proc/self/fd); empty when it no
+  // longer exists (ESTALE) or its filesystem is not marked.
+  std::string resolve(const std::string& key) const;
+
+ private:
+  FanotifyBackend(sys::UniqueFd fd, std::uint64_t mask)
+      : fd_(std::move(fd)), mask_(mask), buf_(64 * 1024) {}
+  sys::UniqueFd fd_;
+  std::uint64_t mask_;
+  std::vector<char> buf_;
+  // A directory fd per marked filesystem, by fsid bytes: open_by_handle_at's mount_fd.
+  std::unordered_map<std::string, sys::UniqueFd> mounts_;
+  std::unordered_map<std::uint64_t, std::string> fsid_of_dev_;
+};
+
+}  // namespace lookout::backend

@@ -1,0 +1,265 @@
+// What each fanotify record means for the model, and which Events it yields.
+// Unlike inotify there is no catch-up scan racing the kernel: a filesystem mark sees every
+// change from the moment it is placed, so every record inside a root is reported, and the
+// model (which may still be filling in after ready) is only kept in step with it.
+// Directories are named by handle; the model maps handles to nodes, so a path is the one the
+// directory had when the change happened (in event order), not when the record was read.
+#include <fcntl.h>
+#include <sys/fanotify.h>
+#include <unistd.h>
+
+#include "core/watcher_impl.h"
+
+namespace lookout {
+
+using core::kNoNode;
+using core::NodeId;
+
+namespace {
+// Keys of directories outside every root are remembered so unrelated activity on the
+// filesystem costs a hash lookup, not a handle resolution (fslab §10: 5.5 us each); the
+// memory this takes is bounded by forgetting them all now and then.
+constexpr std::size_t kMaxOutsideKeys = 65536;
+
+std::string join(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+}  // namespace
+
+void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
+  if (auto old = fan_key_of.find(dir); old != fan_key_of.end() && old->second != key) {
+    fan_dirs.erase(old->second);
+  }
+  fan_dirs[key] = dir;
+  fan_key_of[dir] = key;
+}
+
+NodeId Watcher::Impl::root_for(const std::string& path) const {
+  NodeId found = kNoNode;
+  model.for_each_child(core::kTopNode, [&](NodeId r) {
+    const std::string& rp = model.node(r).name;
+    if (path.size() >= rp.size() && path.compare(0, rp.size(), rp) == 0 &&
+        (path.size() == rp.size() || path[rp.size()] == '/' || rp == "/")) {
+      found = r;
+    }
+  });
+  return found;
+}
+
+Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
+  FanPlace at;
+  if (auto it = fan_dirs.find(key); it != fan_dirs.end()) {
+    if (it->second == kNoNode) return at;  // outside
+    if (model.valid(it->second)) {
+      at.known = true;
+      at.dir = it->second;
+      at.path = model.path(at.dir);
+      return at;
+    }
+    fan_dirs.erase(it);
+  }
+  at.path = fan->resolve(key);
+  if (at.path.empty()) return at;  // deleted before we looked, outside or not: see below
+  NodeId root = root_for(at.path);
+  if (root == kNoNode) {
+    // The directory of a file root sees that file's events: not outside, not in the model.
+    bool holds_root = false;
+    model.for_each_child(core::kTopNode, [&](NodeId r) {
+      if (model.node(r).name.rfind(join(at.path, ""), 0) == 0) holds_root = true;
+    });
+    if (holds_root) {
+      at.known = true;
+      return at;
+    }
+    if (fan_dirs.size() >= kMaxOutsideKeys) {
+      for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
+        it = it->second == kNoNode ? fan_dirs.erase(it) : std::next(it);
+      }
+    }
+    fan_dirs[key] = kNoNode;
+    return at;
+  }
+  at.known = true;
+  at.dir = model.find_path(at.path);
+  if (at.dir != kNoNode && model.node(at.dir).is_dir()) {
+    fan_map(at.dir, key);
+  } else {
+    at.dir = kNoNode;  // not listed yet (the crawl is still filling the model in)
+  }
+  return at;
+}
+
+void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, bool is_dir,
+                                const char* reason) {
+  std::string path = join(at.path, name);
+  NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
+  if (root == kNoNode || excluded(path)) return;
+  if (at.dir == kNoNode) {
+    // Its directory is not in the model yet: the crawl will list it. Report by path.
+    emit_path(EventKind::create, path, {}, is_dir, root, reason);
+    return;
+  }
+  sys::FileStat st;
+  bool known = sys::stat_at(AT_FDCWD, path.c_str(), st) == 0 &&
+               (st.type == sys::FileType::dir) == is_dir;
+  if (!known) {
+    st = sys::FileStat{};
+    st.type = is_dir ? sys::FileType::dir : sys::FileType::file;
+  }
+  NodeId id = model.find(at.dir, name);
+  if (id == kNoNode) {
+    id = model.add(at.dir, name, st, known);
+  } else if (known) {
+    model.node(id).st = st;  // the crawl listed it after it was made
+    model.node(id).stat_known = true;
+  }
+  emit(EventKind::create, id, {}, reason);
+  if (!is_dir || !known) return;
+  if (model.node(id).st.dev != model.node(at.dir).st.dev) return;  // a mount: the crawl decides
+  if (std::string(reason) == "moved_in") {
+    // Its contents came with it and raise no events of their own.
+    catch_up(id, true);
+  } else {
+    sys::UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.valid()) {
+      if (std::string key = fan->key_of(fd.get(), st.dev); !key.empty()) fan_map(id, key);
+    }
+  }
+}
+
+NodeId Watcher::Impl::fan_node(const FanPlace& at, const std::string& name,
+                               const std::string& path) const {
+  // A file root's directory is not in the model: the root is found by its path.
+  return at.dir != kNoNode ? model.find(at.dir, name) : model.find(core::kTopNode, path);
+}
+
+void Watcher::Impl::fan_deleted(const FanPlace& at, const std::string& name, bool is_dir,
+                                const char* reason) {
+  std::string path = join(at.path, name);
+  NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
+  if (root == kNoNode) return;
+  if (model.is_root(root) && model.node(root).name == path) {
+    root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
+  } else if (at.dir != kNoNode && model.find(at.dir, name) != kNoNode) {
+    vanished(at.dir, name, reason);
+  } else if (crawl || at.dir == kNoNode) {
+    emit_path(EventKind::remove, path, {}, is_dir, root, reason);
+  }
+}
+
+void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::string& name,
+                                bool is_dir) {
+  // Reading a directory (what every scanner does) is not a change to it.
+  if (is_dir && (kind == EventKind::open || kind == EventKind::access ||
+                 kind == EventKind::close_nowrite)) {
+    return;
+  }
+  std::string path = join(at.path, name);
+  NodeId id = fan_node(at, name, path);
+  if (id != kNoNode) {
+    if (kind == EventKind::modify || kind == EventKind::close_write || kind == EventKind::attrib) {
+      restat(id);
+    }
+    emit(kind, id);
+    return;
+  }
+  // Not in the model: either its directory is still to be listed (report by path), or the
+  // name is gone (writes to a deleted but open file: no ghost events, as with IN_EXCL_UNLINK).
+  if (at.dir != kNoNode && !crawl) return;
+  NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
+  if (root == kNoNode || excluded(path)) return;
+  emit_path(kind, path, {}, is_dir, root);
+}
+
+void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
+  FanPlace from = locate(ev.dir_key);
+  FanPlace to = locate(ev.to_dir_key);
+  bool is_dir = ev.mask & FAN_ONDIR;
+  std::string from_path = from.known ? join(from.path, ev.name) : std::string{};
+  std::string to_path = to.known ? join(to.path, ev.to_name) : std::string{};
+  bool from_in = from.known && root_for(from_path) != kNoNode && !excluded(from_path);
+  bool to_in = to.known && root_for(to_path) != kNoNode && !excluded(to_path);
+  if (!from_in && !to_in) return;
+  if (!to_in) {
+    fan_deleted(from, ev.name, is_dir, "moved_out");
+    return;
+  }
+  if (!from_in) {
+    fan_created(to, ev.to_name, is_dir, "moved_in");
+    return;
+  }
+  NodeId id = from.dir != kNoNode ? model.find(from.dir, ev.name) : kNoNode;
+  if (id != kNoNode && to.dir != kNoNode) {
+    std::string old = model.path(id);
+    if (!model.move(id, to.dir, ev.to_name)) {
+      schedule_rescan("inconsistent");  // only a stale model asks for a cycle
+      return;
+    }
+    restat(id);
+    emit(EventKind::rename, id, old);
+    return;
+  }
+  // One side is not in the model yet (the crawl is under way): report it as the kernel
+  // said, and keep the model to what is known for certain.
+  emit_path(EventKind::rename, to_path, from_path, is_dir, root_for(to_path));
+  if (id != kNoNode) model.remove(id);
+  if (to.dir != kNoNode && model.find(to.dir, ev.to_name) == kNoNode) {
+    sys::FileStat st;
+    if (sys::stat_at(AT_FDCWD, to_path.c_str(), st) == 0) {
+      NodeId added = model.add(to.dir, ev.to_name, st, true);
+      if (st.type == sys::FileType::dir) catch_up(added, false);
+    }
+  }
+}
+
+void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
+  if (ev.mask & FAN_Q_OVERFLOW) {
+    ++stats.overflows;
+    schedule_rescan("overflow");
+    return;
+  }
+  // lookout's own writes (its output file inside the tree, its state file) must never come
+  // back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
+  if (ev.pid == self_pid) return;
+  if (ev.mask & FAN_RENAME) {
+    fan_renamed(ev);
+    return;
+  }
+  FanPlace at = locate(ev.dir_key);
+  if (!at.known) return;
+  const std::uint64_t m = ev.mask;
+  if (ev.name == ".") {
+    // Events on a directory itself. Only a root's own removal matters: a subdirectory's
+    // removal also comes as a DELETE or RENAME from its parent.
+    if (at.dir != kNoNode && model.is_root(at.dir) && (m & (FAN_DELETE_SELF | FAN_MOVE_SELF))) {
+      root_gone(at.dir, m & FAN_DELETE_SELF ? "deleted" : "moved away");
+    }
+    return;
+  }
+  const bool is_dir = m & FAN_ONDIR;
+  // The kernel merges records for one name (e.g. CREATE|MODIFY|CLOSE_WRITE). A CREATE and a
+  // DELETE together are ambiguous in order: what exists now decides which came last.
+  bool deleted_last = true;
+  if ((m & FAN_CREATE) && (m & FAN_DELETE)) {
+    sys::FileStat st;
+    deleted_last = sys::stat_at(AT_FDCWD, join(at.path, ev.name).c_str(), st) != 0;
+    if (!deleted_last) fan_deleted(at, ev.name, is_dir, "");
+  }
+  if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "");
+  if (m & FAN_OPEN) fan_changed(EventKind::open, at, ev.name, is_dir);
+  if (m & FAN_ACCESS) fan_changed(EventKind::access, at, ev.name, is_dir);
+  if (m & FAN_MODIFY) fan_changed(EventKind::modify, at, ev.name, is_dir);
+  if (m & FAN_ATTRIB) fan_changed(EventKind::attrib, at, ev.name, is_dir);
+  if (m & FAN_CLOSE_WRITE) fan_changed(EventKind::close_write, at, ev.name, is_dir);
+  if (m & FAN_CLOSE_NOWRITE) fan_changed(EventKind::close_nowrite, at, ev.name, is_dir);
+  if ((m & FAN_DELETE) && deleted_last) fan_deleted(at, ev.name, is_dir, "");
+}
+
+void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
+  for (const auto& ev : events) {
+    if (ended) return;
+    handle_fan_one(ev);
+  }
+}
+
+}  // namespace lookout
