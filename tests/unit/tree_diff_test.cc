@@ -16,6 +16,7 @@ struct Entry {
   std::uint64_t ino;
   std::uint64_t size;
   std::int64_t mtime;
+  std::uint64_t btime = 0;  // birth time; 0: the filesystem keeps none
 };
 using Snapshot = std::map<std::string, Entry>;  // relative path -> entry
 
@@ -34,6 +35,10 @@ NodeId load(TreeModel& m, const Snapshot& s) {
     st.ino = e.ino;
     st.size = e.size;
     st.mtime_ns = e.mtime;
+    if (e.btime != 0) {
+      st.birth = e.btime;
+      st.birth_kind = sys::BirthKind::btime;
+    }
     m.add(parent, path.substr(slash == std::string::npos ? 0 : slash + 1), st, true);
   }
   return root;
@@ -155,6 +160,45 @@ TEST(TreeDiff, ReusedInodeWithNewContentIsNotARename) {
   Snapshot after{{"new", {F, 7, 3, 9}}};
   auto o = run_diff(before, after);
   EXPECT_EQ(o.stats.renamed, 0u) << joined(o.log);
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+// The case size+mtime cannot catch: the new file has the old one's inode number, size and
+// mtime (a tool restored it), and only the birth stamp says it is another file.
+TEST(TreeDiff, ReusedInodeWithEqualSizeAndMtimeButNewBirthIsDeleteAndCreate) {
+  Snapshot before{{"old", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"new", {F, 7, 10, 5, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.stats.renamed, 0u) << joined(o.log);
+  EXPECT_EQ(o.stats.removed, 1u) << joined(o.log);
+  EXPECT_EQ(o.stats.created, 1u) << joined(o.log);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"delete /r/old", "create /r/new"}));
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+TEST(TreeDiff, ReusedInodeUnderTheSameNameIsDeleteAndCreate) {
+  Snapshot before{{"f", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"f", {F, 7, 10, 5, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"delete /r/f", "create /r/f"}));
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+TEST(TreeDiff, ReusedDirectoryInodeIsNotARename) {
+  Snapshot before{{"d", {D, 7, 0, 0, 1000}}};
+  Snapshot after{{"e", {D, 7, 0, 0, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.stats.renamed, 0u) << joined(o.log);
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+// With a birth stamp, identity no longer needs the content stamp: a file renamed and written
+// between two scans is one rename plus a modify, not delete+create.
+TEST(TreeDiff, RenamedAndWrittenFileWithTheSameBirthIsARename) {
+  Snapshot before{{"a", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"b", {F, 7, 11, 6, 1000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"rename /r/b <- /r/a", "modify /r/b"}));
   EXPECT_EQ(o.consumer, as_state(after));
 }
 
