@@ -1,5 +1,6 @@
 #include "core/tree_diff.h"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -63,18 +64,25 @@ struct Reconciler {
       work.emplace_back(l, f);
       return;
     }
+    // --checksum: both sides hashed (see content_scan.h) and the contents differ, although
+    // size and mtime may not. Read before ln.st changes: the live hash is valid for its ctime.
+    std::optional<std::uint64_t> fresh_hash = fresh.content_hash(f);
+    std::optional<std::uint64_t> live_hash = fresh_hash ? live.content_hash(l) : std::nullopt;
+    bool content_changed = fresh_hash && live_hash && *fresh_hash != *live_hash;
     EventKind kind;
-    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns) {
+    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns || content_changed) {
       kind = EventKind::modify;
     } else if ((!renamed && ln.st.ctime_ns != fn.st.ctime_ns) || ln.st.mode != fn.st.mode) {
       kind = EventKind::attrib;
     } else {
       ln.st = fn.st;  // a rename's ctime: recorded, so the next pass does not report it
       ln.stat_known = true;
+      if (fresh_hash) live.set_content_hash(l, *fresh_hash);
       return;
     }
     ln.st = fn.st;
     ln.stat_known = true;
+    if (fresh_hash) live.set_content_hash(l, *fresh_hash);
     ++stats.modified;
     emit(kind, l);
   }
@@ -95,6 +103,7 @@ struct Reconciler {
           seen.insert(lc);
           live.node(lc).st = fresh.node(fc).st;
           live.node(lc).stat_known = true;
+          if (auto h = fresh.content_hash(fc)) live.set_content_hash(lc, *h);
           if (live.node(lc).is_dir()) work.emplace_back(lc, fc);
         } else if (!same_name_object(live.node(lc).st, fresh.node(fc).st)) {
           removed.push_back(lc);
@@ -167,6 +176,7 @@ struct Reconciler {
       stack.pop_back();
       const Node& fn = fresh.node(fc);
       NodeId id = live.add(lp, fn.name, fn.st, true);
+      if (auto h = fresh.content_hash(fc)) live.set_content_hash(id, *h);
       ++stats.created;
       emit(EventKind::create, id);
       if (fn.is_dir()) {

@@ -239,6 +239,30 @@ TEST(TreeDiff, MoveIntoNewDirectoryAndOutOfDeletedOne) {
   EXPECT_EQ(o.consumer, as_state(after)) << joined(o.log);
 }
 
+// --checksum: content hashes in the side tables decide when size and mtime cannot.
+TEST(TreeDiff, ContentHashChangeWithEqualSizeAndMtimeIsAModify) {
+  for (bool same_content : {false, true}) {
+    TreeModel live, fresh;
+    Snapshot before{{"f", {F, 7, 10, 5, 1000}}};
+    NodeId lr = load(live, before);
+    NodeId fr = load(fresh, before);
+    NodeId lf = live.find(lr, "f"), ff = fresh.find(fr, "f");
+    live.set_content_hash(lf, 111);
+    fresh.node(ff).st.ctime_ns = 99;  // the write moved ctime, nothing else
+    fresh.set_content_hash(ff, same_content ? 111 : 222);
+    std::vector<std::string> log;
+    DiffSink sink;
+    sink.event = [&](EventKind k, const std::string& p, const std::string&, bool) {
+      log.push_back(std::string(event_kind_name(k)) + " " + p);
+    };
+    reconcile(live, lr, fresh, fr, sink);
+    EXPECT_EQ(log, std::vector<std::string>{same_content ? "attrib /r/f" : "modify /r/f"});
+    // The live model now holds the new hash, valid for the new ctime.
+    ASSERT_TRUE(live.content_hash(lf));
+    EXPECT_EQ(*live.content_hash(lf), same_content ? 111u : 222u);
+  }
+}
+
 // Random trees and random mutations: the consumer's result must always equal the new tree.
 TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
   for (unsigned seed = 1; seed <= 300; ++seed) {
