@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/content_scan.h"
 #include "core/fs_kind.h"
 #include "core/poll_scanner.h"
 #include "core/state_file.h"
@@ -239,6 +240,10 @@ Result<void> Watcher::Impl::start() {
       if (auto r = watch_dir(root, abs); !r) return r.error();
     }
   }
+  if (opt.checksum) {
+    hasher = std::make_unique<sys::ContentHasher>();
+    for (NodeId root : model.children(core::kTopNode)) hash_contents(nullptr, kNoNode, model, root);
+  }
   started = true;
   last_full_poll_ms = now_ms();
   if (!opt.state_file.empty()) {
@@ -246,6 +251,21 @@ Result<void> Watcher::Impl::start() {
     next_state_save_ms = now_ms() + opt.state_save_every_ms;
   }
   return {};
+}
+
+void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
+                                  core::TreeModel& fresh, NodeId fresh_dir) {
+  if (!hasher) return;
+  std::uint64_t bytes_before = hasher->bytes_read();
+  auto cost = core::hash_contents(live, live_dir, fresh, fresh_dir, *hasher, [this](const Error& e) {
+    if (warned_unreadable) return;
+    warned_unreadable = true;
+    Error w = e;
+    w.message += " (further unreadable files are skipped without a warning)";
+    warn(w);
+  });
+  stats.hashed_files += cost.files_read;
+  stats.hashed_bytes += hasher->bytes_read() - bytes_before;
 }
 
 void Watcher::Impl::report_since_last_run() {
@@ -350,6 +370,7 @@ void Watcher::Impl::poll_pass(bool full) {
       continue;  // a non-root vanished: its parent's watch or pass reports it
     }
     NodeId fresh_root = fresh.find(core::kTopNode, path);
+    hash_contents(&model, d, fresh, fresh_root);
     NodeId root = model.root_of(d);
     core::DiffSink sink;
     sink.event = [this, root, &changed](EventKind k, const std::string& p, const std::string& from,
@@ -398,6 +419,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
       continue;
     }
     NodeId fresh_root = fresh.find(core::kTopNode, root_path);
+    hash_contents(&model, root, fresh, fresh_root);
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;
     sink.event = [this, root](EventKind k, const std::string& path, const std::string& from,
