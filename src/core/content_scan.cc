@@ -59,7 +59,7 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
         fresh.set_content_hash(fc, h);
         ++cost.files_read;
       } else if (err != ENOENT && err != ESTALE && unreadable) {
-        unreadable(error_from_errno(err, "cannot read for --checksum", fresh.path(fc),
+        unreadable(error_from_errno(err, "--checksum: cannot read", fresh.path(fc),
                                     "its content is compared by size and mtime only; make it "
                                     "readable or exclude it"));
       }

@@ -261,7 +261,8 @@ void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
     if (warned_unreadable) return;
     warned_unreadable = true;
     Error w = e;
-    w.message += " (further unreadable files are skipped without a warning)";
+    if (!w.message.empty() && w.message.back() == ')') w.message.pop_back();
+    w.message += "; further unreadable files are skipped without a warning)";
     warn(w);
   });
   stats.hashed_files += cost.files_read;
