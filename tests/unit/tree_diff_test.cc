@@ -264,9 +264,13 @@ TEST(TreeDiff, ContentHashChangeWithEqualSizeAndMtimeIsAModify) {
 }
 
 // Random trees and random mutations: the consumer's result must always equal the new tree.
+// Run once without birth stamps (identity falls back to size+mtime) and once with one per
+// object (a rename keeps it, a create gets a new one).
 TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
-  for (unsigned seed = 1; seed <= 300; ++seed) {
-    std::mt19937 rng(seed);
+  for (unsigned seed = 1; seed <= 600; ++seed) {
+    const bool births = seed > 300;
+    auto birth_of = [&](std::uint64_t ino) -> std::uint64_t { return births ? ino * 7 + 1 : 0; };
+    std::mt19937 rng(births ? seed - 300 : seed);  // the same 300 cases both ways
     std::uint64_t next_ino = 100;
     Snapshot before;
     std::vector<std::string> dirs{""};
@@ -274,7 +278,8 @@ TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
       std::string parent = dirs[rng() % dirs.size()];
       std::string name = (parent.empty() ? "" : parent + "/") + "n" + std::to_string(i);
       bool is_dir = rng() % 3 == 0;
-      before[name] = Entry{is_dir ? D : F, next_ino++, rng() % 5, static_cast<std::int64_t>(rng() % 5)};
+      std::uint64_t ino = next_ino++;
+      before[name] = Entry{is_dir ? D : F, ino, rng() % 5, static_cast<std::int64_t>(rng() % 5), birth_of(ino)};
       if (is_dir) dirs.push_back(name);
     }
     Snapshot after = before;
@@ -298,7 +303,8 @@ TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
           std::string name = "c" + std::to_string(seed) + "_" + std::to_string(op);
           std::string parent;
           if (it->second.type == D) parent = victim + "/";
-          after[parent + name] = Entry{rng() % 2 ? D : F, next_ino++, 0, 0};
+          std::uint64_t ino = next_ino++;
+          after[parent + name] = Entry{rng() % 2 ? D : F, ino, 0, 0, birth_of(ino)};
           break;
         }
         case 3: {  // rename subtree to a fresh name at the top or inside another dir
