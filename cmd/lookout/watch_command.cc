@@ -40,7 +40,7 @@ struct WatchCommand::Options {
   bool verbose = false;
   std::string backend = "auto";
   std::string state;
-  bool poll = false, poll_full = false;
+  bool poll = false, poll_full = false, checksum = false;
   double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
 };
 
@@ -89,6 +89,9 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
   sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
   sub_->add_option("--poll-full-every", o.poll_full_every, "Seconds between full passes (default 30)");
+  sub_->add_flag("--checksum", o.checksum,
+                 "Also compare file contents (xxHash) in polling passes and rescans, to report "
+                 "writes that kept size and mtime; reads every file once at start");
 }
 
 WatchCommand::~WatchCommand() = default;
@@ -185,6 +188,7 @@ int WatchCommand::run() {
   wo.poll_max_ms = static_cast<int>(o.poll_max * 1000);
   wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
   wo.poll_full = o.poll_full;
+  wo.checksum = o.checksum;
   wo.state_file = o.state;
   wo.exclude_regex = o.exclude;
   wo.exclude_regex_icase = o.excludei;

@@ -28,7 +28,8 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
     stack.pop_back();
     const sys::FileStat& fst = fresh.node(f).st;
     bool unchanged = !full && l != kNoNode && live.node(l).stat_known &&
-                     live.node(l).st.ino == fst.ino && live.node(l).st.mtime_ns == fst.mtime_ns &&
+                     live.node(l).st.ino == fst.ino && live.node(l).st.birth == fst.birth &&
+                     live.node(l).st.mtime_ns == fst.mtime_ns &&
                      live.node(l).st.ctime_ns == fst.ctime_ns;
     if (unchanged) {
       live.for_each_child(l, [&](NodeId lc) {

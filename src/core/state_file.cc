@@ -11,7 +11,9 @@ namespace lookout::core {
 
 namespace {
 constexpr char kMagic[] = "LOOKOUT-STATE\n";
-constexpr std::uint32_t kVersion = 1;
+// Version 2 added the birth stamp (sys::BirthKind). Version 1 files still load, without
+// one, so an upgrade does not turn "changes since the last run" into a fresh start.
+constexpr std::uint32_t kVersion = 2;
 
 struct Writer {
   std::string buf;
@@ -61,9 +63,11 @@ void put_stat(Writer& w, const Node& n) {
   w.put(n.st.mtime_ns);
   w.put(n.st.ctime_ns);
   w.put(n.st.mode);
+  w.put<std::uint8_t>(static_cast<std::uint8_t>(n.st.birth_kind));
+  w.put(n.st.birth);
 }
 
-sys::FileStat get_stat(Reader& r, bool& known) {
+sys::FileStat get_stat(Reader& r, std::uint32_t version, bool& known) {
   sys::FileStat st;
   st.type = static_cast<sys::FileType>(r.get<std::uint8_t>());
   known = r.get<std::uint8_t>() != 0;
@@ -73,6 +77,12 @@ sys::FileStat get_stat(Reader& r, bool& known) {
   st.mtime_ns = r.get<std::int64_t>();
   st.ctime_ns = r.get<std::int64_t>();
   st.mode = r.get<std::uint32_t>();
+  if (version >= 2) {
+    auto kind = r.get<std::uint8_t>();
+    st.birth = r.get<std::uint64_t>();
+    if (kind > static_cast<std::uint8_t>(sys::BirthKind::generation)) r.ok = false;
+    st.birth_kind = static_cast<sys::BirthKind>(kind);
+  }
   return st;
 }
 }  // namespace
@@ -140,7 +150,8 @@ Result<void> load_state(TreeModel& out, const std::string& file,
   };
   if (buf.compare(0, std::strlen(kMagic), kMagic) != 0) return corrupt("not a lookout state file");
   Reader r{buf, std::strlen(kMagic)};
-  if (r.get<std::uint32_t>() != kVersion) return corrupt("written by another version");
+  auto version = r.get<std::uint32_t>();
+  if (version != kVersion && version != 1) return corrupt("written by another version");
   auto nroots = r.get<std::uint32_t>();
   if (!r.ok || nroots != expected_roots.size()) return corrupt("it describes other watched paths");
   for (std::uint32_t i = 0; i < nroots; ++i) {
@@ -152,7 +163,7 @@ Result<void> load_state(TreeModel& out, const std::string& file,
       auto parent_index = r.get<std::uint32_t>();
       std::string name = r.str();
       bool known = false;
-      sys::FileStat st = get_stat(r, known);
+      sys::FileStat st = get_stat(r, version, known);
       if (!r.ok) return corrupt("truncated");
       if (k == 0) {
         if (name != expected_roots[i]) return corrupt("it describes " + name + ", not " + expected_roots[i]);

@@ -1,6 +1,7 @@
 #include "core/tree_diff.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -9,16 +10,29 @@ namespace lookout::core {
 
 namespace {
 
-bool same_identity(const sys::FileStat& a, const sys::FileStat& b) {
+bool same_inode(const sys::FileStat& a, const sys::FileStat& b) {
   return a.type == b.type && a.ino == b.ino && a.dev == b.dev;
 }
 
-// A rename candidate must be the same object: for files the content stamp must match too,
-// because ext4 hands a freed inode number to the next file at once.
+// Whether a and b are one file system object (so a changed name is a rename and an unchanged
+// one a modification, not delete+create). ext4 hands a freed inode number to the next new
+// file at once (fslab §8), so the inode number needs its birth stamp (btime or generation,
+// see sys::BirthKind). Only without one on both sides does a file fall back to size+mtime as
+// its stamp: that misses a rename of a file written in between (delete+create instead), but
+// never calls two files one. A directory without a birth stamp keeps (dev, ino) alone: a
+// reused number there is rare and its contents are diffed anyway.
 bool same_object(const sys::FileStat& a, const sys::FileStat& b) {
-  if (!same_identity(a, b)) return false;
+  if (!same_inode(a, b)) return false;
+  if (sys::births_comparable(a, b)) return a.birth == b.birth;
   if (a.type == sys::FileType::dir) return true;
   return a.size == b.size && a.mtime_ns == b.mtime_ns;
+}
+
+// The same check for an entry found under the same name on both sides: there a changed size
+// or mtime is a write to the file, not a sign of another one.
+bool same_name_object(const sys::FileStat& a, const sys::FileStat& b) {
+  if (!same_inode(a, b)) return false;
+  return !sys::births_comparable(a, b) || a.birth == b.birth;
 }
 
 struct Reconciler {
@@ -36,7 +50,9 @@ struct Reconciler {
     if (sink.event) sink.event(k, live.path(id), from, live.node(id).is_dir());
   }
 
-  void compare_entry(NodeId l, NodeId f) {
+  // renamed: `l` was just reported renamed. rename(2) itself moves the ctime on ext4 and
+  // btrfs, which inotify does not report as ATTRIB: nor do we, unless the mode changed too.
+  void compare_entry(NodeId l, NodeId f, bool renamed = false) {
     Node& ln = live.node(l);
     const Node& fn = fresh.node(f);
     if (ln.is_dir()) {
@@ -49,17 +65,25 @@ struct Reconciler {
       work.emplace_back(l, f);
       return;
     }
+    // --checksum: both sides hashed (see content_scan.h) and the contents differ, although
+    // size and mtime may not. Read before ln.st changes: the live hash is valid for its ctime.
+    std::optional<std::uint64_t> fresh_hash = fresh.content_hash(f);
+    std::optional<std::uint64_t> live_hash = fresh_hash ? live.content_hash(l) : std::nullopt;
+    bool content_changed = fresh_hash && live_hash && *fresh_hash != *live_hash;
     EventKind kind;
-    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns) {
+    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns || content_changed) {
       kind = EventKind::modify;
-    } else if (ln.st.ctime_ns != fn.st.ctime_ns || ln.st.mode != fn.st.mode) {
+    } else if ((!renamed && ln.st.ctime_ns != fn.st.ctime_ns) || ln.st.mode != fn.st.mode) {
       kind = EventKind::attrib;
     } else {
+      ln.st = fn.st;  // a rename's ctime: recorded, so the next pass does not report it
       ln.stat_known = true;
+      if (fresh_hash) live.set_content_hash(l, *fresh_hash);
       return;
     }
     ln.st = fn.st;
     ln.stat_known = true;
+    if (fresh_hash) live.set_content_hash(l, *fresh_hash);
     ++stats.modified;
     emit(kind, l);
   }
@@ -71,6 +95,7 @@ struct Reconciler {
     const Node& fn = fresh.node(f);
     ln.st = fn.st;
     ln.stat_known = fn.stat_known;
+    if (auto h = fresh.content_hash(f)) live.set_content_hash(l, *h);
     if (ln.is_dir()) {
       work.emplace_back(l, f);
     } else if (fn.stat_known && std::max(fn.st.ctime_ns, fn.st.mtime_ns) >= sink.unstat_since_ns) {
@@ -93,7 +118,7 @@ struct Reconciler {
                    live.node(lc).st.type == fresh.node(fc).st.type) {
           seen.insert(lc);
           adopt_unstat(lc, fc);
-        } else if (!same_identity(live.node(lc).st, fresh.node(fc).st)) {
+        } else if (!same_name_object(live.node(lc).st, fresh.node(fc).st)) {
           removed.push_back(lc);
           added.emplace_back(l, fc);
           seen.insert(lc);
@@ -149,7 +174,7 @@ struct Reconciler {
         if (sink.dir_added) sink.dir_added(l);
         work.emplace_back(l, f);
       } else {
-        compare_entry(l, f);
+        compare_entry(l, f, true);
       }
       ++applied;
     }
@@ -164,6 +189,7 @@ struct Reconciler {
       stack.pop_back();
       const Node& fn = fresh.node(fc);
       NodeId id = live.add(lp, fn.name, fn.st, true);
+      if (auto h = fresh.content_hash(fc)) live.set_content_hash(id, *h);
       ++stats.created;
       emit(EventKind::create, id);
       if (fn.is_dir()) {

@@ -2,9 +2,9 @@
 // directory freshly scanned, reports every difference as ordinary events and updates the live
 // model so it equals the scan. Overflow recovery, polling and "changes since last run" all
 // end here. A consumer that applies the events in order to its copy of the old tree ends with
-// the scanned tree: renames are detected by identity (dev, inode, and for files size+mtime,
-// so a reused inode number is not mistaken for a rename) and fall back to delete+create
-// whenever applying them in order could be ambiguous.
+// the scanned tree: renames are detected by identity (dev, inode and the birth stamp, so a
+// reused inode number is not mistaken for a rename; size+mtime stand in for a missing birth
+// stamp) and fall back to delete+create whenever applying them in order could be ambiguous.
 // Runs on the loop thread; touches no filesystem.
 #pragma once
 

@@ -153,6 +153,7 @@ void TreeModel::remove(NodeId id) {
   for (NodeId cur : subtree_post_order(id)) {
     if (remove_hook_) remove_hook_(cur, nodes_[cur]);
     index_erase(cur);
+    if (!hashes_.empty()) hashes_.erase(cur);  // the id will be reused
     Node& n = nodes_[cur];
     n.live = false;
     n.first_child = n.next_sibling = n.prev_sibling = kNoNode;
@@ -160,6 +161,18 @@ void TreeModel::remove(NodeId id) {
     free_.push_back(cur);
     --live_count_;
   }
+}
+
+std::optional<std::uint64_t> TreeModel::content_hash(NodeId id) const {
+  auto it = hashes_.find(id);
+  if (it == hashes_.end() || !valid(id) || nodes_[id].st.ctime_ns != it->second.ctime_ns) {
+    return std::nullopt;
+  }
+  return it->second.hash;
+}
+
+void TreeModel::set_content_hash(NodeId id, std::uint64_t hash) {
+  hashes_[id] = StampedHash{hash, nodes_[id].st.ctime_ns};
 }
 
 bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {

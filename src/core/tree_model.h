@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sys/file_stat.h"
@@ -75,6 +77,14 @@ class TreeModel {
   // Post-order (children before parents) list of the subtree at `id`, `id` last.
   std::vector<NodeId> subtree_post_order(NodeId id) const;
 
+  // --checksum only: the content hash of a regular file, valid while the node's ctime is the
+  // one it had when the hash was set (every write moves ctime, and nothing can set it back).
+  // A side table, so a model without --checksum pays nothing per node; removing a node drops
+  // its entry, moving it keeps it.
+  std::optional<std::uint64_t> content_hash(NodeId id) const;
+  void set_content_hash(NodeId id, std::uint64_t hash);
+  std::size_t content_hash_count() const { return hashes_.size(); }
+
   // Called for every node just before it is removed (by remove() or move()'s replacement).
   void set_remove_hook(std::function<void(NodeId, const Node&)> hook) { remove_hook_ = std::move(hook); }
 
@@ -94,6 +104,11 @@ class TreeModel {
   std::vector<NodeId> slots_;
   std::size_t used_slots_ = 0;  // live + tombstones
   std::function<void(NodeId, const Node&)> remove_hook_;
+  struct StampedHash {
+    std::uint64_t hash;
+    std::int64_t ctime_ns;  // the node's ctime when the hash was taken
+  };
+  std::unordered_map<NodeId, StampedHash> hashes_;
 };
 
 }  // namespace lookout::core

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/content_scan.h"
 #include "core/fs_kind.h"
 #include "core/poll_scanner.h"
 #include "core/state_file.h"
@@ -239,9 +240,9 @@ Result<void> Watcher::Impl::start() {
     return Error{ErrorCode::invalid_argument, 0, "", "no path to watch was given"};
   }
   // Files need a stat only for diffs (polling, state files, rescans), and a rescan can tell
-  // from their stamps whether they changed since this crawl: list them without one. Polling
-  // and a state file compare stamps from the start, so they keep them.
-  defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty();
+  // from their stamps whether they changed since this crawl: list them without one. Polling,
+  // a state file and --checksum compare stamps from the start, so they keep them.
+  defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty() && !opt.checksum;
   if (defer_file_stats) {
     timespec ts;
     // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
@@ -294,6 +295,11 @@ Result<void> Watcher::Impl::start() {
       if (auto r = watch_dir(root, abs); !r) return r.error();
     }
   }
+  if (opt.checksum) {
+    finish_crawl();  // every file is hashed once at start: the model must be whole
+    hasher = std::make_unique<sys::ContentHasher>();
+    for (NodeId root : model.children(core::kTopNode)) hash_contents(nullptr, kNoNode, model, root);
+  }
   if (!crawl) defer_file_stats = false;
   started = true;
   last_full_poll_ms = now_ms();
@@ -303,6 +309,22 @@ Result<void> Watcher::Impl::start() {
     next_state_save_ms = now_ms() + opt.state_save_every_ms;
   }
   return {};
+}
+
+void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
+                                  core::TreeModel& fresh, NodeId fresh_dir) {
+  if (!hasher) return;
+  std::uint64_t bytes_before = hasher->bytes_read();
+  auto cost = core::hash_contents(live, live_dir, fresh, fresh_dir, *hasher, [this](const Error& e) {
+    if (warned_unreadable) return;
+    warned_unreadable = true;
+    Error w = e;
+    if (!w.message.empty() && w.message.back() == ')') w.message.pop_back();
+    w.message += "; further unreadable files are skipped without a warning)";
+    warn(w);
+  });
+  stats.hashed_files += cost.files_read;
+  stats.hashed_bytes += hasher->bytes_read() - bytes_before;
 }
 
 void Watcher::Impl::report_since_last_run() {
@@ -408,6 +430,7 @@ void Watcher::Impl::poll_pass(bool full) {
       continue;  // a non-root vanished: its parent's watch or pass reports it
     }
     NodeId fresh_root = fresh.find(core::kTopNode, path);
+    hash_contents(&model, d, fresh, fresh_root);
     NodeId root = model.root_of(d);
     core::DiffSink sink;
     sink.unstat_since_ns = unstat_since_ns;
@@ -458,6 +481,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
       continue;
     }
     NodeId fresh_root = fresh.find(core::kTopNode, root_path);
+    hash_contents(&model, root, fresh, fresh_root);
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;
     sink.unstat_since_ns = unstat_since_ns;

@@ -16,6 +16,7 @@
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
 #include "lookout/watcher.h"
+#include "sys/content_hasher.h"
 #include "sys/unique_fd.h"
 
 namespace lookout {
@@ -50,6 +51,12 @@ struct Watcher::Impl {
   void start_polling(core::NodeId dir, const Error* why);
   void poll_pass(bool full);
   void report_since_last_run();
+  // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
+  // null hashes the live model itself (the initial crawl). No-op without --checksum.
+  void hash_contents(const core::TreeModel* live, core::NodeId live_dir, core::TreeModel& fresh,
+                     core::NodeId fresh_dir);
+  std::unique_ptr<sys::ContentHasher> hasher;  // only with --checksum
+  bool warned_unreadable = false;  // one warning for unreadable files, not one per pass
   Result<void> save_state_now();
   std::int64_t next_state_save_ms = 0;
   std::int64_t now_ms() const;

@@ -428,5 +428,41 @@ TEST_F(Cli, ExcludedDirectoryReportsNothingFromInside) {
   EXPECT_TRUE(paths.count(path("keep/later"))) << lk->out();
 }
 
+// `--checksum` with polling: a rewrite that keeps size and mtime (what `touch -r` leaves) is
+// printed as modify; without the flag it is not (the cookie, created after it and found by
+// the same or a later full pass, proves the pass that would have reported it has run).
+class CliChecksum : public Cli {
+ protected:
+  bool saw(LookoutProcess& lk, const std::string& event, const std::string& p) {
+    for (const auto& line : split_records(lk.out(), '\n')) {
+      auto obj = parse_json_line(line);
+      if (obj && (*obj)["event"] == event && (*obj)["path"] == p) return true;
+    }
+    return false;
+  }
+  void rewrite_keeping_size_and_mtime(const std::string& p, const std::string& data) {
+    write_ok(p, data);
+    struct timespec times[2] = {{1700000000, 0}, {1700000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0);
+  }
+  void run_case(bool checksum) {
+    rewrite_keeping_size_and_mtime(path("f"), "content A");
+    std::vector<std::string> args{"watch", "-m", "-r", "--json", "--poll", "--poll-full",
+                                  "--poll-min", "0.05", "--poll-max", "0.1"};
+    if (checksum) args.push_back("--checksum");
+    args.push_back(root);
+    auto lk = start(args);
+    rewrite_keeping_size_and_mtime(path("f"), "content B");
+    write_ok(path("cookie"), "");
+    ASSERT_TRUE(lk->wait_until([&] { return saw(*lk, "create", path("cookie")); }, kWait)) << lk->describe();
+    EXPECT_EQ(saw(*lk, "modify", path("f")), checksum) << lk->describe();
+    lk->signal(SIGTERM);
+    EXPECT_EQ(lk->wait_exit(kWait), std::optional<int>(0)) << lk->describe();
+  }
+};
+
+TEST_F(CliChecksum, RewriteKeepingSizeAndMtimeIsAModify) { run_case(true); }
+TEST_F(CliChecksum, WithoutTheFlagTheSameRewriteIsNotAModify) { run_case(false); }
+
 }  // namespace
 }  // namespace lookout::e2e

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "core/state_file.h"
 #include "support/test_dirs.h"
 
 namespace lookout {
@@ -27,6 +28,68 @@ bool has(const std::vector<Event>& evs, EventKind k, const std::string& path, co
   for (auto& e : evs)
     if (e.kind == k && e.path == path && (from.empty() || e.from == from)) return true;
   return false;
+}
+
+TEST(StateFile, BirthStampsSurviveSaveAndLoad) {
+  TempDir s;
+  core::TreeModel m;
+  sys::FileStat st;
+  st.type = sys::FileType::dir;
+  core::NodeId root = m.add_root("/w", st);
+  st.type = sys::FileType::file;
+  st.ino = 7;
+  st.birth = 1234567890123ull;
+  st.birth_kind = sys::BirthKind::btime;
+  m.add(root, "a", st, true);
+  st.ino = 8;
+  st.birth = 42;
+  st.birth_kind = sys::BirthKind::generation;
+  m.add(root, "b", st, true);
+  ASSERT_TRUE(core::save_state(m, s / "state"));
+  core::TreeModel back;
+  ASSERT_TRUE(core::load_state(back, s / "state", {"/w"}));
+  core::NodeId a = back.find_path("/w/a"), b = back.find_path("/w/b");
+  ASSERT_NE(a, core::kNoNode);
+  ASSERT_NE(b, core::kNoNode);
+  EXPECT_EQ(back.node(a).st.birth, 1234567890123ull);
+  EXPECT_EQ(back.node(a).st.birth_kind, sys::BirthKind::btime);
+  EXPECT_EQ(back.node(b).st.birth, 42u);
+  EXPECT_EQ(back.node(b).st.birth_kind, sys::BirthKind::generation);
+}
+
+// A state file written before birth stamps (version 1) still loads, without them, so an
+// upgrade keeps "changes since the last run".
+TEST(StateFile, Version1FilesLoadWithoutBirthStamps) {
+  TempDir s;
+  std::string buf = "LOOKOUT-STATE\n";
+  auto put = [&](auto v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  auto entry = [&](std::uint32_t parent, const std::string& name, sys::FileType type, std::uint64_t ino) {
+    put(parent);
+    put(static_cast<std::uint32_t>(name.size()));
+    buf += name;
+    put(static_cast<std::uint8_t>(type));
+    put(std::uint8_t{1});  // stat known
+    put(std::uint64_t{1});  // dev
+    put(ino);
+    put(std::uint64_t{3});   // size
+    put(std::int64_t{10});   // mtime
+    put(std::int64_t{11});   // ctime
+    put(std::uint32_t{0644});
+  };
+  put(std::uint32_t{1});  // version
+  put(std::uint32_t{1});  // roots
+  put(std::uint64_t{2});  // entries of the root
+  entry(0xffffffffu, "/w", sys::FileType::dir, 2);
+  entry(0, "f", sys::FileType::file, 5);
+  put(std::uint32_t{0x4C4B4F54});
+  std::ofstream(s / "v1", std::ios::binary) << buf;
+  core::TreeModel back;
+  auto loaded = core::load_state(back, s / "v1", {"/w"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  core::NodeId f = back.find_path("/w/f");
+  ASSERT_NE(f, core::kNoNode);
+  EXPECT_EQ(back.node(f).st.ino, 5u);
+  EXPECT_EQ(back.node(f).st.birth_kind, sys::BirthKind::none);
 }
 
 TEST(StateFile, ReportsChangesMadeWhileStopped) {

@@ -16,6 +16,7 @@ struct Entry {
   std::uint64_t ino;
   std::uint64_t size;
   std::int64_t mtime;
+  std::uint64_t btime = 0;  // birth time; 0: the filesystem keeps none
 };
 using Snapshot = std::map<std::string, Entry>;  // relative path -> entry
 
@@ -34,6 +35,10 @@ NodeId load(TreeModel& m, const Snapshot& s) {
     st.ino = e.ino;
     st.size = e.size;
     st.mtime_ns = e.mtime;
+    if (e.btime != 0) {
+      st.birth = e.btime;
+      st.birth_kind = sys::BirthKind::btime;
+    }
     m.add(parent, path.substr(slash == std::string::npos ? 0 : slash + 1), st, true);
   }
   return root;
@@ -158,6 +163,45 @@ TEST(TreeDiff, ReusedInodeWithNewContentIsNotARename) {
   EXPECT_EQ(o.consumer, as_state(after));
 }
 
+// The case size+mtime cannot catch: the new file has the old one's inode number, size and
+// mtime (a tool restored it), and only the birth stamp says it is another file.
+TEST(TreeDiff, ReusedInodeWithEqualSizeAndMtimeButNewBirthIsDeleteAndCreate) {
+  Snapshot before{{"old", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"new", {F, 7, 10, 5, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.stats.renamed, 0u) << joined(o.log);
+  EXPECT_EQ(o.stats.removed, 1u) << joined(o.log);
+  EXPECT_EQ(o.stats.created, 1u) << joined(o.log);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"delete /r/old", "create /r/new"}));
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+TEST(TreeDiff, ReusedInodeUnderTheSameNameIsDeleteAndCreate) {
+  Snapshot before{{"f", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"f", {F, 7, 10, 5, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"delete /r/f", "create /r/f"}));
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+TEST(TreeDiff, ReusedDirectoryInodeIsNotARename) {
+  Snapshot before{{"d", {D, 7, 0, 0, 1000}}};
+  Snapshot after{{"e", {D, 7, 0, 0, 2000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.stats.renamed, 0u) << joined(o.log);
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
+// With a birth stamp, identity no longer needs the content stamp: a file renamed and written
+// between two scans is one rename plus a modify, not delete+create.
+TEST(TreeDiff, RenamedAndWrittenFileWithTheSameBirthIsARename) {
+  Snapshot before{{"a", {F, 7, 10, 5, 1000}}};
+  Snapshot after{{"b", {F, 7, 11, 6, 1000}}};
+  auto o = run_diff(before, after);
+  EXPECT_EQ(o.log, (std::vector<std::string>{"rename /r/b <- /r/a", "modify /r/b"}));
+  EXPECT_EQ(o.consumer, as_state(after));
+}
+
 TEST(TreeDiff, DirectoryRenameCarriesItsSubtreeAndChangesInside) {
   Snapshot before{{"a", {D, 2, 0, 0}}, {"a/b", {D, 3, 0, 0}}, {"a/b/f", {F, 4, 1, 1}}, {"a/g", {F, 5, 1, 1}}};
   Snapshot after{{"z", {D, 2, 0, 0}}, {"z/b", {D, 3, 0, 0}}, {"z/b/f", {F, 4, 2, 2}}, {"z/h", {F, 6, 1, 1}}};
@@ -195,10 +239,38 @@ TEST(TreeDiff, MoveIntoNewDirectoryAndOutOfDeletedOne) {
   EXPECT_EQ(o.consumer, as_state(after)) << joined(o.log);
 }
 
+// --checksum: content hashes in the side tables decide when size and mtime cannot.
+TEST(TreeDiff, ContentHashChangeWithEqualSizeAndMtimeIsAModify) {
+  for (bool same_content : {false, true}) {
+    TreeModel live, fresh;
+    Snapshot before{{"f", {F, 7, 10, 5, 1000}}};
+    NodeId lr = load(live, before);
+    NodeId fr = load(fresh, before);
+    NodeId lf = live.find(lr, "f"), ff = fresh.find(fr, "f");
+    live.set_content_hash(lf, 111);
+    fresh.node(ff).st.ctime_ns = 99;  // the write moved ctime, nothing else
+    fresh.set_content_hash(ff, same_content ? 111 : 222);
+    std::vector<std::string> log;
+    DiffSink sink;
+    sink.event = [&](EventKind k, const std::string& p, const std::string&, bool) {
+      log.push_back(std::string(event_kind_name(k)) + " " + p);
+    };
+    reconcile(live, lr, fresh, fr, sink);
+    EXPECT_EQ(log, std::vector<std::string>{same_content ? "attrib /r/f" : "modify /r/f"});
+    // The live model now holds the new hash, valid for the new ctime.
+    ASSERT_TRUE(live.content_hash(lf));
+    EXPECT_EQ(*live.content_hash(lf), same_content ? 111u : 222u);
+  }
+}
+
 // Random trees and random mutations: the consumer's result must always equal the new tree.
+// Run once without birth stamps (identity falls back to size+mtime) and once with one per
+// object (a rename keeps it, a create gets a new one).
 TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
-  for (unsigned seed = 1; seed <= 300; ++seed) {
-    std::mt19937 rng(seed);
+  for (unsigned seed = 1; seed <= 600; ++seed) {
+    const bool births = seed > 300;
+    auto birth_of = [&](std::uint64_t ino) -> std::uint64_t { return births ? ino * 7 + 1 : 0; };
+    std::mt19937 rng(births ? seed - 300 : seed);  // the same 300 cases both ways
     std::uint64_t next_ino = 100;
     Snapshot before;
     std::vector<std::string> dirs{""};
@@ -206,7 +278,8 @@ TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
       std::string parent = dirs[rng() % dirs.size()];
       std::string name = (parent.empty() ? "" : parent + "/") + "n" + std::to_string(i);
       bool is_dir = rng() % 3 == 0;
-      before[name] = Entry{is_dir ? D : F, next_ino++, rng() % 5, static_cast<std::int64_t>(rng() % 5)};
+      std::uint64_t ino = next_ino++;
+      before[name] = Entry{is_dir ? D : F, ino, rng() % 5, static_cast<std::int64_t>(rng() % 5), birth_of(ino)};
       if (is_dir) dirs.push_back(name);
     }
     Snapshot after = before;
@@ -230,7 +303,8 @@ TEST(TreeDiff, RandomizedMutationsAlwaysReconstruct) {
           std::string name = "c" + std::to_string(seed) + "_" + std::to_string(op);
           std::string parent;
           if (it->second.type == D) parent = victim + "/";
-          after[parent + name] = Entry{rng() % 2 ? D : F, next_ino++, 0, 0};
+          std::uint64_t ino = next_ino++;
+          after[parent + name] = Entry{rng() % 2 ? D : F, ino, 0, 0, birth_of(ino)};
           break;
         }
         case 3: {  // rename subtree to a fresh name at the top or inside another dir

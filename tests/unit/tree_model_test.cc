@@ -94,5 +94,25 @@ TEST(TreeModel, AddIsIdempotent) {
   EXPECT_EQ(m.node(a).st.ino, 2u);
 }
 
+TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId a = m.add(root, "a", file_stat(2), true);
+  EXPECT_FALSE(m.content_hash(a));
+  m.set_content_hash(a, 42);
+  ASSERT_TRUE(m.content_hash(a));
+  EXPECT_EQ(*m.content_hash(a), 42u);
+  ASSERT_TRUE(m.move(a, root, "b"));
+  EXPECT_TRUE(m.content_hash(a));  // a rename keeps the content
+  m.node(a).st.ctime_ns += 1;      // a write (seen by an event) moved ctime: the hash is stale
+  EXPECT_FALSE(m.content_hash(a));
+  m.set_content_hash(a, 43);
+  m.remove(a);
+  NodeId again = m.add(root, "c", file_stat(3), true);
+  EXPECT_EQ(again, a);  // the id is reused...
+  EXPECT_FALSE(m.content_hash(again));  // ...without the old file's hash
+  EXPECT_EQ(m.content_hash_count(), 0u);
+}
+
 }  // namespace
 }  // namespace lookout::core

@@ -1,0 +1,71 @@
+#include "core/content_scan.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "sys/unique_fd.h"
+
+namespace lookout::core {
+
+namespace {
+
+bool same_content_stamp(const sys::FileStat& a, const sys::FileStat& b) {
+  return a.type == b.type && a.dev == b.dev && a.ino == b.ino && a.birth == b.birth &&
+         a.birth_kind == b.birth_kind && a.size == b.size && a.mtime_ns == b.mtime_ns &&
+         a.ctime_ns == b.ctime_ns;
+}
+
+}  // namespace
+
+HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh, NodeId fresh_dir,
+                       sys::ContentHasher& hasher,
+                       const std::function<void(const Error&)>& unreadable) {
+  HashCost cost;
+  // (live dir or kNoNode, fresh dir)
+  std::vector<std::pair<NodeId, NodeId>> stack{{live ? live_dir : kNoNode, fresh_dir}};
+  std::vector<NodeId> to_read;
+  while (!stack.empty()) {
+    auto [l, f] = stack.back();
+    stack.pop_back();
+    to_read.clear();
+    fresh.for_each_child(f, [&](NodeId fc) {
+      const Node& fn = fresh.node(fc);
+      NodeId lc = l == kNoNode ? kNoNode : live->find(l, fn.name);
+      if (fn.is_dir()) {
+        stack.emplace_back(lc != kNoNode && live->node(lc).is_dir() ? lc : kNoNode, fc);
+        return;
+      }
+      if (fn.st.type != sys::FileType::file || !fn.stat_known) return;
+      if (lc != kNoNode && same_content_stamp(live->node(lc).st, fn.st)) {
+        if (auto h = live->content_hash(lc)) {
+          fresh.set_content_hash(fc, *h);
+          ++cost.hashes_reused;
+          return;
+        }
+      }
+      to_read.push_back(fc);
+    });
+    if (to_read.empty()) continue;
+    std::string dir_path = fresh.path(f);
+    sys::UniqueFd dfd(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd.valid()) continue;  // gone or unlistable: the scan has reported it already
+    for (NodeId fc : to_read) {
+      const Node& fn = fresh.node(fc);
+      std::uint64_t h = 0;
+      int err = hasher.hash_at(dfd.get(), fn.name.c_str(), fn.st.ino, h);
+      if (err == 0) {
+        fresh.set_content_hash(fc, h);
+        ++cost.files_read;
+      } else if (err != ENOENT && err != ESTALE && unreadable) {
+        unreadable(error_from_errno(err, "--checksum: cannot read", fresh.path(fc),
+                                    "its content is compared by size and mtime only; make it "
+                                    "readable or exclude it"));
+      }
+    }
+  }
+  return cost;
+}
+
+}  // namespace lookout::core
