@@ -40,7 +40,8 @@ struct WatchCommand::Options {
   bool verbose = false;
   std::string backend = "auto";
   std::string state;
-  bool poll = false, poll_full = false, checksum = false;
+  bool poll = false, poll_full = false, checksum = false, poll_overlay = false;
+  double reconcile_every = 0;
   double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
 };
 
@@ -89,6 +90,11 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
   sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
   sub_->add_option("--poll-full-every", o.poll_full_every, "Seconds between full passes (default 30)");
+  sub_->add_flag("--poll-overlay", o.poll_overlay,
+                 "Poll overlay mounts: see writes made directly to their layers");
+  sub_->add_option("--reconcile-every", o.reconcile_every,
+                   "Seconds between backstop rescans of kernel-watched trees (default 0: off)")
+      ->check(CLI::NonNegativeNumber);
   sub_->add_flag("--checksum", o.checksum,
                  "Also compare file contents (xxHash) in polling passes and rescans, to report "
                  "writes that kept size and mtime; reads every file once at start");
@@ -189,6 +195,8 @@ int WatchCommand::run() {
   wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
   wo.poll_full = o.poll_full;
   wo.checksum = o.checksum;
+  wo.poll_overlay = o.poll_overlay;
+  wo.reconcile_every_ms = static_cast<int>(o.reconcile_every * 1000);
   wo.state_file = o.state;
   wo.exclude_regex = o.exclude;
   wo.exclude_regex_icase = o.excludei;

@@ -41,6 +41,13 @@ struct WatchOptions {
   // in-place writes) runs this often, or every pass with poll_full.
   int poll_full_every_ms = 30000;
   bool poll_full = false;
+  // A low-rate backstop for kernel-notified trees: every this many ms, rescan and diff as
+  // after an overflow; a `rescan` event (reason "reconcile") appears only if something was
+  // missed. 0: off (the default for watch; the daemon turns it on).
+  int reconcile_every_ms = 0;
+  // Poll overlay mounts too: writes made directly to an overlay's layers raise no event on
+  // the merged directory (fslab §4); only polling sees them.
+  bool poll_overlay = false;
   // When set: the tree model is saved here on exit and every state_save_every_ms, and on
   // start the changes made while lookout was not running are reported first (or a rescan
   // with reason "fresh" when the state is missing, corrupt or of other paths).
@@ -74,6 +81,7 @@ struct WatcherStats {
   std::uint64_t coalesced = 0;     // identical pending events merged
   std::uint64_t overflows = 0;     // IN_Q_OVERFLOW seen
   std::uint64_t rescans = 0;       // full rescans done
+  std::uint64_t reconcile_differences = 0;  // reconciliation passes that found a miss
   std::uint64_t paused = 0;        // times the loop stopped reading for a slow consumer
   std::uint64_t polls = 0;         // polling passes
   std::uint64_t poll_stats = 0;    // stat calls made by polling

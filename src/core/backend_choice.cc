@@ -22,6 +22,18 @@ void Watcher::Impl::announce(NodeId dir, const char* backend, const std::string&
   }
 }
 
+std::optional<std::string> Watcher::Impl::polling_reason(const std::string& mount_path) const {
+  auto kind = classify_path(mount_path);
+  if (!kind) return std::nullopt;
+  // inotify and fanotify see nothing of changes made on a server or behind a FUSE daemon.
+  if (kind->is_remote || kind->is_fuse) return kind->reason;
+  if (kind->is_overlay && opt.poll_overlay) {
+    return "overlay with --poll-overlay: writes made directly to its layers raise no event "
+           "on the merged tree, so it is polled";
+  }
+  return std::nullopt;
+}
+
 std::uint64_t Watcher::Impl::fanotify_mask() const {
   // Structure events always (the model must stay true); the rest only when reported.
   std::uint64_t m = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
@@ -80,10 +92,9 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
 }
 
 void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
-  auto kind = classify_path(path);
-  if (kind && (kind->is_remote || kind->is_fuse)) {
+  if (auto why = polling_reason(path)) {
     start_polling(dir, nullptr);
-    announce(dir, "poll", kind->reason);
+    announce(dir, "poll", *why);
     return;
   }
   if (auto r = fan->mark(path); !r) {

@@ -176,10 +176,9 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     }
     if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
       // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
-      auto kind = classify_path(path);
-      if (kind && (kind->is_remote || kind->is_fuse)) {
+      if (auto why = polling_reason(path)) {
         start_polling(d, nullptr);
-        announce(d, "poll", kind->reason);
+        announce(d, "poll", *why);
         return true;
       }
     }
@@ -303,6 +302,7 @@ Result<void> Watcher::Impl::start() {
   if (!crawl) defer_file_stats = false;
   started = true;
   last_full_poll_ms = now_ms();
+  next_reconcile_ms = now_ms() + opt.reconcile_every_ms;
   if (!opt.state_file.empty()) {
     finish_crawl();  // the diff needs the whole tree
     report_since_last_run();
@@ -468,7 +468,17 @@ void Watcher::Impl::rescan(const std::string& reason) {
   finish_crawl();  // diffing a half-filled model would report the unfilled part as created
   rescan_pending = false;
   ++stats.rescans;
-  emit_path(EventKind::rescan, "", reason, false, kNoNode);
+  // A reconciliation pass is a backstop that normally finds nothing: it says `rescan` only
+  // when it found a difference, just before the first one.
+  const bool backstop = reason == "reconcile";
+  bool announced = false;
+  std::size_t differences = 0;
+  auto announce_rescan = [&] {
+    if (announced) return;
+    announced = true;
+    emit_path(EventKind::rescan, "", reason, false, kNoNode);
+  };
+  if (!backstop) announce_rescan();
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently, so drain first to shorten the window.
   for (NodeId root : model.children(core::kTopNode)) {
@@ -485,8 +495,12 @@ void Watcher::Impl::rescan(const std::string& reason) {
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;
     sink.unstat_since_ns = unstat_since_ns;
-    sink.event = [this, root](EventKind k, const std::string& path, const std::string& from,
-                              bool is_dir) { emit_path(k, path, from, is_dir, root); };
+    sink.event = [&, root](EventKind k, const std::string& path, const std::string& from,
+                           bool is_dir) {
+      announce_rescan();
+      ++differences;
+      emit_path(k, path, from, is_dir, root);
+    };
     sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };
     core::reconcile(model, root, fresh, fresh_root, sink);
     // New directories were created after (or during) the fresh scan's look at them: watch
@@ -502,10 +516,17 @@ void Watcher::Impl::rescan(const std::string& reason) {
         const core::Node& n = model.node(id);
         if (n.is_dir() && n.wd < 0 && !under_polled(id)) blind.push_back(id);
       }
+      if (!blind.empty()) announce_rescan();
       for (auto it = blind.rbegin(); it != blind.rend(); ++it) {  // parents first
         if (model.valid(*it) && model.node(*it).wd < 0) catch_up(*it, true);
       }
     }
+  }
+  if (backstop && differences > 0) {
+    ++stats.reconcile_differences;
+    warn(Error{ErrorCode::ok, 0, "",
+               "reconciliation pass found " + std::to_string(differences) +
+                   " change(s) the kernel did not report; they were reported now"});
   }
   last_rescan_end_ms = now_ms();
 }
@@ -519,6 +540,10 @@ bool Watcher::Impl::step(int timeout_ms) {
   }
   if (!polled.empty()) {
     std::int64_t wait = std::max<std::int64_t>(0, next_poll_ms - now);
+    if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
+  }
+  if (opt.reconcile_every_ms > 0) {
+    std::int64_t wait = std::max<std::int64_t>(0, next_reconcile_ms - now);
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
   }
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
@@ -564,6 +589,10 @@ bool Watcher::Impl::step(int timeout_ms) {
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
+  if (opt.reconcile_every_ms > 0 && !ended && now_ms() >= next_reconcile_ms) {
+    rescan("reconcile");
+    next_reconcile_ms = now_ms() + opt.reconcile_every_ms;
+  }
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
     if (auto r = save_state_now(); !r) warn(r.error());
   }

@@ -65,6 +65,8 @@ struct Watcher::Impl {
   // A decision as a `backend` event ("poll: why") and, for --verbose, a diagnostic.
   void announce(core::NodeId dir, const char* backend, const std::string& why);
   std::uint64_t fanotify_mask() const;
+  // Why the mount at `mount_path` must be polled (remote, FUSE, overlay when asked), if so.
+  std::optional<std::string> polling_reason(const std::string& mount_path) const;
   // Auto mode, a tree past kFanotifyMinDirs: replaces the inotify watches made so far by a
   // fanotify filesystem mark, if this process may and the filesystem allows. False: stay.
   bool switch_to_fanotify(core::NodeId root);
@@ -138,6 +140,7 @@ struct Watcher::Impl {
   void retry_blind();
   std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
   std::int64_t next_poll_ms = 0;
+  std::int64_t next_reconcile_ms = 0;
   std::int64_t last_full_poll_ms = 0;
   int poll_interval_ms = 0;
   bool warned_watch_limit = false;
