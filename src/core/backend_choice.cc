@@ -2,6 +2,7 @@
 // mark for large trees where allowed (or when asked), polling where the kernel cannot see
 // changes. Every decision is reported as a `backend` event and a verbose diagnostic.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/fanotify.h>
 
 #include "core/fs_kind.h"
@@ -105,11 +106,19 @@ void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
   announce(dir, "fanotify", "a mount of its own: one more filesystem mark");
 }
 
+void Watcher::Impl::release_crawl_memory() {
+  // A crawl leaves the heap full of freed buffers (the model's vectors grew by doubling, the
+  // listings and paths came and went); hand the free pages back so RSS is what the model
+  // holds, not what building it once took.
+  ::malloc_trim(0);
+}
+
 void Watcher::Impl::continue_crawl(std::size_t max_dirs) {
   if (!crawl) return;
   if (crawl->run(max_dirs)) {
     crawl.reset();
     defer_file_stats = false;
+    release_crawl_memory();
   }
 }
 

@@ -27,11 +27,11 @@ std::string join(const std::string& dir, const std::string& name) {
 }  // namespace
 
 void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
-  if (auto old = fan_key_of.find(dir); old != fan_key_of.end() && old->second != key) {
-    fan_dirs.erase(old->second);
+  auto [it, added] = fan_dirs.try_emplace(key, FanDir{dir, model.node(dir).st.ino});
+  if (!added) {
+    if (it->second.node == kNoNode) --fan_outside;
+    it->second = FanDir{dir, model.node(dir).st.ino};
   }
-  fan_dirs[key] = dir;
-  fan_key_of[dir] = key;
 }
 
 NodeId Watcher::Impl::root_for(const std::string& path) const {
@@ -49,10 +49,13 @@ NodeId Watcher::Impl::root_for(const std::string& path) const {
 Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   FanPlace at;
   if (auto it = fan_dirs.find(key); it != fan_dirs.end()) {
-    if (it->second == kNoNode) return at;  // outside
-    if (model.valid(it->second)) {
+    NodeId id = it->second.node;
+    if (id == kNoNode) return at;  // outside
+    // Node ids are reused once freed: the entry holds only if the node is still this
+    // directory (a handle names one inode; the same inode number at that node means it).
+    if (model.valid(id) && model.node(id).is_dir() && model.node(id).st.ino == it->second.ino) {
       at.known = true;
-      at.dir = it->second;
+      at.dir = id;
       at.path = model.path(at.dir);
       return at;
     }
@@ -71,12 +74,13 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
       at.known = true;
       return at;
     }
-    if (fan_dirs.size() >= kMaxOutsideKeys) {
+    if (fan_outside >= kMaxOutsideKeys) {
       for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
-        it = it->second == kNoNode ? fan_dirs.erase(it) : std::next(it);
+        it = it->second.node == kNoNode ? fan_dirs.erase(it) : std::next(it);
       }
+      fan_outside = 0;
     }
-    fan_dirs[key] = kNoNode;
+    if (fan_dirs.try_emplace(key, FanDir{kNoNode, 0}).second) ++fan_outside;
     return at;
   }
   at.known = true;

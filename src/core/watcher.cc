@@ -74,10 +74,6 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
-    if (auto it = fan_key_of.find(id); it != fan_key_of.end()) {
-      fan_dirs.erase(it->second);
-      fan_key_of.erase(it);
-    }
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -299,7 +295,10 @@ Result<void> Watcher::Impl::start() {
     hasher = std::make_unique<sys::ContentHasher>();
     for (NodeId root : model.children(core::kTopNode)) hash_contents(nullptr, kNoNode, model, root);
   }
-  if (!crawl) defer_file_stats = false;
+  if (!crawl) {
+    defer_file_stats = false;
+    release_crawl_memory();
+  }
   started = true;
   last_full_poll_ms = now_ms();
   next_reconcile_ms = now_ms() + opt.reconcile_every_ms;

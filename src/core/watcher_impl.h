@@ -78,6 +78,7 @@ struct Watcher::Impl {
   std::optional<core::TreeScanner> crawl;
   void continue_crawl(std::size_t max_dirs);
   void finish_crawl() { continue_crawl(SIZE_MAX); }
+  void release_crawl_memory();
 
   // fanotify_translator.cc
   struct FanPlace {
@@ -97,9 +98,13 @@ struct Watcher::Impl {
   core::NodeId fan_node(const FanPlace& at, const std::string& name, const std::string& path) const;
   std::optional<backend::FanotifyBackend> fan;
   std::vector<backend::FanEvent> fan_raw;
-  // Directory key -> node (kNoNode: known to be outside every root), and back.
-  std::unordered_map<std::string, core::NodeId> fan_dirs;
-  std::unordered_map<core::NodeId, std::string> fan_key_of;
+  // Directory key -> node, checked on use (so removals need no bookkeeping).
+  struct FanDir {
+    core::NodeId node;  // kNoNode: outside every root
+    std::uint64_t ino;  // the node's inode when mapped: a reused node id does not match
+  };
+  std::unordered_map<std::string, FanDir> fan_dirs;
+  std::size_t fan_outside = 0;  // entries with node kNoNode
   int self_pid = 0;
 
   // inotify_translator.cc
