@@ -195,6 +195,7 @@ int WatchCommand::run() {
   wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
   wo.poll_full = o.poll_full;
   wo.checksum = o.checksum;
+  wo.drop_own_writes = true;  // this process writes only its output and its state
   wo.poll_overlay = o.poll_overlay;
   wo.reconcile_every_ms = static_cast<int>(o.reconcile_every * 1000);
   wo.state_file = o.state;

@@ -45,6 +45,11 @@ struct WatchOptions {
   // after an overflow; a `rescan` event (reason "reconcile") appears only if something was
   // missed. 0: off (the default for watch; the daemon turns it on).
   int reconcile_every_ms = 0;
+  // fanotify reports who made each change: drop what this process itself wrote. For a
+  // process whose only writes are its output and state (the `watch` command) this prevents
+  // a feedback loop when the output lands inside the watched tree; a library user that also
+  // changes the tree itself leaves it off and sees its own changes, as with inotify.
+  bool drop_own_writes = false;
   // Poll overlay mounts too: writes made directly to an overlay's layers raise no event on
   // the merged directory (fslab §4); only polling sees them.
   bool poll_overlay = false;

@@ -76,7 +76,7 @@ Result<void> FanotifyBackend::mark(const std::string& path) {
                        sys::fanotify_failure_reason("fanotify_mark", err) +
                        "; use --backend auto or inotify"};
     }
-    mounts_.emplace(fsid, std::move(dir));
+    mounts_.emplace(fsid, path);
   }
   fsid_of_dev_[st.st_dev] = fsid;
   return {};
@@ -104,7 +104,9 @@ std::string FanotifyBackend::resolve(const std::string& key) const {
   fh->handle_bytes = static_cast<unsigned>(bytes);
   std::memcpy(&fh->handle_type, key.data() + kFsidBytes, sizeof(int));
   std::memcpy(fh->f_handle, key.data() + kFsidBytes + sizeof(int), bytes);
-  sys::UniqueFd fd(::open_by_handle_at(mount->second.get(), fh, O_PATH | O_CLOEXEC));
+  sys::UniqueFd mount_fd(::open(mount->second.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mount_fd.valid()) return {};
+  sys::UniqueFd fd(::open_by_handle_at(mount_fd.get(), fh, O_PATH | O_CLOEXEC));
   if (!fd.valid()) return {};
   char link[64];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
@@ -162,6 +164,9 @@ Result<std::size_t> FanotifyBackend::drain(std::vector<FanEvent>& out, std::size
       out.push_back(std::move(ev));
       ++count;
     }
+    // A short read means the queue is empty now: go back to the loop rather than read one
+    // record per syscall while something else on the filesystem keeps writing.
+    if (static_cast<std::size_t>(n) < buf_.size() / 2) break;
   }
   return count;
 }

@@ -57,8 +57,9 @@ class FanotifyBackend {
   sys::UniqueFd fd_;
   std::uint64_t mask_;
   std::vector<char> buf_;
-  // A directory fd per marked filesystem, by fsid bytes: open_by_handle_at's mount_fd.
-  std::unordered_map<std::string, sys::UniqueFd> mounts_;
+  // A directory per marked filesystem, by fsid bytes: where open_by_handle_at's mount_fd is
+  // opened when needed. A path, not a held fd: an open fd would make umount fail (EBUSY).
+  std::unordered_map<std::string, std::string> mounts_;
   std::unordered_map<std::uint64_t, std::string> fsid_of_dev_;
 };
 

@@ -5,7 +5,11 @@
 #include <malloc.h>
 #include <sys/fanotify.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include "core/fs_kind.h"
+#include "sys/mountinfo.h"
 #include "core/watcher_impl.h"
 
 namespace lookout {
@@ -52,6 +56,7 @@ Result<void> Watcher::Impl::mark_root(NodeId root) {
   // A file root: its directory's filesystem is the one to mark.
   std::string dir = model.node(root).is_dir() ? path : path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
   if (auto r = fan->mark(dir); !r) return r.error();
+  if (model.node(root).is_dir()) fan_mount_points.insert(root);
   announce(root, "fanotify", "asked for with --backend fanotify");
   return {};
 }
@@ -72,6 +77,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   if (!backend) return why_not(backend.error().message);
   if (auto r = backend->mark(path); !r) return why_not(r.error().message);
   fan.emplace(std::move(*backend));
+  fan_mount_points.insert(root);
   // The mark sees everything from now on; the watches (and whatever their queue holds from
   // before ready) go. Directories listed so far get their keys.
   inotify.reset();
@@ -92,6 +98,27 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   return true;
 }
 
+bool Watcher::Impl::mark_submounts(NodeId root) {
+  auto mounts = sys::read_mountinfo();
+  if (!mounts) return false;
+  char real[PATH_MAX];
+  if (!::realpath(model.path(root).c_str(), real)) return false;
+  for (const sys::MountEntry* m : sys::find_submounts(*mounts, real)) {
+    if (m->mount_point == real) continue;
+    if (opt.exclude_paths.size() + opt.exclude_regex.size() + opt.exclude_globs.size() > 0 &&
+        excluded(m->mount_point)) {
+      continue;
+    }
+    if (polling_reason(m->mount_point) || !fan->mark(m->mount_point)) return false;
+    std::string why = "a mount of its own (" + m->fstype + "): one more filesystem mark";
+    emit_path(EventKind::backend, m->mount_point, {}, true, root, ("fanotify: " + why).c_str());
+    if (opt.on_diagnostic) {
+      opt.on_diagnostic(Error{ErrorCode::ok, 0, m->mount_point, "fanotify for " + m->mount_point + ": " + why}, false);
+    }
+  }
+  return true;
+}
+
 void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
   if (auto why = polling_reason(path)) {
     start_polling(dir, nullptr);
@@ -104,6 +131,32 @@ void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
     return;
   }
   announce(dir, "fanotify", "a mount of its own: one more filesystem mark");
+}
+
+void Watcher::Impl::check_mount_points() {
+  // Reading to the end re-arms the notification.
+  char buf[4096];
+  ::lseek(mountinfo_fd.get(), 0, SEEK_SET);
+  while (::read(mountinfo_fd.get(), buf, sizeof buf) > 0) {
+  }
+  std::vector<NodeId> points(fan_mount_points.begin(), fan_mount_points.end());
+  for (NodeId id : points) {
+    if (!model.valid(id)) {
+      fan_mount_points.erase(id);
+      continue;
+    }
+    sys::FileStat st;
+    std::string path = model.path(id);
+    if (sys::stat_follow(path.c_str(), st) == 0 && st.dev == model.node(id).st.dev) continue;
+    // Unmounted (or covered by another mount): what is there now differs wholesale.
+    fan_mount_points.erase(id);
+    emit(EventKind::unmount, id);
+    if (model.is_root(id)) {
+      root_gone(id, "unmounted");
+    } else {
+      schedule_rescan("unmount");
+    }
+  }
 }
 
 void Watcher::Impl::release_crawl_memory() {

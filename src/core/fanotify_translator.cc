@@ -66,9 +66,14 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   NodeId root = root_for(at.path);
   if (root == kNoNode) {
     // The directory of a file root sees that file's events: not outside, not in the model.
+    // (A directory root's own removal comes as its self event, so its parent is outside.)
     bool holds_root = false;
     model.for_each_child(core::kTopNode, [&](NodeId r) {
-      if (model.node(r).name.rfind(join(at.path, ""), 0) == 0) holds_root = true;
+      const std::string& rp = model.node(r).name;
+      if (!model.node(r).is_dir() && rp.rfind(join(at.path, ""), 0) == 0 &&
+          rp.find('/', at.path.size() + 1) == std::string::npos) {
+        holds_root = true;
+      }
     });
     if (holds_root) {
       at.known = true;
@@ -81,6 +86,11 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
       fan_outside = 0;
     }
     if (fan_dirs.try_emplace(key, FanDir{kNoNode, 0}).second) ++fan_outside;
+    return at;
+  }
+  if (!opt.recursive && at.path != model.node(root).name) {
+    fan_dirs.try_emplace(key, FanDir{kNoNode, 0});  // below a non-recursive root: not watched
+    ++fan_outside;
     return at;
   }
   at.known = true;
@@ -222,9 +232,9 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     schedule_rescan("overflow");
     return;
   }
-  // lookout's own writes (its output file inside the tree, its state file) must never come
-  // back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
-  if (ev.pid == self_pid) return;
+  // The command's own writes (its output file inside the tree, its state file) must never
+  // come back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
+  if (opt.drop_own_writes && ev.pid == self_pid) return;
   if (ev.mask & FAN_RENAME) {
     fan_renamed(ev);
     return;

@@ -74,6 +74,7 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
+    fan_mount_points.erase(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -166,8 +167,12 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if (ended) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
     if (fan) {
-      // One mark covers the filesystem; only a mount boundary needs a decision.
-      if (!fan->marked(model.node(d).st.dev)) enter_submount(d, path);
+      // One mark covers the filesystem; only a mount boundary needs a decision (usually
+      // taken already from the mount table, before ready: see mark_submounts).
+      if (!model.is_root(d) && at_mount_boundary(d)) {
+        fan_mount_points.insert(d);
+        if (!fan->marked(model.node(d).st.dev)) enter_submount(d, path);
+      }
       return true;
     }
     if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
@@ -264,10 +269,12 @@ Result<void> Watcher::Impl::start() {
     }
     const bool crawl_root = st.type == sys::FileType::dir && opt.recursive;
     if (fan) {
-      // The mark is live: ready now, the model fills in from the loop (continue_crawl).
+      // The mark is live: ready now, the model fills in from the loop (continue_crawl),
+      // unless a mount below needs polling (only a listing before ready can baseline it).
       if (crawl_root) {
         if (!crawl) crawl.emplace(model, scan_hooks(false));
         crawl->begin(root);
+        if (!mark_submounts(root)) finish_crawl();
       }
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false));
@@ -277,7 +284,7 @@ Result<void> Watcher::Impl::start() {
       bool try_fanotify = opt.backend == BackendChoice::auto_select && sys::has_cap_sys_admin() &&
                           !under_polled(root);
       if (!crawl->run(try_fanotify ? kFanotifyMinDirs : SIZE_MAX) &&
-          !(try_fanotify && switch_to_fanotify(root))) {
+          !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
         crawl->run(SIZE_MAX);
       }
       if (!fan) crawl.reset();  // finished; with a mark the rest fills in after ready
@@ -549,8 +556,12 @@ bool Watcher::Impl::step(int timeout_ms) {
   bool reading = !log.over_limit();
   int kernel_fd = inotify ? inotify->fd() : fan ? fan->fd() : -1;
   int second = reading ? kernel_fd : log.resume_fd();
-  pollfd fds[2] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}};
-  int n = ::poll(fds, 2, timeout_ms);
+  if (fan && !mountinfo_fd.valid()) {
+    mountinfo_fd = sys::UniqueFd(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+    if (mountinfo_fd.valid()) check_mount_points();  // arms the notification
+  }
+  pollfd fds[3] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}, {mountinfo_fd.get(), POLLPRI, 0}};
+  int n = ::poll(fds, fan ? 3 : 2, timeout_ms);
   if (n < 0 && errno != EINTR) {
     end(error_from_errno(errno, "poll", ""));
     return false;
@@ -587,6 +598,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   }
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
+  if (fan && (fds[2].revents & (POLLPRI | POLLERR))) check_mount_points();
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (opt.reconcile_every_ms > 0 && !ended && now_ms() >= next_reconcile_ms) {
     rescan("reconcile");

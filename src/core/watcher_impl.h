@@ -74,10 +74,19 @@ struct Watcher::Impl {
   Result<void> mark_root(core::NodeId root);
   // A mount met inside a fanotify-watched tree: its own mark, or polling.
   void enter_submount(core::NodeId dir, const std::string& path);
+  // Marks, before ready, every mount below `root` the mount table lists. False when one
+  // cannot be marked (it will be polled): then the crawl must finish before ready, since
+  // only a listing made before ready can be the baseline of what polling reports.
+  bool mark_submounts(core::NodeId root);
   // The crawl that fills the model after ready in fanotify mode (the mark is live at once).
   std::optional<core::TreeScanner> crawl;
   void continue_crawl(std::size_t max_dirs);
   void finish_crawl() { continue_crawl(SIZE_MAX); }
+  // fanotify has no IN_UNMOUNT: the mount table's poll notification (POLLPRI on
+  // /proc/self/mountinfo) makes the loop check that each marked mount point is still there.
+  sys::UniqueFd mountinfo_fd;
+  std::unordered_set<core::NodeId> fan_mount_points;
+  void check_mount_points();
   void release_crawl_memory();
 
   // fanotify_translator.cc
