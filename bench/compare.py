@@ -35,7 +35,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUEUE_SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
 
 SIZES = {"1k": (1000, 10000), "10k": (10000, 100000), "50k": (50000, 500000)}
-ALL_TOOLS = ["lookout", "inotifywait", "fswatch", "watchman"]
+# "lookout" is the default (--backend auto: as root, a fanotify mark once a tree passes 2000
+# directories); "lookout-inotify" forces inotify, the backend every user has.
+ALL_TOOLS = ["lookout", "lookout-inotify", "inotifywait", "fswatch", "watchman"]
 
 BURST_DIRS = 100
 BURST_FILES_PER_DIR = 1000
@@ -223,7 +225,8 @@ class Session(object):
         self.env = None
         self.stderr_path = os.path.join(workdir, "%s.stderr" % tool)
         self._stderr = open(self.stderr_path, "wb")
-        self.parser = {"lookout": parse_inotify_format, "inotifywait": parse_inotify_format,
+        self.parser = {"lookout": parse_inotify_format, "lookout-inotify": parse_inotify_format,
+                       "inotifywait": parse_inotify_format,
                        "fswatch": parse_fswatch, "watchman": parse_watchman}[tool]
         LIVE_SESSIONS.append(self)
         self.t0 = time.monotonic()
@@ -237,6 +240,8 @@ class Session(object):
             cmd = {
                 "lookout": [lookout_bin, "watch", "-m", "-r", "-q", "--ready",
                             "--format", "%w%f %e", root],
+                "lookout-inotify": [lookout_bin, "watch", "-m", "-r", "-q", "--ready",
+                                    "--backend", "inotify", "--format", "%w%f %e", root],
                 "inotifywait": ["inotifywait", "-m", "-r", "-q", "--format", "%w%f %e", root],
                 "fswatch": ["fswatch", "-r", "-x", "-l", "0.1", "--allow-overflow",
                             "--event-flag-separator=,", root],
@@ -819,10 +824,10 @@ def cell(runs, key, kind):
 
 def table(rows, tools, R, metric_rows):
     """metric_rows: [(label, getter(tool)->runs, key, kind)]"""
-    peers = [t for t in tools if t != "lookout"]
+    mine = [t for t in tools if t.startswith("lookout")]
+    peers = [t for t in tools if not t.startswith("lookout")]
     head = ["metric"] + tools
-    if "lookout" in tools:
-        head += ["lookout/%s" % p for p in peers]
+    head += ["%s/%s" % (m, p) for m in mine for p in peers]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for mr in metric_rows:
         label, get, key, kind = mr[:4]
@@ -830,9 +835,9 @@ def table(rows, tools, R, metric_rows):
             continue        # test skipped
         with_ratio = len(mr) < 5 or mr[4]
         row = [label] + [cell(get(t), key, kind) for t in tools]
-        if "lookout" in tools:
+        for m in mine:
             for p in peers:
-                r, n = ratio_median(get("lookout"), get(p), key)
+                r, n = ratio_median(get(m), get(p), key)
                 row.append(fmt(r, "ratio") if with_ratio else "")
         out.append("| " + " | ".join(row) + " |")
     rows.extend(out)
@@ -1038,7 +1043,7 @@ def write_report(path, R, meta, tools, sizes):
 
 def tool_version(t, lookout_bin):
     try:
-        if t == "lookout":
+        if t.startswith("lookout"):
             v = subprocess.run([lookout_bin, "--version"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=10).stdout.decode().strip()
             try:
@@ -1099,8 +1104,8 @@ def main():
     tools = [t for t in ALL_TOOLS if t in tools]   # canonical order, lookout first
     skip = set(x for x in args.skip.split(",") if x)
     args.lookout = os.path.abspath(args.lookout)
-    missing = [t for t in tools if t != "lookout" and not shutil.which(t)]
-    if "lookout" in tools and not os.access(args.lookout, os.X_OK):
+    missing = [t for t in tools if not t.startswith("lookout") and not shutil.which(t)]
+    if any(t.startswith("lookout") for t in tools) and not os.access(args.lookout, os.X_OK):
         missing.append("lookout (%s)" % args.lookout)
     if missing:
         ap.error("not found: %s" % ", ".join(missing))
@@ -1213,6 +1218,7 @@ def main():
         "versions": {t: tool_version(t, args.lookout) for t in tools},
         "cmds": {
             "lookout": "lookout watch -m -r -q --ready --format '%w%f %e' DIR",
+            "lookout-inotify": "lookout watch -m -r -q --ready --backend inotify --format '%w%f %e' DIR",
             "inotifywait": "inotifywait -m -r -q --format '%w%f %e' DIR",
             "fswatch": "fswatch -r -x -l 0.1 --allow-overflow --event-flag-separator=, DIR",
             "watchman": "watchman --foreground -U SOCK -n -o LOG --pidfile P --statefile S; "
