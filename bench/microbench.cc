@@ -9,6 +9,7 @@
 #include "core/poll_scanner.h"
 #include "core/tree_diff.h"
 #include "core/tree_model.h"
+#include "core/tree_scanner.h"
 
 using lookout::core::NodeId;
 using lookout::core::TreeModel;
@@ -62,19 +63,16 @@ void poll_pass_bench(benchmark::State& state, bool full) {
     state.SkipWithError("set LOOKOUT_BENCH_TREE to a directory to scan");
     return;
   }
-  using lookout::core::kNoNode;
+  // The live model as `lookout watch` builds it at start: one crawl, no second model, so the
+  // process's peak RSS is the watcher's plus one pass.
   TreeModel live;
-  NodeId root = kNoNode;
-  {
-    TreeModel first;
-    lookout::core::PollScan scan;
-    if (!lookout::core::poll_scan(live, kNoNode, first, tree, true, {}, {}, scan)) {
-      state.SkipWithError("cannot scan LOOKOUT_BENCH_TREE");
-      return;
-    }
-    root = live.add_root(tree, scan.root_st);
-    lookout::core::reconcile(live, root, first, scan.fresh_dir, {});
+  lookout::sys::FileStat root_st;
+  if (lookout::sys::stat_follow(tree, root_st) != 0) {
+    state.SkipWithError("cannot stat LOOKOUT_BENCH_TREE");
+    return;
   }
+  NodeId root = live.add_root(tree, root_st);
+  lookout::core::TreeScanner(live, {}).scan(root);
   auto threads = static_cast<unsigned>(state.range(0));
   lookout::core::DiffSink sink;
   std::size_t entries = live.size();

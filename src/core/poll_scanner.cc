@@ -50,9 +50,11 @@ class FreshBuilder {
         on_error_(on_error),
         cost_(cost) {}
 
-  // `stat_fresh`: the fresh node's stat was taken just now, before its entries are read.
-  void build(NodeId live_dir, bool stat_fresh) {
-    stack_.push_back({live_dir, fresh_root_, stat_fresh});
+  // `polled_root`: the subtree is the whole polled root, whose stat was taken just now (before
+  // its entries are read) and which, as a path the user named, may be a symlink to follow.
+  void build(NodeId live_dir, bool polled_root) {
+    follow_top_ = polled_root;
+    stack_.push_back({live_dir, fresh_root_, polled_root});
     while (!stack_.empty()) {
       Item it = stack_.back();
       stack_.pop_back();
@@ -83,7 +85,8 @@ class FreshBuilder {
   void list(const Item& it) {
     std::string dir_path = fresh_.path(it.fresh);
     // Roots may be symlinks the user named; below them nothing is followed.
-    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (it.fresh == fresh_root_ ? 0 : O_NOFOLLOW);
+    bool follow = follow_top_ && it.fresh == fresh_root_;
+    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
     sys::UniqueFd fd(::open(dir_path.c_str(), flags));
     if (!fd.valid()) {
       if (errno != ENOENT && errno != ENOTDIR && on_error_) {
@@ -132,6 +135,7 @@ class FreshBuilder {
   const TreeModel& live_;
   TreeModel& fresh_;
   NodeId fresh_root_;
+  bool follow_top_ = false;
   const std::unordered_set<NodeId>& changed_;
   const ExcludedFn& excluded_;
   const std::function<void(const Error&)>& on_error_;
