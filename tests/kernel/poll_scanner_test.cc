@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -407,6 +408,37 @@ TEST(PollScanner, ExclusionsAreHonouredOnEveryThread) {
     PassResult r = pass(live, t.path(), false, threads, {}, excluded);
     EXPECT_TRUE(r.events.empty()) << r.events.front();
   }
+}
+
+// Through the watcher, on a model large enough for the scan to use its threads: the exclusion
+// predicate (the watcher's filter, which reads its model) runs on them.
+TEST(PollScanner, WatcherPollsALargeTreeOnThreadsWithFilters) {
+  TempDir t;
+  for (int d = 0; d < 100; ++d) {
+    std::string dir = t / ("d" + std::to_string(d));
+    lookout::testing::make_dirs(dir);
+    for (int f = 0; f < 45; ++f) lookout::testing::write_file(dir + "/f" + std::to_string(f), "x");
+    lookout::testing::write_file(dir + "/skip.tmp", "x");
+  }
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::poll;
+  o.exclude_globs = {"*.tmp"};
+  auto w = lookout::testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  ASSERT_GT(w->stats().nodes, 4096u);  // past the threshold for threads
+  lookout::testing::write_file(t / "d42/new", "x");
+  lookout::testing::write_file(t / "d43/new.tmp", "x");
+  lookout::testing::append_file(t / "d7/f3", "more");
+  w->poll_now();  // a full pass
+  std::vector<Event> got;
+  w->next_batch(got, 0);
+  std::vector<std::string> seen;
+  for (const auto& e : got)
+    seen.push_back(std::string(lookout::event_kind_name(e.kind)) + " " + e.path);
+  std::sort(seen.begin(), seen.end());
+  std::vector<std::string> want = {"create " + (t / "d42/new"), "modify " + (t / "d7/f3")};
+  EXPECT_EQ(seen, want);
 }
 
 }  // namespace
