@@ -51,6 +51,8 @@ SCAN_LABELS = {
 # Ratio columns: (numerator, denominator); median over runs of the per-run ratio.
 SCAN_RATIOS = [("lookout_pass", "find"), ("lookout_pass", "fswatch_first"),
                ("lookout_crawl", "find"), ("lookout_crawl", "fswatch_first")]
+SHORT = {"find": "find", "lookout_pass": "pass", "lookout_crawl": "crawl",
+         "fswatch_first": "fswatch 1st", "lookout": "lookout", "fswatch": "fswatch"}
 IDLE_TOOLS = ["lookout", "fswatch"]
 log = C.log
 
@@ -320,7 +322,7 @@ def ratio_runs(a_runs, b_runs, key):
 
 def grid(L, cols, labels, get, rows, ratios):
     """rows: [(label, key, kind)]; ratios: [(a, b)] -> a/b columns (median of per-run)."""
-    head = ["metric"] + [labels[c] for c in cols] + ["%s / %s" % (labels[a], labels[b])
+    head = ["metric"] + [labels[c] for c in cols] + ["%s / %s" % (SHORT[a], SHORT[b])
                                                       for a, b in ratios]
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
@@ -346,7 +348,7 @@ def write_section(path, R, meta, sizes):
     L.append("")
     L.append("- Date: %s; machine: %s, %d CPUs, kernel %s" % (
         meta["date"], meta["cpu"], meta["nproc"], meta["kernel"]))
-    L.append("- Command: `%s`; %d runs; idle window %.0f s" % (
+    L.append("- Command: `%s`; runs: %d; idle window %.0f s" % (
         meta["command"], meta["runs"], meta["idle_s"]))
     L.append("- Trees: %s, 10-ary, empty files, on a tmpfs mounted by the script, warm "
              "(built, then read once by every tool before timing)" % ", ".join(
@@ -357,7 +359,10 @@ def write_section(path, R, meta, sizes):
     L.append("- Versions: %s" % "; ".join("%s" % v for v in meta["versions"]))
     L.append("")
     L.append("Cells: median over runs, min–max in small print; ratio columns are the median "
-             "of the ratios computed within each run (below 1: lookout took less).")
+             "of the ratios computed within each run (below 1: lookout took less; for files/s "
+             "above 1: lookout was faster).  *pass* = lookout's steady-state full polling pass, "
+             "*crawl* = its start-up crawl until READY, *fswatch 1st* = poll_monitor's first "
+             "scan.")
     L.append("")
 
     # targets
