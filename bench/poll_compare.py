@@ -400,6 +400,15 @@ def write_section(path, R, meta, sizes):
             ("CPU (s)", "cpu_s", "cpu"),
             ("peak RSS (MiB)", "hwm_mb", "mb"),
         ], SCAN_RATIOS)
+        busy = sum(1 for a, b in zip(g("lookout_pass"), g("lookout_pass_1t"))
+                   if a and b and "error" not in a and "error" not in b
+                   and a["wall_s"] > 0.8 * b["wall_s"])
+        if busy:
+            L.append("In %d of %d runs lookout's default pass (2 threads here) was no more "
+                     "than 20 %% faster than its 1-thread pass: the second core was busy "
+                     "with other work then (see the load averages), and the wall time of "
+                     "those runs is that of one thread." % (busy, len(g("lookout_pass"))))
+            L.append("")
         pr = g("pruned")
         L.append("lookout's pruned pass on the same quiet tree (stats directories only; what "
                  "runs between full passes): wall %s s, CPU %s s." % (
