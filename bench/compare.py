@@ -1035,8 +1035,63 @@ def write_report(path, R, meta, tools, sizes):
     else:
         L.append("None.")
     L.append("")
+    text = "\n".join(L)
+    # Sections written by other scripts (bench/poll_compare.py) survive this rewrite.
+    for name, block in kept_sections(path):
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
     with open(path, "w") as f:
-        f.write("\n".join(L))
+        f.write(text)
+
+
+# --------------------------------------------------------------------------- kept sections
+# RESULTS.md holds this script's report plus sections other scripts own, each between
+# `<!-- NAME:begin -->` and `<!-- NAME:end -->`; each script rewrites only its own part.
+
+def _markers(name):
+    return "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
+
+
+def kept_sections(path):
+    """[(name, block)] of every marked section in the file at path, block with its markers."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    out, pos = [], 0
+    while True:
+        b = text.find("<!-- ", pos)
+        if b < 0:
+            return out
+        e = text.find(":begin -->", b)
+        name = text[b + 5:e] if e > 0 else ""
+        if not name or "\n" in name or " " in name:
+            pos = b + 5
+            continue
+        end_marker = _markers(name)[1]
+        z = text.find(end_marker, e)
+        if z < 0:
+            return out
+        out.append((name, text[b:z + len(end_marker)]))
+        pos = z + len(end_marker)
+
+
+def replace_section(path, name, body):
+    """Writes body between NAME's markers in the file at path (appended when absent)."""
+    begin, end = _markers(name)
+    block = begin + "\n" + body.rstrip("\n") + "\n" + end
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    b, z = text.find(begin), text.find(end)
+    if b >= 0 and z > b:
+        text = text[:b] + block + text[z + len(end):]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
 
 
 # --------------------------------------------------------------------------- main

@@ -1,10 +1,15 @@
-// Micro benchmarks: model insertion/lookup and the diff engine on synthetic trees.
+// Micro benchmarks: model insertion/lookup and the diff engine on synthetic trees, and the
+// polling pass on a real tree named by $LOOKOUT_BENCH_TREE (bench/poll_compare.py sets it;
+// the BM_Poll* cases are skipped without it).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 
+#include "core/poll_scanner.h"
 #include "core/tree_diff.h"
 #include "core/tree_model.h"
+#include "core/tree_scanner.h"
 
 using lookout::core::NodeId;
 using lookout::core::TreeModel;
@@ -49,6 +54,56 @@ void BM_DiffIdentical(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0) * 11);
 }
 BENCHMARK(BM_DiffIdentical)->Arg(1000)->Arg(10000);
+// One polling pass over a quiet tree as the watcher runs it: scan, then diff what changed
+// (nothing) into the live model. Full stats every entry; pruned stats directories. The
+// argument is the number of scanning threads (0: the default for this machine).
+void poll_pass_bench(benchmark::State& state, bool full) {
+  const char* tree = std::getenv("LOOKOUT_BENCH_TREE");
+  if (!tree) {
+    state.SkipWithError("set LOOKOUT_BENCH_TREE to a directory to scan");
+    return;
+  }
+  // The live model as `lookout watch` builds it at start: one crawl, no second model, so the
+  // process's peak RSS is the watcher's plus one pass.
+  TreeModel live;
+  lookout::sys::FileStat root_st;
+  if (lookout::sys::stat_follow(tree, root_st) != 0) {
+    state.SkipWithError("cannot stat LOOKOUT_BENCH_TREE");
+    return;
+  }
+  NodeId root = live.add_root(tree, root_st);
+  lookout::core::TreeScanner(live, {}).scan(root);
+  auto threads = static_cast<unsigned>(state.range(0));
+  lookout::core::DiffSink sink;
+  std::size_t entries = live.size();
+  for (auto _ : state) {
+    TreeModel fresh;
+    lookout::core::PollScan scan;
+    lookout::core::poll_scan(live, root, fresh, tree, full, {}, {}, scan, threads);
+    auto stats = lookout::core::reconcile_poll(live, root, fresh, scan, sink);
+    benchmark::DoNotOptimize(stats.total());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entries));
+  state.counters["entries"] = static_cast<double>(entries);
+}
+
+void BM_PollPassFull(benchmark::State& state) { poll_pass_bench(state, true); }
+void BM_PollPassPruned(benchmark::State& state) { poll_pass_bench(state, false); }
+// Real time, and the CPU of every thread of the process: the scan uses worker threads.
+BENCHMARK(BM_PollPassFull)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PollPassPruned)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -2,6 +2,10 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "sys/dir_reader.h"
@@ -9,81 +13,201 @@
 
 namespace lookout::core {
 
-bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
-               const std::string& root_path, bool full,
-               const std::function<bool(const std::string&, bool)>& excluded,
-               const std::function<void(const Error&)>& on_error, PollCost& cost) {
-  sys::FileStat root_st;
-  ++cost.stats;
-  if (sys::stat_follow(root_path.c_str(), root_st) != 0) return false;
-  NodeId fresh_root = fresh.add_root(root_path, root_st);
-  if (root_st.type != sys::FileType::dir) return true;
+namespace {
 
-  sys::DirReader reader;
-  std::vector<sys::DirEntry> entries;
-  // (live dir or kNoNode, fresh dir)
-  std::vector<std::pair<NodeId, NodeId>> stack{{live_root, fresh_root}};
-  while (!stack.empty()) {
-    auto [l, f] = stack.back();
-    stack.pop_back();
-    const sys::FileStat& fst = fresh.node(f).st;
-    bool unchanged = !full && l != kNoNode && live.node(l).stat_known &&
-                     live.node(l).st.ino == fst.ino && live.node(l).st.birth == fst.birth &&
-                     live.node(l).st.mtime_ns == fst.mtime_ns &&
-                     live.node(l).st.ctime_ns == fst.ctime_ns;
-    if (unchanged) {
-      live.for_each_child(l, [&](NodeId lc) {
-        const Node& n = live.node(lc);
-        NodeId fc = fresh.add(f, n.name, n.st, n.stat_known);
-        ++cost.entries;
-        if (n.is_dir()) {
-          // A subdirectory's own entries may have changed: its stamp decides, so stat it.
-          std::string p = fresh.path(fc);
-          sys::FileStat st;
-          ++cost.stats;
-          if (sys::stat_at(AT_FDCWD, p.c_str(), st) == 0 && st.type == sys::FileType::dir) {
-            fresh.node(fc).st = st;
-            fresh.node(fc).stat_known = true;
-            stack.emplace_back(lc, fc);
-          } else {
-            stack.emplace_back(kNoNode, fc);  // vanished or replaced: its parent changed too
-          }
-        }
-      });
-      continue;
-    }
-    std::string dir_path = fresh.path(f);
-    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (f == fresh_root ? 0 : O_NOFOLLOW);
-    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
-    if (!fd.valid()) {
-      if (errno != ENOENT && errno != ENOTDIR && on_error) on_error(error_from_errno(errno, "cannot list", dir_path));
-      continue;
-    }
-    ++cost.dirs_listed;
-    if (int err = reader.read(fd.get(), entries); err != 0) {
-      if (on_error) on_error(error_from_errno(err, "cannot list", dir_path));
-      continue;
-    }
-    for (const auto& e : entries) {
-      std::string name(e.name);
-      sys::FileStat st;
-      ++cost.stats;
-      if (sys::stat_at(fd.get(), name.c_str(), st) != 0) continue;
-      bool is_dir = st.type == sys::FileType::dir;
-      if (excluded) {
-        std::string p = dir_path == "/" ? "/" + name : dir_path + "/" + name;
-        if (excluded(p, is_dir)) continue;
-      }
-      NodeId fc = fresh.add(f, name, st, true);
-      ++cost.entries;
-      if (is_dir) {
-        NodeId lc = l == kNoNode ? kNoNode : live.find(l, name);
-        if (lc != kNoNode && !live.node(lc).is_dir()) lc = kNoNode;
-        stack.emplace_back(lc, fc);
+// Below this many model entries a pass takes well under a millisecond: starting threads
+// would cost more than they save.
+constexpr std::size_t kParallelMinEntries = 4096;
+
+unsigned pick_threads(unsigned requested, const TreeModel& live) {
+  if (requested > 0) return requested;
+  if (live.size() < kParallelMinEntries) return 1;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, kMaxPollThreads);
+}
+
+// The deepest directory that is `root` or below it and holds every one of `dirs`.
+NodeId common_ancestor(const TreeModel& live, NodeId root, const std::vector<NodeId>& dirs) {
+  NodeId cur = dirs.front();
+  for (NodeId d : dirs) {
+    while (cur != root && !live.is_ancestor(cur, d)) cur = live.node(cur).parent;
+  }
+  return cur;
+}
+
+// The second half of a pass: builds the fresh copy of one subtree, reading the changed
+// directories (and every directory the model does not know) and copying the others' entries
+// from the live model, which find_changed_dirs() found to be still true.
+class FreshBuilder {
+ public:
+  FreshBuilder(const TreeModel& live, TreeModel& fresh, NodeId fresh_root,
+               const std::unordered_set<NodeId>& changed, const ExcludedFn& excluded,
+               const std::function<void(const Error&)>& on_error, PollCost& cost)
+      : live_(live),
+        fresh_(fresh),
+        fresh_root_(fresh_root),
+        changed_(changed),
+        excluded_(excluded),
+        on_error_(on_error),
+        cost_(cost) {}
+
+  // `polled_root`: the subtree is the whole polled root, whose stat was taken just now (before
+  // its entries are read) and which, as a path the user named, may be a symlink to follow.
+  void build(NodeId live_dir, bool polled_root) {
+    follow_top_ = polled_root;
+    stack_.push_back({live_dir, fresh_root_, polled_root});
+    while (!stack_.empty()) {
+      Item it = stack_.back();
+      stack_.pop_back();
+      if (it.live != kNoNode && !changed_.count(it.live)) {
+        copy(it);
+      } else {
+        list(it);
       }
     }
   }
+
+ private:
+  struct Item {
+    NodeId live;  // kNoNode: a directory the live model does not have
+    NodeId fresh;
+    bool stat_fresh;
+  };
+
+  void copy(const Item& it) {
+    live_.for_each_child(it.live, [&](NodeId lc) {
+      const Node& n = live_.node(lc);
+      NodeId fc = fresh_.add(it.fresh, n.name, n.st, n.stat_known);
+      ++cost_.entries;
+      if (n.is_dir()) stack_.push_back({lc, fc, false});
+    });
+  }
+
+  void list(const Item& it) {
+    std::string dir_path = fresh_.path(it.fresh);
+    // Roots may be symlinks the user named; below them nothing is followed.
+    bool follow = follow_top_ && it.fresh == fresh_root_;
+    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    if (!fd.valid()) {
+      if (errno != ENOENT && errno != ENOTDIR && on_error_) {
+        on_error_(error_from_errno(errno, "cannot list", dir_path));
+      }
+      return;
+    }
+    if (!it.stat_fresh) {
+      // The stat copied from the live model is older than this listing: take the stamps
+      // now, before reading, so a change made after this point still differs next pass.
+      sys::FileStat st;
+      ++cost_.stats;
+      if (sys::stat_at(fd.get(), ".", st) == 0) {
+        fresh_.node(it.fresh).st = st;
+        fresh_.node(it.fresh).stat_known = true;
+      }
+    }
+    ++cost_.dirs_listed;
+    if (int err = reader_.read(fd.get(), entries_); err != 0) {
+      if (on_error_) on_error_(error_from_errno(err, "cannot list", dir_path));
+      return;
+    }
+    for (const auto& e : entries_) {
+      std::string name(e.name);
+      sys::FileStat st;
+      ++cost_.stats;
+      if (sys::stat_at(fd.get(), name.c_str(), st) != 0) continue;  // gone already
+      bool is_dir = st.type == sys::FileType::dir;
+      if (excluded_) {
+        std::string p = dir_path == "/" ? "/" + name : dir_path + "/" + name;
+        if (excluded_(p, is_dir)) continue;
+      }
+      NodeId fc = fresh_.add(it.fresh, name, st, true);
+      ++cost_.entries;
+      if (!is_dir) continue;
+      NodeId lc = it.live == kNoNode ? kNoNode : live_.find(it.live, name);
+      // Only the same directory may be copied from the model: a replaced one is read whole.
+      if (lc != kNoNode && (!live_.node(lc).is_dir() || live_.node(lc).st.ino != st.ino ||
+                            live_.node(lc).st.dev != st.dev)) {
+        lc = kNoNode;
+      }
+      stack_.push_back({lc, fc, true});
+    }
+  }
+
+  const TreeModel& live_;
+  TreeModel& fresh_;
+  NodeId fresh_root_;
+  bool follow_top_ = false;
+  const std::unordered_set<NodeId>& changed_;
+  const ExcludedFn& excluded_;
+  const std::function<void(const Error&)>& on_error_;
+  PollCost& cost_;
+  std::vector<Item> stack_;
+  sys::DirReader reader_;
+  std::vector<sys::DirEntry> entries_;
+};
+
+}  // namespace
+
+bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
+               const std::string& root_path, bool full, const ExcludedFn& excluded,
+               const std::function<void(const Error&)>& on_error, PollScan& out, unsigned threads) {
+  ++out.cost.stats;
+  if (sys::stat_follow(root_path.c_str(), out.root_st) != 0) return false;
+  const bool root_is_dir = out.root_st.type == sys::FileType::dir;
+  std::unordered_set<NodeId> changed;
+  if (live_root == kNoNode || !live.valid(live_root)) {
+    // First scan: nothing to compare with, everything is read.
+    out.fresh_dir = fresh.add_root(root_path, out.root_st);
+    if (root_is_dir) {
+      FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost)
+          .build(kNoNode, true);
+    }
+    return true;
+  }
+  if (!root_is_dir) {
+    // The root is no longer a directory: whatever the model had under it is gone.
+    if (live.node(live_root).first_child != kNoNode) {
+      out.live_dir = live_root;
+      out.fresh_dir = fresh.add_root(root_path, out.root_st);
+    }
+    return true;
+  }
+  ChangedDirs found = find_changed_dirs(live, live_root, root_path, out.root_st, full, excluded,
+                                        pick_threads(threads, live));
+  out.cost += found.cost;
+  if (on_error) {
+    for (const auto& e : found.errors) on_error(e);
+  }
+  if (found.dirs.empty()) return true;
+  changed.insert(found.dirs.begin(), found.dirs.end());
+  NodeId scope = common_ancestor(live, live_root, found.dirs);
+  bool is_root = scope == live_root;
+  out.live_dir = scope;
+  out.fresh_dir = fresh.add_root(is_root ? root_path : live.path(scope),
+                                 is_root ? out.root_st : live.node(scope).st);
+  FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost)
+      .build(scope, is_root);
   return true;
+}
+
+DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fresh,
+                         const PollScan& scan, const DiffSink& sink) {
+  DiffStats stats;
+  if (scan.changed() && scan.live_dir != kNoNode && live.valid(scan.live_dir)) {
+    stats = reconcile(live, scan.live_dir, fresh, scan.fresh_dir, sink);
+    // reconcile() updates the stamps of the entries it compares, not of the directory it
+    // was given: without this the directory would look changed on every pass.
+    if (live.valid(scan.live_dir) && fresh.node(scan.fresh_dir).stat_known) {
+      live.node(scan.live_dir).st = fresh.node(scan.fresh_dir).st;
+      live.node(scan.live_dir).stat_known = true;
+    }
+  }
+  // Safe to store even when nothing was read again: the root's entries were compared (full)
+  // or its stamps were equal (pruned) after this stat was taken.
+  if (live.valid(live_root) && scan.root_st.type == sys::FileType::dir) {
+    live.node(live_root).st = scan.root_st;
+    live.node(live_root).stat_known = true;
+  }
+  return stats;
 }
 
 }  // namespace lookout::core

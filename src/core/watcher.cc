@@ -427,16 +427,14 @@ void Watcher::Impl::poll_pass(bool full) {
     }
     std::string path = model.path(d);
     core::TreeModel fresh;
-    core::PollCost cost;
+    core::PollScan scan;
     bool ok = core::poll_scan(model, d, fresh, path, full, exclusion(),
-                              [this](const Error& e) { warn(e); }, cost);
-    stats.poll_stats += cost.stats;
+                              [this](const Error& e) { warn(e); }, scan);
+    stats.poll_stats += scan.cost.stats;
     if (!ok) {
       if (model.is_root(d)) root_gone(d, "deleted");
       continue;  // a non-root vanished: its parent's watch or pass reports it
     }
-    NodeId fresh_root = fresh.find(core::kTopNode, path);
-    hash_contents(&model, d, fresh, fresh_root);
     NodeId root = model.root_of(d);
     core::DiffSink sink;
     sink.unstat_since_ns = unstat_since_ns;
@@ -445,7 +443,9 @@ void Watcher::Impl::poll_pass(bool full) {
       changed = true;
       emit_path(k, p, from, is_dir, root);
     };
-    core::reconcile(model, d, fresh, fresh_root, sink);
+    // Diffs only the subtree the scan found changed; a quiet pass diffs (and hashes) nothing.
+    if (scan.changed() && scan.live_dir != kNoNode) hash_contents(&model, scan.live_dir, fresh, scan.fresh_dir);
+    core::reconcile_poll(model, d, fresh, scan, sink);
   }
   // Adaptive interval: quick again after a change, backing off while the tree is quiet.
   poll_interval_ms = changed ? opt.poll_min_ms : std::min(opt.poll_max_ms, std::max(opt.poll_min_ms, poll_interval_ms * 2));
