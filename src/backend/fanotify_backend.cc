@@ -36,15 +36,22 @@ std::string make_key(const char* fsid, int handle_type, const unsigned char* han
   return key;
 }
 
-// Reads one fid info record (fsid + struct file_handle [+ name]) into a key and a name.
-void parse_fid(const fanotify_event_info_fid* info, bool has_name, std::string& key,
-               std::string& name) {
-  const char* fsid = reinterpret_cast<const char*>(&info->fsid);
+// Reads one fid info record (header, fsid, struct file_handle [, name]) at `p` into a key and
+// a name. Records are not aligned (names have any length): every field is copied, not cast.
+void parse_fid(const char* p, const char* end, bool has_name, std::string& key, std::string& name) {
+  const char* fsid = p + sizeof(fanotify_event_info_header);
+  const char* handle = fsid + kFsidBytes;
   file_handle fh;
-  std::memcpy(&fh, info->handle, sizeof fh);
-  const unsigned char* bytes = info->handle + sizeof fh;
-  key = make_key(fsid, fh.handle_type, bytes, fh.handle_bytes);
-  name = has_name ? std::string(reinterpret_cast<const char*>(bytes + fh.handle_bytes)) : std::string{};
+  if (handle + sizeof fh > end) return;
+  std::memcpy(&fh, handle, sizeof fh);
+  const char* bytes = handle + sizeof fh;
+  if (bytes + fh.handle_bytes > end) return;
+  key = make_key(fsid, fh.handle_type, reinterpret_cast<const unsigned char*>(bytes), fh.handle_bytes);
+  name.clear();
+  if (has_name) {
+    const char* n = bytes + fh.handle_bytes;
+    name.assign(n, strnlen(n, static_cast<std::size_t>(end - n)));
+  }
 }
 }  // namespace
 
@@ -130,39 +137,44 @@ Result<std::size_t> FanotifyBackend::drain(std::vector<FanEvent>& out, std::size
       return error_from_errno(errno, "reading fanotify events", "");
     }
     if (n == 0) break;
-    auto* meta = reinterpret_cast<const fanotify_event_metadata*>(buf_.data());
-    for (ssize_t left = n; FAN_EVENT_OK(meta, left); meta = FAN_EVENT_NEXT(meta, left)) {
-      if (meta->vers != FANOTIFY_METADATA_VERSION) {
+    // Records are packed back to back without alignment: copy each header out.
+    for (std::size_t off = 0; off + sizeof(fanotify_event_metadata) <= static_cast<std::size_t>(n);) {
+      fanotify_event_metadata meta;
+      std::memcpy(&meta, buf_.data() + off, sizeof meta);
+      if (meta.event_len < sizeof meta || off + meta.event_len > static_cast<std::size_t>(n)) break;
+      if (meta.vers != FANOTIFY_METADATA_VERSION) {
         return Error{ErrorCode::unsupported, 0, "", "fanotify: unknown event metadata version"};
       }
-      if (meta->fd >= 0) ::close(meta->fd);  // FID groups report FAN_NOFD; be safe
+      if (meta.fd >= 0) ::close(meta.fd);  // FID groups report FAN_NOFD; be safe
       FanEvent ev;
-      ev.mask = meta->mask;
-      ev.pid = meta->pid;
-      const char* p = reinterpret_cast<const char*>(meta) + meta->metadata_len;
-      const char* end = reinterpret_cast<const char*>(meta) + meta->event_len;
+      ev.mask = meta.mask;
+      ev.pid = meta.pid;
+      const char* p = buf_.data() + off + meta.metadata_len;
+      const char* end = buf_.data() + off + meta.event_len;
       while (p + sizeof(fanotify_event_info_header) <= end) {
-        auto* hdr = reinterpret_cast<const fanotify_event_info_header*>(p);
-        if (hdr->len == 0) break;
-        auto* info = reinterpret_cast<const fanotify_event_info_fid*>(p);
-        switch (hdr->info_type) {
+        fanotify_event_info_header hdr;
+        std::memcpy(&hdr, p, sizeof hdr);
+        if (hdr.len == 0 || p + hdr.len > end) break;
+        const char* rec_end = p + hdr.len;
+        switch (hdr.info_type) {
           case FAN_EVENT_INFO_TYPE_DFID_NAME:
           case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
-            parse_fid(info, true, ev.dir_key, ev.name);
+            parse_fid(p, rec_end, true, ev.dir_key, ev.name);
             break;
           case FAN_EVENT_INFO_TYPE_DFID:
-            parse_fid(info, false, ev.dir_key, ev.name);
+            parse_fid(p, rec_end, false, ev.dir_key, ev.name);
             break;
           case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
-            parse_fid(info, true, ev.to_dir_key, ev.to_name);
+            parse_fid(p, rec_end, true, ev.to_dir_key, ev.to_name);
             break;
           default:
             break;  // pidfd, error records: not asked for
         }
-        p += hdr->len;
+        p = rec_end;
       }
       out.push_back(std::move(ev));
       ++count;
+      off += meta.event_len;
     }
     // A short read means the queue is empty now: go back to the loop rather than read one
     // record per syscall while something else on the filesystem keeps writing.
