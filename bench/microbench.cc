@@ -2,6 +2,8 @@
 // polling pass on a real tree named by $LOOKOUT_BENCH_TREE (bench/poll_compare.py sets it;
 // the BM_Poll* cases are skipped without it).
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -57,7 +59,7 @@ BENCHMARK(BM_DiffIdentical)->Arg(1000)->Arg(10000);
 // One polling pass over a quiet tree as the watcher runs it: scan, then diff what changed
 // (nothing) into the live model. Full stats every entry; pruned stats directories. The
 // argument is the number of scanning threads (0: the default for this machine).
-void poll_pass_bench(benchmark::State& state, bool full) {
+void poll_pass_bench(benchmark::State& state, bool full, bool touch_root = false) {
   const char* tree = std::getenv("LOOKOUT_BENCH_TREE");
   if (!tree) {
     state.SkipWithError("set LOOKOUT_BENCH_TREE to a directory to scan");
@@ -76,24 +78,39 @@ void poll_pass_bench(benchmark::State& state, bool full) {
   auto threads = static_cast<unsigned>(state.range(0));
   lookout::core::DiffSink sink;
   std::size_t entries = live.size();
+  std::string probe = std::string(tree) + "/microbench-probe";
+  bool present = false;
   for (auto _ : state) {
+    if (touch_root) {
+      present ? ::unlink(probe.c_str()) : ::close(::open(probe.c_str(), O_CREAT | O_WRONLY, 0644));
+      present = !present;
+    }
     TreeModel fresh;
     lookout::core::PollScan scan;
     lookout::core::poll_scan(live, root, fresh, tree, full, {}, {}, scan, threads);
     auto stats = lookout::core::reconcile_poll(live, root, fresh, scan, sink);
     benchmark::DoNotOptimize(stats.total());
   }
+  if (present) ::unlink(probe.c_str());
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entries));
   state.counters["entries"] = static_cast<double>(entries);
 }
 
 void BM_PollPassFull(benchmark::State& state) { poll_pass_bench(state, true); }
 void BM_PollPassPruned(benchmark::State& state) { poll_pass_bench(state, false); }
+// The costly case of a pruned pass: a file created or deleted in the root directory, so the
+// subtree to rebuild and diff is the whole tree.
+void BM_PollPassRootChange(benchmark::State& state) { poll_pass_bench(state, false, true); }
 // Real time, and the CPU of every thread of the process: the scan uses worker threads.
 BENCHMARK(BM_PollPassFull)
     ->Arg(0)
     ->Arg(1)
     ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PollPassRootChange)
+    ->Arg(0)
     ->UseRealTime()
     ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);

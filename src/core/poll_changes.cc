@@ -20,7 +20,7 @@ struct DirItem {
 std::string join(const std::string& dir, std::string_view name) {
   std::string p;
   p.reserve(dir.size() + 1 + name.size());
-  p = dir;
+  p.append(dir);
   if (p.empty() || p.back() != '/') p.push_back('/');
   p += name;
   return p;
