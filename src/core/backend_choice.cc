@@ -18,9 +18,12 @@ using core::kNoNode;
 using core::NodeId;
 
 void Watcher::Impl::announce(NodeId dir, const char* backend, const std::string& why) {
-  std::string path = model.path(dir);
-  emit_path(EventKind::backend, path, {}, true, model.root_of(dir),
-            (std::string(backend) + ": " + why).c_str());
+  announce_path(model.path(dir), model.root_of(dir), backend, why);
+}
+
+void Watcher::Impl::announce_path(const std::string& path, NodeId root, const char* backend,
+                                  const std::string& why) {
+  emit_path(EventKind::backend, path, {}, true, root, (std::string(backend) + ": " + why).c_str());
   if (opt.on_diagnostic) {
     opt.on_diagnostic(Error{ErrorCode::ok, 0, path, std::string(backend) + " for " + path + ": " + why},
                       false);
@@ -105,16 +108,10 @@ bool Watcher::Impl::mark_submounts(NodeId root) {
   if (!::realpath(model.path(root).c_str(), real)) return false;
   for (const sys::MountEntry* m : sys::find_submounts(*mounts, real)) {
     if (m->mount_point == real) continue;
-    if (opt.exclude_paths.size() + opt.exclude_regex.size() + opt.exclude_globs.size() > 0 &&
-        excluded(m->mount_point)) {
-      continue;
-    }
+    if (excluded(m->mount_point)) continue;
     if (polling_reason(m->mount_point) || !fan->mark(m->mount_point)) return false;
-    std::string why = "a mount of its own (" + m->fstype + "): one more filesystem mark";
-    emit_path(EventKind::backend, m->mount_point, {}, true, root, ("fanotify: " + why).c_str());
-    if (opt.on_diagnostic) {
-      opt.on_diagnostic(Error{ErrorCode::ok, 0, m->mount_point, "fanotify for " + m->mount_point + ": " + why}, false);
-    }
+    announce_path(m->mount_point, root, "fanotify",
+                  "a mount of its own (" + m->fstype + "): one more filesystem mark");
   }
   return true;
 }

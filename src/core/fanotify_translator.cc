@@ -46,6 +46,16 @@ NodeId Watcher::Impl::root_for(const std::string& path) const {
   return found;
 }
 
+void Watcher::Impl::remember_outside(const std::string& key) {
+  if (fan_outside >= kMaxOutsideKeys) {
+    for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
+      it = it->second.node == kNoNode ? fan_dirs.erase(it) : std::next(it);
+    }
+    fan_outside = 0;
+  }
+  if (fan_dirs.try_emplace(key, FanDir{kNoNode, 0}).second) ++fan_outside;
+}
+
 Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   FanPlace at;
   if (auto it = fan_dirs.find(key); it != fan_dirs.end()) {
@@ -79,18 +89,11 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
       at.known = true;
       return at;
     }
-    if (fan_outside >= kMaxOutsideKeys) {
-      for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
-        it = it->second.node == kNoNode ? fan_dirs.erase(it) : std::next(it);
-      }
-      fan_outside = 0;
-    }
-    if (fan_dirs.try_emplace(key, FanDir{kNoNode, 0}).second) ++fan_outside;
+    remember_outside(key);
     return at;
   }
   if (!opt.recursive && at.path != model.node(root).name) {
-    fan_dirs.try_emplace(key, FanDir{kNoNode, 0});  // below a non-recursive root: not watched
-    ++fan_outside;
+    remember_outside(key);  // below a non-recursive root: not watched
     return at;
   }
   at.known = true;

@@ -540,18 +540,14 @@ void Watcher::Impl::rescan(const std::string& reason) {
 bool Watcher::Impl::step(int timeout_ms) {
   if (ended || stop_requested) return false;
   std::int64_t now = now_ms();
-  if (rescan_pending) {
-    std::int64_t wait = std::max<std::int64_t>(0, rescan_due_ms - now);
+  // Wake no later than the next timed duty (a backed-off rescan, a poll, a reconcile pass).
+  auto due_at = [&](std::int64_t when_ms) {
+    std::int64_t wait = std::max<std::int64_t>(0, when_ms - now);
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
-  }
-  if (!polled.empty()) {
-    std::int64_t wait = std::max<std::int64_t>(0, next_poll_ms - now);
-    if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
-  }
-  if (opt.reconcile_every_ms > 0) {
-    std::int64_t wait = std::max<std::int64_t>(0, next_reconcile_ms - now);
-    if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
-  }
+  };
+  if (rescan_pending) due_at(rescan_due_ms);
+  if (!polled.empty()) due_at(next_poll_ms);
+  if (opt.reconcile_every_ms > 0) due_at(next_reconcile_ms);
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
   bool reading = !log.over_limit();
   int kernel_fd = inotify ? inotify->fd() : fan ? fan->fd() : -1;

@@ -64,6 +64,9 @@ struct Watcher::Impl {
   // backend_choice.cc: which mechanism watches which subtree, and saying so.
   // A decision as a `backend` event ("poll: why") and, for --verbose, a diagnostic.
   void announce(core::NodeId dir, const char* backend, const std::string& why);
+  // The same for a subtree not in the model yet (a mount found in the mount table).
+  void announce_path(const std::string& path, core::NodeId root, const char* backend,
+                     const std::string& why);
   std::uint64_t fanotify_mask() const;
   // Why the mount at `mount_path` must be polled (remote, FUSE, overlay when asked), if so.
   std::optional<std::string> polling_reason(const std::string& mount_path) const;
@@ -96,6 +99,7 @@ struct Watcher::Impl {
     std::string path;              // its path (from the model when it has it)
   };
   FanPlace locate(const std::string& key);
+  void remember_outside(const std::string& key);  // bounded negative cache
   void fan_map(core::NodeId dir, const std::string& key);
   core::NodeId root_for(const std::string& path) const;
   void handle_fan(std::vector<backend::FanEvent>& events);
