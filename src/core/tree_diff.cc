@@ -194,7 +194,7 @@ struct Reconciler {
       emit(EventKind::create, id);
       if (fn.is_dir()) {
         if (sink.dir_added) sink.dir_added(id);
-        fresh.for_each_child(fc, [&](NodeId c) { stack.emplace_back(id, c); });
+        if (!sink.shallow_new_dirs) fresh.for_each_child(fc, [&](NodeId c) { stack.emplace_back(id, c); });
       }
     }
   }

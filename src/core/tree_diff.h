@@ -30,6 +30,11 @@ struct DiffSink {
   // A directory that entered the live model (created or moved in): it needs a watch and a
   // catch-up scan, since the fresh scan is already stale for it.
   std::function<void(NodeId id)> dir_added;
+  // New directories enter the live model empty, their entries left to the caller's own
+  // listing of them (dir_added). A watcher must list a new directory only after it watches
+  // it: entries imported from a scan made before the watch existed could vanish unseen
+  // before it does (a file deleted in that window would stay in the model for good).
+  bool shallow_new_dirs = false;
   // Live entries without a stat (files listed before ready, or known from an event whose stat
   // failed) were last seen at or after this time: a scanned ctime or mtime from then on means
   // the entry may have changed unseen, and is reported as modified. Only ever errs towards

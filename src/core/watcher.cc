@@ -508,9 +508,13 @@ void Watcher::Impl::rescan(const std::string& reason) {
       emit_path(k, path, from, is_dir, root);
     };
     sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };
+    // The scan is already stale for directories that had no watch during it (new ones, and
+    // an old directory found at a new place under a new parent, whose node and watch the
+    // diff drops): what vanished from them since would never be reported. They enter the
+    // model empty and are listed below, after their watch is added.
+    sink.shallow_new_dirs = true;
     core::reconcile(model, root, fresh, fresh_root, sink);
-    // New directories were created after (or during) the fresh scan's look at them: watch
-    // them now and catch up on what appeared since.
+    // Watch the new directories now and list them: everything inside is reported as created.
     for (NodeId d : new_dirs) {
       if (model.valid(d) && model.node(d).wd < 0) catch_up(d, true);
     }

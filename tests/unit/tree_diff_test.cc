@@ -239,6 +239,32 @@ TEST(TreeDiff, MoveIntoNewDirectoryAndOutOfDeletedOne) {
   EXPECT_EQ(o.consumer, as_state(after)) << joined(o.log);
 }
 
+// A watcher lists new directories itself once it watches them (the scan is stale for them):
+// the diff then creates each new directory empty and hands it over, even one that holds a
+// directory the live model knew elsewhere.
+TEST(TreeDiff, ShallowNewDirectoriesAreCreatedEmptyAndHandedOver) {
+  Snapshot before{{"a", {D, 2, 0, 0}}, {"a/moved", {D, 3, 0, 0}}, {"a/moved/f", {F, 4, 1, 1}}};
+  Snapshot after{{"a", {D, 2, 0, 0}}, {"n", {D, 5, 0, 0}}, {"n/moved", {D, 3, 0, 0}},
+                 {"n/moved/f", {F, 4, 1, 1}}, {"n/g", {F, 6, 1, 1}}};
+  TreeModel live, fresh;
+  NodeId lr = load(live, before);
+  NodeId fr = load(fresh, after);
+  std::vector<std::string> log;
+  std::vector<std::string> handed;
+  DiffSink sink;
+  sink.shallow_new_dirs = true;
+  sink.event = [&](EventKind k, const std::string& p, const std::string&, bool) {
+    log.push_back(std::string(event_kind_name(k)) + " " + p);
+  };
+  sink.dir_added = [&](NodeId id) { handed.push_back(live.path(id)); };
+  reconcile(live, lr, fresh, fr, sink);
+  EXPECT_EQ(log, (std::vector<std::string>{"delete /r/a/moved/f", "delete /r/a/moved", "create /r/n"}));
+  EXPECT_EQ(handed, std::vector<std::string>{"/r/n"});
+  NodeId n = live.find(lr, "n");
+  ASSERT_NE(n, kNoNode);
+  EXPECT_EQ(live.node(n).first_child, kNoNode) << "a new directory's entries are the caller's to list";
+}
+
 // --checksum: content hashes in the side tables decide when size and mtime cannot.
 TEST(TreeDiff, ContentHashChangeWithEqualSizeAndMtimeIsAModify) {
   for (bool same_content : {false, true}) {
