@@ -196,6 +196,9 @@ int WatchCommand::run() {
   wo.include_regex_icase = o.includei;
   wo.exclude_globs = o.exclude_glob;
   wo.max_pending = std::max<std::size_t>(16, o.max_pending);
+  // Everything this process writes is lookout's own (its --outfile, its --state file): with
+  // fanotify, never report it back.
+  wo.ignore_own_process = true;
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
   wo.on_diagnostic = [verbose, quiet](const Error& e, bool fatal) {

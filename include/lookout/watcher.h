@@ -64,6 +64,11 @@ struct WatchOptions {
   // Shortest and longest pause between rescans when overflows keep coming (storm backoff).
   int rescan_backoff_min_ms = 0;
   int rescan_backoff_max_ms = 2000;
+  // fanotify only: drop every record this process caused. For a program that is nothing but
+  // a watcher (the CLI), whose output file inside a watched tree would otherwise come back as
+  // an event, be written out, and come back again. Off by default: in a library the host
+  // program's own writes are changes like anyone's, as they are under inotify.
+  bool ignore_own_process = false;
   // Called on the loop thread for warnings (fatal=false) and for the error that ends
   // watching (fatal=true), e.g. the root was deleted or the watch limit was hit.
   std::function<void(const Error&, bool fatal)> on_diagnostic;

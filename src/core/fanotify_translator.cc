@@ -218,9 +218,11 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     schedule_rescan("overflow");
     return;
   }
-  // lookout's own writes (its output file inside the tree, its state file) must never come
-  // back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
-  if (ev.pid == self_pid) return;
+  // The CLI's own writes (its output file inside the tree) must never come back as events:
+  // that loops (fslab §10: 1.19 M events in 10 s). Only when asked: the pid is the whole
+  // process, so dropping it unconditionally made a library watcher blind to every change its
+  // host program made, including all of a test's (the behaviour suite saw nothing at all).
+  if (opt.ignore_own_process && ev.pid == self_pid) return;
   if (ev.mask & FAN_RENAME) {
     fan_renamed(ev);
     return;
