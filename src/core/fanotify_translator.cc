@@ -71,22 +71,44 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
       at.known = true;
       return at;
     }
-    if (fan_dirs.size() >= kMaxOutsideKeys) {
-      for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
-        it = it->second == kNoNode ? fan_dirs.erase(it) : std::next(it);
-      }
-    }
-    fan_dirs[key] = kNoNode;
+    remember_outside(key);
     return at;
   }
-  at.known = true;
   at.dir = model.find_path(at.path);
   if (at.dir != kNoNode && model.node(at.dir).is_dir()) {
     fan_map(at.dir, key);
+  } else if (excluded_below(root, at.path)) {
+    // Inside an excluded directory: the mark sees it, inotify never would (an excluded
+    // directory gets no watch), and filters match a path, not its ancestors. Outside.
+    remember_outside(key);
+    at.dir = kNoNode;
+    return at;
   } else {
     at.dir = kNoNode;  // not listed yet (the crawl is still filling the model in)
   }
+  at.known = true;
   return at;
+}
+
+bool Watcher::Impl::excluded_below(NodeId root, const std::string& path) const {
+  if (!filter || filter->empty()) return false;
+  const std::string& rp = model.node(root).name;
+  for (std::size_t pos = rp.size(); pos < path.size();) {
+    std::size_t next = path.find('/', pos + 1);
+    if (next == std::string::npos) next = path.size();
+    if (excluded(path.substr(0, next))) return true;
+    pos = next;
+  }
+  return false;
+}
+
+void Watcher::Impl::remember_outside(const std::string& key) {
+  if (fan_dirs.size() >= kMaxOutsideKeys) {
+    for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
+      it = it->second == kNoNode ? fan_dirs.erase(it) : std::next(it);
+    }
+  }
+  fan_dirs[key] = kNoNode;
 }
 
 void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, bool is_dir,

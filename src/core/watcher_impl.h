@@ -86,6 +86,9 @@ struct Watcher::Impl {
   FanPlace locate(const std::string& key);
   void fan_map(core::NodeId dir, const std::string& key);
   core::NodeId root_for(const std::string& path) const;
+  // True when `path` (a directory under `root`) or a directory between them is excluded.
+  bool excluded_below(core::NodeId root, const std::string& path) const;
+  void remember_outside(const std::string& key);
   void handle_fan(std::vector<backend::FanEvent>& events);
   void handle_fan_one(const backend::FanEvent& ev);
   void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
