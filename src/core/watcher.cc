@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,11 +208,21 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   if (report) hooks.added = [this](NodeId id) { emit(EventKind::create, id); };
   hooks.excluded = exclusion();
   hooks.error = [this](const Error& e) { warn(e); };
-  hooks.unlisted = [this](NodeId d) { blind.insert(d); };
+  hooks.unlisted = [this](NodeId d) {
+    blind.insert(d);
+    if (fan && crawl && started) crawl_suspects.push_back(d);  // see settle_crawl()
+  };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
   hooks.listed = [this](NodeId d, int fd) {
     if (!fan) return;
     if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
+    // Listed after ready with entries changed since: see settle_crawl().
+    struct stat st {};
+    auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+    if (crawl && started &&
+        (::fstat(fd, &st) != 0 || std::max(ns(st.st_mtim), ns(st.st_ctim)) >= started_ns)) {
+      crawl_suspects.push_back(d);
+    }
   };
   return hooks;
 }
@@ -243,13 +254,14 @@ Result<void> Watcher::Impl::start() {
   // from their stamps whether they changed since this crawl: list them without one. Polling,
   // a state file and --checksum compare stamps from the start, so they keep them.
   defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty() && !opt.checksum;
-  if (defer_file_stats) {
+  {
     timespec ts;
     // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
     // earlier than now so a change made during the crawl is never judged older than it.
     ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    unstat_since_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
+    started_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
   }
+  if (defer_file_stats) unstat_since_ns = started_ns;
   for (const auto& p : opt.paths) {
     std::string abs = make_absolute(p);
     sys::FileStat st;
@@ -273,6 +285,10 @@ Result<void> Watcher::Impl::start() {
       if (crawl_root) {
         if (!crawl) crawl.emplace(model, scan_hooks(false));
         crawl->begin(root);
+        // The root's own listing, now: every directory still unlisted when an overflow comes
+        // then has a listed parent, so settle_crawl() can report it away and back (one
+        // getdents, files without a stat: ready stays in milliseconds).
+        crawl->run(1);
       }
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false));
@@ -464,11 +480,33 @@ void Watcher::Impl::schedule_rescan(const char* reason) {
   rescan_due_ms = now + backoff_ms;
 }
 
+void Watcher::Impl::settle_crawl() {
+  // fanotify: ready comes before the crawl, which lists each directory as it is when it gets
+  // there. That agrees with what the consumer has (the tree at ready plus the events since)
+  // only if no event was lost: a change made after ready to a directory not yet listed,
+  // whose record an overflow dropped, is in the model (listed silently) and never reported.
+  // Diffing cannot find it either, the model holds no older listing. So: finish the crawl,
+  // then every directory listed after ready whose mtime or ctime was already past ready
+  // when listed (or that could not be listed at all) is reported removed and dropped from
+  // the model, and the diff that follows reports it created with everything it holds now.
+  // Directories unchanged since ready when listed hold what the consumer has; the root was
+  // listed before ready. The consumer ends with the real tree, re-reading only what changed.
+  finish_crawl();
+  std::vector<NodeId> suspects;
+  suspects.swap(crawl_suspects);
+  for (NodeId d : suspects) {
+    if (!model.valid(d) || model.is_root(d) || !model.node(d).is_dir()) continue;
+    emit(EventKind::remove, d, {}, "");
+    model.remove(d);
+  }
+}
+
 void Watcher::Impl::rescan(const std::string& reason) {
-  finish_crawl();  // diffing a half-filled model would report the unfilled part as created
   rescan_pending = false;
   ++stats.rescans;
   emit_path(EventKind::rescan, "", reason, false, kNoNode);
+  // A half-filled model (fanotify's crawl) cannot be diffed as it is: settle it first.
+  settle_crawl();
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently, so drain first to shorten the window.
   for (NodeId root : model.children(core::kTopNode)) {
@@ -535,6 +573,7 @@ bool Watcher::Impl::step(int timeout_ms) {
     stop_requested = true;
     return false;
   }
+  bool got_all = false;
   if (!reading) {
     if (fds[1].revents & POLLIN) log.clear_resume();
   } else if (fds[1].revents & POLLIN) {
@@ -559,8 +598,13 @@ bool Watcher::Impl::step(int timeout_ms) {
       return false;
     }
     busy = *got > 256;
+    got_all = *got < 16384;
     if (log.over_limit()) ++stats.paused;
   }
+  // The crawl finished before this read, and the read found the queue's end with no
+  // overflow: every record of the crawl's time was handled, nothing is left to settle.
+  const bool caught_up = reading && (!(fds[1].revents & POLLIN) || got_all);
+  if (fan && !crawl && !rescan_pending && caught_up) crawl_suspects.clear();
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);

@@ -76,6 +76,14 @@ struct Watcher::Impl {
   std::optional<core::TreeScanner> crawl;
   void continue_crawl(std::size_t max_dirs);
   void finish_crawl() { continue_crawl(SIZE_MAX); }
+  // Before an overflow's rescan: finishes the crawl without hiding what the lost events
+  // changed in directories not listed yet (see watcher.cc).
+  void settle_crawl();
+  // Directories the crawl listed after ready with entries already changed (or could not
+  // list): kept until the events of the crawl's time are known to be complete.
+  std::vector<core::NodeId> crawl_suspects;
+  // Ready, minus the coarse clock's lag: a stamp at or after this may be a change after ready.
+  std::int64_t started_ns = 0;
 
   // fanotify_translator.cc
   struct FanPlace {
