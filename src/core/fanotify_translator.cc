@@ -284,6 +284,23 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
     if (ended) return;
     handle_fan_one(ev);
   }
+  // Directories whose path did not resolve when they were to be listed (an ancestor's
+  // rename was still queued): list them at their place now. Left unlisted, their entries
+  // would never enter the model and every later change to them would be dropped as a write
+  // to a deleted file. A crawl's directory goes back to the crawl (its entries are the
+  // consumer's already); one that moved in is caught up with its entries reported.
+  if (blind.empty() || !opt.recursive || ended) return;
+  std::vector<NodeId> ids(blind.begin(), blind.end());
+  blind.clear();
+  for (NodeId d : ids) {
+    if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
+    if (crawl) {
+      crawl->begin(d);
+    } else {
+      restat(d);
+      catch_up(d, true);
+    }
+  }
 }
 
 }  // namespace lookout
