@@ -211,7 +211,24 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     return;
   }
   NodeId id = from.dir != kNoNode ? model.find(from.dir, ev.name) : kNoNode;
+  NodeId there = to.dir != kNoNode ? model.find(to.dir, ev.to_name) : kNoNode;
+  // The kernel merges a record into an identical one still queued (fanotify_merge(): same
+  // directories, names, pid and type), and the merged record keeps the first one's place. So
+  // a -> b, b -> a, a -> b, b -> a can read as a -> b, b -> a, a -> b: applied blindly, the
+  // model says b while the object is at a, and no later record corrects it. So a rename
+  // whose object is, right now, back where it started and not where it went is not applied
+  // (the change was undone, whatever the records say), and the records that carry it on
+  // from there are followed in fan_virtual until one brings it home.
+  sys::FileStat now_to;
+  const bool to_exists = sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
   if (id != kNoNode && to.dir != kNoNode) {
+    sys::FileStat now_from;
+    if (!(to_exists && same_object(id, now_to)) &&
+        sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from)) {
+      if (fan_virtual.size() > 4096) fan_virtual.clear();  // merged-away halves never come
+      fan_virtual[FanName{to.dir, ev.to_name}] = FanName{from.dir, ev.name};
+      return;
+    }
     std::string old = model.path(id);
     if (!model.move(id, to.dir, ev.to_name)) {
       schedule_rescan("inconsistent");  // only a stale model asks for a cycle
@@ -221,17 +238,31 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     emit(EventKind::rename, id, old);
     return;
   }
+  if (id == kNoNode && from.dir != kNoNode && to.dir != kNoNode) {
+    if (auto v = fan_virtual.find(FanName{from.dir, ev.name}); v != fan_virtual.end()) {
+      FanName home = v->second;
+      fan_virtual.erase(v);
+      if (!(home == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
+      return;
+    }
+  }
   // One side is not in the model yet (the crawl is under way): report it as the kernel
   // said, and keep the model to what is known for certain.
   emit_path(EventKind::rename, to_path, from_path, is_dir, root_for(to_path));
   if (id != kNoNode) model.remove(id);
-  if (to.dir != kNoNode && model.find(to.dir, ev.to_name) == kNoNode) {
-    sys::FileStat st;
-    if (sys::stat_at(AT_FDCWD, to_path.c_str(), st) == 0) {
-      NodeId added = model.add(to.dir, ev.to_name, st, true);
-      if (st.type == sys::FileType::dir) catch_up(added, false);
+  if (to.dir != kNoNode && to_exists) {
+    if (there != kNoNode && !same_object(there, now_to)) model.remove(there);  // replaced
+    if (model.find(to.dir, ev.to_name) == kNoNode) {
+      NodeId added = model.add(to.dir, ev.to_name, now_to, true);
+      if (now_to.type == sys::FileType::dir) catch_up(added, false);
     }
   }
+}
+
+bool Watcher::Impl::same_object(NodeId id, const sys::FileStat& st) const {
+  const sys::FileStat& known = model.node(id).st;
+  if (known.ino != st.ino || known.dev != st.dev || known.type != st.type) return false;
+  return !sys::births_comparable(known, st) || known.birth == st.birth;
 }
 
 void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {

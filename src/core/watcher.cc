@@ -507,6 +507,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
   emit_path(EventKind::rescan, "", reason, false, kNoNode);
   // A half-filled model (fanotify's crawl) cannot be diffed as it is: settle it first.
   settle_crawl();
+  fan_virtual.clear();  // the diff puts every object where it is
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently, so drain first to shorten the window.
   for (NodeId root : model.children(core::kTopNode)) {

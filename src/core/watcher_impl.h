@@ -104,6 +104,21 @@ struct Watcher::Impl {
   void fan_changed(EventKind kind, const FanPlace& at, const std::string& name, bool is_dir);
   void fan_renamed(const backend::FanEvent& ev);
   core::NodeId fan_node(const FanPlace& at, const std::string& name, const std::string& path) const;
+  // The node is the object `st` describes (inode, device, type and birth when both have one).
+  bool same_object(core::NodeId id, const sys::FileStat& st) const;
+  // Renames not applied because the object was already back (see fan_renamed): where the
+  // records still to come say it is -> where the model keeps it.
+  struct FanName {
+    core::NodeId dir;
+    std::string name;
+    bool operator==(const FanName& o) const { return dir == o.dir && name == o.name; }
+  };
+  struct FanNameHash {
+    std::size_t operator()(const FanName& n) const {
+      return std::hash<std::string>()(n.name) ^ (std::hash<core::NodeId>()(n.dir) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<FanName, FanName, FanNameHash> fan_virtual;
   std::optional<backend::FanotifyBackend> fan;
   std::vector<backend::FanEvent> fan_raw;
   // Directory key -> node (kNoNode: known to be outside every root), and back.
