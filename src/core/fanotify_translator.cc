@@ -28,10 +28,38 @@ std::string join(const std::string& dir, const std::string& name) {
 
 void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
   if (auto old = fan_key_of.find(dir); old != fan_key_of.end() && old->second != key) {
-    fan_dirs.erase(old->second);
+    if (auto it = fan_dirs.find(old->second); it != fan_dirs.end() && it->second == dir) fan_dirs.erase(it);
   }
-  fan_dirs[key] = dir;
+  auto [it, inserted] = fan_dirs.try_emplace(key, dir);
+  if (!inserted && it->second != dir) {
+    // Two nodes for one directory: during the crawl a listing can meet a directory where a
+    // rename record not handled yet will move the other node (which then replaces it). The
+    // newer takes the key; the other gets it back when this one goes (fan_forget), or the
+    // directory would be found by its current path only, out of event order.
+    if (it->second != kNoNode && model.valid(it->second)) fan_shadow[key].push_back(it->second);
+    it->second = dir;
+  }
   fan_key_of[dir] = key;
+}
+
+void Watcher::Impl::fan_forget(NodeId id) {
+  auto k = fan_key_of.find(id);
+  if (k == fan_key_of.end()) return;
+  const std::string key = std::move(k->second);
+  fan_key_of.erase(k);
+  auto d = fan_dirs.find(key);
+  if (d == fan_dirs.end() || d->second != id) return;
+  fan_dirs.erase(d);
+  auto shadow = fan_shadow.find(key);
+  if (shadow == fan_shadow.end()) return;
+  for (NodeId other : shadow->second) {
+    auto ok = fan_key_of.find(other);
+    if (other != id && model.valid(other) && ok != fan_key_of.end() && ok->second == key) {
+      fan_dirs[key] = other;
+      break;
+    }
+  }
+  fan_shadow.erase(shadow);
 }
 
 NodeId Watcher::Impl::root_for(const std::string& path) const {
@@ -112,7 +140,7 @@ void Watcher::Impl::remember_outside(const std::string& key) {
 }
 
 void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, bool is_dir,
-                                const char* reason) {
+                                const char* reason, const std::string& key) {
   std::string path = join(at.path, name);
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
@@ -207,7 +235,7 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     return;
   }
   if (!from_in) {
-    fan_created(to, ev.to_name, is_dir, "moved_in");
+    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
     return;
   }
   NodeId id = from.dir != kNoNode ? model.find(from.dir, ev.name) : kNoNode;
@@ -254,7 +282,10 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     if (there != kNoNode && !same_object(there, now_to)) model.remove(there);  // replaced
     if (model.find(to.dir, ev.to_name) == kNoNode) {
       NodeId added = model.add(to.dir, ev.to_name, now_to, true);
-      if (now_to.type == sys::FileType::dir) catch_up(added, false);
+      if (now_to.type == sys::FileType::dir) {
+        if (!ev.target_key.empty()) fan_map(added, ev.target_key);
+        catch_up(added, false);
+      }
     }
   }
 }
@@ -280,6 +311,9 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     fan_renamed(ev);
     return;
   }
+  // Records with only the object's handle (a file's own events once it has no name): its
+  // name's records say all that matters.
+  if (ev.dir_key.empty()) return;
   FanPlace at = locate(ev.dir_key);
   if (!at.known) return;
   const std::uint64_t m = ev.mask;
@@ -300,7 +334,7 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     deleted_last = sys::stat_at(AT_FDCWD, join(at.path, ev.name).c_str(), st) != 0;
     if (!deleted_last) fan_deleted(at, ev.name, is_dir, "");
   }
-  if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "");
+  if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "", ev.target_key);
   if (m & FAN_OPEN) fan_changed(EventKind::open, at, ev.name, is_dir);
   if (m & FAN_ACCESS) fan_changed(EventKind::access, at, ev.name, is_dir);
   if (m & FAN_MODIFY) fan_changed(EventKind::modify, at, ev.name, is_dir);

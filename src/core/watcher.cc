@@ -75,10 +75,7 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
-    if (auto it = fan_key_of.find(id); it != fan_key_of.end()) {
-      fan_dirs.erase(it->second);
-      fan_key_of.erase(it);
-    }
+    fan_forget(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;

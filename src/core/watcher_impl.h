@@ -99,7 +99,9 @@ struct Watcher::Impl {
   void remember_outside(const std::string& key);
   void handle_fan(std::vector<backend::FanEvent>& events);
   void handle_fan_one(const backend::FanEvent& ev);
-  void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
+  // `key`: the created directory's own key from the record, when the kernel gave one.
+  void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason,
+                   const std::string& key);
   void fan_deleted(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
   void fan_changed(EventKind kind, const FanPlace& at, const std::string& name, bool is_dir);
   void fan_renamed(const backend::FanEvent& ev);
@@ -124,6 +126,10 @@ struct Watcher::Impl {
   // Directory key -> node (kNoNode: known to be outside every root), and back.
   std::unordered_map<std::string, core::NodeId> fan_dirs;
   std::unordered_map<core::NodeId, std::string> fan_key_of;
+  // Keys taken over by a second node for the same directory (see fan_map), and the nodes
+  // that held them before; fan_forget() hands a key back when its node is removed.
+  std::unordered_map<std::string, std::vector<core::NodeId>> fan_shadow;
+  void fan_forget(core::NodeId id);
   int self_pid = 0;
 
   // inotify_translator.cc
