@@ -168,8 +168,11 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if (ended) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
     if (fan) {
-      // One mark covers the filesystem; only a mount boundary needs a decision.
-      if (!fan->marked(model.node(d).st.dev)) enter_submount(d, path);
+      // One mark covers the filesystem; only a mount boundary needs a decision. A directory
+      // known only from a record (its stat failed: it had moved on) has no device yet: it
+      // is no mount point (it was announced as "a mount of its own" and marked again).
+      const core::Node& n = model.node(d);
+      if (n.stat_known && !fan->marked(n.st.dev)) enter_submount(d, path);
       return true;
     }
     if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
