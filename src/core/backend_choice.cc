@@ -59,6 +59,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   if (!backend) return why_not(backend.error().message);
   if (auto r = backend->mark(path); !r) return why_not(r.error().message);
   fan.emplace(std::move(*backend));
+  crawl_tail = true;  // the rest of the crawl runs after ready
   // The mark sees everything from now on; the watches (and whatever their queue holds from
   // before ready) go. Directories listed so far get their keys.
   inotify.reset();

@@ -111,8 +111,16 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
     remember_outside(key);
     at.dir = kNoNode;
     return at;
-  } else {
+  } else if (model_partial()) {
     at.dir = kNoNode;  // not listed yet (the crawl is still filling the model in)
+  } else {
+    // The model holds every directory of the tree once the crawl is done, and each has its
+    // key (from its listing or its record). One that resolves inside a root but is not in
+    // the model is where it is now only because of a rename not handled yet: it was
+    // outside when this record was made (its contents are reported when it moves in).
+    // Not remembered as outside: it may move in.
+    at.dir = kNoNode;
+    return at;
   }
   at.known = true;
   return at;
@@ -164,15 +172,25 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     model.node(id).stat_known = true;
   }
   emit(EventKind::create, id, {}, reason);
+  // The record's own handle names this directory whatever happened to its path since.
+  if (is_dir && !key.empty()) fan_map(id, key);
+  // What it holds reaches the consumer only through reports (see reported_dir()).
+  if (is_dir && model_partial()) fan_reported.insert(id);
+  const bool moved_in = std::string(reason) == "moved_in";
+  if (is_dir && !known && moved_in) {
+    blind.insert(id);  // moved on before we looked: listed (and reported) at its place later
+    return;
+  }
   if (!is_dir || !known) return;
   if (model.node(id).st.dev != model.node(at.dir).st.dev) return;  // a mount: the crawl decides
-  if (std::string(reason) == "moved_in") {
+  if (moved_in) {
     // Its contents came with it and raise no events of their own.
     catch_up(id, true);
-  } else {
+  } else if (key.empty()) {
+    // An older kernel, no handle in the record: the path now (right unless it moved since).
     sys::UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.valid()) {
-      if (std::string key = fan->key_of(fd.get(), st.dev); !key.empty()) fan_map(id, key);
+      if (std::string k = fan->key_of(fd.get(), st.dev); !k.empty()) fan_map(id, k);
     }
   }
 }
@@ -192,7 +210,7 @@ void Watcher::Impl::fan_deleted(const FanPlace& at, const std::string& name, boo
     root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
   } else if (at.dir != kNoNode && model.find(at.dir, name) != kNoNode) {
     vanished(at.dir, name, reason);
-  } else if (crawl || at.dir == kNoNode) {
+  } else if ((model_partial() && !reported_dir(at.dir)) || at.dir == kNoNode) {
     emit_path(EventKind::remove, path, {}, is_dir, root, reason);
   }
 }
@@ -215,7 +233,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   }
   // Not in the model: either its directory is still to be listed (report by path), or the
   // name is gone (writes to a deleted but open file: no ghost events, as with IN_EXCL_UNLINK).
-  if (at.dir != kNoNode && !crawl) return;
+  if (at.dir != kNoNode && (!model_partial() || reported_dir(at.dir))) return;
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
   emit_path(kind, path, {}, is_dir, root);
@@ -273,6 +291,14 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
       if (!(home == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
       return;
     }
+  }
+  if (!model_partial() || reported_dir(from.dir)) {
+    // The model has every directory of the tree (or this one's entries were all reported):
+    // a name its source directory does not hold was never reported (a moved-in directory's
+    // catch-up listed it after it left). Like inotify's moved(): a create at the
+    // destination, with its contents.
+    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
+    return;
   }
   // One side is not in the model yet (the crawl is under way): report it as the kernel
   // said, and keep the model to what is known for certain.
@@ -359,7 +385,7 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
   blind.clear();
   for (NodeId d : ids) {
     if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
-    if (crawl) {
+    if (crawl && !reported_dir(d)) {
       crawl->begin(d);
     } else {
       restat(d);

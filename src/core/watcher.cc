@@ -75,6 +75,7 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
+    fan_reported.erase(id);
     fan_forget(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
@@ -213,9 +214,17 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if (fan && crawl && started) crawl_suspects.push_back(d);  // see settle_crawl()
   };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
-  hooks.listed = [this](NodeId d, int fd) {
+  hooks.listed = [this, report](NodeId d, int fd) {
     if (!fan) return;
+    if (report && model_partial()) fan_reported.insert(d);  // its entries were just reported
     if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
+    // Its subdirectories too, listed or not: a record about one then has the path the model
+    // gives it (event order), not where the directory happens to be when it is read.
+    model.for_each_child(d, [&](NodeId c) {
+      const core::Node& n = model.node(c);
+      if (!n.is_dir() || fan_key_of.count(c) || n.st.dev != model.node(d).st.dev) return;
+      if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key);
+    });
     // Listed after ready with entries changed since: see settle_crawl().
     struct stat st {};
     auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
@@ -285,10 +294,18 @@ Result<void> Watcher::Impl::start() {
       if (crawl_root) {
         if (!crawl) crawl.emplace(model, scan_hooks(false));
         crawl->begin(root);
-        // The root's own listing, now: every directory still unlisted when an overflow comes
-        // then has a listed parent, so settle_crawl() can report it away and back (one
-        // getdents, files without a stat: ready stays in milliseconds).
-        crawl->run(1);
+        // The first kFanotifyMinDirs directories before ready, as auto mode lists them before
+        // it switches: a tree that small is then whole at ready (tens of milliseconds), with
+        // none of the crawl's races, which put a change made at once in an unlisted directory
+        // that moves again before its record is read at the wrong path (the stress test hit
+        // it in most seeds). A larger tree keeps its fast ready. The root is always listed
+        // first, so every directory still unlisted when an overflow comes has a listed
+        // parent and settle_crawl() can report it away and back.
+        if (crawl->run(kFanotifyMinDirs)) {
+          crawl.reset();
+        } else {
+          crawl_tail = true;
+        }
       }
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false));
@@ -605,7 +622,11 @@ bool Watcher::Impl::step(int timeout_ms) {
   // The crawl finished before this read, and the read found the queue's end with no
   // overflow: every record of the crawl's time was handled, nothing is left to settle.
   const bool caught_up = reading && (!(fds[1].revents & POLLIN) || got_all);
-  if (fan && !crawl && !rescan_pending && caught_up) crawl_suspects.clear();
+  if (fan && !crawl && !rescan_pending && caught_up) {
+    crawl_suspects.clear();
+    crawl_tail = false;
+    fan_reported.clear();
+  }
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);

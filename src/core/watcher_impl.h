@@ -82,6 +82,16 @@ struct Watcher::Impl {
   // Directories the crawl listed after ready with entries already changed (or could not
   // list): kept until the events of the crawl's time are known to be complete.
   std::vector<core::NodeId> crawl_suspects;
+  // The crawl is under way, or its records may still be queued: records made before a
+  // directory was listed can arrive after its listing, even after the crawl ended. Until a
+  // read after the crawl reaches the queue's end, the model may lack what they describe.
+  bool crawl_tail = false;
+  bool model_partial() const { return crawl.has_value() || crawl_tail; }
+  // While the model is partial: directories created or moved in after ready, whose entries
+  // the consumer knows only from what was reported (not from its own view at ready). A name
+  // missing from one was never reported; in a directory the crawl lists, it may be.
+  std::unordered_set<core::NodeId> fan_reported;
+  bool reported_dir(core::NodeId dir) const { return dir != core::kNoNode && fan_reported.count(dir) != 0; }
   // Ready, minus the coarse clock's lag: a stamp at or after this may be a change after ready.
   std::int64_t started_ns = 0;
 
