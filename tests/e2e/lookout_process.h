@@ -567,6 +567,7 @@ class ConsumerTree {
       ++rescans_;
       return true;
     }
+    if (kind == "backend") return true;  // which mechanism watches a subtree: no change
     bool is_dir = o.count("is_dir") && o.at("is_dir") == "true";
     std::string rel;
     if (!relative(json_path(o, "path"), rel)) {
@@ -716,15 +717,17 @@ class SysctlOverride {
   bool active_ = false;
 };
 
-// Starts `lookout ARGS` (which must include --json) with its inotify queue limited to
-// `max_queued_events`: /proc/sys/fs/inotify/max_queued_events is lowered only until lookout's
-// ready line (the kernel fixes an instance's queue size when it is created) and restored at
-// once, also on every failure path. Root only. On failure returns nullptr and sets `error`.
-inline std::unique_ptr<LookoutProcess> start_with_small_queue(const std::vector<std::string>& args,
-                                                               int max_queued_events, std::string& error) {
-  SysctlOverride small("/proc/sys/fs/inotify/max_queued_events", std::to_string(max_queued_events));
+// Starts `lookout ARGS` (which must include --json) with its kernel queue limited to
+// `max_queued_events`: `sysctl` (inotify's or fanotify's max_queued_events) is lowered only
+// until lookout's ready line (the kernel fixes an instance's queue size when it is created)
+// and restored at once, also on every failure path. Root only. On failure returns nullptr
+// and sets `error`.
+inline std::unique_ptr<LookoutProcess> start_with_small_queue(
+    const std::vector<std::string>& args, int max_queued_events, std::string& error,
+    const std::string& sysctl = "/proc/sys/fs/inotify/max_queued_events") {
+  SysctlOverride small(sysctl, std::to_string(max_queued_events));
   if (!small.valid()) {
-    error = "cannot lower /proc/sys/fs/inotify/max_queued_events";
+    error = "cannot lower " + sysctl;
     return nullptr;
   }
   auto p = std::make_unique<LookoutProcess>(args);
