@@ -569,7 +569,7 @@ TEST_P(Behaviour, ChangesDuringThePostReadyCrawlAddUp) {
 // that a write to any file afterwards is reported, and the events must add up.
 TEST_P(Behaviour, RenamesRacingThePostReadyCrawl) {
   TempDir t(base());
-  constexpr int kTop = 40, kSub = 50;
+  constexpr int kTop = 40, kSub = 100;  // 4040 directories: half listed after ready
   auto sub = [&](int i, int j) { return "d" + std::to_string(i) + "/e" + std::to_string(j); };
   for (int i = 0; i < kTop; ++i) {
     for (int j = 0; j < kSub; ++j) {
