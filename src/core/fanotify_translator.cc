@@ -78,7 +78,9 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   FanPlace at;
   if (auto it = fan_dirs.find(key); it != fan_dirs.end()) {
     if (it->second == kNoNode) return at;  // outside
-    if (model.valid(it->second)) {
+    auto own = fan_key_of.find(it->second);
+    if (model.valid(it->second) && model.node(it->second).is_dir() && own != fan_key_of.end() &&
+        own->second == key) {
       at.known = true;
       at.dir = it->second;
       at.path = model.path(at.dir);
@@ -165,6 +167,12 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     st.type = is_dir ? sys::FileType::dir : sys::FileType::file;
   }
   NodeId id = model.find(at.dir, name);
+  if (id != kNoNode && model.node(id).is_dir() != is_dir) {
+    // The name holds an object of the other kind now: the one the model has went first (its
+    // record was merged into an earlier one, or is still to come and will find nothing).
+    vanished(at.dir, name, "");
+    id = kNoNode;
+  }
   if (id == kNoNode) {
     id = model.add(at.dir, name, st, known);
   } else if (known) {

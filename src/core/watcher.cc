@@ -76,6 +76,13 @@ Watcher::Impl::Impl(WatchOptions o)
     polled.erase(id);
     blind.erase(id);
     fan_reported.erase(id);
+    // Node ids are reused: nothing may keep naming a removed node.
+    crawl_suspects.erase(id);
+    if (!fan_virtual.empty() && n.is_dir()) {
+      for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
+        it = it->first.dir == id || it->second.dir == id ? fan_virtual.erase(it) : std::next(it);
+      }
+    }
     fan_forget(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
@@ -211,7 +218,7 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) {
     blind.insert(d);
-    if (fan && crawl && started) crawl_suspects.push_back(d);  // see settle_crawl()
+    if (fan && crawl && started) crawl_suspects.insert(d);  // see settle_crawl()
   };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
   hooks.listed = [this, report](NodeId d, int fd) {
@@ -230,7 +237,7 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
     if (crawl && started &&
         (::fstat(fd, &st) != 0 || std::max(ns(st.st_mtim), ns(st.st_ctim)) >= started_ns)) {
-      crawl_suspects.push_back(d);
+      crawl_suspects.insert(d);
     }
   };
   return hooks;
@@ -509,8 +516,8 @@ void Watcher::Impl::settle_crawl() {
   // Directories unchanged since ready when listed hold what the consumer has; the root was
   // listed before ready. The consumer ends with the real tree, re-reading only what changed.
   finish_crawl();
-  std::vector<NodeId> suspects;
-  suspects.swap(crawl_suspects);
+  std::vector<NodeId> suspects(crawl_suspects.begin(), crawl_suspects.end());
+  crawl_suspects.clear();
   for (NodeId d : suspects) {
     if (!model.valid(d) || model.is_root(d) || !model.node(d).is_dir()) continue;
     emit(EventKind::remove, d, {}, "");

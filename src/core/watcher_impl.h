@@ -81,7 +81,7 @@ struct Watcher::Impl {
   void settle_crawl();
   // Directories the crawl listed after ready with entries already changed (or could not
   // list): kept until the events of the crawl's time are known to be complete.
-  std::vector<core::NodeId> crawl_suspects;
+  std::unordered_set<core::NodeId> crawl_suspects;
   // The crawl is under way, or its records may still be queued: records made before a
   // directory was listed can arrive after its listing, even after the crawl ended. Until a
   // read after the crawl reaches the queue's end, the model may lack what they describe.
