@@ -56,8 +56,15 @@ void parse_fid(const char* p, const char* end, bool has_name, std::string& key, 
 }  // namespace
 
 Result<FanotifyBackend> FanotifyBackend::open(std::uint64_t mask) {
-  int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
-                           O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+  // The target's handle too: a directory created and renamed before its record is read can
+  // then be keyed from the record itself, where opening it by path would find another
+  // directory or none (and events inside it would go by the wrong path or be lost). It also
+  // keeps the kernel from merging records about different objects under one name.
+  constexpr unsigned kFlags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK;
+  int fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+  if (fd < 0 && errno == EINVAL) {
+    fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+  }
   if (fd < 0) {
     int err = errno;
     return Error{err == EPERM ? ErrorCode::permission_denied : ErrorCode::unsupported, err, "",
@@ -89,14 +96,18 @@ Result<void> FanotifyBackend::mark(const std::string& path) {
   return {};
 }
 
-std::string FanotifyBackend::key_of(int dirfd, std::uint64_t dev) {
+std::string FanotifyBackend::key_of(int dirfd, std::uint64_t dev) { return key_of(dirfd, "", dev); }
+
+std::string FanotifyBackend::key_of(int dirfd, const std::string& name, std::uint64_t dev) {
   auto it = fsid_of_dev_.find(dev);
   if (it == fsid_of_dev_.end()) return {};
   HandleBuffer h;
   file_handle* fh = h.get();
   fh->handle_bytes = MAX_HANDLE_SZ;
   int mount_id = 0;
-  if (::name_to_handle_at(dirfd, "", fh, &mount_id, AT_EMPTY_PATH) != 0) return {};
+  if (::name_to_handle_at(dirfd, name.c_str(), fh, &mount_id, name.empty() ? AT_EMPTY_PATH : 0) != 0) {
+    return {};
+  }
   return make_key(it->second.data(), fh->handle_type, fh->f_handle, fh->handle_bytes);
 }
 
@@ -167,6 +178,11 @@ Result<std::size_t> FanotifyBackend::drain(std::vector<FanEvent>& out, std::size
           case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
             parse_fid(p, rec_end, true, ev.to_dir_key, ev.to_name);
             break;
+          case FAN_EVENT_INFO_TYPE_FID: {
+            std::string unused;
+            parse_fid(p, rec_end, false, ev.target_key, unused);
+            break;
+          }
           default:
             break;  // pidfd, error records: not asked for
         }

@@ -26,12 +26,16 @@ struct FanEvent {
   std::string name;        // "." for events on a directory itself
   std::string to_dir_key;  // FAN_RENAME only: the new directory and name
   std::string to_name;
+  // The object itself (FAN_REPORT_TARGET_FID, Linux 5.17+): for a directory, the key its
+  // own events will carry. Empty on older kernels.
+  std::string target_key;
 };
 
 class FanotifyBackend {
  public:
-  // fanotify_init for notification with directory handles and names. `mask` is what marks
-  // will ask for (FAN_CREATE | ...). EPERM without CAP_SYS_ADMIN, EINVAL on old kernels.
+  // fanotify_init for notification with directory handles and names, and the target's
+  // handle where the kernel has it (5.17+). `mask` is what marks will ask for
+  // (FAN_CREATE | ...). EPERM without CAP_SYS_ADMIN, EINVAL on old kernels.
   static Result<FanotifyBackend> open(std::uint64_t mask);
 
   // Marks the filesystem holding the directory `path` (once per filesystem). The error's
@@ -47,6 +51,8 @@ class FanotifyBackend {
   // The key of the directory open as `dirfd` on device `dev`; empty when the filesystem is
   // not marked or the handle cannot be taken.
   std::string key_of(int dirfd, std::uint64_t dev);
+  // The same for the entry `name` of the directory open as `dirfd` (not followed).
+  std::string key_of(int dirfd, const std::string& name, std::uint64_t dev);
   // The directory's current path (open_by_handle_at + /proc/self/fd); empty when it no
   // longer exists (ESTALE) or its filesystem is not marked.
   std::string resolve(const std::string& key) const;

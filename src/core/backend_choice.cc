@@ -81,6 +81,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   if (auto r = backend->mark(path); !r) return why_not(r.error().message);
   fan.emplace(std::move(*backend));
   fan_mount_points.insert(root);
+  crawl_tail = true;  // the rest of the crawl runs after ready
   // The mark sees everything from now on; the watches (and whatever their queue holds from
   // before ready) go. Directories listed so far get their keys.
   inotify.reset();
@@ -144,7 +145,8 @@ void Watcher::Impl::check_mount_points() {
     }
     sys::FileStat st;
     std::string path = model.path(id);
-    if (sys::stat_follow(path.c_str(), st) == 0 && st.dev == model.node(id).st.dev) continue;
+    // A mount point gone from its path was moved or deleted: its own records say so.
+    if (sys::stat_follow(path.c_str(), st) != 0 || st.dev == model.node(id).st.dev) continue;
     // Unmounted (or covered by another mount): what is there now differs wholesale.
     fan_mount_points.erase(id);
     emit(EventKind::unmount, id);

@@ -27,11 +27,42 @@ std::string join(const std::string& dir, const std::string& name) {
 }  // namespace
 
 void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
-  auto [it, added] = fan_dirs.try_emplace(key, FanDir{dir, model.node(dir).st.ino});
-  if (!added) {
-    if (it->second.node == kNoNode) --fan_outside;
-    it->second = FanDir{dir, model.node(dir).st.ino};
+  if (auto old = fan_key_of.find(dir); old != fan_key_of.end() && old->second != key) {
+    if (auto it = fan_dirs.find(old->second); it != fan_dirs.end() && it->second == dir) fan_dirs.erase(it);
   }
+  auto [it, inserted] = fan_dirs.try_emplace(key, dir);
+  if (!inserted && it->second == kNoNode) {
+    --fan_outside;  // was outside, has moved in
+    it->second = dir;
+  } else if (!inserted && it->second != dir) {
+    // Two nodes for one directory: during the crawl a listing can meet a directory where a
+    // rename record not handled yet will move the other node (which then replaces it). The
+    // newer takes the key; the other gets it back when this one goes (fan_forget), or the
+    // directory would be found by its current path only, out of event order.
+    if (it->second != kNoNode && model.valid(it->second)) fan_shadow[key].push_back(it->second);
+    it->second = dir;
+  }
+  fan_key_of[dir] = key;
+}
+
+void Watcher::Impl::fan_forget(NodeId id) {
+  auto k = fan_key_of.find(id);
+  if (k == fan_key_of.end()) return;
+  const std::string key = std::move(k->second);
+  fan_key_of.erase(k);
+  auto d = fan_dirs.find(key);
+  if (d == fan_dirs.end() || d->second != id) return;
+  fan_dirs.erase(d);
+  auto shadow = fan_shadow.find(key);
+  if (shadow == fan_shadow.end()) return;
+  for (NodeId other : shadow->second) {
+    auto ok = fan_key_of.find(other);
+    if (other != id && model.valid(other) && ok != fan_key_of.end() && ok->second == key) {
+      fan_dirs[key] = other;
+      break;
+    }
+  }
+  fan_shadow.erase(shadow);
 }
 
 NodeId Watcher::Impl::root_for(const std::string& path) const {
@@ -46,26 +77,15 @@ NodeId Watcher::Impl::root_for(const std::string& path) const {
   return found;
 }
 
-void Watcher::Impl::remember_outside(const std::string& key) {
-  if (fan_outside >= kMaxOutsideKeys) {
-    for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
-      it = it->second.node == kNoNode ? fan_dirs.erase(it) : std::next(it);
-    }
-    fan_outside = 0;
-  }
-  if (fan_dirs.try_emplace(key, FanDir{kNoNode, 0}).second) ++fan_outside;
-}
-
 Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   FanPlace at;
   if (auto it = fan_dirs.find(key); it != fan_dirs.end()) {
-    NodeId id = it->second.node;
-    if (id == kNoNode) return at;  // outside
-    // Node ids are reused once freed: the entry holds only if the node is still this
-    // directory (a handle names one inode; the same inode number at that node means it).
-    if (model.valid(id) && model.node(id).is_dir() && model.node(id).st.ino == it->second.ino) {
+    if (it->second == kNoNode) return at;  // outside
+    auto own = fan_key_of.find(it->second);
+    if (model.valid(it->second) && model.node(it->second).is_dir() && own != fan_key_of.end() &&
+        own->second == key) {
       at.known = true;
-      at.dir = id;
+      at.dir = it->second;
       at.path = model.path(at.dir);
       return at;
     }
@@ -96,18 +116,63 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
     remember_outside(key);  // below a non-recursive root: not watched
     return at;
   }
-  at.known = true;
   at.dir = model.find_path(at.path);
   if (at.dir != kNoNode && model.node(at.dir).is_dir()) {
     fan_map(at.dir, key);
-  } else {
+  } else if (excluded_below(root, at.path)) {
+    // Inside an excluded directory: the mark sees it, inotify never would (an excluded
+    // directory gets no watch), and filters match a path, not its ancestors. Outside.
+    remember_outside(key);
+    at.dir = kNoNode;
+    return at;
+  } else if (model_partial()) {
     at.dir = kNoNode;  // not listed yet (the crawl is still filling the model in)
+  } else {
+    // The model holds every directory of the tree once the crawl is done, and each has its
+    // key (from its listing or its record). One that resolves inside a root but is not in
+    // the model is where it is now only because of a rename not handled yet: it was
+    // outside when this record was made (its contents are reported when it moves in).
+    // Not remembered as outside: it may move in.
+    at.dir = kNoNode;
+    return at;
   }
+  at.known = true;
   return at;
 }
 
+bool Watcher::Impl::excluded_below(NodeId root, const std::string& path) const {
+  if (!filter || filter->empty()) return false;
+  const std::string& rp = model.node(root).name;
+  for (std::size_t pos = rp.size(); pos < path.size();) {
+    std::size_t next = path.find('/', pos + 1);
+    if (next == std::string::npos) next = path.size();
+    if (excluded(path.substr(0, next))) return true;
+    pos = next;
+  }
+  return false;
+}
+
+void Watcher::Impl::remember_outside(const std::string& key) {
+  // Bounded: a filesystem mark sees every directory of the filesystem, and a tree's own
+  // entries must not be swept out with the cache.
+  if (fan_outside >= kMaxOutsideKeys) {
+    for (auto it = fan_dirs.begin(); it != fan_dirs.end();) {
+      it = it->second == kNoNode ? fan_dirs.erase(it) : std::next(it);
+    }
+    fan_outside = 0;
+  }
+  auto [it, added] = fan_dirs.try_emplace(key, kNoNode);
+  if (added) {
+    ++fan_outside;
+  } else if (it->second != kNoNode) {
+    fan_forget(it->second);  // the node held this key: it is outside now
+    fan_dirs[key] = kNoNode;
+    ++fan_outside;
+  }
+}
+
 void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, bool is_dir,
-                                const char* reason) {
+                                const char* reason, const std::string& key) {
   std::string path = join(at.path, name);
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
@@ -124,6 +189,12 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     st.type = is_dir ? sys::FileType::dir : sys::FileType::file;
   }
   NodeId id = model.find(at.dir, name);
+  if (id != kNoNode && model.node(id).is_dir() != is_dir) {
+    // The name holds an object of the other kind now: the one the model has went first (its
+    // record was merged into an earlier one, or is still to come and will find nothing).
+    vanished(at.dir, name, "");
+    id = kNoNode;
+  }
   if (id == kNoNode) {
     id = model.add(at.dir, name, st, known);
   } else if (known) {
@@ -131,15 +202,25 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     model.node(id).stat_known = true;
   }
   emit(EventKind::create, id, {}, reason);
+  // The record's own handle names this directory whatever happened to its path since.
+  if (is_dir && !key.empty()) fan_map(id, key);
+  // What it holds reaches the consumer only through reports (see reported_dir()).
+  if (is_dir && model_partial()) fan_reported.insert(id);
+  const bool moved_in = std::string(reason) == "moved_in";
+  if (is_dir && !known && moved_in) {
+    blind.insert(id);  // moved on before we looked: listed (and reported) at its place later
+    return;
+  }
   if (!is_dir || !known) return;
   if (model.node(id).st.dev != model.node(at.dir).st.dev) return;  // a mount: the crawl decides
-  if (std::string(reason) == "moved_in") {
+  if (moved_in) {
     // Its contents came with it and raise no events of their own.
     catch_up(id, true);
-  } else {
+  } else if (key.empty()) {
+    // An older kernel, no handle in the record: the path now (right unless it moved since).
     sys::UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.valid()) {
-      if (std::string key = fan->key_of(fd.get(), st.dev); !key.empty()) fan_map(id, key);
+      if (std::string k = fan->key_of(fd.get(), st.dev); !k.empty()) fan_map(id, k);
     }
   }
 }
@@ -159,7 +240,7 @@ void Watcher::Impl::fan_deleted(const FanPlace& at, const std::string& name, boo
     root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
   } else if (at.dir != kNoNode && model.find(at.dir, name) != kNoNode) {
     vanished(at.dir, name, reason);
-  } else if (crawl || at.dir == kNoNode) {
+  } else if ((model_partial() && !reported_dir(at.dir)) || at.dir == kNoNode) {
     emit_path(EventKind::remove, path, {}, is_dir, root, reason);
   }
 }
@@ -182,7 +263,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   }
   // Not in the model: either its directory is still to be listed (report by path), or the
   // name is gone (writes to a deleted but open file: no ghost events, as with IN_EXCL_UNLINK).
-  if (at.dir != kNoNode && !crawl) return;
+  if (at.dir != kNoNode && (!model_partial() || reported_dir(at.dir))) return;
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
   emit_path(kind, path, {}, is_dir, root);
@@ -202,11 +283,28 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     return;
   }
   if (!from_in) {
-    fan_created(to, ev.to_name, is_dir, "moved_in");
+    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
     return;
   }
   NodeId id = from.dir != kNoNode ? model.find(from.dir, ev.name) : kNoNode;
+  NodeId there = to.dir != kNoNode ? model.find(to.dir, ev.to_name) : kNoNode;
+  // The kernel merges a record into an identical one still queued (fanotify_merge(): same
+  // directories, names, pid and type), and the merged record keeps the first one's place. So
+  // a -> b, b -> a, a -> b, b -> a can read as a -> b, b -> a, a -> b: applied blindly, the
+  // model says b while the object is at a, and no later record corrects it. So a rename
+  // whose object is, right now, back where it started and not where it went is not applied
+  // (the change was undone, whatever the records say), and the records that carry it on
+  // from there are followed in fan_virtual until one brings it home.
+  sys::FileStat now_to;
+  const bool to_exists = sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
   if (id != kNoNode && to.dir != kNoNode) {
+    sys::FileStat now_from;
+    if (!(to_exists && same_object(id, now_to)) &&
+        sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from)) {
+      if (fan_virtual.size() > 4096) fan_virtual.clear();  // merged-away halves never come
+      fan_virtual[FanName{to.dir, ev.to_name}] = FanName{from.dir, ev.name};
+      return;
+    }
     std::string old = model.path(id);
     if (!model.move(id, to.dir, ev.to_name)) {
       schedule_rescan("inconsistent");  // only a stale model asks for a cycle
@@ -216,17 +314,42 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     emit(EventKind::rename, id, old);
     return;
   }
+  if (id == kNoNode && from.dir != kNoNode && to.dir != kNoNode) {
+    if (auto v = fan_virtual.find(FanName{from.dir, ev.name}); v != fan_virtual.end()) {
+      FanName home = v->second;
+      fan_virtual.erase(v);
+      if (!(home == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
+      return;
+    }
+  }
+  if (!model_partial() || reported_dir(from.dir)) {
+    // The model has every directory of the tree (or this one's entries were all reported):
+    // a name its source directory does not hold was never reported (a moved-in directory's
+    // catch-up listed it after it left). Like inotify's moved(): a create at the
+    // destination, with its contents.
+    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
+    return;
+  }
   // One side is not in the model yet (the crawl is under way): report it as the kernel
   // said, and keep the model to what is known for certain.
   emit_path(EventKind::rename, to_path, from_path, is_dir, root_for(to_path));
   if (id != kNoNode) model.remove(id);
-  if (to.dir != kNoNode && model.find(to.dir, ev.to_name) == kNoNode) {
-    sys::FileStat st;
-    if (sys::stat_at(AT_FDCWD, to_path.c_str(), st) == 0) {
-      NodeId added = model.add(to.dir, ev.to_name, st, true);
-      if (st.type == sys::FileType::dir) catch_up(added, false);
+  if (to.dir != kNoNode && to_exists) {
+    if (there != kNoNode && !same_object(there, now_to)) model.remove(there);  // replaced
+    if (model.find(to.dir, ev.to_name) == kNoNode) {
+      NodeId added = model.add(to.dir, ev.to_name, now_to, true);
+      if (now_to.type == sys::FileType::dir) {
+        if (!ev.target_key.empty()) fan_map(added, ev.target_key);
+        catch_up(added, false);
+      }
     }
   }
+}
+
+bool Watcher::Impl::same_object(NodeId id, const sys::FileStat& st) const {
+  const sys::FileStat& known = model.node(id).st;
+  if (known.ino != st.ino || known.dev != st.dev || known.type != st.type) return false;
+  return !sys::births_comparable(known, st) || known.birth == st.birth;
 }
 
 void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
@@ -237,11 +360,16 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
   }
   // The command's own writes (its output file inside the tree, its state file) must never
   // come back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
+  // Only when asked: the pid is the whole process, so a library watcher would be blind to
+  // every change its host program made.
   if (opt.drop_own_writes && ev.pid == self_pid) return;
   if (ev.mask & FAN_RENAME) {
     fan_renamed(ev);
     return;
   }
+  // Records with only the object's handle (a file's own events once it has no name): its
+  // name's records say all that matters.
+  if (ev.dir_key.empty()) return;
   FanPlace at = locate(ev.dir_key);
   if (!at.known) return;
   const std::uint64_t m = ev.mask;
@@ -262,7 +390,7 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     deleted_last = sys::stat_at(AT_FDCWD, join(at.path, ev.name).c_str(), st) != 0;
     if (!deleted_last) fan_deleted(at, ev.name, is_dir, "");
   }
-  if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "");
+  if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "", ev.target_key);
   if (m & FAN_OPEN) fan_changed(EventKind::open, at, ev.name, is_dir);
   if (m & FAN_ACCESS) fan_changed(EventKind::access, at, ev.name, is_dir);
   if (m & FAN_MODIFY) fan_changed(EventKind::modify, at, ev.name, is_dir);
@@ -276,6 +404,23 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
   for (const auto& ev : events) {
     if (ended) return;
     handle_fan_one(ev);
+  }
+  // Directories whose path did not resolve when they were to be listed (an ancestor's
+  // rename was still queued): list them at their place now. Left unlisted, their entries
+  // would never enter the model and every later change to them would be dropped as a write
+  // to a deleted file. A crawl's directory goes back to the crawl (its entries are the
+  // consumer's already); one that moved in is caught up with its entries reported.
+  if (blind.empty() || !opt.recursive || ended) return;
+  std::vector<NodeId> ids(blind.begin(), blind.end());
+  blind.clear();
+  for (NodeId d : ids) {
+    if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
+    if (crawl && !reported_dir(d)) {
+      crawl->begin(d);
+    } else {
+      restat(d);
+      catch_up(d, true);
+    }
   }
 }
 

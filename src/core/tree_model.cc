@@ -179,6 +179,11 @@ bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
   if (!valid(id) || !valid(new_parent) || is_ancestor(id, new_parent)) return false;
   NodeId occupant = find(new_parent, new_name);
   if (occupant == id) return true;
+  // Onto its own ancestor's name: impossible on disk (rename(2) replaces only an empty
+  // directory), so the model is stale; removing the occupant would free `id` itself and the
+  // move would then relink a dead node (seen under fanotify between an overflow and its
+  // rescan: a rename reported with an empty path). Refuse, as for a cycle.
+  if (occupant != kNoNode && is_ancestor(occupant, id)) return false;
   if (occupant != kNoNode) remove(occupant);
   index_erase(id);
   unlink_child(id);

@@ -48,7 +48,6 @@ bool TreeScanner::run(std::size_t max_dirs) {
       }
       continue;
     }
-    if (hooks_.listed) hooks_.listed(dir, fd.get());
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
       if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
       continue;
@@ -87,6 +86,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
       if (hooks_.added) hooks_.added(id);
       if (is_dir) stack.push_back(id);
     }
+    if (hooks_.listed) hooks_.listed(dir, fd.get());
   }
   return stack.empty();
 }

@@ -34,7 +34,7 @@ struct ScanHooks {
   // the listing, stat_known false): readiness needs only directories, and a file's stat can
   // be taken when something asks for it. Empty: every entry is stat'ed.
   std::function<bool(NodeId dir)> stat_files;
-  // After `dir` was opened for listing (fanotify keys directories by their handle).
+  // After `dir` was listed, its fd still open (fanotify keys directories by their handle).
   std::function<void(NodeId dir, int dirfd)> listed;
 };
 

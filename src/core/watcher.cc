@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +76,15 @@ Watcher::Impl::Impl(WatchOptions o)
     polled.erase(id);
     blind.erase(id);
     fan_mount_points.erase(id);
+    fan_reported.erase(id);
+    // Node ids are reused: nothing may keep naming a removed node.
+    crawl_suspects.erase(id);
+    if (!fan_virtual.empty() && n.is_dir()) {
+      for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
+        it = it->first.dir == id || it->second.dir == id ? fan_virtual.erase(it) : std::next(it);
+      }
+    }
+    fan_forget(id);
     if (n.wd >= 0 && inotify) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
@@ -168,10 +178,13 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if (under_polled(d)) return true;  // listed into the model, found by polling
     if (fan) {
       // One mark covers the filesystem; only a mount boundary needs a decision (usually
-      // taken already from the mount table, before ready: see mark_submounts).
-      if (!model.is_root(d) && at_mount_boundary(d)) {
+      // taken already from the mount table, before ready: see mark_submounts). A directory
+      // known only from a record (its stat failed: it had moved on) has no device yet: it
+      // is no mount point.
+      const core::Node& n = model.node(d);
+      if (n.stat_known && !model.is_root(d) && at_mount_boundary(d)) {
         fan_mount_points.insert(d);
-        if (!fan->marked(model.node(d).st.dev)) enter_submount(d, path);
+        if (!fan->marked(n.st.dev)) enter_submount(d, path);
       }
       return true;
     }
@@ -207,11 +220,29 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   if (report) hooks.added = [this](NodeId id) { emit(EventKind::create, id); };
   hooks.excluded = exclusion();
   hooks.error = [this](const Error& e) { warn(e); };
-  hooks.unlisted = [this](NodeId d) { blind.insert(d); };
+  hooks.unlisted = [this](NodeId d) {
+    blind.insert(d);
+    if (fan && crawl && started) crawl_suspects.insert(d);  // see settle_crawl()
+  };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
-  hooks.listed = [this](NodeId d, int fd) {
+  hooks.listed = [this, report](NodeId d, int fd) {
     if (!fan) return;
+    if (report && model_partial()) fan_reported.insert(d);  // its entries were just reported
     if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
+    // Its subdirectories too, listed or not: a record about one then has the path the model
+    // gives it (event order), not where the directory happens to be when it is read.
+    model.for_each_child(d, [&](NodeId c) {
+      const core::Node& n = model.node(c);
+      if (!n.is_dir() || fan_key_of.count(c) || n.st.dev != model.node(d).st.dev) return;
+      if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key);
+    });
+    // Listed after ready with entries changed since: see settle_crawl().
+    struct stat st {};
+    auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+    if (crawl && started &&
+        (::fstat(fd, &st) != 0 || std::max(ns(st.st_mtim), ns(st.st_ctim)) >= started_ns)) {
+      crawl_suspects.insert(d);
+    }
   };
   return hooks;
 }
@@ -243,13 +274,14 @@ Result<void> Watcher::Impl::start() {
   // from their stamps whether they changed since this crawl: list them without one. Polling,
   // a state file and --checksum compare stamps from the start, so they keep them.
   defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty() && !opt.checksum;
-  if (defer_file_stats) {
+  {
     timespec ts;
     // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
     // earlier than now so a change made during the crawl is never judged older than it.
     ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    unstat_since_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
+    started_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
   }
+  if (defer_file_stats) unstat_since_ns = started_ns;
   for (const auto& p : opt.paths) {
     std::string abs = make_absolute(p);
     sys::FileStat st;
@@ -274,7 +306,20 @@ Result<void> Watcher::Impl::start() {
       if (crawl_root) {
         if (!crawl) crawl.emplace(model, scan_hooks(false));
         crawl->begin(root);
-        if (!mark_submounts(root)) finish_crawl();
+        if (!mark_submounts(root)) {
+          finish_crawl();
+        } else if (crawl->run(kFanotifyMinDirs)) {
+          // The first kFanotifyMinDirs directories before ready, as auto mode lists them
+          // before it switches: a tree that small is then whole at ready (tens of
+          // milliseconds), with none of the crawl's races, which put a change made at once in
+          // an unlisted directory that moves again before its record is read at the wrong
+          // path. A larger tree keeps its fast ready. The root is always listed first, so
+          // every directory still unlisted when an overflow comes has a listed parent and
+          // settle_crawl() can report it away and back.
+          crawl.reset();
+        } else {
+          crawl_tail = true;
+        }
       }
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false));
@@ -470,8 +515,29 @@ void Watcher::Impl::schedule_rescan(const char* reason) {
   rescan_due_ms = now + backoff_ms;
 }
 
+void Watcher::Impl::settle_crawl(const std::function<void()>& before_first_report) {
+  // fanotify: ready comes before the crawl, which lists each directory as it is when it gets
+  // there. That agrees with what the consumer has (the tree at ready plus the events since)
+  // only if no event was lost: a change made after ready to a directory not yet listed,
+  // whose record an overflow dropped, is in the model (listed silently) and never reported.
+  // Diffing cannot find it either, the model holds no older listing. So: finish the crawl,
+  // then every directory listed after ready whose mtime or ctime was already past ready
+  // when listed (or that could not be listed at all) is reported removed and dropped from
+  // the model, and the diff that follows reports it created with everything it holds now.
+  // Directories unchanged since ready when listed hold what the consumer has; the root was
+  // listed before ready. The consumer ends with the real tree, re-reading only what changed.
+  finish_crawl();
+  std::vector<NodeId> suspects(crawl_suspects.begin(), crawl_suspects.end());
+  crawl_suspects.clear();
+  for (NodeId d : suspects) {
+    if (!model.valid(d) || model.is_root(d) || !model.node(d).is_dir()) continue;
+    before_first_report();
+    emit(EventKind::remove, d, {}, "");
+    model.remove(d);
+  }
+}
+
 void Watcher::Impl::rescan(const std::string& reason) {
-  finish_crawl();  // diffing a half-filled model would report the unfilled part as created
   rescan_pending = false;
   ++stats.rescans;
   // A reconciliation pass is a backstop that normally finds nothing: it says `rescan` only
@@ -485,8 +551,11 @@ void Watcher::Impl::rescan(const std::string& reason) {
     emit_path(EventKind::rescan, "", reason, false, kNoNode);
   };
   if (!backstop) announce_rescan();
+  // A half-filled model (fanotify's crawl) cannot be diffed as it is: settle it first.
+  settle_crawl(announce_rescan);
+  fan_virtual.clear();  // the diff puts every object where it is
   // Events still queued describe changes the scan below may already include; the model
-  // absorbs them idempotently, so drain first to shorten the window.
+  // absorbs them idempotently.
   for (NodeId root : model.children(core::kTopNode)) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
     std::string root_path = model.node(root).name;
@@ -570,6 +639,7 @@ bool Watcher::Impl::step(int timeout_ms) {
     stop_requested = true;
     return false;
   }
+  bool got_all = false;
   if (!reading) {
     if (fds[1].revents & POLLIN) log.clear_resume();
   } else if (fds[1].revents & POLLIN) {
@@ -594,7 +664,16 @@ bool Watcher::Impl::step(int timeout_ms) {
       return false;
     }
     busy = *got > 256;
+    got_all = *got < 16384;
     if (log.over_limit()) ++stats.paused;
+  }
+  // The crawl finished before this read, and the read found the queue's end with no
+  // overflow: every record of the crawl's time was handled, nothing is left to settle.
+  const bool caught_up = reading && (!(fds[1].revents & POLLIN) || got_all);
+  if (fan && !crawl && !rescan_pending && caught_up) {
+    crawl_suspects.clear();
+    crawl_tail = false;
+    fan_reported.clear();
   }
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);

@@ -91,6 +91,24 @@ struct Watcher::Impl {
   std::unordered_set<core::NodeId> fan_mount_points;
   void check_mount_points();
   void release_crawl_memory();
+  // Before an overflow's rescan: finishes the crawl without hiding what the lost events
+  // changed in directories not listed yet (see watcher.cc).
+  void settle_crawl(const std::function<void()>& before_first_report);
+  // Directories the crawl listed after ready with entries already changed (or could not
+  // list): kept until the events of the crawl's time are known to be complete.
+  std::unordered_set<core::NodeId> crawl_suspects;
+  // The crawl is under way, or its records may still be queued: records made before a
+  // directory was listed can arrive after its listing, even after the crawl ended. Until a
+  // read after the crawl reaches the queue's end, the model may lack what they describe.
+  bool crawl_tail = false;
+  bool model_partial() const { return crawl.has_value() || crawl_tail; }
+  // While the model is partial: directories created or moved in after ready, whose entries
+  // the consumer knows only from what was reported (not from its own view at ready). A name
+  // missing from one was never reported; in a directory the crawl lists, it may be.
+  std::unordered_set<core::NodeId> fan_reported;
+  bool reported_dir(core::NodeId dir) const { return dir != core::kNoNode && fan_reported.count(dir) != 0; }
+  // Ready, minus the coarse clock's lag: a stamp at or after this may be a change after ready.
+  std::int64_t started_ns = 0;
 
   // fanotify_translator.cc
   struct FanPlace {
@@ -102,22 +120,42 @@ struct Watcher::Impl {
   void remember_outside(const std::string& key);  // bounded negative cache
   void fan_map(core::NodeId dir, const std::string& key);
   core::NodeId root_for(const std::string& path) const;
+  // True when `path` (a directory under `root`) or a directory between them is excluded.
+  bool excluded_below(core::NodeId root, const std::string& path) const;
   void handle_fan(std::vector<backend::FanEvent>& events);
   void handle_fan_one(const backend::FanEvent& ev);
-  void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
+  // `key`: the created directory's own key from the record, when the kernel gave one.
+  void fan_created(const FanPlace& at, const std::string& name, bool is_dir, const char* reason,
+                   const std::string& key);
   void fan_deleted(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
   void fan_changed(EventKind kind, const FanPlace& at, const std::string& name, bool is_dir);
   void fan_renamed(const backend::FanEvent& ev);
   core::NodeId fan_node(const FanPlace& at, const std::string& name, const std::string& path) const;
+  // The node is the object `st` describes (inode, device, type and birth when both have one).
+  bool same_object(core::NodeId id, const sys::FileStat& st) const;
+  // Renames not applied because the object was already back (see fan_renamed): where the
+  // records still to come say it is -> where the model keeps it.
+  struct FanName {
+    core::NodeId dir;
+    std::string name;
+    bool operator==(const FanName& o) const { return dir == o.dir && name == o.name; }
+  };
+  struct FanNameHash {
+    std::size_t operator()(const FanName& n) const {
+      return std::hash<std::string>()(n.name) ^ (std::hash<core::NodeId>()(n.dir) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<FanName, FanName, FanNameHash> fan_virtual;
   std::optional<backend::FanotifyBackend> fan;
   std::vector<backend::FanEvent> fan_raw;
-  // Directory key -> node, checked on use (so removals need no bookkeeping).
-  struct FanDir {
-    core::NodeId node;  // kNoNode: outside every root
-    std::uint64_t ino;  // the node's inode when mapped: a reused node id does not match
-  };
-  std::unordered_map<std::string, FanDir> fan_dirs;
-  std::size_t fan_outside = 0;  // entries with node kNoNode
+  // Directory key -> node (kNoNode: known to be outside every root), and back.
+  std::unordered_map<std::string, core::NodeId> fan_dirs;
+  std::unordered_map<core::NodeId, std::string> fan_key_of;
+  // Keys taken over by a second node for the same directory (see fan_map), and the nodes
+  // that held them before; fan_forget() hands a key back when its node is removed.
+  std::unordered_map<std::string, std::vector<core::NodeId>> fan_shadow;
+  void fan_forget(core::NodeId id);
+  std::size_t fan_outside = 0;  // entries with node kNoNode (the bounded negative cache)
   int self_pid = 0;
 
   // inotify_translator.cc

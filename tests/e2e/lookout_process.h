@@ -7,7 +7,7 @@
 //   snapshot_tree   the real tree under a root as {relative path -> is_dir}.
 //   ConsumerTree    applies JSON events to such a snapshot the way a consumer must
 //                   (create/delete/rename/rescan semantics) and records what did not add up.
-//   SysctlOverride  writes a /proc/sys value and always restores the old one.
+//   SysctlOverride  (from support/test_dirs.h) writes a /proc/sys value, always restores it.
 //   wait_file_contains  waits (inotify, deadline) until a file contains a string.
 #pragma once
 
@@ -37,6 +37,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "support/test_dirs.h"
 
 #ifndef LOOKOUT_BINARY
 #error "LOOKOUT_BINARY must be defined (tests/CMakeLists.txt does it for e2e tests)"
@@ -567,6 +569,7 @@ class ConsumerTree {
       ++rescans_;
       return true;
     }
+    if (kind == "backend") return true;  // which mechanism watches a subtree: no change
     bool is_dir = o.count("is_dir") && o.at("is_dir") == "true";
     std::string rel;
     if (!relative(json_path(o, "path"), rel)) {
@@ -689,42 +692,20 @@ inline bool write_small_file(const std::string& path, const std::string& data) {
   return ::close(fd) == 0 && ok;
 }
 
-// Writes `value` to a /proc/sys file and puts the old value back when destroyed (or on
-// restore()), whatever happens in between. valid() is false if it could not be changed.
-class SysctlOverride {
- public:
-  SysctlOverride(std::string path, const std::string& value) : path_(std::move(path)) {
-    auto old = read_small_file(path_);
-    if (!old) return;
-    old_ = *old;
-    while (!old_.empty() && (old_.back() == '\n' || old_.back() == ' ')) old_.pop_back();
-    active_ = write_small_file(path_, value + "\n");
-  }
-  ~SysctlOverride() { restore(); }
-  SysctlOverride(const SysctlOverride&) = delete;
-  SysctlOverride& operator=(const SysctlOverride&) = delete;
-  bool valid() const { return active_; }
-  const std::string& old_value() const { return old_; }
-  bool restore() {
-    if (!active_) return true;
-    active_ = false;
-    return write_small_file(path_, old_ + "\n");
-  }
+using testing::SysctlOverride;
 
- private:
-  std::string path_, old_;
-  bool active_ = false;
-};
 
-// Starts `lookout ARGS` (which must include --json) with its inotify queue limited to
-// `max_queued_events`: /proc/sys/fs/inotify/max_queued_events is lowered only until lookout's
-// ready line (the kernel fixes an instance's queue size when it is created) and restored at
-// once, also on every failure path. Root only. On failure returns nullptr and sets `error`.
-inline std::unique_ptr<LookoutProcess> start_with_small_queue(const std::vector<std::string>& args,
-                                                               int max_queued_events, std::string& error) {
-  SysctlOverride small("/proc/sys/fs/inotify/max_queued_events", std::to_string(max_queued_events));
+// Starts `lookout ARGS` (which must include --json) with its kernel queue limited to
+// `max_queued_events`: `sysctl` (inotify's or fanotify's max_queued_events) is lowered only
+// until lookout's ready line (the kernel fixes an instance's queue size when it is created)
+// and restored at once, also on every failure path. Root only. On failure returns nullptr
+// and sets `error`.
+inline std::unique_ptr<LookoutProcess> start_with_small_queue(
+    const std::vector<std::string>& args, int max_queued_events, std::string& error,
+    const std::string& sysctl = "/proc/sys/fs/inotify/max_queued_events") {
+  SysctlOverride small(sysctl, std::to_string(max_queued_events));
   if (!small.valid()) {
-    error = "cannot lower /proc/sys/fs/inotify/max_queued_events";
+    error = "cannot lower " + sysctl;
     return nullptr;
   }
   auto p = std::make_unique<LookoutProcess>(args);

@@ -22,6 +22,7 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "sys/fanotify_probe.h"
 
 namespace lookout::e2e {
 namespace {
@@ -373,13 +374,15 @@ class Mutator {
   std::size_t failures_ = 0;
 };
 
-std::string save_artifacts(std::uint64_t seed, const std::vector<std::string>& ops, const std::string& events) {
+std::string save_artifacts(std::uint64_t seed, const std::vector<std::string>& ops, const std::string& events,
+                           const std::string& stderr_text) {
   const char* base = std::getenv("LOOKOUT_TEST_TMP");
   std::string prefix = std::string(base ? base : "/tmp") + "/lookout-stress-" + std::to_string(seed);
   std::ofstream o(prefix + ".ops");
   for (auto& l : ops) o << l << "\n";
   std::ofstream(prefix + ".events", std::ios::binary) << events;
-  return prefix + ".{ops,events}";
+  std::ofstream(prefix + ".stderr", std::ios::binary) << stderr_text;
+  return prefix + ".{ops,events,stderr}";
 }
 
 struct RunResult {
@@ -388,14 +391,22 @@ struct RunResult {
   int extra_cookies = 0;  // cookies needed beyond the first before the trees matched
 };
 
-// One seeded run. `overflow`: give lookout's inotify instance a 64-event queue, and stop it
-// (SIGSTOP) for 150 of every 400 operations so that the queue certainly overflows while the
-// tree keeps changing.
-RunResult run_stress(std::uint64_t seed, int ops, bool overflow) {
+// Which mechanism the run asks lookout for.
+enum class Backend { auto_select, poll, fanotify };
+
+const char* backend_name(Backend b) {
+  return b == Backend::poll ? "poll" : b == Backend::fanotify ? "fanotify" : "auto";
+}
+
+// One seeded run. `overflow`: give lookout's kernel instance (inotify, or fanotify's group) a
+// 64-event queue, and stop it (SIGSTOP) for 150 of every 400 operations so that the queue
+// certainly overflows while the tree keeps changing.
+RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend = Backend::auto_select) {
   RunResult result;
-  std::cerr << "[ stress ] seed " << seed << (overflow ? " (forced overflow)" : "")
-            << " - rerun with LOOKOUT_STRESS_SEED=" << seed << "\n";
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with LOOKOUT_STRESS_SEED=" + std::to_string(seed) + ")");
+  std::cerr << "[ stress ] seed " << seed << " backend " << backend_name(backend)
+            << (overflow ? " (forced overflow)" : "") << " - rerun with LOOKOUT_STRESS_SEED=" << seed << "\n";
+  SCOPED_TRACE("seed " + std::to_string(seed) + ", backend " + backend_name(backend) +
+               " (rerun with LOOKOUT_STRESS_SEED=" + std::to_string(seed) + ")");
   lookout::testing::TempDir tmp;
   const std::string root = tmp / "root";
   const std::string outside = tmp / "outside";
@@ -406,10 +417,18 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow) {
   const TreeSnapshot start = snapshot_tree(root);
 
   std::unique_ptr<LookoutProcess> lkp;
-  const std::vector<std::string> args = {"watch", "-m", "-r", "--json", "-q", root};
+  std::vector<std::string> args = {"watch", "-m", "-r", "--json", "-q", root};
+  if (backend == Backend::poll) {
+    // Short intervals: a pass every 20-100 ms, so a cookie is seen soon after it is made.
+    args.insert(args.end(), {"--backend", "poll", "--poll-min", "0.02", "--poll-max", "0.1"});
+  } else if (backend == Backend::fanotify) {
+    args.insert(args.end(), {"--backend", "fanotify"});
+  }
   if (overflow) {
     std::string error;
-    lkp = start_with_small_queue(args, 64, error);
+    lkp = start_with_small_queue(args, 64, error,
+                                 backend == Backend::fanotify ? "/proc/sys/fs/fanotify/max_queued_events"
+                                                              : "/proc/sys/fs/inotify/max_queued_events");
     if (!lkp) {
       ADD_FAILURE() << error;
       return result;
@@ -458,6 +477,9 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow) {
   };
 
   bool synced = sync(0);
+  // Polling: the pass that reported the cookie may have listed some directories before the
+  // last operations. The next pass starts after it ended, so a second cookie covers them.
+  if (synced && backend == Backend::poll) synced = sync(100);
   std::string hang_info = synced ? "" : lk.describe_threads();
   TreeSnapshot real = snapshot_tree(root);
   std::string diff = diff_trees(real, consumer.tree());
@@ -506,7 +528,7 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow) {
   bool failed = !synced || !final_diff.empty() || !diff.empty() || !consumer.anomalies().empty() ||
                 mut.failures() > 0 || ::testing::Test::HasFailure();
   std::string saved;
-  if (failed) saved = save_artifacts(seed, mut.log(), lk.out());
+  if (failed) saved = save_artifacts(seed, mut.log(), lk.out(), lk.err());
   EXPECT_TRUE(synced) << "cookie never reported; seed " << seed << "\n"
                       << "threads when the cookie wait ended:\n" << hang_info << lk.describe();
   EXPECT_TRUE(final_diff.empty() && diff.empty())
@@ -515,6 +537,11 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow) {
       << (diff.empty() ? "" : "after more cookies:\n" + diff)
       << (final_diff.empty() ? "" : "after exit:\n" + final_diff) << "rescans: " << consumer.rescans()
       << "\nanomalies:\n" << consumer.anomaly_report() << "ops and events saved to " << saved;
+  if (backend != Backend::auto_select) {
+    // One decision, for the root: no directory of this tree is a mount of its own.
+    auto b = consumer.counts().find("backend");
+    EXPECT_EQ(b == consumer.counts().end() ? 0u : b->second, 1u) << "backend records:\n" << lk.out().substr(0, 2000);
+  }
   EXPECT_TRUE(consumer.anomalies().empty())
       << "seed " << seed << ": events that do not fit the consumer's tree:\n" << consumer.anomaly_report()
       << "ops and events saved to " << saved;
@@ -536,6 +563,29 @@ TEST(Stress, RandomOperationsAddUpToTheTree) {
   }
 }
 
+TEST(Stress, RandomOperationsAddUpToTheTreePolling) {
+  for (std::uint64_t seed : stress_seeds(2)) {
+    run_stress(seed, stress_ops(), false, Backend::poll);
+    if (HasFailure()) break;
+  }
+}
+
+// The skip reason when fanotify cannot be used here, or empty.
+std::string fanotify_unavailable() {
+  if (::geteuid() != 0) return "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
+  const char* base = std::getenv("LOOKOUT_TEST_TMP");
+  sys::FanotifyProbe p = sys::probe_fanotify(base && *base ? base : "/tmp");
+  return p.available ? "" : "fanotify is not usable here: " + p.reason;
+}
+
+TEST(Stress, RandomOperationsAddUpToTheTreeFanotify) {
+  if (std::string why = fanotify_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  for (std::uint64_t seed : stress_seeds(3)) {
+    run_stress(seed, stress_ops(), false, Backend::fanotify);
+    if (HasFailure()) break;
+  }
+}
+
 TEST(Stress, ForcedOverflowRescanStillAddsUp) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to lower /proc/sys/fs/inotify/max_queued_events";
   if (::access("/proc/sys/fs/inotify/max_queued_events", W_OK) != 0) {
@@ -543,6 +593,17 @@ TEST(Stress, ForcedOverflowRescanStillAddsUp) {
   }
   for (std::uint64_t seed : stress_seeds(1)) {
     RunResult r = run_stress(seed, stress_ops(), true);
+    EXPECT_GT(r.rescans, 0u) << "seed " << seed << ": no rescan reported with a 64-event queue";
+  }
+}
+
+TEST(Stress, ForcedOverflowRescanStillAddsUpFanotify) {
+  if (std::string why = fanotify_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (::access("/proc/sys/fs/fanotify/max_queued_events", W_OK) != 0) {
+    GTEST_SKIP() << "/proc/sys/fs/fanotify/max_queued_events is not writable here";
+  }
+  for (std::uint64_t seed : stress_seeds(1)) {
+    RunResult r = run_stress(seed, stress_ops(), true, Backend::fanotify);
     EXPECT_GT(r.rescans, 0u) << "seed " << seed << ": no rescan reported with a 64-event queue";
   }
 }

@@ -1,10 +1,13 @@
 #include "support/test_dirs.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -12,9 +15,10 @@
 
 namespace lookout::testing {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("LOOKOUT_TEST_TMP");
-  std::string tmpl = std::string(base ? base : "/tmp") + "/lookout-test-XXXXXX";
+TempDir::TempDir() : TempDir(std::getenv("LOOKOUT_TEST_TMP") ? std::getenv("LOOKOUT_TEST_TMP") : "/tmp") {}
+
+TempDir::TempDir(const std::string& base) {
+  std::string tmpl = base + "/lookout-test-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back(0);
   if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
@@ -24,6 +28,37 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+TmpfsMount::TmpfsMount() {
+  if (::mount("lookout-test", base_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=256m,nr_inodes=200000,mode=0755") != 0) {
+    why_ = std::string("mount -t tmpfs ") + base_.path() + ": " + std::strerror(errno);
+    return;
+  }
+  mounted_ = true;
+}
+
+TmpfsMount::~TmpfsMount() {
+  if (mounted_ && ::umount2(base_.path().c_str(), 0) != 0) ::umount2(base_.path().c_str(), MNT_DETACH);
+}
+
+SysctlOverride::SysctlOverride(std::string path, const std::string& value) : path_(std::move(path)) {
+  std::ifstream in(path_);
+  if (!(in >> old_)) return;
+  std::ofstream out(path_);
+  out << value << "\n";
+  out.flush();
+  active_ = static_cast<bool>(out);
+}
+
+bool SysctlOverride::restore() {
+  if (!active_) return true;
+  active_ = false;
+  std::ofstream out(path_);
+  out << old_ << "\n";
+  out.flush();
+  return static_cast<bool>(out);
 }
 
 void write_file(const std::string& path, const std::string& data) {

@@ -16,6 +16,7 @@ namespace lookout::testing {
 class TempDir {
  public:
   TempDir();  // under $LOOKOUT_TEST_TMP, else /tmp
+  explicit TempDir(const std::string& base);  // under `base` (e.g. a TmpfsMount)
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -24,6 +25,42 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Root only: a tmpfs mounted on a fresh directory for the test's lifetime; the destructor
+// unmounts it (lazily if something still holds it) and removes the directory.
+class TmpfsMount {
+ public:
+  TmpfsMount();
+  ~TmpfsMount();
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  bool ok() const { return mounted_; }
+  const std::string& why() const { return why_; }  // errno text when !ok()
+  const std::string& path() const { return base_.path(); }
+
+ private:
+  TempDir base_;
+  std::string why_;
+  bool mounted_ = false;
+};
+
+// Writes `value` to a /proc/sys file and puts the old value back on restore() or when
+// destroyed, whatever happens in between. Root only; valid() is false if it could not write.
+// The knobs are global: hold one only for as long as the kernel needs to read it.
+class SysctlOverride {
+ public:
+  SysctlOverride(std::string path, const std::string& value);
+  ~SysctlOverride() { restore(); }
+  SysctlOverride(const SysctlOverride&) = delete;
+  SysctlOverride& operator=(const SysctlOverride&) = delete;
+  bool valid() const { return active_; }  // false: the value could not be changed
+  const std::string& old_value() const { return old_; }
+  bool restore();
+
+ private:
+  std::string path_, old_;
+  bool active_ = false;
 };
 
 void write_file(const std::string& path, const std::string& data);

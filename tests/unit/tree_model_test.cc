@@ -46,6 +46,20 @@ TEST(TreeModel, MoveOverOccupantRemovesIt) {
   EXPECT_EQ(m.size(), 2u);
 }
 
+// Only a stale model asks for this (rename(2) replaces only an empty directory): refused,
+// and nothing is removed, instead of freeing the node being moved.
+TEST(TreeModel, MoveOntoItsOwnAncestorIsRefused) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId a = m.add(root, "a", dir_stat(2), true);
+  NodeId b = m.add(a, "b", dir_stat(3), true);
+  NodeId c = m.add(b, "c", dir_stat(4), true);
+  EXPECT_FALSE(m.move(c, root, "a"));
+  ASSERT_TRUE(m.valid(c));
+  EXPECT_EQ(m.path(c), "/w/a/b/c");
+  EXPECT_EQ(m.size(), 4u);
+}
+
 TEST(TreeModel, RemoveIsPostOrderAndReusesSlots) {
   TreeModel m;
   NodeId root = m.add_root("/", dir_stat(1));
