@@ -1,8 +1,10 @@
 // The engine on real directories: every behaviour the issue lists, driven through step()
 // (or a loop thread where the race itself is the point), with deadlines instead of sleeps.
 // One suite, one row per backend and filesystem: inotify and fanotify, each on the test
-// temp directory (ext4 here) and on a tmpfs mounted for the test. Fanotify rows skip, with
-// the reason, when a filesystem mark cannot be placed (not root, or the kernel says no).
+// temp directory (ext4 here), on a tmpfs, and on loop-mounted xfs and btrfs made for the
+// test (root; skipped with the reason when mkfs or loop devices are missing). Fanotify rows
+// skip, with the reason, when a filesystem mark cannot be placed (not root, or the kernel
+// says no).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 
 #include "core/fs_kind.h"
 #include "support/consumer_state.h"
+#include "support/loop_mount.h"
 #include "support/test_dirs.h"
 #include "sys/fanotify_probe.h"
 
@@ -34,16 +37,22 @@ using testing::apply_event;
 using testing::diff_states;
 using testing::snapshot;
 
+enum class Fs { tmpdir, tmpfs, xfs, btrfs };
+
 struct Case {
   BackendChoice backend;
-  bool tmpfs;  // false: the usual temp directory ($LOOKOUT_TEST_TMP or /tmp)
+  Fs fs;  // tmpdir: the usual temp directory ($LOOKOUT_TEST_TMP or /tmp)
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   const char* b = info.param.backend == BackendChoice::fanotify ? "fanotify"
                   : info.param.backend == BackendChoice::inotify ? "inotify"
                                                                   : "auto";
-  return std::string(b) + (info.param.tmpfs ? "_on_tmpfs" : "_on_tmpdir");
+  const char* f = info.param.fs == Fs::tmpfs ? "tmpfs"
+                  : info.param.fs == Fs::xfs ? "xfs"
+                  : info.param.fs == Fs::btrfs ? "btrfs"
+                                               : "tmpdir";
+  return std::string(b) + "_on_" + f;
 }
 
 void PrintTo(const Case& c, std::ostream* os) { *os << case_name(::testing::TestParamInfo<Case>(c, 0)); }
@@ -51,10 +60,18 @@ void PrintTo(const Case& c, std::ostream* os) { *os << case_name(::testing::Test
 class Behaviour : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    if (GetParam().tmpfs) {
+    const Fs f = GetParam().fs;
+    if (f == Fs::tmpfs) {
       if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
       mount_ = std::make_unique<testing::TmpfsMount>();
       if (!mount_->ok()) GTEST_SKIP() << mount_->why();
+    } else if (f == Fs::xfs || f == Fs::btrfs) {
+      const char* mkfs = f == Fs::xfs ? "mkfs.xfs" : "mkfs.btrfs";
+      if (!testing::is_root_user()) GTEST_SKIP() << "needs root to loop-mount " << mkfs << " images";
+      if (!testing::have_program(mkfs)) GTEST_SKIP() << mkfs << " is not installed (xfsprogs / btrfs-progs)";
+      // xfs needs 300 MB at least; the image is sparse, so this costs little disk.
+      loop_ = std::make_unique<testing::LoopMount>(std::string(mkfs) + " -q -f", "320M");
+      if (!loop_->ok()) GTEST_SKIP() << loop_->why();
     }
     if (GetParam().backend != BackendChoice::inotify) {
       if (!testing::is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
@@ -67,6 +84,7 @@ class Behaviour : public ::testing::TestWithParam<Case> {
   // Where this row's temp directories go.
   std::string base() const {
     if (mount_) return mount_->path();
+    if (loop_) return loop_->path();
     const char* env = std::getenv("LOOKOUT_TEST_TMP");
     return env && *env ? env : "/tmp";
   }
@@ -81,13 +99,18 @@ class Behaviour : public ::testing::TestWithParam<Case> {
     return fanotify() ? "/proc/sys/fs/fanotify/max_queued_events" : "/proc/sys/fs/inotify/max_queued_events";
   }
 
-  std::unique_ptr<testing::TmpfsMount> mount_;  // outlives every TempDir of the test body
+  // Both outlive every TempDir of the test body (members die after the body's locals).
+  std::unique_ptr<testing::TmpfsMount> mount_;
+  std::unique_ptr<testing::LoopMount> loop_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, Behaviour,
-                         ::testing::Values(Case{BackendChoice::inotify, false}, Case{BackendChoice::inotify, true},
-                                           Case{BackendChoice::fanotify, false},
-                                           Case{BackendChoice::fanotify, true}),
+                         ::testing::Values(Case{BackendChoice::inotify, Fs::tmpdir}, Case{BackendChoice::inotify, Fs::tmpfs},
+                                           Case{BackendChoice::inotify, Fs::xfs}, Case{BackendChoice::inotify, Fs::btrfs},
+                                           Case{BackendChoice::fanotify, Fs::tmpdir},
+                                           Case{BackendChoice::fanotify, Fs::tmpfs},
+                                           Case{BackendChoice::fanotify, Fs::xfs},
+                                           Case{BackendChoice::fanotify, Fs::btrfs}),
                          case_name);
 
 // The first `n` lines of a long report (a failed diff can list thousands of paths).
@@ -689,8 +712,8 @@ TEST_P(Behaviour, OwnProcessWritesAreDroppedWhenAsked) {
 // process may place one; changes made around the switch still add up.
 class AutoSwitch : public Behaviour {};
 INSTANTIATE_TEST_SUITE_P(Filesystems, AutoSwitch,
-                         ::testing::Values(Case{BackendChoice::auto_select, false},
-                                           Case{BackendChoice::auto_select, true}),
+                         ::testing::Values(Case{BackendChoice::auto_select, Fs::tmpdir},
+                                           Case{BackendChoice::auto_select, Fs::tmpfs}),
                          case_name);
 
 TEST_P(AutoSwitch, LargeTreeMovesToOneFanotifyMark) {
