@@ -33,11 +33,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUEUE_SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
+FAN_QUEUE_SYSCTL = "/proc/sys/fs/fanotify/max_queued_events"
 
 SIZES = {"1k": (1000, 10000), "10k": (10000, 100000), "50k": (50000, 500000)}
 # "lookout" is the default (--backend auto: as root, a fanotify mark once a tree passes 2000
-# directories); "lookout-inotify" forces inotify, the backend every user has.
-ALL_TOOLS = ["lookout", "lookout-inotify", "inotifywait", "fswatch", "watchman"]
+# directories); "lookout-inotify" forces inotify, the backend every user has;
+# "lookout-fanotify" forces a fanotify filesystem mark (root).
+ALL_TOOLS = ["lookout", "lookout-inotify", "lookout-fanotify", "inotifywait", "fswatch", "watchman"]
 
 BURST_DIRS = 100
 BURST_FILES_PER_DIR = 1000
@@ -64,7 +66,7 @@ def loadavg():
 
 LOAD_START = loadavg()
 LIVE_SESSIONS = []          # sessions to stop on any exit path
-SYSCTL_RESTORE = [None]     # original max_queued_events while it is lowered
+SYSCTL_RESTORE = {}         # sysctl path -> original value while it is lowered
 
 
 def log(msg):
@@ -226,6 +228,7 @@ class Session(object):
         self.stderr_path = os.path.join(workdir, "%s.stderr" % tool)
         self._stderr = open(self.stderr_path, "wb")
         self.parser = {"lookout": parse_inotify_format, "lookout-inotify": parse_inotify_format,
+                       "lookout-fanotify": parse_inotify_format,
                        "inotifywait": parse_inotify_format,
                        "fswatch": parse_fswatch, "watchman": parse_watchman}[tool]
         LIVE_SESSIONS.append(self)
@@ -242,6 +245,8 @@ class Session(object):
                             "--format", "%w%f %e", root],
                 "lookout-inotify": [lookout_bin, "watch", "-m", "-r", "-q", "--ready",
                                     "--backend", "inotify", "--format", "%w%f %e", root],
+                "lookout-fanotify": [lookout_bin, "watch", "-m", "-r", "-q", "--ready",
+                                     "--backend", "fanotify", "--format", "%w%f %e", root],
                 "inotifywait": ["inotifywait", "-m", "-r", "-q", "--format", "%w%f %e", root],
                 "fswatch": ["fswatch", "-r", "-x", "-l", "0.1", "--allow-overflow",
                             "--event-flag-separator=,", root],
@@ -657,15 +662,19 @@ def test_burst(tool, base, workdir, args, writer, low_queue):
     sess = None
     try:
         if low_queue:
-            orig = read_sysctl(QUEUE_SYSCTL)
-            write_sysctl(QUEUE_SYSCTL, 1024)        # raises without root: test fails
-            SYSCTL_RESTORE[0] = orig
+            # Both kernel queues (inotify's and fanotify's): each tool's instance takes the
+            # limit in force when it is created, so they go back as soon as it is ready.
+            knobs = [k for k in (QUEUE_SYSCTL, FAN_QUEUE_SYSCTL) if os.path.exists(k)]
             try:
+                for k in knobs:
+                    orig = read_sysctl(k)
+                    write_sysctl(k, 1024)           # raises without root: test fails
+                    SYSCTL_RESTORE[k] = orig
                 sess = Session(tool, root, workdir, args.lookout)
                 ready = wait_ready(sess, root, 60)
             finally:
-                write_sysctl(QUEUE_SYSCTL, orig)
-                SYSCTL_RESTORE[0] = None
+                for k in list(SYSCTL_RESTORE):
+                    write_sysctl(k, SYSCTL_RESTORE.pop(k))
         else:
             sess = Session(tool, root, workdir, args.lookout)
             ready = wait_ready(sess, root, 60)
@@ -1228,11 +1237,11 @@ def main():
     finally:
         for sess in list(LIVE_SESSIONS):
             stop_quietly(sess)
-        if SYSCTL_RESTORE[0] is not None:
+        for k in list(SYSCTL_RESTORE):
             try:
-                write_sysctl(QUEUE_SYSCTL, SYSCTL_RESTORE[0])
+                write_sysctl(k, SYSCTL_RESTORE.pop(k))
             except OSError as e:
-                log("could not restore %s: %s" % (QUEUE_SYSCTL, e))
+                log("could not restore %s: %s" % (k, e))
         if mounted:
             r = subprocess.run(["umount", base])
             if r.returncode != 0:
@@ -1274,6 +1283,7 @@ def main():
         "cmds": {
             "lookout": "lookout watch -m -r -q --ready --format '%w%f %e' DIR",
             "lookout-inotify": "lookout watch -m -r -q --ready --backend inotify --format '%w%f %e' DIR",
+            "lookout-fanotify": "lookout watch -m -r -q --ready --backend fanotify --format '%w%f %e' DIR",
             "inotifywait": "inotifywait -m -r -q --format '%w%f %e' DIR",
             "fswatch": "fswatch -r -x -l 0.1 --allow-overflow --event-flag-separator=, DIR",
             "watchman": "watchman --foreground -U SOCK -n -o LOG --pidfile P --statefile S; "

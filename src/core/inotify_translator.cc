@@ -81,6 +81,9 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
   // watch yet: watch and list it at its new place now.
   const core::Node& n = model.node(id);
   if (n.is_dir() && n.wd < 0 && opt.recursive && !under_polled(id)) catch_up(id, true);
+  // So do directories inside it that met ENOENT because of this very rename: now, in event
+  // order, not after the batch, or what they hold would be reported after later events.
+  if (n.is_dir() && !blind.empty()) retry_blind(id);
 }
 
 void Watcher::Impl::root_gone(NodeId root, const char* how) {

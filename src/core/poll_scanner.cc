@@ -58,7 +58,7 @@ class FreshBuilder {
     while (!stack_.empty()) {
       Item it = stack_.back();
       stack_.pop_back();
-      if (it.live != kNoNode && !changed_.count(it.live)) {
+      if (it.live != kNoNode && !it.relist && !changed_.count(it.live)) {
         copy(it);
       } else {
         list(it);
@@ -71,6 +71,7 @@ class FreshBuilder {
     NodeId live;  // kNoNode: a directory the live model does not have
     NodeId fresh;
     bool stat_fresh;
+    bool relist = false;  // changed since the first half of the pass looked at it
   };
 
   void copy(const Item& it) {
@@ -128,7 +129,12 @@ class FreshBuilder {
                             live_.node(lc).st.dev != st.dev)) {
         lc = kNoNode;
       }
-      stack_.push_back({lc, fc, true});
+      // Copying the model's entries is right only under the stamps they were read with: a
+      // directory changed since find_changed_dirs() looked would otherwise store its new
+      // stamps over its old entries, and no later pruned pass would read it again.
+      const Node* ln = lc != kNoNode ? &live_.node(lc) : nullptr;
+      bool relist = ln && (!ln->stat_known || ln->st.mtime_ns != st.mtime_ns || ln->st.ctime_ns != st.ctime_ns);
+      stack_.push_back({lc, fc, true, relist});
     }
   }
 

@@ -408,10 +408,24 @@ Result<void> Watcher::Impl::save_state_now() {
   return core::save_state(model, opt.state_file);
 }
 
-void Watcher::Impl::retry_blind() {
+void Watcher::Impl::retry_blind(NodeId under) {
   if (blind.empty() || !opt.recursive || fan) return;
-  std::vector<NodeId> ids(blind.begin(), blind.end());
-  blind.clear();
+  std::vector<NodeId> ids;
+  for (auto it = blind.begin(); it != blind.end();) {
+    if (under == kNoNode || (model.valid(*it) && model.is_ancestor(under, *it))) {
+      ids.push_back(*it);
+      it = blind.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Parents first: a parent's listing watches and lists the blind directories below it.
+  auto depth = [this](NodeId id) {
+    int d = 0;
+    for (NodeId cur = id; model.valid(cur) && cur != core::kTopNode; cur = model.node(cur).parent) ++d;
+    return d;
+  };
+  std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
   for (NodeId d : ids) {
     if (model.valid(d) && model.node(d).is_dir() && !under_polled(d)) {
       restat(d);

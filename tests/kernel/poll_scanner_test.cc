@@ -375,6 +375,45 @@ TEST(PollScanner, RepeatedPassesSettleAfterChanges) {
   }
 }
 
+// A directory that changes between the two halves of a pass (after find_changed_dirs() took
+// it for unchanged, before its changed parent is read again) must not take its new stamps
+// over the model's old entries: no later pruned pass would read it again.
+TEST(PollScanner, DirectoryChangedDuringThePassIsNotLost) {
+  int exercised = 0;
+  for (int attempt = 0; attempt < 20 && exercised < 3; ++attempt) {
+    TempDir t;
+    lookout::testing::make_dirs(t / "p/c");
+    for (int i = 0; i < 50; ++i) lookout::testing::write_file(t / ("p/f" + std::to_string(i)), "x");
+    lookout::testing::write_file(t / "p/c/victim", "x");
+    Live live = crawl(t.path());
+    lookout::testing::write_file(t / "p/new", "x");  // p must be read again
+    // The exclusion check runs for each entry of p as it is read: the hook to change p/c
+    // while the pass is under way, before p/c itself is looked at.
+    bool seen_c = false, removed = false;
+    ExcludedFn during = [&](const std::string& path, bool) {
+      if (path == t / "p/c") seen_c = true;
+      if (!seen_c && !removed) removed = ::unlink((t / "p/c/victim").c_str()) == 0;
+      return false;
+    };
+    std::vector<std::string> events;
+    for (int pass_no = 0; pass_no < 2; ++pass_no) {
+      TreeModel fresh;
+      PollScan scan;
+      ASSERT_TRUE(poll_scan(live.model, live.root, fresh, t.path(), false, during, {}, scan, 1));
+      DiffSink sink;
+      sink.event = [&](EventKind k, const std::string& path, const std::string&, bool) {
+        events.push_back(std::string(event_kind_name(k)) + " " + path);
+      };
+      reconcile_poll(live.model, live.root, fresh, scan, sink);
+    }
+    if (!removed) continue;  // p/c came first in p's listing: the window was not hit
+    ++exercised;
+    EXPECT_EQ(std::count(events.begin(), events.end(), "delete " + (t / "p/c/victim")), 1)
+        << ::testing::PrintToString(events);
+  }
+  EXPECT_GT(exercised, 0) << "p/c was listed first every time";
+}
+
 TEST(PollScanner, ExclusionsAreHonouredOnEveryThread) {
   TempDir t;
   for (int d = 0; d < 40; ++d) {

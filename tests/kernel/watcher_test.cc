@@ -161,6 +161,37 @@ TEST_P(Behaviour, NewDirectoryContentsAreReportedOnceEach) {
   }
 }
 
+// A directory created just before its parent is renamed cannot be opened by its old path
+// when its create is read: it is listed once the rename is read, in event order, so what it
+// held comes before whatever happened after (a consumer's cookie must mean "all before").
+TEST_P(Behaviour, NewDirectoryUnderARenamedParentIsListedBeforeLaterEvents) {
+  TempDir t(base());
+  testing::make_dirs(t / "a");
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  Recorder r(*w);
+  // All of it before the watcher reads anything.
+  testing::make_dirs(t / "a/n/x");
+  testing::write_file(t / "a/n/x/f", "1");
+  testing::rename_path(t / "a", t / "b");
+  testing::write_file(t / "later", "1");
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  auto index_of = [&](const std::string& path) {
+    const auto& ev = r.events();
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+      if (ev[i].kind == EventKind::create && ev[i].path == path) return static_cast<long>(i);
+    }
+    return -1L;
+  };
+  // fanotify's records carry the directory, so it reports the file where it was made
+  // (a/n/x/f, then the rename); inotify lists it after the rename, as b/n/x/f.
+  long f = std::max(index_of(t / "a/n/x/f"), index_of(t / "b/n/x/f"));
+  long later = index_of(t / "later");
+  ASSERT_GE(f, 0) << r.dump();
+  ASSERT_GE(later, 0) << r.dump();
+  EXPECT_LT(f, later) << r.dump();
+}
+
 // fslab §3: a naive recursive watcher misses the file in up to 100% of trials.
 TEST_P(Behaviour, MkdirPRaceThousandOfThousand) {
   TempDir t(base());
