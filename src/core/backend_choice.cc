@@ -86,6 +86,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   // before ready) go. Directories listed so far get their keys.
   inotify.reset();
   wd_to_node.clear();
+  wd_heirs.clear();
   blind.clear();
   for (NodeId id : model.subtree_post_order(root)) {
     core::Node& n = model.node(id);

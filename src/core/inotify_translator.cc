@@ -146,6 +146,7 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
 
   NodeId node = node_for_wd(ev.wd);
   if (m & IN_IGNORED) {
+    wd_heirs.erase(ev.wd);  // the directory is gone: nothing to inherit
     if (node != kNoNode && model.node(node).wd == ev.wd) {
       model.node(node).wd = -1;
       inotify->forget(ev.wd);

@@ -85,7 +85,7 @@ Watcher::Impl::Impl(WatchOptions o)
       }
     }
     fan_forget(id);
-    if (n.wd >= 0 && inotify) {
+    if (n.wd >= 0 && inotify && !pass_wd_to_heir(n.wd, id)) {
       inotify->unwatch(n.wd);
       if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
     }
@@ -152,23 +152,38 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
   int w = *wd;
   if (static_cast<std::size_t>(w) >= wd_to_node.size()) wd_to_node.resize(w + 1024, kNoNode);
   NodeId prev = wd_to_node[w];
-  if (prev != kNoNode && prev != dir && model.valid(prev)) {
+  if (prev != kNoNode && prev != dir && model.valid(prev) && model.node(prev).wd == w) {
     // Watches are per inode, so the kernel handed back a wd the model holds for another
     // path. If that path still leads to this directory it is a bind mount: the first path
-    // keeps the wd. Otherwise the other node is stale (the directory moved and the event
-    // saying so was not delivered yet): the wd moves here, and removing the stale node later
-    // must not remove the watch.
+    // keeps the wd. Otherwise this listing ran ahead of the events: the directory has moved
+    // here and the events saying so are still queued. Those events, and all queued before
+    // them for this wd, happened where the other node is, so the wd stays with it; this
+    // node inherits it when that one is moved onto it or removed (pass_wd_to_heir).
     sys::FileStat st;
     std::string prev_path = model.path(prev);
-    if (sys::stat_at(AT_FDCWD, prev_path.c_str(), st) == 0 && st.ino == model.node(dir).st.ino &&
-        st.dev == model.node(dir).st.dev) {
-      return {};
+    if (sys::stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model.node(dir).st.ino ||
+        st.dev != model.node(dir).st.dev) {
+      wd_heirs[w] = WdHeir{dir, model.node(dir).st.ino};
     }
-    model.node(prev).wd = -1;
+    return {};
   }
   wd_to_node[w] = dir;
   model.node(dir).wd = w;
   return {};
+}
+
+bool Watcher::Impl::pass_wd_to_heir(int wd, NodeId from) {
+  auto it = wd_heirs.find(wd);
+  if (it == wd_heirs.end()) return false;
+  WdHeir heir = it->second;
+  wd_heirs.erase(it);
+  // Node ids are reused: the heir must still be that directory, and still without a watch.
+  if (heir.node == from || !model.valid(heir.node)) return false;
+  core::Node& n = model.node(heir.node);
+  if (!n.is_dir() || n.st.ino != heir.ino || n.wd >= 0) return false;
+  n.wd = wd;
+  wd_to_node[wd] = heir.node;
+  return true;
 }
 
 core::ScanHooks Watcher::Impl::scan_hooks(bool report) {

@@ -177,6 +177,15 @@ struct Watcher::Impl {
   std::optional<backend::InotifyBackend> inotify;
   core::EventLog log;
   std::vector<core::NodeId> wd_to_node;
+  // A directory listed ahead of the events at its new place, while its wd still belongs to
+  // the node at its old place (see watch_dir): wd -> the node that takes the wd over when
+  // the old one is removed. Checked on use (node ids are reused).
+  struct WdHeir {
+    core::NodeId node;
+    std::uint64_t ino;
+  };
+  std::unordered_map<int, WdHeir> wd_heirs;
+  bool pass_wd_to_heir(int wd, core::NodeId from);
   std::uint32_t dir_mask = 0;
   std::uint32_t file_mask = 0;
   sys::UniqueFd stop_fd;

@@ -192,6 +192,32 @@ TEST_P(Behaviour, NewDirectoryUnderARenamedParentIsListedBeforeLaterEvents) {
   EXPECT_LT(f, later) << r.dump();
 }
 
+// A new directory's listing can run ahead of the queued events and meet, at their new
+// places, directories the model still has (and watches) at their old ones. The events
+// queued for those watches happened at the old places and must be applied there: here the
+// move of x out of K must not be lost when K's directory is later renamed into the listing.
+TEST_P(Behaviour, ListingAheadOfQueuedRenamesKeepsTheirOrder) {
+  TempDir t(base());
+  testing::make_dirs(t / "s/m/k");
+  testing::write_file(t / "s/m/k/x", "1");
+  testing::make_dirs(t / "t/d");
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  State consumer = snapshot(t.path());
+  Recorder r(*w);
+  // All of it before the watcher reads anything.
+  testing::make_dirs(t / "n");
+  testing::rename_path(t / "s/m/k/x", t / "x2");   // out of k, at k's old place
+  testing::rename_path(t / "s/m", t / "t/d");      // m over the empty d, t watched
+  testing::rename_path(t / "t", t / "n/t");        // into n, not watched yet
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  for (const auto& e : r.events()) apply_event(consumer, e);
+  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  // And k is watched at its place now.
+  testing::write_file(t / "n/t/d/k/later", "1");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "n/t/d/k/later")) << r.dump();
+}
+
 // fslab §3: a naive recursive watcher misses the file in up to 100% of trials.
 TEST_P(Behaviour, MkdirPRaceThousandOfThousand) {
   TempDir t(base());
