@@ -30,10 +30,18 @@ void Watcher::Impl::restat(NodeId id) {
 
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
                              const char* reason) {
-  if (model.find(dir, name) != kNoNode) return;  // a catch-up scan reported it already
+  NodeId existing = model.find(dir, name);
   std::string path = model.child_path(dir, name);
   sys::FileStat st;
   bool known = sys::stat_at(AT_FDCWD, path.c_str(), st) == 0;
+  if (existing != kNoNode) {
+    // Usually a catch-up scan reported it already. But a rename onto an existing name
+    // (MOVED_TO) puts another object there: the one the model holds is gone, and what
+    // arrived must be reported and listed, or its contents would never be.
+    const sys::FileStat& had = model.node(existing).st;
+    if (!known || (had.ino == st.ino && had.type == st.type)) return;
+    vanished(dir, name);
+  }
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
   if (excluded(path)) return;
   NodeId id = model.add(dir, name, st, known);

@@ -218,6 +218,25 @@ TEST_P(Behaviour, ListingAheadOfQueuedRenamesKeepsTheirOrder) {
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "n/t/d/k/later")) << r.dump();
 }
 
+// rename(2) may replace an empty directory: a directory moved in from outside over one the
+// model has is another object, reported with what it holds (not taken for the old one).
+TEST_P(Behaviour, DirectoryMovedInOverAnEmptyOneIsReportedWithItsContents) {
+  TempDir t(base()), outside(base());
+  testing::make_dirs(t / "e");
+  testing::make_dirs(outside / "o/c");
+  testing::write_file(outside / "o/c/f", "1");
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  State consumer = snapshot(t.path());
+  Recorder r(*w);
+  testing::rename_path(outside / "o", t / "e");
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  for (const auto& e : r.events()) apply_event(consumer, e);
+  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  testing::write_file(t / "e/c/g", "1");  // and watched
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "e/c/g")) << r.dump();
+}
+
 // fslab §3: a naive recursive watcher misses the file in up to 100% of trials.
 TEST_P(Behaviour, MkdirPRaceThousandOfThousand) {
   TempDir t(base());
