@@ -410,18 +410,7 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
   // would never enter the model and every later change to them would be dropped as a write
   // to a deleted file. A crawl's directory goes back to the crawl (its entries are the
   // consumer's already); one that moved in is caught up with its entries reported.
-  if (blind.empty() || !opt.recursive || ended) return;
-  std::vector<NodeId> ids(blind.begin(), blind.end());
-  blind.clear();
-  for (NodeId d : ids) {
-    if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
-    if (crawl && !reported_dir(d)) {
-      crawl->begin(d);
-    } else {
-      restat(d);
-      catch_up(d, true);
-    }
-  }
+  retry_blind();
 }
 
 }  // namespace lookout

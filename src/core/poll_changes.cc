@@ -31,10 +31,6 @@ bool same_identity(const sys::FileStat& a, const sys::FileStat& b) {
   return a.type == b.type && a.ino == b.ino && a.dev == b.dev && a.birth == b.birth;
 }
 
-bool same_stamps(const sys::FileStat& a, const sys::FileStat& b) {
-  return a.ino == b.ino && a.birth == b.birth && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns;
-}
-
 // What one walking thread collects; merged once every thread is done.
 struct WorkerState {
   sys::DirReader reader;
@@ -178,6 +174,10 @@ class ChangeWalk {
 };
 
 }  // namespace
+
+bool same_stamps(const sys::FileStat& a, const sys::FileStat& b) {
+  return a.ino == b.ino && a.birth == b.birth && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns;
+}
 
 bool same_entry(const Node& n, const sys::FileStat& st) {
   if (!n.stat_known || !same_identity(n.st, st) || n.st.mode != st.mode) return false;

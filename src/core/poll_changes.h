@@ -51,5 +51,8 @@ ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::str
 
 // Whether the model's entry `n` still describes `st`: everything the diff engine compares.
 bool same_entry(const Node& n, const sys::FileStat& st);
+// A directory's stamps are those `a` was read under: same inode and birth, same mtime and
+// ctime (its entries have not changed since).
+bool same_stamps(const sys::FileStat& a, const sys::FileStat& b);
 
 }  // namespace lookout::core

@@ -133,7 +133,7 @@ class FreshBuilder {
       // directory changed since find_changed_dirs() looked would otherwise store its new
       // stamps over its old entries, and no later pruned pass would read it again.
       const Node* ln = lc != kNoNode ? &live_.node(lc) : nullptr;
-      bool relist = ln && (!ln->stat_known || ln->st.mtime_ns != st.mtime_ns || ln->st.ctime_ns != st.ctime_ns);
+      bool relist = ln && (!ln->stat_known || !same_stamps(ln->st, st));
       stack_.push_back({lc, fc, true, relist});
     }
   }

@@ -424,7 +424,7 @@ Result<void> Watcher::Impl::save_state_now() {
 }
 
 void Watcher::Impl::retry_blind(NodeId under) {
-  if (blind.empty() || !opt.recursive || fan) return;
+  if (blind.empty() || !opt.recursive || ended) return;
   std::vector<NodeId> ids;
   for (auto it = blind.begin(); it != blind.end();) {
     if (under == kNoNode || (model.valid(*it) && model.is_ancestor(under, *it))) {
@@ -442,7 +442,10 @@ void Watcher::Impl::retry_blind(NodeId under) {
   };
   std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
   for (NodeId d : ids) {
-    if (model.valid(d) && model.node(d).is_dir() && !under_polled(d)) {
+    if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
+    if (fan && crawl && !reported_dir(d)) {
+      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (see handle_fan)
+    } else {
       restat(d);
       catch_up(d, true);
     }

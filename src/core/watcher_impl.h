@@ -202,7 +202,7 @@ struct Watcher::Impl {
   // Directories not watched or not listed because their path did not resolve when we tried
   // (an ancestor's rename not yet handled): watched and listed again after every batch.
   std::unordered_set<core::NodeId> blind;
-  // Retries every blind directory, or only those at or below `under`.
+  // Lists again every blind directory, or only those at or below `under` (both backends).
   void retry_blind(core::NodeId under = core::kNoNode);
   std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
   std::int64_t next_poll_ms = 0;
