@@ -101,6 +101,10 @@ std::string FanotifyBackend::key_of(int dirfd, std::uint64_t dev) { return key_o
 std::string FanotifyBackend::key_of(int dirfd, const std::string& name, std::uint64_t dev) {
   auto it = fsid_of_dev_.find(dev);
   if (it == fsid_of_dev_.end()) return {};
+  return key_at(dirfd, name, it->second);
+}
+
+std::string FanotifyBackend::key_at(int dirfd, const std::string& name, const std::string& fsid) const {
   HandleBuffer h;
   file_handle* fh = h.get();
   fh->handle_bytes = MAX_HANDLE_SZ;
@@ -108,10 +112,10 @@ std::string FanotifyBackend::key_of(int dirfd, const std::string& name, std::uin
   if (::name_to_handle_at(dirfd, name.c_str(), fh, &mount_id, name.empty() ? AT_EMPTY_PATH : 0) != 0) {
     return {};
   }
-  return make_key(it->second.data(), fh->handle_type, fh->f_handle, fh->handle_bytes);
+  return make_key(fsid.data(), fh->handle_type, fh->f_handle, fh->handle_bytes);
 }
 
-std::string FanotifyBackend::resolve(const std::string& key) const {
+sys::UniqueFd FanotifyBackend::open_key(const std::string& key) const {
   if (key.size() < kFsidBytes + sizeof(int)) return {};
   auto mount = mounts_.find(key.substr(0, kFsidBytes));
   if (mount == mounts_.end()) return {};
@@ -124,7 +128,17 @@ std::string FanotifyBackend::resolve(const std::string& key) const {
   std::memcpy(fh->f_handle, key.data() + kFsidBytes + sizeof(int), bytes);
   sys::UniqueFd mount_fd(::open(mount->second.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!mount_fd.valid()) return {};
-  sys::UniqueFd fd(::open_by_handle_at(mount_fd.get(), fh, O_PATH | O_CLOEXEC));
+  return sys::UniqueFd(::open_by_handle_at(mount_fd.get(), fh, O_PATH | O_CLOEXEC));
+}
+
+std::string FanotifyBackend::key_in(const std::string& dir_key, const std::string& name) const {
+  sys::UniqueFd dir = open_key(dir_key);
+  if (!dir.valid()) return {};
+  return key_at(dir.get(), name, dir_key.substr(0, kFsidBytes));
+}
+
+std::string FanotifyBackend::resolve(const std::string& key) const {
+  sys::UniqueFd fd = open_key(key);
   if (!fd.valid()) return {};
   char link[64];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());

@@ -56,6 +56,10 @@ class FanotifyBackend {
   // The directory's current path (open_by_handle_at + /proc/self/fd); empty when it no
   // longer exists (ESTALE) or its filesystem is not marked.
   std::string resolve(const std::string& key) const;
+  // The key of the entry `name` in the directory `dir_key` now, wherever that directory has
+  // moved; empty when either is gone. What a record's object is doing now, in event-order
+  // terms: the path a model gives may lag renames still queued.
+  std::string key_in(const std::string& dir_key, const std::string& name) const;
 
  private:
   FanotifyBackend(sys::UniqueFd fd, std::uint64_t mask)
@@ -67,6 +71,9 @@ class FanotifyBackend {
   // opened when needed. A path, not a held fd: an open fd would make umount fail (EBUSY).
   std::unordered_map<std::string, std::string> mounts_;
   std::unordered_map<std::uint64_t, std::string> fsid_of_dev_;
+  // The directory with this key, opened O_PATH (invalid when gone or not marked).
+  sys::UniqueFd open_key(const std::string& key) const;
+  std::string key_at(int dirfd, const std::string& name, const std::string& fsid) const;
 };
 
 }  // namespace lookout::backend

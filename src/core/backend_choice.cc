@@ -82,8 +82,13 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   fan.emplace(std::move(*backend));
   fan_mount_points.insert(root);
   crawl_tail = true;  // the rest of the crawl runs after ready
-  // The mark sees everything from now on; the watches (and whatever their queue holds from
-  // before ready) go. Directories listed so far get their keys.
+  // The mark sees everything from now on. What the watches saw before it (changes to the
+  // directories listed so far) is only in their queue: applied before the watches go, so
+  // those directories are in step with the consumer's view at ready. Then each gets its key.
+  raw.clear();
+  if (inotify->drain(raw, SIZE_MAX)) handle(raw);
+  std::unordered_set<NodeId> unlisted;
+  if (crawl) unlisted.insert(crawl->pending().begin(), crawl->pending().end());
   inotify.reset();
   wd_to_node.clear();
   wd_heirs.clear();
@@ -95,6 +100,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
       sys::UniqueFd fd(::open(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so
       if (std::string key = fan->key_of(fd.get(), n.st.dev); !key.empty()) fan_map(id, key);
+      if (!unlisted.count(id)) fan_in_step.insert(id);
     }
   }
   announce(root, "fanotify",

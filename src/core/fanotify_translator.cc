@@ -204,8 +204,8 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
   emit(EventKind::create, id, {}, reason);
   // The record's own handle names this directory whatever happened to its path since.
   if (is_dir && !key.empty()) fan_map(id, key);
-  // What it holds reaches the consumer only through reports (see reported_dir()).
-  if (is_dir && model_partial()) fan_reported.insert(id);
+  // What it holds reaches the consumer only through reports (see fan_in_step).
+  if (is_dir && model_partial()) fan_in_step.insert(id);
   const bool moved_in = std::string(reason) == "moved_in";
   if (is_dir && !known && moved_in) {
     blind.insert(id);  // moved on before we looked: listed (and reported) at its place later
@@ -240,7 +240,7 @@ void Watcher::Impl::fan_deleted(const FanPlace& at, const std::string& name, boo
     root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
   } else if (at.dir != kNoNode && model.find(at.dir, name) != kNoNode) {
     vanished(at.dir, name, reason);
-  } else if ((model_partial() && !reported_dir(at.dir)) || at.dir == kNoNode) {
+  } else if ((model_partial() && !in_step(at.dir)) || at.dir == kNoNode) {
     emit_path(EventKind::remove, path, {}, is_dir, root, reason);
   }
 }
@@ -263,7 +263,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   }
   // Not in the model: either its directory is still to be listed (report by path), or the
   // name is gone (writes to a deleted but open file: no ghost events, as with IN_EXCL_UNLINK).
-  if (at.dir != kNoNode && (!model_partial() || reported_dir(at.dir))) return;
+  if (at.dir != kNoNode && (!model_partial() || in_step(at.dir))) return;
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
   emit_path(kind, path, {}, is_dir, root);
@@ -298,11 +298,9 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
   sys::FileStat now_to;
   const bool to_exists = sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
   if (id != kNoNode && to.dir != kNoNode) {
-    sys::FileStat now_from;
-    if (!(to_exists && same_object(id, now_to)) &&
-        sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from)) {
+    if (rename_undone(ev, id, from_path, to_path)) {
       if (fan_virtual.size() > 4096) fan_virtual.clear();  // merged-away halves never come
-      fan_virtual[FanName{to.dir, ev.to_name}] = FanName{from.dir, ev.name};
+      fan_virtual[FanName{to.dir, ev.to_name}] = FanHome{FanName{from.dir, ev.name}, ev.target_key};
       return;
     }
     std::string old = model.path(id);
@@ -315,23 +313,49 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     return;
   }
   if (id == kNoNode && from.dir != kNoNode && to.dir != kNoNode) {
-    if (auto v = fan_virtual.find(FanName{from.dir, ev.name}); v != fan_virtual.end()) {
-      FanName home = v->second;
+    auto v = fan_virtual.find(FanName{from.dir, ev.name});
+    // The handle tells a later object at that name from the one followed.
+    if (v != fan_virtual.end() && (v->second.key.empty() || ev.target_key.empty() || v->second.key == ev.target_key)) {
+      FanHome home = v->second;
       fan_virtual.erase(v);
-      if (!(home == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
+      if (!(home.name == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
       return;
     }
   }
-  if (!model_partial() || reported_dir(from.dir)) {
-    // The model has every directory of the tree (or this one's entries were all reported):
-    // a name its source directory does not hold was never reported (a moved-in directory's
-    // catch-up listed it after it left). Like inotify's moved(): a create at the
-    // destination, with its contents.
+  if (!model_partial() || in_step(from.dir)) {
+    // The model has the source directory's entries as the consumer does: a name it does not
+    // hold was never reported.
+    if (there != kNoNode && to_exists && same_object(there, now_to)) {
+      // And the object is where the model (and so the consumer) has it already: the record
+      // describes a change the model holds (a listing made after it), or one a merged record
+      // undid.
+      return;
+    }
+    // Otherwise (a moved-in directory's catch-up listed it after it left), like inotify's
+    // moved(): a create at the destination, with its contents.
     fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
     return;
   }
-  // One side is not in the model yet (the crawl is under way): report it as the kernel
-  // said, and keep the model to what is known for certain.
+  // One side is not in the model yet (the crawl is under way): the consumer has the source
+  // directory as it was at ready plus what was reported, so the record is reported. Merged
+  // records cannot be taken one by one here either: where the consumer was told the object
+  // is (fan_told) stands in for the record's source, and an undone rename is not reported.
+  const std::string& object = ev.target_key;
+  if (!object.empty()) {
+    if (fan_told.size() > 65536) fan_told.clear();  // only the crawl's time needs them
+    auto told = fan_told.find(object);
+    FanSpot dest{ev.to_dir_key, ev.to_name};
+    if (rename_undone(ev, id, from_path, to_path)) {
+      if (told == fan_told.end()) fan_told.emplace(object, FanSpot{ev.dir_key, ev.name});
+      return;
+    }
+    if (told != fan_told.end()) {
+      if (told->second == dest) return;  // the consumer has it there already
+      FanPlace was = locate(told->second.dir_key);
+      if (was.known) from_path = join(was.path, told->second.name);
+    }
+    fan_told[object] = dest;
+  }
   emit_path(EventKind::rename, to_path, from_path, is_dir, root_for(to_path));
   if (id != kNoNode) model.remove(id);
   if (to.dir != kNoNode && to_exists) {
@@ -344,6 +368,19 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
       }
     }
   }
+}
+
+bool Watcher::Impl::rename_undone(const backend::FanEvent& ev, NodeId id, const std::string& from_path,
+                                  const std::string& to_path) const {
+  if (!ev.target_key.empty()) {
+    // By handle, wherever the two directories are now (their paths may lag queued renames).
+    return fan->key_in(ev.dir_key, ev.name) == ev.target_key &&
+           fan->key_in(ev.to_dir_key, ev.to_name) != ev.target_key;
+  }
+  if (id == kNoNode) return false;  // no way to tell the object from another one
+  sys::FileStat now_from, now_to;
+  if (sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(id, now_to)) return false;
+  return sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from);
 }
 
 bool Watcher::Impl::same_object(NodeId id, const sys::FileStat& st) const {

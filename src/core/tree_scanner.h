@@ -51,6 +51,8 @@ class TreeScanner {
   void begin(NodeId dir) { stack_.push_back(dir); }
   bool run(std::size_t max_dirs);
   bool done() const { return stack_.empty(); }
+  // Directories queued and not listed yet (their descendants are not in the model).
+  const std::vector<NodeId>& pending() const { return stack_; }
 
  private:
   bool is_loop(NodeId dir) const;

@@ -76,12 +76,12 @@ Watcher::Impl::Impl(WatchOptions o)
     polled.erase(id);
     blind.erase(id);
     fan_mount_points.erase(id);
-    fan_reported.erase(id);
+    fan_in_step.erase(id);
     // Node ids are reused: nothing may keep naming a removed node.
     crawl_suspects.erase(id);
     if (!fan_virtual.empty() && n.is_dir()) {
       for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
-        it = it->first.dir == id || it->second.dir == id ? fan_virtual.erase(it) : std::next(it);
+        it = it->first.dir == id || it->second.name.dir == id ? fan_virtual.erase(it) : std::next(it);
       }
     }
     fan_forget(id);
@@ -242,7 +242,8 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
   hooks.listed = [this, report](NodeId d, int fd) {
     if (!fan) return;
-    if (report && model_partial()) fan_reported.insert(d);  // its entries were just reported
+    // Its entries were just reported, or are the consumer's view at ready.
+    if ((report || !started) && model_partial()) fan_in_step.insert(d);
     if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
     // Its subdirectories too, listed or not: a record about one then has the path the model
     // gives it (event order), not where the directory happens to be when it is read.
@@ -443,7 +444,7 @@ void Watcher::Impl::retry_blind(NodeId under) {
   std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
   for (NodeId d : ids) {
     if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
-    if (fan && crawl && !reported_dir(d)) {
+    if (fan && crawl && !in_step(d)) {
       crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (see handle_fan)
     } else {
       restat(d);
@@ -586,6 +587,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
   // A half-filled model (fanotify's crawl) cannot be diffed as it is: settle it first.
   settle_crawl(announce_rescan);
   fan_virtual.clear();  // the diff puts every object where it is
+  fan_told.clear();
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently.
   for (NodeId root : model.children(core::kTopNode)) {
@@ -705,7 +707,8 @@ bool Watcher::Impl::step(int timeout_ms) {
   if (fan && !crawl && !rescan_pending && caught_up) {
     crawl_suspects.clear();
     crawl_tail = false;
-    fan_reported.clear();
+    fan_in_step.clear();
+    fan_told.clear();
   }
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);

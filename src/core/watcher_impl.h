@@ -102,11 +102,14 @@ struct Watcher::Impl {
   // read after the crawl reaches the queue's end, the model may lack what they describe.
   bool crawl_tail = false;
   bool model_partial() const { return crawl.has_value() || crawl_tail; }
-  // While the model is partial: directories created or moved in after ready, whose entries
-  // the consumer knows only from what was reported (not from its own view at ready). A name
-  // missing from one was never reported; in a directory the crawl lists, it may be.
-  std::unordered_set<core::NodeId> fan_reported;
-  bool reported_dir(core::NodeId dir) const { return dir != core::kNoNode && fan_reported.count(dir) != 0; }
+  // While the model is partial: directories whose entries the model has as the consumer
+  // does, in event order. Those listed before ready (the consumer's view at ready is the
+  // listing; records of changes made before it are absorbed) and those created or moved in
+  // after ready (the consumer knows their entries only from what was reported). A name
+  // missing from one is unknown to the consumer; in a directory the crawl lists after
+  // ready, the consumer may know it from its view at ready.
+  std::unordered_set<core::NodeId> fan_in_step;
+  bool in_step(core::NodeId dir) const { return dir != core::kNoNode && fan_in_step.count(dir) != 0; }
   // Ready, minus the coarse clock's lag: a stamp at or after this may be a change after ready.
   std::int64_t started_ns = 0;
 
@@ -145,7 +148,24 @@ struct Watcher::Impl {
       return std::hash<std::string>()(n.name) ^ (std::hash<core::NodeId>()(n.dir) * 0x9e3779b97f4a7c15ull);
     }
   };
-  std::unordered_map<FanName, FanName, FanNameHash> fan_virtual;
+  struct FanHome {
+    FanName name;
+    std::string key;  // the object's handle, when the record had one
+  };
+  std::unordered_map<FanName, FanHome, FanNameHash> fan_virtual;
+  // While the model is partial: where the consumer was last told an object is (by handle:
+  // directory key and name), for objects renamed in directories the model has not listed.
+  // Records the kernel merged can no longer be applied one by one there (see fan_renamed).
+  struct FanSpot {
+    std::string dir_key;
+    std::string name;
+    bool operator==(const FanSpot& o) const { return dir_key == o.dir_key && name == o.name; }
+  };
+  std::unordered_map<std::string, FanSpot> fan_told;
+  // The rename in `ev` is undone: its object is back at its source and not at its
+  // destination. Judged by handle where the record has one, else by the model's paths.
+  bool rename_undone(const backend::FanEvent& ev, core::NodeId id, const std::string& from_path,
+                     const std::string& to_path) const;
   std::optional<backend::FanotifyBackend> fan;
   std::vector<backend::FanEvent> fan_raw;
   // Directory key -> node (kNoNode: known to be outside every root), and back.

@@ -123,6 +123,29 @@ std::string head(const std::string& text, std::size_t n = 40) {
   return pos == std::string::npos || pos >= text.size() ? text : text.substr(0, pos) + "...\n";
 }
 
+// For a failed diff: the top-level directory under `root` of its first line ("" if none).
+std::string first_top_dir(const std::string& diff, const std::string& root) {
+  std::size_t at = diff.find(root + "/");
+  if (at == std::string::npos) return "";
+  std::size_t end = diff.find_first_of("/\n", at + root.size() + 1);
+  return diff.substr(at, end - at);
+}
+
+// The events whose path or source is `dir` or a sibling that starts with its name (a
+// directory renamed to "dir-x" and back), one per line.
+std::string events_under(const std::vector<Event>& events, const std::string& dir) {
+  if (dir.empty()) return "";
+  std::string out = "events about " + dir + ":\n";
+  auto about = [&](const std::string& p) { return !p.empty() && p.rfind(dir, 0) == 0 && p.find('/', dir.size()) == std::string::npos; };
+  for (const auto& e : events) {
+    if (about(e.path) || about(e.from)) {
+      out += std::string(event_kind_name(e.kind)) + " " + e.path + (e.from.empty() ? "" : " from " + e.from) +
+             (e.reason.empty() ? "" : " (" + e.reason + ")") + "\n";
+    }
+  }
+  return head(out, 80);
+}
+
 // fanotify rows are ready before the model is whole (the crawl runs in step()); inotify rows
 // are whole at ready. Steps until the crawl is done.
 bool wait_crawled(Recorder& r, Watcher& w) {
@@ -663,6 +686,59 @@ TEST_P(Behaviour, ChangesDuringThePostReadyCrawlAddUp) {
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "d1/e99/late")) << r.dump();
 }
 
+// The kernel merges a rename record into an identical one still queued. Renamed x -> y and
+// read, then y -> x, x -> y, y -> x before the next read, the records are x -> y, y -> x,
+// x -> y (the last y -> x merged into the first): taken one by one, the object ends at y
+// while it is at x. With the crawl under way, most directories renamed in are not listed
+// yet, so the model cannot check the records against its own entries there. The events
+// must still add up, and every object must be followed to where it is.
+TEST_P(Behaviour, MergedRenameRecordsDuringTheCrawlAddUp) {
+  TempDir t(base());
+  constexpr int kTop = 40, kSub = 60;  // 2440 directories: a few hundred unlisted after a step
+  auto sub = [&](int i, int j) { return "d" + std::to_string(i) + "/e" + std::to_string(j); };
+  for (int i = 0; i < kTop; ++i) {
+    for (int j = 0; j < kSub; ++j) {
+      testing::make_dirs(t / sub(i, j));
+      testing::write_file(t / sub(i, j) + "/f", "x");
+    }
+  }
+  State consumer = snapshot(t.path());
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  // Every third directory, and the file in every third other one.
+  auto each = [&](const std::function<void(const std::string& from, const std::string& to)>& fn) {
+    for (int i = 0; i < kTop; ++i) {
+      for (int j = 0; j < kSub; j += 3) fn(t / sub(i, j), t / sub(i, j) + "-y");
+      for (int j = 1; j < kSub; j += 3) fn(t / sub(i, j) + "/f", t / sub(i, j) + "/g");
+    }
+  };
+  each([](const std::string& x, const std::string& y) { testing::rename_path(x, y); });
+  w->step(0);  // reads the first renames, lists one more slice of the crawl
+  each([](const std::string& x, const std::string& y) {
+    testing::rename_path(y, x);
+    testing::rename_path(x, y);
+    testing::rename_path(y, x);
+  });
+  Recorder r(*w);
+  ASSERT_TRUE(wait_crawled(r, *w));
+  ASSERT_TRUE(r.sync(t / "cookie"));
+  for (const auto& e : r.events()) apply_event(consumer, e);
+  std::string diff = diff_states(snapshot(t.path()), consumer);
+  EXPECT_EQ(head(diff), "") << events_under(r.events(), first_top_dir(diff, t.path()));
+  // Followed to where they are: a write to every file is reported at its path.
+  std::set<std::string> want, got;
+  for (int i = 0; i < kTop; ++i) {
+    for (int j = 0; j < kSub; ++j) {
+      testing::append_file(t / sub(i, j) + "/f", "y");
+      want.insert(t / sub(i, j) + "/f");
+    }
+  }
+  EXPECT_TRUE(r.wait_until([&](const std::vector<Event>& evs) {
+    for (const auto& e : evs) if (e.kind == EventKind::modify && want.count(e.path)) got.insert(e.path);
+    return got.size() == want.size();
+  })) << got.size() << " of " << want.size() << " writes reported";
+}
+
 // Renames racing the post-ready crawl from another thread: the crawl meets paths that an
 // unread rename already changed. Every directory must still end up listed at its place, so
 // that a write to any file afterwards is reported, and the events must add up.
@@ -702,7 +778,8 @@ TEST_P(Behaviour, RenamesRacingThePostReadyCrawl) {
   ASSERT_TRUE(finished);
   ASSERT_TRUE(r.sync(t / "cookie"));
   for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(head(diff_states(snapshot(t.path()), consumer)), "");
+  std::string diff = diff_states(snapshot(t.path()), consumer);
+  EXPECT_EQ(head(diff), "") << events_under(r.events(), first_top_dir(diff, t.path()));
   // Every directory is listed at its place: a write anywhere is reported.
   for (int i = 0; i < kTop; ++i) {
     for (int j = 0; j < kSub; ++j) testing::append_file(t / sub(i, j) + "/f", "y");
@@ -831,3 +908,4 @@ TEST(Watcher, NonexistentRootIsAClearError) {
 }
 
 }  // namespace lookout
+
