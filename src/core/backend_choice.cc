@@ -99,7 +99,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
     if (n.is_dir() && !under_polled(id)) {
       sys::UniqueFd fd(::open(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so
-      if (std::string key = fan->key_of(fd.get(), n.st.dev); !key.empty()) fan_map(id, key);
+      if (std::string key = fan->key_of(fd.get(), n.st.dev); !key.empty()) fan_map(id, key, true);
       if (!unlisted.count(id)) fan_in_step.insert(id);
     }
   }

@@ -21,12 +21,9 @@ namespace {
 // memory this takes is bounded by forgetting them all now and then.
 constexpr std::size_t kMaxOutsideKeys = 65536;
 
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
 }  // namespace
 
-void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
+void Watcher::Impl::fan_map(NodeId dir, const std::string& key, bool listed) {
   if (auto old = fan_key_of.find(dir); old != fan_key_of.end() && old->second != key) {
     if (auto it = fan_dirs.find(old->second); it != fan_dirs.end() && it->second == dir) fan_dirs.erase(it);
   }
@@ -35,11 +32,21 @@ void Watcher::Impl::fan_map(NodeId dir, const std::string& key) {
     --fan_outside;  // was outside, has moved in
     it->second = dir;
   } else if (!inserted && it->second != dir) {
-    // Two nodes for one directory: during the crawl a listing can meet a directory where a
-    // rename record not handled yet will move the other node (which then replaces it). The
-    // newer takes the key; the other gets it back when this one goes (fan_forget), or the
-    // directory would be found by its current path only, out of event order.
-    if (it->second != kNoNode && model.valid(it->second)) fan_shadow[key].push_back(it->second);
+    // Two nodes for one directory. One came from a listing, which shows the directory where
+    // it is now, ahead of the records still queued: a rename not handled yet will move the
+    // other node there (replacing this one). Until then the records about the directory
+    // describe it at the other node's place, so the node in event order holds the key: the
+    // one a record placed, or the one that was there before the listing. The other
+    // inherits the key if the holder goes first (fan_forget).
+    NodeId holder = it->second;
+    auto held = fan_key_of.find(holder);
+    const bool holder_valid = model.valid(holder) && held != fan_key_of.end() && held->second == key;
+    if (listed && holder_valid) {
+      fan_shadow[key].push_back(dir);
+      fan_key_of[dir] = key;
+      return;
+    }
+    if (holder_valid) fan_shadow[key].push_back(holder);
     it->second = dir;
   }
   fan_key_of[dir] = key;
@@ -100,7 +107,7 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
     bool holds_root = false;
     model.for_each_child(core::kTopNode, [&](NodeId r) {
       const std::string& rp = model.node(r).name;
-      if (!model.node(r).is_dir() && rp.rfind(join(at.path, ""), 0) == 0 &&
+      if (!model.node(r).is_dir() && rp.rfind(child_path(at.path, ""), 0) == 0 &&
           rp.find('/', at.path.size() + 1) == std::string::npos) {
         holds_root = true;
       }
@@ -118,7 +125,7 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
   }
   at.dir = model.find_path(at.path);
   if (at.dir != kNoNode && model.node(at.dir).is_dir()) {
-    fan_map(at.dir, key);
+    fan_map(at.dir, key, true);
   } else if (excluded_below(root, at.path)) {
     // Inside an excluded directory: the mark sees it, inotify never would (an excluded
     // directory gets no watch), and filters match a path, not its ancestors. Outside.
@@ -173,7 +180,7 @@ void Watcher::Impl::remember_outside(const std::string& key) {
 
 void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, bool is_dir,
                                 const char* reason, const std::string& key) {
-  std::string path = join(at.path, name);
+  std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
   if (at.dir == kNoNode) {
@@ -212,7 +219,11 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     return;
   }
   if (!is_dir || !known) return;
-  if (model.node(id).st.dev != model.node(at.dir).st.dev) return;  // a mount: the crawl decides
+  // A directory made and renamed before its record was read entered the model unstat'ed.
+  if (!model.node(at.dir).stat_known) restat(at.dir);
+  if (model.node(at.dir).stat_known && model.node(id).st.dev != model.node(at.dir).st.dev) {
+    return;  // a mount: the crawl decides
+  }
   if (moved_in) {
     // Its contents came with it and raise no events of their own.
     catch_up(id, true);
@@ -220,7 +231,7 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     // An older kernel, no handle in the record: the path now (right unless it moved since).
     sys::UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.valid()) {
-      if (std::string k = fan->key_of(fd.get(), st.dev); !k.empty()) fan_map(id, k);
+      if (std::string k = fan->key_of(fd.get(), st.dev); !k.empty()) fan_map(id, k, true);
     }
   }
 }
@@ -233,7 +244,7 @@ NodeId Watcher::Impl::fan_node(const FanPlace& at, const std::string& name,
 
 void Watcher::Impl::fan_deleted(const FanPlace& at, const std::string& name, bool is_dir,
                                 const char* reason) {
-  std::string path = join(at.path, name);
+  std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode) return;
   if (model.is_root(root) && model.node(root).name == path) {
@@ -252,7 +263,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
                  kind == EventKind::close_nowrite)) {
     return;
   }
-  std::string path = join(at.path, name);
+  std::string path = child_path(at.path, name);
   NodeId id = fan_node(at, name, path);
   if (id != kNoNode) {
     if (kind == EventKind::modify || kind == EventKind::close_write || kind == EventKind::attrib) {
@@ -267,120 +278,6 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
   emit_path(kind, path, {}, is_dir, root);
-}
-
-void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
-  FanPlace from = locate(ev.dir_key);
-  FanPlace to = locate(ev.to_dir_key);
-  bool is_dir = ev.mask & FAN_ONDIR;
-  std::string from_path = from.known ? join(from.path, ev.name) : std::string{};
-  std::string to_path = to.known ? join(to.path, ev.to_name) : std::string{};
-  bool from_in = from.known && root_for(from_path) != kNoNode && !excluded(from_path);
-  bool to_in = to.known && root_for(to_path) != kNoNode && !excluded(to_path);
-  if (!from_in && !to_in) return;
-  if (!to_in) {
-    fan_deleted(from, ev.name, is_dir, "moved_out");
-    return;
-  }
-  if (!from_in) {
-    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
-    return;
-  }
-  NodeId id = from.dir != kNoNode ? model.find(from.dir, ev.name) : kNoNode;
-  NodeId there = to.dir != kNoNode ? model.find(to.dir, ev.to_name) : kNoNode;
-  // The kernel merges a record into an identical one still queued (fanotify_merge(): same
-  // directories, names, pid and type), and the merged record keeps the first one's place. So
-  // a -> b, b -> a, a -> b, b -> a can read as a -> b, b -> a, a -> b: applied blindly, the
-  // model says b while the object is at a, and no later record corrects it. So a rename
-  // whose object is, right now, back where it started and not where it went is not applied
-  // (the change was undone, whatever the records say), and the records that carry it on
-  // from there are followed in fan_virtual until one brings it home.
-  sys::FileStat now_to;
-  const bool to_exists = sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
-  if (id != kNoNode && to.dir != kNoNode) {
-    if (rename_undone(ev, id, from_path, to_path)) {
-      if (fan_virtual.size() > 4096) fan_virtual.clear();  // merged-away halves never come
-      fan_virtual[FanName{to.dir, ev.to_name}] = FanHome{FanName{from.dir, ev.name}, ev.target_key};
-      return;
-    }
-    std::string old = model.path(id);
-    if (!model.move(id, to.dir, ev.to_name)) {
-      schedule_rescan("inconsistent");  // only a stale model asks for a cycle
-      return;
-    }
-    restat(id);
-    emit(EventKind::rename, id, old);
-    return;
-  }
-  if (id == kNoNode && from.dir != kNoNode && to.dir != kNoNode) {
-    auto v = fan_virtual.find(FanName{from.dir, ev.name});
-    // The handle tells a later object at that name from the one followed.
-    if (v != fan_virtual.end() && (v->second.key.empty() || ev.target_key.empty() || v->second.key == ev.target_key)) {
-      FanHome home = v->second;
-      fan_virtual.erase(v);
-      if (!(home.name == FanName{to.dir, ev.to_name})) fan_virtual[FanName{to.dir, ev.to_name}] = home;
-      return;
-    }
-  }
-  if (!model_partial() || in_step(from.dir)) {
-    // The model has the source directory's entries as the consumer does: a name it does not
-    // hold was never reported.
-    if (there != kNoNode && to_exists && same_object(there, now_to)) {
-      // And the object is where the model (and so the consumer) has it already: the record
-      // describes a change the model holds (a listing made after it), or one a merged record
-      // undid.
-      return;
-    }
-    // Otherwise (a moved-in directory's catch-up listed it after it left), like inotify's
-    // moved(): a create at the destination, with its contents.
-    fan_created(to, ev.to_name, is_dir, "moved_in", ev.target_key);
-    return;
-  }
-  // One side is not in the model yet (the crawl is under way): the consumer has the source
-  // directory as it was at ready plus what was reported, so the record is reported. Merged
-  // records cannot be taken one by one here either: where the consumer was told the object
-  // is (fan_told) stands in for the record's source, and an undone rename is not reported.
-  const std::string& object = ev.target_key;
-  if (!object.empty()) {
-    if (fan_told.size() > 65536) fan_told.clear();  // only the crawl's time needs them
-    auto told = fan_told.find(object);
-    FanSpot dest{ev.to_dir_key, ev.to_name};
-    if (rename_undone(ev, id, from_path, to_path)) {
-      if (told == fan_told.end()) fan_told.emplace(object, FanSpot{ev.dir_key, ev.name});
-      return;
-    }
-    if (told != fan_told.end()) {
-      if (told->second == dest) return;  // the consumer has it there already
-      FanPlace was = locate(told->second.dir_key);
-      if (was.known) from_path = join(was.path, told->second.name);
-    }
-    fan_told[object] = dest;
-  }
-  emit_path(EventKind::rename, to_path, from_path, is_dir, root_for(to_path));
-  if (id != kNoNode) model.remove(id);
-  if (to.dir != kNoNode && to_exists) {
-    if (there != kNoNode && !same_object(there, now_to)) model.remove(there);  // replaced
-    if (model.find(to.dir, ev.to_name) == kNoNode) {
-      NodeId added = model.add(to.dir, ev.to_name, now_to, true);
-      if (now_to.type == sys::FileType::dir) {
-        if (!ev.target_key.empty()) fan_map(added, ev.target_key);
-        catch_up(added, false);
-      }
-    }
-  }
-}
-
-bool Watcher::Impl::rename_undone(const backend::FanEvent& ev, NodeId id, const std::string& from_path,
-                                  const std::string& to_path) const {
-  if (!ev.target_key.empty()) {
-    // By handle, wherever the two directories are now (their paths may lag queued renames).
-    return fan->key_in(ev.dir_key, ev.name) == ev.target_key &&
-           fan->key_in(ev.to_dir_key, ev.to_name) != ev.target_key;
-  }
-  if (id == kNoNode) return false;  // no way to tell the object from another one
-  sys::FileStat now_from, now_to;
-  if (sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(id, now_to)) return false;
-  return sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from);
 }
 
 bool Watcher::Impl::same_object(NodeId id, const sys::FileStat& st) const {
@@ -424,7 +321,7 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
   bool deleted_last = true;
   if ((m & FAN_CREATE) && (m & FAN_DELETE)) {
     sys::FileStat st;
-    deleted_last = sys::stat_at(AT_FDCWD, join(at.path, ev.name).c_str(), st) != 0;
+    deleted_last = sys::stat_at(AT_FDCWD, child_path(at.path, ev.name).c_str(), st) != 0;
     if (!deleted_last) fan_deleted(at, ev.name, is_dir, "");
   }
   if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "", ev.target_key);

@@ -244,13 +244,13 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if (!fan) return;
     // Its entries were just reported, or are the consumer's view at ready.
     if ((report || !started) && model_partial()) fan_in_step.insert(d);
-    if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key);
+    if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key, true);
     // Its subdirectories too, listed or not: a record about one then has the path the model
     // gives it (event order), not where the directory happens to be when it is read.
     model.for_each_child(d, [&](NodeId c) {
       const core::Node& n = model.node(c);
       if (!n.is_dir() || fan_key_of.count(c) || n.st.dev != model.node(d).st.dev) return;
-      if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key);
+      if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key, true);
     });
     // Listed after ready with entries changed since: see settle_crawl().
     struct stat st {};

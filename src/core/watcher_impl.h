@@ -120,8 +120,13 @@ struct Watcher::Impl {
     std::string path;              // its path (from the model when it has it)
   };
   FanPlace locate(const std::string& key);
+  static std::string child_path(const std::string& dir, const std::string& name) {
+    return dir == "/" ? "/" + name : dir + "/" + name;
+  }
   void remember_outside(const std::string& key);  // bounded negative cache
-  void fan_map(core::NodeId dir, const std::string& key);
+  // Keys `dir` by its handle. `listed`: the key came from a listing or a path as it is now,
+  // which may be ahead of the records still queued (see fan_map).
+  void fan_map(core::NodeId dir, const std::string& key, bool listed = false);
   core::NodeId root_for(const std::string& path) const;
   // True when `path` (a directory under `root`) or a directory between them is excluded.
   bool excluded_below(core::NodeId root, const std::string& path) const;
@@ -132,7 +137,6 @@ struct Watcher::Impl {
                    const std::string& key);
   void fan_deleted(const FanPlace& at, const std::string& name, bool is_dir, const char* reason);
   void fan_changed(EventKind kind, const FanPlace& at, const std::string& name, bool is_dir);
-  void fan_renamed(const backend::FanEvent& ev);
   core::NodeId fan_node(const FanPlace& at, const std::string& name, const std::string& path) const;
   // The node is the object `st` describes (inode, device, type and birth when both have one).
   bool same_object(core::NodeId id, const sys::FileStat& st) const;
@@ -153,9 +157,10 @@ struct Watcher::Impl {
     std::string key;  // the object's handle, when the record had one
   };
   std::unordered_map<FanName, FanHome, FanNameHash> fan_virtual;
-  // While the model is partial: where the consumer was last told an object is (by handle:
-  // directory key and name), for objects renamed in directories the model has not listed.
-  // Records the kernel merged can no longer be applied one by one there (see fan_renamed).
+  // While the model is partial: where the consumer has each object renamed since ready, by
+  // its handle (directory key and name). The model alone cannot say: the crawl lists a
+  // directory as it is when it gets there, and merged records are out of step (see
+  // fanotify_renames.cc).
   struct FanSpot {
     std::string dir_key;
     std::string name;
@@ -166,13 +171,25 @@ struct Watcher::Impl {
   // destination. Judged by handle where the record has one, else by the model's paths.
   bool rename_undone(const backend::FanEvent& ev, core::NodeId id, const std::string& from_path,
                      const std::string& to_path) const;
+  // fanotify_renames.cc
+  void fan_renamed(const backend::FanEvent& ev);
+  // A rename whose object the model has at its source (and whose destination it has).
+  void fan_rename_in_model(const backend::FanEvent& ev, core::NodeId id, const FanPlace& from,
+                           const FanPlace& to);
+  // A rename the model cannot check against its own entries (the crawl is under way).
+  void fan_rename_unlisted(const backend::FanEvent& ev, core::NodeId id, const FanPlace& from,
+                           const FanPlace& to);
+  // Where the consumer was told the object with this handle is, as a path ("" if not told).
+  std::string told_path(const std::string& object);
+  // Remembers, while the model is partial, that the consumer now has the object at `spot`.
+  void tell(const std::string& object, FanSpot spot);
   std::optional<backend::FanotifyBackend> fan;
   std::vector<backend::FanEvent> fan_raw;
   // Directory key -> node (kNoNode: known to be outside every root), and back.
   std::unordered_map<std::string, core::NodeId> fan_dirs;
   std::unordered_map<core::NodeId, std::string> fan_key_of;
-  // Keys taken over by a second node for the same directory (see fan_map), and the nodes
-  // that held them before; fan_forget() hands a key back when its node is removed.
+  // Keys claimed by a second node for the same directory (see fan_map): the nodes that
+  // inherit them, in turn, when the node holding one is removed (fan_forget()).
   std::unordered_map<std::string, std::vector<core::NodeId>> fan_shadow;
   void fan_forget(core::NodeId id);
   std::size_t fan_outside = 0;  // entries with node kNoNode (the bounded negative cache)
