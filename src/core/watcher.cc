@@ -721,8 +721,14 @@ bool Watcher::Impl::step(int timeout_ms) {
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
     if (auto r = save_state_now(); !r) warn(r.error());
   }
-  if (!polled.empty() && !ended && !log.over_limit() && now_ms() >= next_poll_ms) {
-    poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);
+  if (!polled.empty() && !ended && now_ms() >= next_poll_ms) {
+    // A slow consumer: no pass adds to what it has not read (a pass's diff is bounded by
+    // the tree, but pass after pass would not be).
+    if (log.over_limit()) {
+      ++stats.paused;
+    } else {
+      poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);
+    }
   }
   return !ended;
 }
