@@ -202,13 +202,18 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     vanished(at.dir, name, "");
     id = kNoNode;
   }
+  // Already reported (by a rescan's diff or a moved-in directory's listing, which ran ahead
+  // of this record) or in the consumer's view at ready: said once, as inotify's appeared()
+  // does. A node the crawl listed after ready is not: the consumer has not heard of it.
+  const bool reported = id != kNoNode && known && model.node(id).stat_known && same_object(id, st) &&
+                        (!model_partial() || in_step(at.dir));
   if (id == kNoNode) {
     id = model.add(at.dir, name, st, known);
   } else if (known) {
     model.node(id).st = st;  // the crawl listed it after it was made
     model.node(id).stat_known = true;
   }
-  emit(EventKind::create, id, {}, reason);
+  if (!reported) emit(EventKind::create, id, {}, reason);
   // The record's own handle names this directory whatever happened to its path since.
   if (is_dir && !key.empty()) fan_map(id, key);
   // What it holds reaches the consumer only through reports (see fan_in_step).

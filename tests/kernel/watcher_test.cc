@@ -305,6 +305,23 @@ TEST_P(Behaviour, ChangesInsideAMovedInDirectoryAfterItsListingAddUp) {
   EXPECT_TRUE(r.wait_for(EventKind::modify, t / "x/e/f")) << r.dump();
 }
 
+// A moved-in directory is listed (and what it holds reported) when its record is read; a
+// file made in it meanwhile is in that listing and has its own record too: one create.
+TEST_P(Behaviour, FileMadeInAMovedInDirectoryIsReportedOnce) {
+  TempDir t(base());
+  TempDir outside(base());
+  testing::make_dirs(outside / "x");
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  Recorder r(*w);
+  // All of it before the watcher reads anything.
+  testing::rename_path(outside / "x", t / "x");
+  testing::write_file(t / "x/f", "1");
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  EXPECT_EQ(r.count(EventKind::create, t / "x"), 1u) << r.dump();
+  EXPECT_EQ(r.count(EventKind::create, t / "x/f"), 1u) << r.dump();
+}
+
 // A new directory's listing can run ahead of the queued events and meet, at their new
 // places, directories the model still has (and watches) at their old ones. The events
 // queued for those watches happened at the old places and must be applied there: here the
