@@ -5,12 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-# A failed test is run once more (--repeat until-pass:2) and the log keeps both runs: the
-# fanotify crawl races still fail now and then under a loaded -j2 run (see the open notes on
-# issue 3). A real regression fails twice and still fails the suite.
-ctest --test-dir build --output-on-failure --timeout 600 -j2 --repeat until-pass:2
+ctest --test-dir build --output-on-failure --timeout 600 -j2
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOKOUT_SANITIZE=ON \
       -DLOOKOUT_BENCH=OFF >/dev/null
 cmake --build build-asan --parallel "$(nproc)" --target lookout_unit_tests lookout_kernel_tests
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|kernel' -j2 --repeat until-pass:2
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|kernel' -j2

@@ -64,13 +64,29 @@ Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
     return error_from_errno(err, "inotify_add_watch", path,
                             err == EACCES ? "no read permission; not watched" : "");
   }
-  ++watches_;
+  set_live(wd, true);
   return wd;
 }
 
 void InotifyBackend::unwatch(int wd) {
   sys::inotify_remove(fd_.get(), wd);
-  if (watches_ > 0) --watches_;
+  set_live(wd, false);
+}
+
+void InotifyBackend::set_live(int wd, bool live) {
+  if (wd < 0) return;
+  auto i = static_cast<std::size_t>(wd);
+  if (i >= live_.size()) {
+    if (!live) return;
+    live_.resize(i + 1024, false);
+  }
+  if (live_[i] == live) return;
+  live_[i] = live;
+  if (live) {
+    ++watches_;
+  } else {
+    --watches_;
+  }
 }
 
 Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {

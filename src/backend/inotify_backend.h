@@ -30,9 +30,7 @@ class InotifyBackend {
   Result<int> watch(const std::string& path, std::uint32_t mask);
   void unwatch(int wd);
   // The kernel dropped `wd` by itself (IN_IGNORED): only the count changes.
-  void forget(int /*wd*/) {
-    if (watches_ > 0) --watches_;
-  }
+  void forget(int wd) { set_live(wd, false); }
   int fd() const { return fd_.get(); }
   std::size_t watch_count() const { return watches_; }
 
@@ -42,6 +40,9 @@ class InotifyBackend {
 
  private:
   explicit InotifyBackend(sys::UniqueFd fd) : fd_(std::move(fd)), buf_(64 * 1024) {}
+  // Counted per wd: adding a watch to an inode already watched returns its wd again.
+  void set_live(int wd, bool live);
+  std::vector<bool> live_;
   sys::UniqueFd fd_;
   std::vector<char> buf_;
   std::size_t watches_ = 0;

@@ -494,19 +494,23 @@ void Watcher::Impl::poll_pass(bool full) {
   }
   for (NodeId d : tops) {
     if (!model.valid(d)) continue;
-    // A subtree polled because of the watch limit goes back to inotify once a watch fits.
+    // A subtree polled because of the watch limit goes back to inotify once a watch fits:
+    // watched (and new entries reported) first, then diffed once more in full below, so
+    // what changed since the last pass (deletions, writes) is reported too.
+    bool back_to_inotify = false;
     if (inotify && opt.backend != BackendChoice::poll && !model.is_root(d)) {
       if (auto r = watch_dir(d, model.path(d)); r) {
         polled.erase(d);
         catch_up(d, true);
+        announce(d, "inotify", "the inotify watch limit allows watching it again");
         changed = true;
-        continue;
+        back_to_inotify = true;
       }
     }
     std::string path = model.path(d);
     core::TreeModel fresh;
     core::PollScan scan;
-    bool ok = core::poll_scan(model, d, fresh, path, full, exclusion(),
+    bool ok = core::poll_scan(model, d, fresh, path, full || back_to_inotify, exclusion(),
                               [this](const Error& e) { warn(e); }, scan);
     stats.poll_stats += scan.cost.stats;
     if (!ok) {
@@ -521,9 +525,19 @@ void Watcher::Impl::poll_pass(bool full) {
       changed = true;
       emit_path(k, p, from, is_dir, root);
     };
+    // Back under inotify: a directory new since the catch-up enters the model empty and is
+    // listed after its watch is added (as after an overflow's rescan).
+    std::vector<NodeId> new_dirs;
+    if (back_to_inotify) {
+      sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };
+      sink.shallow_new_dirs = true;
+    }
     // Diffs only the subtree the scan found changed; a quiet pass diffs (and hashes) nothing.
     if (scan.changed() && scan.live_dir != kNoNode) hash_contents(&model, scan.live_dir, fresh, scan.fresh_dir);
     core::reconcile_poll(model, d, fresh, scan, sink);
+    for (NodeId n : new_dirs) {
+      if (model.valid(n) && model.node(n).wd < 0 && !under_polled(n)) catch_up(n, true);
+    }
   }
   // Adaptive interval: quick again after a change, backing off while the tree is quiet.
   poll_interval_ms = changed ? opt.poll_min_ms : std::min(opt.poll_max_ms, std::max(opt.poll_min_ms, poll_interval_ms * 2));

@@ -136,7 +136,8 @@ TEST(PollBackend, InPlaceWritesAreCaughtByTheFullPass) {
   EXPECT_EQ(evs[0].kind, EventKind::modify);
 }
 
-// Watch limit: the part of the tree past max_user_watches is polled, and nothing is missed.
+// The watch limit lowered in a private user namespace: the subtrees past it are polled, and
+// go back to inotify once the limit is raised, losing nothing either way.
 TEST(PollBackend, WatchLimitFallsBackToPollingTheRemainder) {
   TempDir t;
   for (int i = 0; i < 30; ++i) testing::make_dirs(t / ("d" + std::to_string(i) + "/sub"));
@@ -169,6 +170,28 @@ TEST(PollBackend, WatchLimitFallsBackToPollingTheRemainder) {
     testing::Recorder r(*w);
     for (int i = 0; i < 30; ++i) {
       if (!r.wait_for(EventKind::create, root + "/d" + std::to_string(i) + "/sub/f", {}, std::chrono::seconds(20))) ::_exit(10 + i);
+    }
+    // The limit raised: the polled subtrees go back to inotify at the next pass. What changed
+    // in them since the last pass (here before the watcher runs again) is reported once more
+    // by a last full diff, and from then on inotify reports.
+    std::ofstream raise("/proc/sys/user/max_inotify_watches");
+    raise << 1000;
+    raise.close();
+    if (!raise) ::_exit(77);
+    for (int i = 0; i < 30; ++i) ::unlink((root + "/d" + std::to_string(i) + "/sub/f").c_str());
+    for (int i = 0; i < 30; ++i) {
+      if (!r.wait_for(EventKind::remove, root + "/d" + std::to_string(i) + "/sub/f", {}, std::chrono::seconds(20))) ::_exit(40 + i);
+    }
+    if (!r.wait_until([&](const std::vector<Event>&) { return w->stats().polled_dirs == 0; })) ::_exit(70);
+    bool said = false;
+    for (const auto& e : r.events()) {
+      if (e.kind == EventKind::backend && e.reason.rfind("inotify: the inotify watch limit allows", 0) == 0) said = true;
+    }
+    if (!said) ::_exit(71);
+    if (w->stats().watches != 61) ::_exit(72);  // the root, d0..d29 and their sub
+    for (int i = 0; i < 30; ++i) testing::write_file(root + "/d" + std::to_string(i) + "/sub/g", "x");
+    for (int i = 0; i < 30; ++i) {
+      if (!r.wait_for(EventKind::create, root + "/d" + std::to_string(i) + "/sub/g", {}, std::chrono::seconds(20))) ::_exit(73);
     }
     ::_exit(0);
   }
