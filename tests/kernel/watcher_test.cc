@@ -176,6 +176,24 @@ std::string events_about(const std::vector<Event>& events, const std::string& pa
   return head(out, 80);
 }
 
+// The create of `first` (at either of its two paths: before or after a rename) was
+// reported, and before the create of `later`.
+void expect_created_before(Recorder& r, const std::pair<std::string, std::string>& first,
+                           const std::string& later) {
+  auto index_of = [&](const std::string& path) {
+    const auto& ev = r.events();
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+      if (ev[i].kind == EventKind::create && ev[i].path == path) return static_cast<long>(i);
+    }
+    return -1L;
+  };
+  long f = std::max(index_of(first.first), index_of(first.second));
+  long l = index_of(later);
+  EXPECT_GE(f, 0) << r.dump();
+  EXPECT_GE(l, 0) << r.dump();
+  EXPECT_LT(f, l) << r.dump();
+}
+
 // fanotify rows are ready before the model is whole (the crawl runs in step()); inotify rows
 // are whole at ready. Steps until the crawl is done.
 bool wait_crawled(Recorder& r, Watcher& w) {
@@ -230,20 +248,9 @@ TEST_P(Behaviour, NewDirectoryUnderARenamedParentIsListedBeforeLaterEvents) {
   testing::rename_path(t / "a", t / "b");
   testing::write_file(t / "later", "1");
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
-  auto index_of = [&](const std::string& path) {
-    const auto& ev = r.events();
-    for (std::size_t i = 0; i < ev.size(); ++i) {
-      if (ev[i].kind == EventKind::create && ev[i].path == path) return static_cast<long>(i);
-    }
-    return -1L;
-  };
   // fanotify's records carry the directory, so it reports the file where it was made
   // (a/n/x/f, then the rename); inotify lists it after the rename, as b/n/x/f.
-  long f = std::max(index_of(t / "a/n/x/f"), index_of(t / "b/n/x/f"));
-  long later = index_of(t / "later");
-  ASSERT_GE(f, 0) << r.dump();
-  ASSERT_GE(later, 0) << r.dump();
-  EXPECT_LT(f, later) << r.dump();
+  expect_created_before(r, {t / "a/n/x/f", t / "b/n/x/f"}, t / "later");
 }
 
 // The same for a directory moved in from outside whose parent is renamed before the
@@ -265,18 +272,7 @@ TEST_P(Behaviour, DirectoryMovedInUnderARenamedParentIsListedBeforeLaterEvents) 
   testing::rename_path(t / "a", t / "b");
   testing::write_file(t / "later", "1");
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
-  auto index_of = [&](const std::string& path) {
-    const auto& ev = r.events();
-    for (std::size_t i = 0; i < ev.size(); ++i) {
-      if (ev[i].kind == EventKind::create && ev[i].path == path) return static_cast<long>(i);
-    }
-    return -1L;
-  };
-  long f = std::max(index_of(t / "a/in/sub/f"), index_of(t / "b/in/sub/f"));
-  long later = index_of(t / "later");
-  ASSERT_GE(f, 0) << r.dump();
-  ASSERT_GE(later, 0) << r.dump();
-  EXPECT_LT(f, later) << r.dump();
+  expect_created_before(r, {t / "a/in/sub/f", t / "b/in/sub/f"}, t / "later");
   for (const auto& e : r.events()) apply_event(consumer, e);
   EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
 }
