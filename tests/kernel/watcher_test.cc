@@ -194,6 +194,39 @@ void expect_created_before(Recorder& r, const std::pair<std::string, std::string
   EXPECT_LT(f, l) << r.dump();
 }
 
+// Applies every event recorded so far to `consumer` (the tree as it was) and returns how it
+// differs from the tree on disk now: "" when the events add up.
+std::string unexplained(State& consumer, Recorder& r, const std::string& root) {
+  for (const auto& e : r.events()) apply_event(consumer, e);
+  return diff_states(snapshot(root), consumer);
+}
+
+// A grid of directories dI/eJ, each holding a file f.
+std::string grid_dir(int i, int j) { return "d" + std::to_string(i) + "/e" + std::to_string(j); }
+void make_grid(const TempDir& t, int top, int sub) {
+  for (int i = 0; i < top; ++i) {
+    for (int j = 0; j < sub; ++j) {
+      testing::make_dirs(t / grid_dir(i, j));
+      testing::write_file(t / grid_dir(i, j) + "/f", "x");
+    }
+  }
+}
+
+// Appends to every file of the grid and expects a modify for each at its path.
+void expect_every_write_reported(Recorder& r, const TempDir& t, int top, int sub) {
+  std::set<std::string> want, got;
+  for (int i = 0; i < top; ++i) {
+    for (int j = 0; j < sub; ++j) {
+      testing::append_file(t / grid_dir(i, j) + "/f", "y");
+      want.insert(t / grid_dir(i, j) + "/f");
+    }
+  }
+  EXPECT_TRUE(r.wait_until([&](const std::vector<Event>& evs) {
+    for (const auto& e : evs) if (e.kind == EventKind::modify && want.count(e.path)) got.insert(e.path);
+    return got.size() == want.size();
+  })) << got.size() << " of " << want.size() << " writes reported; not: " << first_missing(want, got);
+}
+
 // fanotify rows are ready before the model is whole (the crawl runs in step()); inotify rows
 // are whole at ready. Steps until the crawl is done.
 bool wait_crawled(Recorder& r, Watcher& w) {
@@ -273,8 +306,7 @@ TEST_P(Behaviour, DirectoryMovedInUnderARenamedParentIsListedBeforeLaterEvents) 
   testing::write_file(t / "later", "1");
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
   expect_created_before(r, {t / "a/in/sub/f", t / "b/in/sub/f"}, t / "later");
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  EXPECT_EQ(unexplained(consumer, r, t.path()), "") << r.dump();
 }
 
 // A moved-in directory is listed when its record is read, as it is by then: here with a
@@ -295,8 +327,7 @@ TEST_P(Behaviour, ChangesInsideAMovedInDirectoryAfterItsListingAddUp) {
   testing::write_file(t / "x/d/f", "1");
   testing::rename_path(t / "x/d", t / "x/e");
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  EXPECT_EQ(unexplained(consumer, r, t.path()), "") << r.dump();
   testing::append_file(t / "x/e/f", "2");
   EXPECT_TRUE(r.wait_for(EventKind::modify, t / "x/e/f")) << r.dump();
 }
@@ -337,8 +368,7 @@ TEST_P(Behaviour, ListingAheadOfQueuedRenamesKeepsTheirOrder) {
   testing::rename_path(t / "s/m", t / "t/d");      // m over the empty d, t watched
   testing::rename_path(t / "t", t / "n/t");        // into n, not watched yet
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  EXPECT_EQ(unexplained(consumer, r, t.path()), "") << r.dump();
   // And k is watched at its place now.
   testing::write_file(t / "n/t/d/k/later", "1");
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "n/t/d/k/later")) << r.dump();
@@ -357,8 +387,7 @@ TEST_P(Behaviour, DirectoryMovedInOverAnEmptyOneIsReportedWithItsContents) {
   Recorder r(*w);
   testing::rename_path(outside / "o", t / "e");
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(diff_states(snapshot(t.path()), consumer), "") << r.dump();
+  EXPECT_EQ(unexplained(consumer, r, t.path()), "") << r.dump();
   testing::write_file(t / "e/c/g", "1");  // and watched
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "e/c/g")) << r.dump();
 }
@@ -670,8 +699,7 @@ TEST_P(Behaviour, OverflowDuringThePostReadyCrawl) {
   })) << "no rescan after overflow";
   ASSERT_TRUE(r.sync(t / "cookie"));
   EXPECT_GE(w->stats().overflows, 1u);
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(head(diff_states(snapshot(t.path()), consumer)), "");
+  EXPECT_EQ(head(unexplained(consumer, r, t.path())), "");
 }
 
 // The first crawl lists files without stat'ing them. A rescan must still tell which of them
@@ -727,8 +755,7 @@ TEST_P(Behaviour, SlowConsumerBoundsMemoryWithoutLoss) {
   EXPECT_LE(w->stats().events, 200u + 16384u) << "pending events must stay bounded";
   Recorder r(*w);
   ASSERT_TRUE(r.sync(t / "cookie"));
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  EXPECT_EQ(head(diff_states(snapshot(t.path()), consumer)), "");
+  EXPECT_EQ(head(unexplained(consumer, r, t.path())), "");
 }
 
 TEST_P(Behaviour, SymlinksAreNotFollowed) {
@@ -805,21 +832,15 @@ TEST_P(Behaviour, ChangesDuringThePostReadyCrawlAddUp) {
 TEST_P(Behaviour, MergedRenameRecordsDuringTheCrawlAddUp) {
   TempDir t(base());
   constexpr int kTop = 40, kSub = 60;  // 2440 directories: a few hundred unlisted after a step
-  auto sub = [&](int i, int j) { return "d" + std::to_string(i) + "/e" + std::to_string(j); };
-  for (int i = 0; i < kTop; ++i) {
-    for (int j = 0; j < kSub; ++j) {
-      testing::make_dirs(t / sub(i, j));
-      testing::write_file(t / sub(i, j) + "/f", "x");
-    }
-  }
+  make_grid(t, kTop, kSub);
   State consumer = snapshot(t.path());
   auto w = testing::start_watcher(opts_for(t.path()));
   ASSERT_TRUE(w);
   // Every third directory, and the file in every third other one.
   auto each = [&](const std::function<void(const std::string& from, const std::string& to)>& fn) {
     for (int i = 0; i < kTop; ++i) {
-      for (int j = 0; j < kSub; j += 3) fn(t / sub(i, j), t / sub(i, j) + "-y");
-      for (int j = 1; j < kSub; j += 3) fn(t / sub(i, j) + "/f", t / sub(i, j) + "/g");
+      for (int j = 0; j < kSub; j += 3) fn(t / grid_dir(i, j), t / grid_dir(i, j) + "-y");
+      for (int j = 1; j < kSub; j += 3) fn(t / grid_dir(i, j) + "/f", t / grid_dir(i, j) + "/g");
     }
   };
   each([](const std::string& x, const std::string& y) { testing::rename_path(x, y); });
@@ -832,21 +853,10 @@ TEST_P(Behaviour, MergedRenameRecordsDuringTheCrawlAddUp) {
   Recorder r(*w);
   ASSERT_TRUE(wait_crawled(r, *w));
   ASSERT_TRUE(r.sync(t / "cookie"));
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  std::string diff = diff_states(snapshot(t.path()), consumer);
+  std::string diff = unexplained(consumer, r, t.path());
   EXPECT_EQ(head(diff), "") << events_about(r.events(), first_path(diff));
   // Followed to where they are: a write to every file is reported at its path.
-  std::set<std::string> want, got;
-  for (int i = 0; i < kTop; ++i) {
-    for (int j = 0; j < kSub; ++j) {
-      testing::append_file(t / sub(i, j) + "/f", "y");
-      want.insert(t / sub(i, j) + "/f");
-    }
-  }
-  EXPECT_TRUE(r.wait_until([&](const std::vector<Event>& evs) {
-    for (const auto& e : evs) if (e.kind == EventKind::modify && want.count(e.path)) got.insert(e.path);
-    return got.size() == want.size();
-  })) << got.size() << " of " << want.size() << " writes reported; not: " << first_missing(want, got);
+  expect_every_write_reported(r, t, kTop, kSub);
 }
 
 // Renames racing the post-ready crawl from another thread: the crawl meets paths that an
@@ -855,13 +865,7 @@ TEST_P(Behaviour, MergedRenameRecordsDuringTheCrawlAddUp) {
 TEST_P(Behaviour, RenamesRacingThePostReadyCrawl) {
   TempDir t(base());
   constexpr int kTop = 40, kSub = 100;  // 4040 directories: half listed after ready
-  auto sub = [&](int i, int j) { return "d" + std::to_string(i) + "/e" + std::to_string(j); };
-  for (int i = 0; i < kTop; ++i) {
-    for (int j = 0; j < kSub; ++j) {
-      testing::make_dirs(t / sub(i, j));
-      testing::write_file(t / sub(i, j) + "/f", "x");
-    }
-  }
+  make_grid(t, kTop, kSub);
   State consumer = snapshot(t.path());
   auto w = testing::start_watcher(opts_for(t.path()));
   ASSERT_TRUE(w);
@@ -887,22 +891,10 @@ TEST_P(Behaviour, RenamesRacingThePostReadyCrawl) {
   mutator.join();
   ASSERT_TRUE(finished);
   ASSERT_TRUE(r.sync(t / "cookie"));
-  for (const auto& e : r.events()) apply_event(consumer, e);
-  std::string diff = diff_states(snapshot(t.path()), consumer);
+  std::string diff = unexplained(consumer, r, t.path());
   EXPECT_EQ(head(diff), "") << events_about(r.events(), first_path(diff));
   // Every directory is listed at its place: a write anywhere is reported.
-  for (int i = 0; i < kTop; ++i) {
-    for (int j = 0; j < kSub; ++j) testing::append_file(t / sub(i, j) + "/f", "y");
-  }
-  std::set<std::string> want;
-  for (int i = 0; i < kTop; ++i) {
-    for (int j = 0; j < kSub; ++j) want.insert(t / sub(i, j) + "/f");
-  }
-  std::set<std::string> got;
-  EXPECT_TRUE(r.wait_until([&](const std::vector<Event>& evs) {
-    for (const auto& e : evs) if (e.kind == EventKind::modify && want.count(e.path)) got.insert(e.path);
-    return got.size() == want.size();
-  })) << got.size() << " of " << want.size() << " writes reported; not: " << first_missing(want, got);
+  expect_every_write_reported(r, t, kTop, kSub);
 }
 
 // The watcher's own writes inside the tree (the state file, a file written from its
