@@ -96,12 +96,14 @@ void Watcher::Impl::fan_rename_in_model(const backend::FanEvent& ev, NodeId id, 
     tell(ev.target_key, FanSpot{ev.dir_key, ev.name});
     return;
   }
+  const sys::FileStat before = model.node(id).st;
+  const bool had_stat = model.node(id).stat_known;
   if (!model.move(id, to.dir, ev.to_name)) {
     schedule_rescan("inconsistent");  // only a stale model asks for a cycle
     return;
   }
-  restat(id);
   if (was != to_path) emit(EventKind::rename, id, was);
+  check_arrived(id, before, had_stat);
   tell(ev.target_key, FanSpot{ev.to_dir_key, ev.to_name});
   // Directories inside it that could not be listed because of this very rename (moved in
   // and on before their record was read): now, in event order, not after the batch, or what

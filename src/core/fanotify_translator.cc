@@ -120,7 +120,17 @@ Watcher::Impl::FanPlace Watcher::Impl::locate(const std::string& key) {
     return at;
   }
   if (!opt.recursive && at.path != model.node(root).name) {
-    remember_outside(key);  // below a non-recursive root: not watched
+    // Below a non-recursive root: not watched, except a subdirectory of the root itself,
+    // whose own records ("." records: its attributes) are the root's entries' changes.
+    // Records from inside it are dropped in handle_fan_one() (not listable).
+    NodeId sub = model.find_path(at.path);
+    if (sub == kNoNode || !model.node(sub).is_dir() || model.node(sub).parent != root) {
+      remember_outside(key);
+      return at;
+    }
+    fan_map(sub, key, true);
+    at.dir = sub;
+    at.known = true;
     return at;
   }
   at.dir = model.find_path(at.path);
@@ -183,6 +193,12 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
   if (root == kNoNode || excluded(path)) return;
+  if (!model.node(root).is_dir() && model.node(root).name == path) {
+    // Another file renamed over a file root (an atomic save): the watched file is gone, as
+    // inotify's DELETE_SELF for its inode says; the newcomer is not the file watched.
+    root_gone(root, "deleted or replaced");
+    return;
+  }
   if (at.dir == kNoNode) {
     // Its directory is not in the model yet: the crawl will list it. Report by path.
     emit_path(EventKind::create, path, {}, is_dir, root, reason);
@@ -275,6 +291,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
       restat(id);
     }
     emit(kind, id);
+    note_link_change(id, kind);
     return;
   }
   // Not in the model: either its directory is still to be listed (report by path), or the
@@ -313,13 +330,19 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
   if (!at.known) return;
   const std::uint64_t m = ev.mask;
   if (ev.name == ".") {
-    // Events on a directory itself. Only a root's own removal matters: a subdirectory's
-    // removal also comes as a DELETE or RENAME from its parent.
+    // Events on a directory itself. A root's own removal ends it; a subdirectory's removal
+    // also comes as a DELETE or RENAME from its parent. A subdirectory's attributes are
+    // reported, as inotify reports them from its parent's watch (ATTRIB with IN_ISDIR).
     if (at.dir != kNoNode && model.is_root(at.dir) && (m & (FAN_DELETE_SELF | FAN_MOVE_SELF))) {
       root_gone(at.dir, m & FAN_DELETE_SELF ? "deleted" : "moved away");
+    } else if (at.dir != kNoNode && !model.is_root(at.dir) && (m & FAN_ATTRIB)) {
+      restat(at.dir);
+      emit(EventKind::attrib, at.dir);
     }
     return;
   }
+  // Below a non-recursive root's subdirectory: not watched.
+  if (at.dir != kNoNode && !listable(at.dir)) return;
   const bool is_dir = m & FAN_ONDIR;
   // The kernel merges records for one name (e.g. CREATE|MODIFY|CLOSE_WRITE). A CREATE and a
   // DELETE together are ambiguous in order: what exists now decides which came last.
@@ -344,6 +367,7 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
     if (ended) return;
     handle_fan_one(ev);
   }
+  echo_link_changes();
   // Directories whose path did not resolve when they were to be listed (an ancestor's
   // rename was still queued): list them at their place now. Left unlisted, their entries
   // would never enter the model and every later change to them would be dropped as a write

@@ -77,14 +77,16 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
     return;
   }
   std::string from = model.path(id);
+  const sys::FileStat before = model.node(id).st;
+  const bool had_stat = model.node(id).stat_known;
   if (!model.move(id, to_dir, to_name)) {
     // Only a model gone stale (events lost in an overflow) asks to move a directory into
     // itself: let the rescan settle it instead of guessing.
     schedule_rescan("inconsistent");
     return;
   }
-  restat(id);  // rename changes ctime; keep the model exact for later diffs
   emit(EventKind::rename, id, from);
+  check_arrived(id, before, had_stat);  // rename changes ctime; keeps the model exact too
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const core::Node& n = model.node(id);
@@ -213,11 +215,13 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
       restat(child);
     }
     emit(k, child);
+    note_link_change(child, k);
   }
 }
 
 void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
   for (const auto& ev : events) handle_one(ev);
+  echo_link_changes();
   retry_blind();
   if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
@@ -229,6 +233,7 @@ void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
       }
     }
     finish_pending_move();
+    echo_link_changes();
     retry_blind();
   }
 }

@@ -44,8 +44,9 @@ struct WorkerState {
 
 class ChangeWalk {
  public:
-  ChangeWalk(const TreeModel& live, NodeId root, const ExcludedFn& excluded, unsigned threads)
-      : live_(live), root_(root), excluded_(excluded), workers_(threads) {}
+  ChangeWalk(const TreeModel& live, NodeId root, const ExcludedFn& excluded, unsigned threads,
+             bool recursive)
+      : live_(live), root_(root), excluded_(excluded), workers_(threads), recursive_(recursive) {}
 
   void run(std::vector<DirItem> seeds, bool full) {
     ParallelStack<DirItem>::run(std::move(seeds), static_cast<unsigned>(workers_.size()),
@@ -93,6 +94,11 @@ class ChangeWalk {
         // Gone or replaced: this directory's entries changed (its stamps say so too, unless
         // the change came after they were taken). Its relisting finds what is there now.
         entries_changed = true;
+        return;
+      }
+      if (!recursive_) {
+        // Its entries are not watched; its own metadata is compared by full passes.
+        if (!n.stat_known || n.st.mode != st.mode) entries_changed = true;
         return;
       }
       if (!n.stat_known || !same_stamps(n.st, st)) ws.changed.push_back(c);
@@ -160,7 +166,7 @@ class ChangeWalk {
       if (!same_entry(n, st)) changed = true;
       // Only the model's own directories are walked: a new or replaced one is read whole
       // when its parent is relisted.
-      if (is_dir && n.is_dir() && same_identity(n.st, st))
+      if (is_dir && n.is_dir() && same_identity(n.st, st) && recursive_)
         push.push_back({c, join(item.path, e.name)});
     }
     if (matched != ws.kids.size()) changed = true;
@@ -171,6 +177,7 @@ class ChangeWalk {
   NodeId root_;
   const ExcludedFn& excluded_;
   std::vector<WorkerState> workers_;
+  bool recursive_;
 };
 
 }  // namespace
@@ -188,8 +195,8 @@ bool same_entry(const Node& n, const sys::FileStat& st) {
 
 ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::string& root_path,
                               const sys::FileStat& root_st, bool full, const ExcludedFn& excluded,
-                              unsigned threads) {
-  ChangeWalk walk(live, root, excluded, threads < 1 ? 1 : threads);
+                              unsigned threads, bool recursive) {
+  ChangeWalk walk(live, root, excluded, threads < 1 ? 1 : threads, recursive);
   walk.run({{root, root_path}}, full);
   ChangedDirs out = walk.result();
   const Node& r = live.node(root);

@@ -44,10 +44,11 @@ struct ChangedDirs {
 // is changed when its stamps (inode, mtime, ctime) differ from the model's, since creating,
 // deleting or renaming an entry updates both; one stat per directory. Full: every directory
 // is listed and every entry stat'ed and compared with the model, which also catches in-place
-// writes that leave the directory's stamps alone. `threads` >= 1.
+// writes that leave the directory's stamps alone. `threads` >= 1. Not `recursive`: only
+// the root's entries are compared; its subdirectories' own entries are not walked.
 ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::string& root_path,
                               const sys::FileStat& root_st, bool full, const ExcludedFn& excluded,
-                              unsigned threads);
+                              unsigned threads, bool recursive = true);
 
 // Whether the model's entry `n` still describes `st`: everything the diff engine compares.
 bool same_entry(const Node& n, const sys::FileStat& st);

@@ -41,8 +41,10 @@ class FreshBuilder {
  public:
   FreshBuilder(const TreeModel& live, TreeModel& fresh, NodeId fresh_root,
                const std::unordered_set<NodeId>& changed, const ExcludedFn& excluded,
-               const std::function<void(const Error&)>& on_error, PollCost& cost)
-      : live_(live),
+               const std::function<void(const Error&)>& on_error, PollCost& cost,
+               bool recursive)
+      : recursive_(recursive),
+        live_(live),
         fresh_(fresh),
         fresh_root_(fresh_root),
         changed_(changed),
@@ -79,7 +81,7 @@ class FreshBuilder {
       const Node& n = live_.node(lc);
       NodeId fc = fresh_.add(it.fresh, n.name, n.st, n.stat_known);
       ++cost_.entries;
-      if (n.is_dir()) stack_.push_back({lc, fc, false});
+      if (n.is_dir() && recursive_) stack_.push_back({lc, fc, false});
     });
   }
 
@@ -122,7 +124,7 @@ class FreshBuilder {
       }
       NodeId fc = fresh_.add(it.fresh, name, st, true);
       ++cost_.entries;
-      if (!is_dir) continue;
+      if (!is_dir || !recursive_) continue;
       NodeId lc = it.live == kNoNode ? kNoNode : live_.find(it.live, name);
       // Only the same directory may be copied from the model: a replaced one is read whole.
       if (lc != kNoNode && (!live_.node(lc).is_dir() || live_.node(lc).st.ino != st.ino ||
@@ -138,6 +140,7 @@ class FreshBuilder {
     }
   }
 
+  bool recursive_;
   const TreeModel& live_;
   TreeModel& fresh_;
   NodeId fresh_root_;
@@ -155,7 +158,8 @@ class FreshBuilder {
 
 bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
                const std::string& root_path, bool full, const ExcludedFn& excluded,
-               const std::function<void(const Error&)>& on_error, PollScan& out, unsigned threads) {
+               const std::function<void(const Error&)>& on_error, PollScan& out, unsigned threads,
+               bool recursive) {
   ++out.cost.stats;
   if (sys::stat_follow(root_path.c_str(), out.root_st) != 0) return false;
   const bool root_is_dir = out.root_st.type == sys::FileType::dir;
@@ -164,7 +168,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
     // First scan: nothing to compare with, everything is read.
     out.fresh_dir = fresh.add_root(root_path, out.root_st);
     if (root_is_dir) {
-      FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost)
+      FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive)
           .build(kNoNode, true);
     }
     return true;
@@ -178,7 +182,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
     return true;
   }
   ChangedDirs found = find_changed_dirs(live, live_root, root_path, out.root_st, full, excluded,
-                                        pick_threads(threads, live));
+                                        pick_threads(threads, live), recursive);
   out.cost += found.cost;
   if (on_error) {
     for (const auto& e : found.errors) on_error(e);
@@ -190,7 +194,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
   out.live_dir = scope;
   out.fresh_dir = fresh.add_root(is_root ? root_path : live.path(scope),
                                  is_root ? out.root_st : live.node(scope).st);
-  FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost)
+  FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive)
       .build(scope, is_root);
   return true;
 }
@@ -199,6 +203,15 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
                          const PollScan& scan, const DiffSink& sink) {
   DiffStats stats;
   if (scan.changed() && scan.live_dir != kNoNode && live.valid(scan.live_dir)) {
+    // reconcile() compares the entries of the directory it is given, not the directory
+    // itself: a subdirectory whose mode changed (its ctime brought it here) is compared now.
+    const Node& ld = live.node(scan.live_dir);
+    const Node& fd = fresh.node(scan.fresh_dir);
+    if (!live.is_root(scan.live_dir) && ld.stat_known && fd.stat_known && ld.st.mode != fd.st.mode &&
+        ld.st.ino == fd.st.ino && sink.event) {
+      ++stats.modified;
+      sink.event(EventKind::attrib, live.path(scan.live_dir), {}, true);
+    }
     stats = reconcile(live, scan.live_dir, fresh, scan.fresh_dir, sink);
     // reconcile() updates the stamps of the entries it compares, not of the directory it
     // was given: without this the directory would look changed on every pass.

@@ -40,10 +40,11 @@ inline constexpr unsigned kMaxPollThreads = 4;
 // Scans `root_path` for changes against `live_root` (kNoNode for a first scan, which reads
 // everything into `fresh`). `fresh` must be empty. `excluded` may be called from several
 // threads at once; `on_error` is called on this thread. Returns false if the root is gone.
+// Not `recursive`: only the root's own entries are compared and read (a watch without -r).
 bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
                const std::string& root_path, bool full, const ExcludedFn& excluded,
                const std::function<void(const Error&)>& on_error, PollScan& out,
-               unsigned threads = 0);
+               unsigned threads = 0, bool recursive = true);
 
 // Diffs what poll_scan() found into the live model (reconcile() on its subtree) and refreshes
 // the stamps of the subtree's directory and of the root. Nothing to do when nothing changed.

@@ -74,6 +74,13 @@ class TreeModel {
     for (NodeId c = nodes_[dir].first_child; c != kNoNode; c = nodes_[c].next_sibling) f(c);
   }
   std::vector<NodeId> children(NodeId dir) const;
+  // Calls f(id) for every live node, in no particular order. f may not add or remove nodes.
+  template <typename F>
+  void for_each_node(F&& f) const {
+    for (NodeId id = 1; id < nodes_.size(); ++id) {
+      if (nodes_[id].live) f(id);
+    }
+  }
   // Post-order (children before parents) list of the subtree at `id`, `id` last.
   std::vector<NodeId> subtree_post_order(NodeId id) const;
 

@@ -93,7 +93,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
 
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
-                        const std::function<void(const Error&)>& on_error) {
+                        const std::function<void(const Error&)>& on_error, bool recursive) {
   sys::FileStat st;
   if (int err = sys::stat_follow(abs_path.c_str(), st); err != 0) {
     return error_from_errno(err, "cannot watch", abs_path);
@@ -103,6 +103,7 @@ Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
     ScanHooks hooks;
     hooks.excluded = excluded;
     hooks.error = on_error;
+    if (!recursive) hooks.enter_dir = [&out](NodeId d, const std::string&) { return out.is_root(d); };
     TreeScanner(out, std::move(hooks)).scan(root);
   }
   return true;

@@ -63,10 +63,11 @@ class TreeScanner {
   std::vector<sys::DirEntry> entries_;
 };
 
-// Builds a model holding one root at `abs_path`, fully scanned, without watches or events.
-// `excluded` may be empty. Fails only if the root itself cannot be read.
+// Builds a model holding one root at `abs_path`, fully scanned (only the root's own entries
+// when not `recursive`), without watches or events. `excluded` may be empty. Fails only if
+// the root itself cannot be read.
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
-                        const std::function<void(const Error&)>& on_error);
+                        const std::function<void(const Error&)>& on_error, bool recursive = true);
 
 }  // namespace lookout::core

@@ -190,6 +190,9 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   core::ScanHooks hooks;
   hooks.enter_dir = [this](NodeId d, const std::string& path) {
     if (ended) return false;
+    // Without -r a directory root's own entries are listed (so changes to files that were
+    // there before start are reported, as inotifywait does), but nothing below them.
+    if (!listable(d)) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
     if (fan) {
       // One mark covers the filesystem; only a mount boundary needs a decision (usually
@@ -246,8 +249,9 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     if ((report || !started) && model_partial()) fan_in_step.insert(d);
     if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key, true);
     // Its subdirectories too, listed or not: a record about one then has the path the model
-    // gives it (event order), not where the directory happens to be when it is read.
-    model.for_each_child(d, [&](NodeId c) {
+    // gives it (event order), not where the directory happens to be when it is read. Not
+    // below a non-recursive root: records from inside its subdirectories are not reported.
+    if (opt.recursive) model.for_each_child(d, [&](NodeId c) {
       const core::Node& n = model.node(c);
       if (!n.is_dir() || fan_key_of.count(c) || n.st.dev != model.node(d).st.dev) return;
       if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key, true);
@@ -315,7 +319,8 @@ Result<void> Watcher::Impl::start() {
     } else if (fan) {
       if (auto r = mark_root(root); !r) return r.error();
     }
-    const bool crawl_root = st.type == sys::FileType::dir && opt.recursive;
+    // Without -r too: the root's own entries enter the model (scan_hooks lists no deeper).
+    const bool crawl_root = st.type == sys::FileType::dir;
     if (fan) {
       // The mark is live: ready now, the model fills in from the loop (continue_crawl),
       // unless a mount below needs polling (only a listing before ready can baseline it).
@@ -342,8 +347,8 @@ Result<void> Watcher::Impl::start() {
       crawl->begin(root);
       // A tree that proves large enough is handed to a fanotify mark (if allowed) so that
       // the rest needs no watch: count directories while crawling, no separate pass.
-      bool try_fanotify = opt.backend == BackendChoice::auto_select && sys::has_cap_sys_admin() &&
-                          !under_polled(root);
+      bool try_fanotify = opt.backend == BackendChoice::auto_select && opt.recursive &&
+                          sys::has_cap_sys_admin() && !under_polled(root);
       if (!crawl->run(try_fanotify ? kFanotifyMinDirs : SIZE_MAX) &&
           !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
         crawl->run(SIZE_MAX);
@@ -494,6 +499,10 @@ void Watcher::Impl::poll_pass(bool full) {
   }
   for (NodeId d : tops) {
     if (!model.valid(d)) continue;
+    if (model.is_root(d) && !model.node(d).is_dir()) {
+      changed |= poll_file_root(d);
+      continue;
+    }
     // A subtree polled because of the watch limit goes back to inotify once a watch fits:
     // watched (and new entries reported) first, then diffed once more in full below, so
     // what changed since the last pass (deletions, writes) is reported too.
@@ -511,7 +520,7 @@ void Watcher::Impl::poll_pass(bool full) {
     core::TreeModel fresh;
     core::PollScan scan;
     bool ok = core::poll_scan(model, d, fresh, path, full || back_to_inotify, exclusion(),
-                              [this](const Error& e) { warn(e); }, scan);
+                              [this](const Error& e) { warn(e); }, scan, 0, opt.recursive);
     stats.poll_stats += scan.cost.stats;
     if (!ok) {
       if (model.is_root(d)) root_gone(d, "deleted");
@@ -544,6 +553,31 @@ void Watcher::Impl::poll_pass(bool full) {
   std::int64_t now = now_ms();
   next_poll_ms = now + poll_interval_ms;
   if (full) last_full_poll_ms = now;
+}
+
+bool Watcher::Impl::poll_file_root(NodeId root) {
+  std::string path = model.path(root);
+  sys::FileStat st;
+  const core::Node& had = model.node(root);
+  // Another object under the name (an atomic save renamed over it) means the watched file
+  // is gone, as inotify's DELETE_SELF says for the inode it watched.
+  if (sys::stat_follow(path.c_str(), st) != 0 || st.type != had.st.type || st.ino != had.st.ino ||
+      st.dev != had.st.dev || (sys::births_comparable(st, had.st) && st.birth != had.st.birth)) {
+    root_gone(root, "deleted or replaced");
+    return true;
+  }
+  EventKind kind;
+  if (st.size != had.st.size || st.mtime_ns != had.st.mtime_ns) {
+    kind = EventKind::modify;
+  } else if (st.ctime_ns != had.st.ctime_ns || st.mode != had.st.mode) {
+    kind = EventKind::attrib;
+  } else {
+    return false;
+  }
+  model.node(root).st = st;
+  model.node(root).stat_known = true;
+  emit(kind, root);
+  return true;
 }
 
 void Watcher::Impl::schedule_rescan(const char* reason) {
@@ -608,7 +642,8 @@ void Watcher::Impl::rescan(const std::string& reason) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
     std::string root_path = model.node(root).name;
     core::TreeModel fresh;
-    auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); });
+    auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },
+                              opt.recursive);
     if (!r) {
       root_gone(root, "deleted");
       continue;

@@ -47,9 +47,15 @@ struct Watcher::Impl {
     if (opt.on_diagnostic) opt.on_diagnostic(e, false);
   }
   bool under_polled(core::NodeId dir) const;
+  // Whether a directory's entries belong in the model: every directory with -r, else only
+  // a root's (a non-recursive watch reports its root's entries, not what they hold).
+  bool listable(core::NodeId dir) const { return opt.recursive || model.is_root(dir); }
   bool at_mount_boundary(core::NodeId dir) const;
   void start_polling(core::NodeId dir, const Error* why);
   void poll_pass(bool full);
+  // A polled root that is a file: its own stamps, compared as inotify would report them
+  // (modify, attrib; gone or replaced ends its watch). True when something was reported.
+  bool poll_file_root(core::NodeId root);
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
   // null hashes the live model itself (the initial crawl). No-op without --checksum.
@@ -206,6 +212,22 @@ struct Watcher::Impl {
   void root_gone(core::NodeId root, const char* how);
   void finish_pending_move();
   void restat(core::NodeId id);
+  // Hard links (hard_links.cc). A change to a file with more than one name is a change to
+  // every name: inotify (and fanotify) report it under the name used only. Changes are
+  // noted while a batch is handled and echoed to the inode's other names in the model at
+  // the end of it, with their paths as they are then (one pass over the model a batch).
+  void note_link_change(core::NodeId id, EventKind kind);
+  void echo_link_changes();
+  struct LinkChange {
+    std::uint64_t dev, ino;
+    core::NodeId origin;
+    EventKind kind;
+  };
+  std::vector<LinkChange> link_changes;
+  // Restats a file that arrived at a new name (a rename in the tree) and reports `modify`
+  // when its size or mtime moved while the model was not told: written through another
+  // name, outside the tree, which no watch here sees. `before`: the model's stat until now.
+  void check_arrived(core::NodeId id, const sys::FileStat& before, bool had_stat);
   core::NodeId node_for_wd(int wd) const;
 
   WatchOptions opt;

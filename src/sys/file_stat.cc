@@ -94,6 +94,7 @@ int stat_impl(int dirfd, const char* name, int flags, FileStat& out) {
   out.mtime_ns = ns(sx.stx_mtime);
   out.ctime_ns = ns(sx.stx_ctime);
   out.mode = sx.stx_mode;
+  out.nlink = static_cast<std::uint16_t>(std::min<std::uint32_t>(sx.stx_nlink, 0xffff));
   if (sx.stx_mask & STATX_BTIME) {
     out.birth = static_cast<std::uint64_t>(ns(sx.stx_btime));
     out.birth_kind = BirthKind::btime;

@@ -27,9 +27,12 @@ struct FileStat {
   std::int64_t ctime_ns = 0;
   std::uint64_t birth = 0;  // btime in ns, or the inode generation; see birth_kind
   std::uint32_t mode = 0;   // permission bits and type, as st_mode
-  // The small fields last, so they share the tail padding: 56 bytes, as before birth.
+  // The small fields last, so they share the tail padding: 56 bytes, as before birth and nlink.
   FileType type = FileType::unknown;
   BirthKind birth_kind = BirthKind::none;
+  // Names of the inode (saturated at 65535): above 1, a write through one name changes what
+  // every other name holds, and inotify reports it only under the name used.
+  std::uint16_t nlink = 0;
 };
 // One per model node (550k at the largest benchmark tree, RSS target 100 MB): the birth stamp
 // had to fit in the padding, and nothing else may grow it unnoticed.
