@@ -30,6 +30,10 @@ constexpr std::size_t kMaxTold = 65536;
 void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
   FanPlace from = locate(ev.dir_key);
   FanPlace to = locate(ev.to_dir_key);
+  // A subdirectory of a non-recursive root is located (its own records are the root's
+  // entries' changes), but what it holds is not watched: renames there are outside.
+  if (from.dir != kNoNode && !listable(from.dir)) from.known = false;
+  if (to.dir != kNoNode && !listable(to.dir)) to.known = false;
   bool is_dir = ev.mask & FAN_ONDIR;
   std::string from_path = from.known ? child_path(from.path, ev.name) : std::string{};
   std::string to_path = to.known ? child_path(to.path, ev.to_name) : std::string{};

@@ -298,6 +298,20 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   // name is gone (writes to a deleted but open file: no ghost events, as with IN_EXCL_UNLINK).
   if (at.dir != kNoNode && (!model_partial() || in_step(at.dir))) return;
   NodeId root = at.dir != kNoNode ? model.root_of(at.dir) : root_for(path);
+  if (root == kNoNode && at.dir == kNoNode && !is_dir) {
+    // In the directory of a file root, another name of it (a hard link): the mark reports
+    // the write under the name used, an inotify watch on the file's inode sees every write.
+    sys::FileStat st;
+    if (sys::stat_at(AT_FDCWD, path.c_str(), st) != 0) return;
+    model.for_each_child(core::kTopNode, [&](NodeId r) {
+      const core::Node& n = model.node(r);
+      if (!n.is_dir() && n.st.ino == st.ino && n.st.dev == st.dev) root = r;
+    });
+    if (root == kNoNode) return;
+    restat(root);
+    emit(kind, root);
+    return;
+  }
   if (root == kNoNode || excluded(path)) return;
   emit_path(kind, path, {}, is_dir, root);
 }
