@@ -459,12 +459,25 @@ class ContentView {
   // Lists files whose content changed although no event said so. REQUIRES: a still tree.
   std::string check() {
     std::string out;
+    // Without -r the operations also write through names below the root's entries, which no
+    // watch of the root sees: a file with such a name (more links than names in scope) may
+    // change unreported, as through a name outside the tree.
+    std::map<ino_t, nlink_t> names_in_scope;
+    if (max_depth_ == 1) {
+      for (auto& [rel, dir] : snapshot_tree(root_)) {
+        struct stat st {};
+        if (!dir && depth_of(rel) <= max_depth_ && ::lstat((root_ + "/" + rel).c_str(), &st) == 0) ++names_in_scope[st.st_ino];
+      }
+    }
     for (auto& [rel, dir] : snapshot_tree(root_)) {
       if (dir || depth_of(rel) > max_depth_ || rel.rfind(".cookie-", 0) == 0) continue;
       auto it = files_.find(rel);
       if (it == files_.end()) continue;  // never reported: the tree's own check says so
       std::string now = read_small_file(root_ + "/" + rel).value_or("");
-      if (!it->second.told && it->second.content != now) {
+      struct stat st {};
+      const bool unseen_names = max_depth_ == 1 && ::lstat((root_ + "/" + rel).c_str(), &st) == 0 &&
+                                st.st_nlink > names_in_scope[st.st_ino];
+      if (!it->second.told && it->second.content != now && !unseen_names) {
         out += "  changed without an event: " + printable(rel) + " (" + std::to_string(it->second.content.size()) +
                " -> " + std::to_string(now.size()) + " bytes)\n";
       }
@@ -578,6 +591,10 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend
   LookoutProcess& lk = *lkp;
 
   ConsumerTree consumer(root, start);
+  // Pruned polling passes see an in-place write only at the next full pass (every 30 s by
+  // default; README "Polling"), so polling rows check the tree's shape, not contents: the
+  // PollBackend tests and the one-file row (--poll-full) cover what full passes see.
+  auto check_contents = [&] { return backend == Backend::poll ? std::string() : contents.check(); };
   auto apply = [&](const std::string& rec) {
     consumer.apply_line(rec);
     contents.apply_line(rec);
@@ -619,7 +636,7 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend
         ADD_FAILURE() << "cookie " << i << " never reported";
         break;
       }
-      std::string stale = contents.check();
+      std::string stale = check_contents();
       if (!stale.empty()) content_failures += "after operation " + std::to_string(i + 1) + ":\n" + stale;
     }
   }
@@ -655,7 +672,7 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend
     }
   }
   if (synced) {
-    std::string stale = contents.check();
+    std::string stale = check_contents();
     if (!stale.empty()) content_failures += "at the end:\n" + stale;
   }
 
