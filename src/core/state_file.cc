@@ -237,6 +237,11 @@ Result<StateTarget> check_state_target(const std::string& file) {
                  "will not use " + file + " as a state file: it is " + kind_of(st.st_mode) +
                      ", and lookout writes only regular files (choose another path)"};
   }
+  // rename() needs the directory writable even to replace an existing file.
+  if (::access(dir_of(file).c_str(), W_OK | X_OK) != 0) {
+    return error_from_errno(errno, "cannot replace state file", file,
+                            "its directory is not writable; choose another path");
+  }
   std::string head;
   if (int err = read_prefix(file, std::strlen(kMagic), head); err != 0) {
     return error_from_errno(err, "cannot read state file", file, "choose another path");
