@@ -31,6 +31,12 @@ bool DoctorCommand::selected() const { return sub_->parsed(); }
 
 int DoctorCommand::run() {
   std::vector<std::string> paths = o_->paths;
+  for (const auto& p : paths) {
+    if (p.empty()) {
+      std::fprintf(stderr, "lookout doctor: an empty path was given; name a file or directory ('.' for the current one)\n");
+      return 1;
+    }
+  }
   if (paths.empty()) paths.emplace_back(".");
   DoctorReport report = gather_doctor_report(paths);
   int exit_code = 0;

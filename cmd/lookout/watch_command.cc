@@ -12,12 +12,14 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "lookout/commands.h"
+#include "core/state_file.h"
 #include "lookout/watcher.h"
 #include "sink/event_writer.h"
 #include "sink/inotifywait_format.h"
@@ -36,10 +38,11 @@ struct WatchCommand::Options {
   bool csv = false, json = false, nul = false, no_newline = false, ready = false;
   int timeout = 0;
   std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
-  std::size_t max_pending = 65536;
+  std::int64_t max_pending = 65536;
   bool verbose = false;
   std::string backend = "auto";
   std::string state;
+  bool state_reset = false;
   bool poll = false, poll_full = false, checksum = false, poll_overlay = false;
   double reconcile_every = 0;
   double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
@@ -61,11 +64,11 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--format", o.format, "printf-like: %w %f %e %Xe %T %0");
   sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
   sub_->add_flag("-c,--csv", o.csv, "CSV output");
-  sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema)");
+  sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema); implies -m");
   sub_->add_flag("-0,--null", o.nul, "End each record with NUL instead of newline");
   sub_->add_flag("--no-newline", o.no_newline, "Do not end --format records with a newline");
   sub_->add_flag("--ready", o.ready, "Print READY once every watch is live");
-  sub_->add_option("-t,--timeout", o.timeout, "Exit with 2 if no event comes within N seconds");
+  sub_->add_option("-t,--timeout", o.timeout, "Exit with 2 if no event comes within N seconds (0: never)");
   sub_->add_option("-o,--outfile", o.outfile, "Append events to FILE instead of stdout");
   sub_->add_option("--fromfile", o.fromfile, "Read paths (and @excludes) from FILE, - for stdin");
   sub_->add_option("--exclude", o.exclude, "Ignore paths matching this POSIX extended regex")
@@ -85,7 +88,11 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_flag("--poll", o.poll, "Shorthand for --backend poll");
   sub_->add_option("--state", o.state,
                    "Save the tree model to FILE (on exit and every minute); on start, report "
-                   "what changed while lookout was not running");
+                   "what changed while lookout was not running. FILE must be missing, empty or "
+                   "a lookout state file");
+  sub_->add_flag("--state-reset", o.state_reset,
+                 "Forget what --state FILE holds (or replace a regular file that is not a state "
+                 "file) and start fresh");
   sub_->add_option("--poll-min", o.poll_min, "Shortest polling interval in seconds (after a change)");
   sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
   sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
@@ -93,8 +100,7 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_flag("--poll-overlay", o.poll_overlay,
                  "Poll overlay mounts: see writes made directly to their layers");
   sub_->add_option("--reconcile-every", o.reconcile_every,
-                   "Seconds between backstop rescans of kernel-watched trees (default 0: off)")
-      ->check(CLI::NonNegativeNumber);
+                   "Seconds between backstop rescans of kernel-watched trees (default 0: off)");
   sub_->add_flag("--checksum", o.checksum,
                  "Also compare file contents (xxHash) in polling passes and rescans, to report "
                  "writes that kept size and mtime; reads every file once at start");
@@ -134,14 +140,71 @@ std::string normalized_abs(const std::string& p) {
   return out;
 }
 
+// "nan", "inf" or out of [lo, hi] (0 allowed when zero_is_off): the message for `name`.
+std::string check_seconds(const char* name, double v, double lo, double hi, bool zero_is_off) {
+  if (zero_is_off && v == 0) return {};
+  if (std::isfinite(v) && v >= lo && v <= hi) return {};
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s: %g is not allowed: give seconds from %g to %g%s", name, v, lo, hi,
+                zero_is_off ? ", or 0 for off" : "");
+  return buf;
+}
+
+// Argument checks CLI11 cannot express; the first problem as one line naming the option,
+// empty when all is well. Combinations follow inotifywait's rules (and its words).
+std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub) {
+  for (const auto& p : o.paths) {
+    if (p.empty()) return "an empty path was given; name a file or directory ('.' for the current one)";
+  }
+  for (const auto& e : o.events) {
+    if (e.find_first_not_of(", ") == std::string::npos) {
+      return "-e/--event '" + e + "' names no event; give one or more of: access modify attrib "
+             "close_write close_nowrite close open moved_to moved_from move move_self create "
+             "delete delete_self unmount";
+    }
+  }
+  const bool format = sub.count("--format") > 0, timefmt = sub.count("--timefmt") > 0;
+  if (o.csv && format) return "-c and --format cannot both be specified";
+  if (o.json && format) return "--json and --format cannot both be specified";
+  if (o.json && o.csv) return "--json and -c/--csv cannot both be specified";
+  if (o.json && timefmt) return "--json and --timefmt cannot both be specified (JSON times are RFC 3339)";
+  if (timefmt && !format) return "--timefmt cannot be specified without --format";
+  if (timefmt && o.format.find("%T") == std::string::npos) {
+    return "--timefmt was given but --format has no %T to use it";
+  }
+  if (!timefmt && o.format.find("%T") != std::string::npos) {
+    return "%T is in --format string, but --timefmt was not specified";
+  }
+  if (o.timeout < 0) return "-t/--timeout: " + std::to_string(o.timeout) + " is negative; give seconds, or 0 for none";
+  if (o.max_pending <= 0) {
+    return "--max-pending: " + std::to_string(o.max_pending) + " is not allowed; give a positive number of events";
+  }
+  // Milliseconds are kept in an int: 1e6 s (11 days) is far below its limit.
+  constexpr double kMaxSeconds = 1e6;
+  if (auto m = check_seconds("--reconcile-every", o.reconcile_every, 0.001, kMaxSeconds, true); !m.empty()) return m;
+  if (auto m = check_seconds("--poll-min", o.poll_min, 0.001, kMaxSeconds, false); !m.empty()) return m;
+  if (auto m = check_seconds("--poll-max", o.poll_max, 0.001, kMaxSeconds, false); !m.empty()) return m;
+  if (auto m = check_seconds("--poll-full-every", o.poll_full_every, 0.001, kMaxSeconds, false); !m.empty()) return m;
+  if (o.poll_max < o.poll_min) return "--poll-max must not be below --poll-min";
+  if (o.state_reset && o.state.empty()) return "--state-reset needs --state FILE";
+  return {};
+}
+
 }  // namespace
 
-int WatchCommand::run() {
+int WatchCommand::run(const ProcessStart& start) {
   auto& o = *o_;
   auto err = [&](const std::string& msg) {
     std::fprintf(stderr, "lookout watch: %s\n", msg.c_str());
     return 1;
   };
+  if (std::string bad = check_arguments(o, *sub_); !bad.empty()) return err(bad);
+  // JSON Lines is a stream: one record and exit would surprise (inotifywait's rule is kept
+  // for its own formats).
+  if (o.json) o.monitor = true;
+  if (start.stdout_closed && o.outfile.empty()) {
+    return err("standard output is closed; use -o FILE (or redirect it, e.g. >/dev/null)");
+  }
   WatchOptions wo;
   std::vector<std::string> paths = o.paths;
   if (!o.fromfile.empty()) {
@@ -187,9 +250,6 @@ int WatchCommand::run() {
   } else if (o.backend == "fanotify") {
     wo.backend = BackendChoice::fanotify;
   }
-  if (o.poll_min <= 0 || o.poll_max < o.poll_min || o.poll_full_every <= 0) {
-    return err("polling intervals must be positive, with --poll-max >= --poll-min");
-  }
   wo.poll_min_ms = static_cast<int>(o.poll_min * 1000);
   wo.poll_max_ms = static_cast<int>(o.poll_max * 1000);
   wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
@@ -199,12 +259,25 @@ int WatchCommand::run() {
   wo.poll_overlay = o.poll_overlay;
   wo.reconcile_every_ms = static_cast<int>(o.reconcile_every * 1000);
   wo.state_file = o.state;
+  if (!o.state.empty()) {
+    // Never overwrite what is not a state file, and only ever write a regular file.
+    auto target = core::check_state_target(o.state);
+    if (!target) return err(target.error().message);
+    if (*target == core::StateTarget::foreign && !o.state_reset) {
+      return err("--state " + o.state + " is not a lookout state file; refusing to overwrite it (use "
+                 "--state-reset to replace it, or choose another path)");
+    }
+    if (o.state_reset && (*target == core::StateTarget::foreign || *target == core::StateTarget::state) &&
+        ::unlink(o.state.c_str()) != 0) {
+      return err("--state-reset: cannot remove " + o.state + ": " + std::strerror(errno));
+    }
+  }
   wo.exclude_regex = o.exclude;
   wo.exclude_regex_icase = o.excludei;
   wo.include_regex = o.include;
   wo.include_regex_icase = o.includei;
   wo.exclude_globs = o.exclude_glob;
-  wo.max_pending = std::max<std::size_t>(16, o.max_pending);
+  wo.max_pending = std::max<std::size_t>(16, static_cast<std::size_t>(o.max_pending));
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
   wo.on_diagnostic = [verbose, quiet](const Error& e, bool fatal) {
@@ -233,14 +306,35 @@ int WatchCommand::run() {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  auto created = Watcher::create(wo);
+  if (!created) return err(created.error().message);
+  std::unique_ptr<Watcher> watcher = std::move(*created);
+  // The signal thread runs from before start(): a SIGINT during a long crawl stops it.
+  std::atomic<bool> done{false};
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (!done.load()) watcher->request_stop();
+  });
+  struct JoinSignals {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~JoinSignals() {
+      done.store(true);
+      ::kill(::getpid(), SIGTERM);  // wakes sigwait if no signal came (it is blocked: no effect)
+      t.join();
+    }
+  } join_signals{done, signals};
+
   if (quiet == 0) {
     std::fprintf(stderr, o.recursive ? "Setting up watches.  Beware: since -r was given, this may take a while!\n"
                                      : "Setting up watches.\n");
   }
-  auto created = Watcher::create(wo);
-  if (!created) return err(created.error().message);
-  std::unique_ptr<Watcher> watcher = std::move(*created);
-  if (auto started = watcher->start(); !started) return err(started.error().message);
+  if (auto started = watcher->start(); !started) {
+    // Stopped by SIGINT/SIGTERM before the watches were live: as a signal-ended watch, 0.
+    if (started.error().code == ErrorCode::interrupted) return 0;
+    return err(started.error().message);
+  }
   if (quiet == 0) std::fprintf(stderr, "Watches established.\n");
 
   sink::InotifywaitOptions fo;
@@ -266,12 +360,6 @@ int WatchCommand::run() {
   if (auto w = writer.flush(buf, out_name); !w) return err(w.error().message);
 
   std::thread loop([&] { watcher->run(); });
-  std::atomic<bool> done{false};
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (!done.load()) watcher->request_stop();
-  });
 
   // Formats `batch` into buf; returns how many events printed something. Without -m it
   // stops after the first one that did.
@@ -330,9 +418,6 @@ int WatchCommand::run() {
   }
   Error end = watcher->end_reason();
   if (!end.message.empty() && exit_code == 0) exit_code = 1;
-  // Wake the signal thread if no signal came, so it can be joined.
-  ::kill(::getpid(), SIGTERM);
-  signals.join();
   return exit_code;
 }
 

@@ -22,6 +22,7 @@ enum class ErrorCode {
   io,                 // any other syscall failure
   root_gone,          // the watched root was deleted, moved or unmounted
   unsupported,        // the kernel or filesystem lacks what was asked (fanotify on FUSE, ...)
+  interrupted,        // a stop was requested (request_stop) before start() finished
 };
 
 struct Error {

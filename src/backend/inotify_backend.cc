@@ -22,8 +22,12 @@ std::string describe_watch_limit() {
     total += u.watches;
     if (!top || u.watches > top->watches) top = &u;
   }
-  std::string s = fmt::format("{}={}, {} in use by uid {}", limits.watches_knob,
-                              limits.max_user_watches, total, ::getuid());
+  // -1: the knob could not be read (out of fds, no /proc): say so instead of a bogus value.
+  std::string s = limits.max_user_watches >= 0
+                      ? fmt::format("{}={}, {} in use by uid {}", limits.watches_knob,
+                                    limits.max_user_watches, total, ::getuid())
+                      : fmt::format("{} reached (its value could not be read), {} in use by uid {}",
+                                    limits.watches_knob, total, ::getuid());
   if (top) s += fmt::format(" (most: {} by pid {} {})", top->watches, top->pid, top->comm);
   s += fmt::format("; raise it with: sysctl -w {}={}", limits.watches_knob,
                    std::max<std::int64_t>(524288, limits.max_user_watches * 2));
@@ -36,12 +40,29 @@ Result<InotifyBackend> InotifyBackend::open() {
     int err = -fd;
     Error e = error_from_errno(err, "inotify_init1", "");
     if (err == EMFILE) {
+      std::int64_t nofile = -1;
+      if (sys::fd_table_full(nofile)) {
+        // The process's own limit, not inotify's: max_user_instances is not the cause.
+        e.message = fmt::format(
+            "inotify_init1: Too many open files (this process reached its open file limit{}; "
+            "raise it with: ulimit -n {})",
+            nofile >= 0 ? fmt::format(", RLIMIT_NOFILE={}", nofile) : std::string(),
+            std::max<std::int64_t>(1024, nofile * 2));
+        return e;
+      }
       auto limits = sys::read_inotify_limits();
       e.code = ErrorCode::instance_limit;
-      e.message = fmt::format(
-          "inotify_init1: Too many open files (max_user_instances={} reached for uid {}; raise "
-          "it with: sysctl -w fs.inotify.max_user_instances={})",
-          limits.max_user_instances, ::getuid(), std::max<std::int64_t>(512, limits.max_user_instances * 2));
+      if (limits.max_user_instances >= 0) {
+        e.message = fmt::format(
+            "inotify_init1: Too many open files (max_user_instances={} reached for uid {}; raise "
+            "it with: sysctl -w fs.inotify.max_user_instances={})",
+            limits.max_user_instances, ::getuid(), std::max<std::int64_t>(512, limits.max_user_instances * 2));
+      } else {
+        e.message = fmt::format(
+            "inotify_init1: Too many open files (fs.inotify.max_user_instances reached for uid "
+            "{}; raise it with: sysctl -w fs.inotify.max_user_instances=512)",
+            ::getuid());
+      }
     }
     return e;
   }

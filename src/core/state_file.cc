@@ -1,10 +1,12 @@
 #include "core/state_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <vector>
 
 namespace lookout::core {
@@ -53,6 +55,49 @@ struct Reader {
     return s;
   }
 };
+
+std::string dir_of(const std::string& file) {
+  auto slash = file.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : file.substr(0, slash);
+}
+
+// Reads up to `max` bytes of a regular file (O_NOFOLLOW, O_NONBLOCK: never a symlink's target,
+// never blocks on a fifo swapped in). Returns errno, 0 on success.
+int read_prefix(const std::string& file, std::size_t max, std::string& out) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return errno;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    ::close(fd);
+    return err;
+  }
+  out.clear();
+  char buf[65536];
+  while (out.size() < max) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, max - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return 0;
+}
+
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
 
 void put_stat(Writer& w, const Node& n) {
   w.put<std::uint8_t>(static_cast<std::uint8_t>(n.st.type));
@@ -112,9 +157,25 @@ Result<void> save_state(const TreeModel& model, const std::string& file) {
     }
   }
   w.put<std::uint32_t>(0x4C4B4F54);  // trailer: detects truncation
-  std::string tmp = file + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error_from_errno(errno, "cannot write state file", tmp, "check the directory exists and is writable");
+  // Never replace what is not ours (checked again here: the file may have changed since
+  // start), and never through a symlink: rename() replaces the link, not its target.
+  if (auto target = check_state_target(file); !target) {
+    return target.error();
+  } else if (*target == StateTarget::foreign) {
+    return Error{ErrorCode::invalid_argument, 0, file,
+                 "will not replace " + file + ": it is not a lookout state file (move it away or "
+                 "choose another state file path)"};
+  }
+  // A fresh temp name (O_EXCL) in the same directory: rename() is atomic only within one
+  // filesystem, and a fixed name could be an existing file or a planted symlink.
+  std::string tmp = file + ".tmp.XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return error_from_errno(err, "cannot write state file", file,
+                            err == ENOSPC ? "the disk is full: free space there or choose another state file path"
+                                          : "check its directory exists and is writable, or choose another state file path");
+  }
   std::size_t off = 0;
   while (off < w.buf.size()) {
     ssize_t n = ::write(fd, w.buf.data() + off, w.buf.size() - off);
@@ -123,28 +184,80 @@ Result<void> save_state(const TreeModel& model, const std::string& file) {
       int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      return error_from_errno(err, "cannot write state file", tmp, err == ENOSPC ? "the disk is full" : "");
+      return error_from_errno(err, "cannot write state file", file,
+                              err == ENOSPC || err == EDQUOT
+                                  ? "the disk is full: free space there or choose another state file path"
+                                  : "the previous state is kept");
     }
     off += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0) {
     int err = errno;
+    ::close(fd);
     ::unlink(tmp.c_str());
-    return error_from_errno(err, "cannot write state file", tmp);
+    return error_from_errno(err, "cannot write state file", file,
+                            err == ENOSPC || err == EDQUOT ? "the disk is full: free space there or choose another state file path"
+                                                           : "the previous state is kept");
   }
+  ::close(fd);
   if (::rename(tmp.c_str(), file.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return error_from_errno(err, "cannot replace state file", file);
+    return error_from_errno(err, "cannot replace state file", file, "the previous state is kept");
+  }
+  // The rename itself is durable only once the directory is synced.
+  if (int dfd = ::open(dir_of(file).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
   return {};
 }
 
+Result<StateTarget> check_state_target(const std::string& file) {
+  if (file.empty()) return Error{ErrorCode::invalid_argument, 0, file, "the state file path is empty"};
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) {
+    int err = errno;
+    if (err != ENOENT) return error_from_errno(err, "cannot use state file", file, "choose another path");
+    std::string dir = dir_of(file);
+    struct stat dst {};
+    if (::stat(dir.c_str(), &dst) != 0 || !S_ISDIR(dst.st_mode)) {
+      return Error{ErrorCode::not_found, ENOENT, file,
+                   "cannot use state file " + file + ": its directory " + dir +
+                       " does not exist (create it, or choose another path)"};
+    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      return error_from_errno(errno, "cannot create state file", file,
+                              "its directory is not writable; choose another path");
+    }
+    return StateTarget::missing;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Error{ErrorCode::invalid_argument, 0, file,
+                 "will not use " + file + " as a state file: it is " + kind_of(st.st_mode) +
+                     ", and lookout writes only regular files (choose another path)"};
+  }
+  // rename() needs the directory writable even to replace an existing file.
+  if (::access(dir_of(file).c_str(), W_OK | X_OK) != 0) {
+    return error_from_errno(errno, "cannot replace state file", file,
+                            "its directory is not writable; choose another path");
+  }
+  std::string head;
+  if (int err = read_prefix(file, std::strlen(kMagic), head); err != 0) {
+    return error_from_errno(err, "cannot read state file", file, "choose another path");
+  }
+  if (head.empty()) return StateTarget::empty;
+  if (head == kMagic) return StateTarget::state;
+  return StateTarget::foreign;
+}
+
 Result<void> load_state(TreeModel& out, const std::string& file,
                         const std::vector<std::string>& expected_roots) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return error_from_errno(errno, "no usable state in", file);
-  std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Plain reads, not an ifstream: reading a directory made it throw (SIGABRT).
+  std::string buf;
+  if (int err = read_prefix(file, SIZE_MAX, buf); err != 0) {
+    return error_from_errno(err, "no usable state in", file);
+  }
   auto corrupt = [&](const std::string& why) {
     return Error{ErrorCode::invalid_argument, 0, file, "state file " + file + " is unusable: " + why};
   };

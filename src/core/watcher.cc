@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <optional>
 
 #include "core/content_scan.h"
 #include "core/fs_kind.h"
@@ -62,6 +63,16 @@ std::uint32_t mask_for(EventMask events) {
   if (events & event_bit(EventKind::close_nowrite)) m |= IN_CLOSE_NOWRITE;
   return m;
 }
+
+// True once request_stop() has written stop_fd. poll(), not read(): the count stays for
+// step(). Checked between slices of the start-up crawl, which runs before the loop does.
+bool stop_pending(int stop_fd) {
+  pollfd p{stop_fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+// Directories listed between two stop checks: a few milliseconds of crawling.
+constexpr std::size_t kStopCheckDirs = 64;
 }  // namespace
 
 Watcher::Impl::Impl(WatchOptions o)
@@ -345,13 +356,27 @@ Result<void> Watcher::Impl::start() {
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false));
       crawl->begin(root);
+      // Lists up to max_dirs directories in slices; nullopt when a stop was requested
+      // meanwhile (SIGINT while crawling / must not wait for the crawl's end).
+      auto crawl_some = [&](std::size_t max_dirs) -> std::optional<bool> {
+        for (std::size_t listed = 0;;) {
+          std::size_t n = std::min(kStopCheckDirs, max_dirs - listed);
+          if (crawl->run(n)) return true;
+          if (stop_pending(stop_fd.get())) return std::nullopt;
+          listed += n;
+          if (listed >= max_dirs) return false;
+        }
+      };
+      const Error interrupted{ErrorCode::interrupted, EINTR, abs,
+                              "interrupted while setting up watches on " + abs};
       // A tree that proves large enough is handed to a fanotify mark (if allowed) so that
       // the rest needs no watch: count directories while crawling, no separate pass.
       bool try_fanotify = opt.backend == BackendChoice::auto_select && opt.recursive &&
                           sys::has_cap_sys_admin() && !under_polled(root);
-      if (!crawl->run(try_fanotify ? kFanotifyMinDirs : SIZE_MAX) &&
-          !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
-        crawl->run(SIZE_MAX);
+      auto listed = crawl_some(try_fanotify ? kFanotifyMinDirs : SIZE_MAX);
+      if (!listed) return interrupted;
+      if (!*listed && !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
+        if (!crawl_some(SIZE_MAX)) return interrupted;
       }
       if (!fan) crawl.reset();  // finished; with a mark the rest fills in after ready
       if (ended) return end_error;

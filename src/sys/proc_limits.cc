@@ -1,6 +1,8 @@
 #include "sys/proc_limits.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +17,19 @@ std::optional<std::int64_t> read_int_file(const std::string& path) {
   std::int64_t v;
   if (in >> v) return v;
   return std::nullopt;
+}
+
+bool fd_table_full(std::int64_t& soft_limit) {
+  rlimit lim{};
+  soft_limit = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+                   ? static_cast<std::int64_t>(lim.rlim_cur)
+                   : -1;
+  int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return false;
+  }
+  return errno == EMFILE;
 }
 
 InotifyLimits read_inotify_limits() {

@@ -32,4 +32,9 @@ std::vector<InotifyUsage> read_inotify_usage(unsigned uid);
 
 std::optional<std::int64_t> read_int_file(const std::string& path);
 
+// EMFILE has two causes: this process's file descriptor table is full (RLIMIT_NOFILE,
+// `ulimit -n`), or, from inotify_init1, the per-user max_user_instances. True if the first:
+// a probe open() fails with EMFILE too. Sets `soft_limit` to RLIMIT_NOFILE's soft value.
+bool fd_table_full(std::int64_t& soft_limit);
+
 }  // namespace lookout::sys

@@ -1,9 +1,14 @@
 // "What changed while I was not running": a saved model diffed against a fresh crawl.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "core/state_file.h"
+#include "sys/file_stat.h"
 #include "support/test_dirs.h"
 
 namespace lookout {
@@ -147,6 +152,56 @@ TEST(StateFile, CorruptOrForeignStateMeansFreshRescan) {
   evs = drain(*w2);
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].reason, "fresh");
+}
+
+// Never a write through what is not a state file: a foreign regular file, a directory, a
+// symlink; never an exception (a directory used to make the ifstream throw: SIGABRT).
+TEST(StateFile, SaveRefusesWhatIsNotAStateFileAndLoadNeverThrows) {
+  TempDir t, s;
+  core::TreeModel model;
+  sys::FileStat st;
+  ASSERT_EQ(sys::stat_follow(t.path().c_str(), st), 0);
+  model.add_root(t.path(), st);
+
+  const std::string foreign = s / "notes.txt";
+  std::ofstream(foreign) << "precious\n";
+  EXPECT_EQ(*core::check_state_target(foreign), core::StateTarget::foreign);
+  auto saved = core::save_state(model, foreign);
+  ASSERT_FALSE(saved);
+  EXPECT_NE(saved.error().message.find(foreign), std::string::npos) << saved.error().message;
+  std::ifstream in(foreign);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "precious");
+
+  const std::string dir = s / "a-dir";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  EXPECT_FALSE(core::check_state_target(dir));
+  EXPECT_FALSE(core::save_state(model, dir));
+  core::TreeModel loaded;
+  auto l = core::load_state(loaded, dir, {t.path()});
+  ASSERT_FALSE(l);
+  EXPECT_NE(l.error().message.find(dir), std::string::npos) << l.error().message;
+
+  const std::string link = s / "a-link";
+  ASSERT_EQ(::symlink(foreign.c_str(), link.c_str()), 0);
+  EXPECT_FALSE(core::check_state_target(link));
+  EXPECT_FALSE(core::save_state(model, link));
+
+  // Missing and empty targets are written; the result is a state file and no temp is left.
+  const std::string fresh = s / "state";
+  EXPECT_EQ(*core::check_state_target(fresh), core::StateTarget::missing);
+  ASSERT_TRUE(core::save_state(model, fresh));
+  EXPECT_EQ(*core::check_state_target(fresh), core::StateTarget::state);
+  std::ofstream(s / "empty").close();
+  EXPECT_EQ(*core::check_state_target(s / "empty"), core::StateTarget::empty);
+  ASSERT_TRUE(core::save_state(model, s / "empty"));
+  std::size_t entries = 0;  // no temp file left behind
+  if (DIR* d = ::opendir(s.path().c_str())) {
+    while (dirent* e = ::readdir(d)) entries += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  EXPECT_EQ(entries, 5u);
 }
 
 }  // namespace

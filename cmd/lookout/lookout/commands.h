@@ -10,12 +10,17 @@ class App;
 
 namespace lookout::cmd {
 
+// What main() found about the process before anything else ran.
+struct ProcessStart {
+  bool stdout_closed = false;  // fd 1 was closed at exec (now /dev/null)
+};
+
 class WatchCommand {
  public:
   explicit WatchCommand(CLI::App& app);
   ~WatchCommand();
   bool selected() const;
-  int run();
+  int run(const ProcessStart& start);
 
   struct Options;
 
