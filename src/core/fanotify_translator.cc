@@ -230,6 +230,7 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     model.node(id).stat_known = true;
   }
   if (!reported) emit(EventKind::create, id, {}, reason);
+  if (!is_dir) note_link_arrival(id);
   // The record's own handle names this directory whatever happened to its path since.
   if (is_dir && !key.empty()) fan_map(id, key);
   // What it holds reaches the consumer only through reports (see fan_in_step).

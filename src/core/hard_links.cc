@@ -21,6 +21,12 @@ void Watcher::Impl::note_link_change(NodeId id, EventKind kind) {
   link_changes.push_back(LinkChange{n.st.dev, n.st.ino, id, kind});
 }
 
+void Watcher::Impl::note_link_arrival(NodeId id) {
+  const core::Node& n = model.node(id);
+  if (n.is_dir() || !n.stat_known || n.st.nlink < 2) return;
+  link_changes.push_back(LinkChange{n.st.dev, n.st.ino, id, EventKind::modify, true});
+}
+
 void Watcher::Impl::echo_link_changes() {
   if (link_changes.empty()) return;
   std::vector<LinkChange> changes;
@@ -37,10 +43,15 @@ void Watcher::Impl::echo_link_changes() {
   });
   for (auto& [id, c] : echoes) {
     if (!model.valid(id)) continue;
+    const sys::FileStat before = model.node(id).st;
+    const bool had_stat = model.node(id).stat_known;
     restat(id);
     // The name may hold another object by now (restat keeps the model's type only): the
     // inode's identity decides.
-    if (model.node(id).st.ino != c->ino) continue;
+    const core::Node& n = model.node(id);
+    if (n.st.ino != c->ino) continue;
+    if (c->only_if_changed && had_stat && n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) continue;
+    if (c->only_if_changed && !had_stat && n.st.mtime_ns < unstat_since_ns) continue;
     emit(c->kind, id);
   }
 }

@@ -46,6 +46,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   if (excluded(path)) return;
   NodeId id = model.add(dir, name, st, known);
   emit(EventKind::create, id, {}, reason);
+  note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
   // by the listing, whatever comes after by the watch (fslab §3: 0 missed in 4000 trials).
   if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);

@@ -246,7 +246,12 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     }
     return true;
   };
-  if (report) hooks.added = [this](NodeId id) { emit(EventKind::create, id); };
+  if (report) {
+    hooks.added = [this](NodeId id) {
+      emit(EventKind::create, id);
+      note_link_arrival(id);
+    };
+  }
   hooks.excluded = exclusion();
   hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) {
@@ -573,6 +578,7 @@ void Watcher::Impl::poll_pass(bool full) {
       if (model.valid(n) && model.node(n).wd < 0 && !under_polled(n)) catch_up(n, true);
     }
   }
+  echo_link_changes();
   // Adaptive interval: quick again after a change, backing off while the tree is quiet.
   poll_interval_ms = changed ? opt.poll_min_ms : std::min(opt.poll_max_ms, std::max(opt.poll_min_ms, poll_interval_ms * 2));
   std::int64_t now = now_ms();
@@ -715,6 +721,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
                "reconciliation pass found " + std::to_string(differences) +
                    " change(s) the kernel did not report; they were reported now"});
   }
+  echo_link_changes();  // files its catch-ups found with other names (note_link_arrival)
   last_rescan_end_ms = now_ms();
 }
 

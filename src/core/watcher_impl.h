@@ -217,11 +217,16 @@ struct Watcher::Impl {
   // noted while a batch is handled and echoed to the inode's other names in the model at
   // the end of it, with their paths as they are then (one pass over the model a batch).
   void note_link_change(core::NodeId id, EventKind kind);
+  // A file that arrived in the tree (moved in, or found by a listing) with other names: a
+  // write through it before it was watched changed them unseen. Their stamps are compared
+  // at the end of the batch and any that moved is reported `modify`.
+  void note_link_arrival(core::NodeId id);
   void echo_link_changes();
   struct LinkChange {
     std::uint64_t dev, ino;
     core::NodeId origin;
     EventKind kind;
+    bool only_if_changed = false;  // an arrival: report a name only if its stamps moved
   };
   std::vector<LinkChange> link_changes;
   // Restats a file that arrived at a new name (a rename in the tree) and reports `modify`
