@@ -35,7 +35,11 @@ Result<InotifyBackend> InotifyBackend::open() {
   if (fd < 0) {
     int err = -fd;
     Error e = error_from_errno(err, "inotify_init1", "");
-    if (err == EMFILE) {
+    if (err == EMFILE && sys::fd_table_full()) {
+      // EMFILE means either this process's fd table or the user's inotify instances; with
+      // no fd left, reading the instance limit would fail too and print -1.
+      e.message = "inotify_init1: Too many open files (" + sys::describe_fd_shortage(err) + ")";
+    } else if (err == EMFILE) {
       auto limits = sys::read_inotify_limits();
       e.code = ErrorCode::instance_limit;
       e.message = fmt::format(

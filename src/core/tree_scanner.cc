@@ -37,8 +37,13 @@ bool TreeScanner::run(std::size_t max_dirs) {
     // Roots may be symlinks the user named; below them nothing is followed.
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (model_.is_root(dir) ? 0 : O_NOFOLLOW);
     sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    auto out_of = [](int err) { return err == EMFILE || err == ENFILE || err == ENOMEM; };
     if (!fd.valid()) {
       int err = errno;
+      if (out_of(err) && hooks_.starved) {
+        hooks_.starved(dir, err);
+        continue;
+      }
       // A directory that vanished in the meantime is not an error: its delete or rename
       // event follows.
       if ((err == ENOENT || err == ENOTDIR) && hooks_.unlisted) hooks_.unlisted(dir);
@@ -49,6 +54,10 @@ bool TreeScanner::run(std::size_t max_dirs) {
       continue;
     }
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
+      if (out_of(err) && hooks_.starved) {
+        hooks_.starved(dir, err);
+        continue;
+      }
       if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
       continue;
     }

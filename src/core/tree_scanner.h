@@ -30,6 +30,10 @@ struct ScanHooks {
   // A directory whose path did not resolve when it was to be listed (deleted, or renamed
   // with the event not yet handled): the caller may list it again later.
   std::function<void(NodeId dir)> unlisted;
+  // A directory that could not be opened or listed for want of a resource that may come
+  // back (EMFILE, ENFILE, ENOMEM): the caller should list it again later rather than leave
+  // it blind. Empty: reported through `error` like any other failure.
+  std::function<void(NodeId dir, int err)> starved;
   // False when the files of `dir` may enter the model without a stat (type and inode from
   // the listing, stat_known false): readiness needs only directories, and a file's stat can
   // be taken when something asks for it. Empty: every entry is stat'ed.

@@ -50,6 +50,10 @@ struct Watcher::Impl {
   bool at_mount_boundary(core::NodeId dir) const;
   void start_polling(core::NodeId dir, const Error* why);
   void poll_pass(bool full);
+  // A polled root whose stat `now` shows it deleted, replaced or unmounted: reported as
+  // inotify would (unmount, deletions) and dropped. True if so.
+  bool polled_root_gone(core::NodeId root, const sys::FileStat& now);
+  std::unordered_set<std::string> poll_warned;  // polling errors already said (bounded)
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
   // null hashes the live model itself (the initial crawl). No-op without --checksum.
@@ -241,6 +245,15 @@ struct Watcher::Impl {
   std::unordered_set<core::NodeId> blind;
   // Lists again every blind directory, or only those at or below `under` (both backends).
   void retry_blind(core::NodeId under = core::kNoNode);
+  // Directories that could not be listed (or watched) for want of file descriptors or
+  // memory (EMFILE, ENFILE, ENOMEM): listed again, with a backoff of 50 ms doubling to 2 s,
+  // until they can be, and what they hold then is reported as created. Never left blind.
+  std::unordered_set<core::NodeId> starved;
+  std::int64_t next_starved_retry_ms = 0;
+  int starved_backoff_ms = 0;
+  bool warned_starved = false;  // one warning per run, naming the limit and the fix
+  void note_starved(core::NodeId dir, int err);
+  void retry_starved();
   std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
   std::int64_t next_poll_ms = 0;
   std::int64_t next_reconcile_ms = 0;
