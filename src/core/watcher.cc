@@ -581,6 +581,10 @@ void Watcher::Impl::poll_pass(bool full) {
       continue;  // a non-root vanished: its parent's watch or pass reports it
     }
     if (model.is_root(d) && polled_root_gone(d, scan.root_st)) continue;
+    if (!model.is_root(d) && polled_mount_gone(d, scan.root_st)) {
+      changed = true;
+      continue;
+    }
     NodeId root = model.root_of(d);
     core::DiffSink sink;
     sink.unstat_since_ns = unstat_since_ns;
@@ -634,6 +638,21 @@ bool Watcher::Impl::polled_root_gone(NodeId root, const sys::FileStat& now) {
     return true;
   }
   return false;
+}
+
+bool Watcher::Impl::polled_mount_gone(NodeId dir, const sys::FileStat& now) {
+  // A polled mount inside the tree (NFS, FUSE, /proc under /) unmounted: no IN_UNMOUNT comes,
+  // since it had no watch. Reported as inotify reports a watched submount's: `unmount`, its
+  // tree deleted, and the directory underneath created and watched as the parent is.
+  const core::Node& n = model.node(dir);
+  if (!n.is_dir() || now.dev == n.st.dev || !at_mount_boundary(dir)) return false;
+  NodeId parent = n.parent;
+  std::string name = n.name;
+  emit(EventKind::unmount, dir);
+  for (NodeId c : model.subtree_post_order(dir)) emit(EventKind::remove, c);
+  model.remove(dir);  // and from `polled`
+  appeared(parent, name, true);
+  return true;
 }
 
 void Watcher::Impl::schedule_rescan(const char* reason) {

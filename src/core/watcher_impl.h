@@ -53,6 +53,9 @@ struct Watcher::Impl {
   // A polled root whose stat `now` shows it deleted, replaced or unmounted: reported as
   // inotify would (unmount, deletions) and dropped. True if so.
   bool polled_root_gone(core::NodeId root, const sys::FileStat& now);
+  // A polled mount point inside the tree found on another device (unmounted): reported as
+  // inotify's IN_UNMOUNT of a submount is, and what is underneath watched. True if so.
+  bool polled_mount_gone(core::NodeId dir, const sys::FileStat& now);
   std::unordered_set<std::string> poll_warned;  // polling errors already said (bounded)
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`

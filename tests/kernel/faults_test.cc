@@ -317,5 +317,40 @@ TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated) {
   EXPECT_EQ(r.count(EventKind::remove, t / "mnt/d/e"), 1u) << r.dump();
 }
 
+// Auto mode polls a pseudo filesystem mounted inside an inotify tree (mqueue: tiny, empty).
+// Unmounted, it had no watch to say so: the next pass reports `unmount`, and the directory
+// underneath comes back created and watched by inotify.
+TEST(FaultsRoot, PolledSubmountUnmountIsReportedAndTheDirectoryWatched) {
+  if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount";
+  TempDir t;
+  testing::make_dirs(t / "mq");
+  if (testing::sh("mount -t mqueue lookout-test " + (t / "mq") + " 2>/dev/null") != 0) {
+    GTEST_SKIP() << "cannot mount an mqueue filesystem here";
+  }
+  struct Unmount {
+    std::string p;
+    ~Unmount() { testing::sh("umount -l " + p + " 2>/dev/null"); }
+  } guard{t / "mq"};
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.on_diagnostic = [](const Error&, bool) {};
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  testing::Recorder r(*w);
+  ASSERT_TRUE(r.wait_until([&](const std::vector<Event>& ev) {
+    return std::any_of(ev.begin(), ev.end(), [&](const Event& e) {
+      return e.kind == EventKind::backend && e.path == t / "mq" && e.reason.rfind("poll", 0) == 0;
+    });
+  })) << "the mqueue mount is polled\n" << r.dump();
+  ASSERT_EQ(testing::sh("umount -l " + (t / "mq")), 0);
+  w->poll_now();
+  ASSERT_TRUE(r.wait_for(EventKind::unmount, t / "mq")) << r.dump();
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "mq")) << r.dump();
+  EXPECT_EQ(w->stats().polled_dirs, 0u);
+  // Watched by inotify now, not polled: a change is reported without a pass.
+  testing::write_file(t / "mq/x", "1");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "mq/x")) << r.dump();
+}
+
 }  // namespace
 }  // namespace lookout
