@@ -40,6 +40,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
     auto out_of = [](int err) { return err == EMFILE || err == ENFILE || err == ENOMEM; };
     if (!fd.valid()) {
       int err = errno;
+      if (err != ENOENT && err != ENOTDIR && hooks_.unreadable) hooks_.unreadable(dir, err);
       if (out_of(err) && hooks_.starved) {
         hooks_.starved(dir, err);
         continue;
@@ -54,6 +55,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
       continue;
     }
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
+      if (hooks_.unreadable) hooks_.unreadable(dir, err);
       if (out_of(err) && hooks_.starved) {
         hooks_.starved(dir, err);
         continue;
@@ -102,7 +104,8 @@ bool TreeScanner::run(std::size_t max_dirs) {
 
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
-                        const std::function<void(const Error&)>& on_error) {
+                        const std::function<void(const Error&)>& on_error,
+                        std::vector<std::pair<NodeId, int>>* unreadable) {
   sys::FileStat st;
   if (int err = sys::stat_follow(abs_path.c_str(), st); err != 0) {
     return error_from_errno(err, "cannot watch", abs_path);
@@ -112,6 +115,9 @@ Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
     ScanHooks hooks;
     hooks.excluded = excluded;
     hooks.error = on_error;
+    if (unreadable) {
+      hooks.unreadable = [unreadable](NodeId d, int err) { unreadable->emplace_back(d, err); };
+    }
     TreeScanner(out, std::move(hooks)).scan(root);
   }
   return true;

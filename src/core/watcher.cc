@@ -640,6 +640,29 @@ bool Watcher::Impl::polled_root_gone(NodeId root, const sys::FileStat& now) {
   return false;
 }
 
+void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
+                                    const std::vector<std::pair<NodeId, int>>& dirs) {
+  // A directory a rescan could not read (chmod 000 as a plain user, no fd left) still holds
+  // what it held: give the fresh scan the model's entries there, or the diff would report
+  // them all deleted. Its watch still reports what changes; a shortage is retried as usual.
+  for (auto [fd_dir, err] : dirs) {
+    if (!fresh.valid(fd_dir)) continue;
+    NodeId live = model.find_path(fresh.path(fd_dir));
+    if (live == kNoNode || !model.node(live).is_dir()) continue;
+    std::vector<std::pair<NodeId, NodeId>> stack{{live, fd_dir}};
+    while (!stack.empty()) {
+      auto [l, f] = stack.back();
+      stack.pop_back();
+      model.for_each_child(l, [&](NodeId lc) {
+        const core::Node& n = model.node(lc);
+        NodeId fc = fresh.add(f, n.name, n.st, n.stat_known);
+        if (n.is_dir()) stack.emplace_back(lc, fc);
+      });
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) note_starved(live, err);
+  }
+}
+
 bool Watcher::Impl::polled_mount_gone(NodeId dir, const sys::FileStat& now) {
   // A polled mount inside the tree (NFS, FUSE, /proc under /) unmounted: no IN_UNMOUNT comes,
   // since it had no watch. Reported as inotify reports a watched submount's: `unmount`, its
@@ -717,12 +740,15 @@ void Watcher::Impl::rescan(const std::string& reason) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
     std::string root_path = model.node(root).name;
     core::TreeModel fresh;
-    auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); });
+    std::vector<std::pair<NodeId, int>> unreadable;
+    auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },
+                              &unreadable);
     if (!r) {
       root_gone(root, "deleted");
       continue;
     }
     NodeId fresh_root = fresh.find(core::kTopNode, root_path);
+    keep_unreadable(fresh, unreadable);
     hash_contents(&model, root, fresh, fresh_root);
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;

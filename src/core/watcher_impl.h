@@ -56,7 +56,11 @@ struct Watcher::Impl {
   // A polled mount point inside the tree found on another device (unmounted): reported as
   // inotify's IN_UNMOUNT of a submount is, and what is underneath watched. True if so.
   bool polled_mount_gone(core::NodeId dir, const sys::FileStat& now);
-  std::unordered_set<std::string> poll_warned;  // polling errors already said (bounded)
+  std::unordered_set<std::string> poll_warned;
+  // Rescan: fills the directories of `fresh` that could not be listed with the model's
+  // entries (see scan_fresh's `unreadable`).
+  void keep_unreadable(core::TreeModel& fresh,
+                       const std::vector<std::pair<core::NodeId, int>>& dirs);  // polling errors already said (bounded)
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
   // null hashes the live model itself (the initial crawl). No-op without --checksum.

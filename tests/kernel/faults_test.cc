@@ -229,6 +229,54 @@ TEST(Faults, PolledUnreadableRootIsRefused) {
   EXPECT_NE(started.error().message.find(t / "r"), std::string::npos) << started.error().message;
 }
 
+// An overflow's rescan that cannot list (no fd left) used to diff the tree against an empty
+// listing: every entry reported deleted although all is still there.
+TEST(Faults, RescanWithoutFdsReportsNothingDeleted) {
+  TempDir t;
+  testing::make_dirs(t / "a/b");
+  testing::write_file(t / "a/b/f", "1");
+  testing::write_file(t / "g", "2");
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::inotify;
+  o.on_diagnostic = [](const Error&, bool) {};
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  testing::Recorder r(*w);
+  {
+    FdExhaustion no_fds;
+    ASSERT_TRUE(no_fds.full());
+    w->rescan_now("test");
+  }
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  for (const auto& e : r.events()) EXPECT_NE(e.kind, EventKind::remove) << r.dump();
+  // Still watched everywhere.
+  testing::write_file(t / "a/b/h", "3");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "a/b/h")) << r.dump();
+}
+
+// The same for a directory made unreadable (a plain user's chmod 000): inotify keeps its
+// watch, and a rescan must not report what it holds deleted.
+TEST(Faults, RescanOfUnreadableDirectoryReportsNothingDeleted) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads through chmod 000; run as a plain user";
+  TempDir t;
+  testing::make_dirs(t / "locked/sub");
+  testing::write_file(t / "locked/f", "1");
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::inotify;
+  o.on_diagnostic = [](const Error&, bool) {};
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  testing::Recorder r(*w);
+  ASSERT_EQ(::chmod((t / "locked").c_str(), 0), 0);
+  w->rescan_now("test");
+  bool synced = r.sync(t / "cookie");
+  ::chmod((t / "locked").c_str(), 0755);
+  ASSERT_TRUE(synced) << r.dump();
+  for (const auto& e : r.events()) EXPECT_NE(e.kind, EventKind::remove) << r.dump();
+}
+
 // Root only from here: real tmpfs mounts.
 
 // A polled root on a tmpfs that is unmounted: the directory underneath shows through (another
