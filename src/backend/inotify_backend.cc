@@ -66,7 +66,11 @@ Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
       return e;
     }
     return error_from_errno(err, "inotify_add_watch", path,
-                            err == EACCES ? "no read permission; not watched" : "");
+                            err == EACCES         ? "no read permission; not watched"
+                            : err == ENAMETOOLONG ? "longer than PATH_MAX (4096 bytes): nothing "
+                                                    "below it is watched; watch a directory "
+                                                    "further down as a root of its own"
+                                                  : "");
   }
   set_live(wd, true);
   return wd;

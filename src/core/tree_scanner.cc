@@ -8,6 +8,13 @@
 
 namespace lookout::core {
 
+namespace {
+// Paths are opened whole (events are reported by path): below PATH_MAX only.
+constexpr const char* kTooLongHint =
+    "longer than PATH_MAX (4096 bytes): nothing below it is watched; watch a directory "
+    "further down as a root of its own";
+}  // namespace
+
 bool TreeScanner::is_loop(NodeId dir) const {
   const auto& st = model_.node(dir).st;
   if (st.ino == 0) return false;  // not stat'ed yet: nothing to compare
@@ -50,7 +57,9 @@ bool TreeScanner::run(std::size_t max_dirs) {
       if ((err == ENOENT || err == ENOTDIR) && hooks_.unlisted) hooks_.unlisted(dir);
       if (err != ENOENT && err != ENOTDIR && hooks_.error) {
         hooks_.error(error_from_errno(err, "cannot list", dir_path,
-                                      err == EACCES ? "not watched; fix its permissions" : ""));
+                                      err == EACCES         ? "not watched; fix its permissions"
+                                      : err == ENAMETOOLONG ? kTooLongHint
+                                                            : ""));
       }
       continue;
     }

@@ -277,6 +277,64 @@ TEST(Faults, RescanOfUnreadableDirectoryReportsNothingDeleted) {
   for (const auto& e : r.events()) EXPECT_NE(e.kind, EventKind::remove) << r.dump();
 }
 
+// A chain of directories whose full path passes PATH_MAX, made and removed through dirfds
+// (paths that long cannot be named whole; std::filesystem cannot remove them either).
+class DeepChain {
+ public:
+  DeepChain(const std::string& base, int levels) : base_(base), name_(200, 'n') {
+    int fd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (int i = 0; i < levels && fd >= 0; ++i) {
+      if (::mkdirat(fd, name_.c_str(), 0755) != 0) break;
+      int next = ::openat(fd, name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ::close(fd);
+      fd = next;
+      ++made_;
+    }
+    if (fd >= 0) {
+      int f = ::openat(fd, "deepfile", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (f >= 0) ::close(f);
+      ::close(fd);
+    }
+  }
+  ~DeepChain() {
+    // Deepest first: walk down keeping every fd, then unlink back up.
+    std::vector<int> fds{::open(base_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    for (int i = 0; i < made_ && fds.back() >= 0; ++i) {
+      fds.push_back(::openat(fds.back(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    }
+    if (fds.back() >= 0) ::unlinkat(fds.back(), "deepfile", 0);
+    for (std::size_t i = fds.size() - 1; i > 0; --i) {
+      if (fds[i - 1] >= 0) ::unlinkat(fds[i - 1], name_.c_str(), AT_REMOVEDIR);
+    }
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  int made() const { return made_; }
+
+ private:
+  std::string base_, name_;
+  int made_ = 0;
+};
+
+// A tree holding a path longer than PATH_MAX: no crash, no hang, and the part that cannot be
+// watched is named with the reason and what to do instead (it is not left silently blind).
+TEST(Faults, PathLongerThanPathMaxIsNamedNotSilentlyBlind) {
+  TempDir t;
+  DeepChain chain(t.path(), 25);  // 25 * 201 bytes: past 4096
+  ASSERT_EQ(chain.made(), 25);
+  std::string said;
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::inotify;
+  o.on_diagnostic = [&](const Error& e, bool) { said += e.message + "\n"; };
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  EXPECT_NE(said.find("PATH_MAX"), std::string::npos) << said;
+  testing::Recorder r(*w);
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+}
+
 // Root only from here: real tmpfs mounts.
 
 // A polled root on a tmpfs that is unmounted: the directory underneath shows through (another
