@@ -39,17 +39,11 @@ Result<InotifyBackend> InotifyBackend::open() {
   if (fd < 0) {
     int err = -fd;
     Error e = error_from_errno(err, "inotify_init1", "");
-    if (err == EMFILE) {
-      std::int64_t nofile = -1;
-      if (sys::fd_table_full(nofile)) {
-        // The process's own limit, not inotify's: max_user_instances is not the cause.
-        e.message = fmt::format(
-            "inotify_init1: Too many open files (this process reached its open file limit{}; "
-            "raise it with: ulimit -n {})",
-            nofile >= 0 ? fmt::format(", RLIMIT_NOFILE={}", nofile) : std::string(),
-            std::max<std::int64_t>(1024, nofile * 2));
-        return e;
-      }
+    if (err == EMFILE && sys::fd_table_full()) {
+      // EMFILE means either this process's fd table or the user's inotify instances; with
+      // no fd left, reading the instance limit would fail too and print -1.
+      e.message = "inotify_init1: Too many open files (" + sys::describe_fd_shortage(err) + ")";
+    } else if (err == EMFILE) {
       auto limits = sys::read_inotify_limits();
       e.code = ErrorCode::instance_limit;
       if (limits.max_user_instances >= 0) {
@@ -83,7 +77,11 @@ Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
       return e;
     }
     return error_from_errno(err, "inotify_add_watch", path,
-                            err == EACCES ? "no read permission; not watched" : "");
+                            err == EACCES         ? "no read permission; not watched"
+                            : err == ENAMETOOLONG ? "longer than PATH_MAX (4096 bytes): nothing "
+                                                    "below it is watched; watch a directory "
+                                                    "further down as a root of its own"
+                                                  : "");
   }
   set_live(wd, true);
   return wd;

@@ -33,8 +33,9 @@ void Watcher::Impl::announce_path(const std::string& path, NodeId root, const ch
 std::optional<std::string> Watcher::Impl::polling_reason(const std::string& mount_path) const {
   auto kind = classify_path(mount_path);
   if (!kind) return std::nullopt;
-  // inotify and fanotify see nothing of changes made on a server or behind a FUSE daemon.
-  if (kind->is_remote || kind->is_fuse) return kind->reason;
+  // inotify and fanotify see nothing of changes made on a server or behind a FUSE daemon,
+  // nor of a pseudo filesystem's generated content: the same answer as `lookout doctor`.
+  if (kind->backend == BackendKind::poll) return kind->reason;
   if (kind->is_overlay && opt.poll_overlay) {
     return "overlay with --poll-overlay: writes made directly to its layers raise no event "
            "on the merged tree, so it is polled";

@@ -169,6 +169,11 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
   if (node == kNoNode) return;  // a watch already dropped with its subtree
   const bool self = ev.name.empty();
   if (m & IN_UNMOUNT) {
+    // The kernel sends IN_UNMOUNT to every watch on the unmounted filesystem, in no set
+    // order. Only its mount point (a root, or a directory whose device differs from its
+    // parent's) stands for the mount; a directory inside it goes with the mount point's
+    // subtree. Treating it as a mount point would "uncover" a directory that is not there.
+    if (!at_mount_boundary(node)) return;
     emit(EventKind::unmount, node);
     if (model.is_root(node)) {
       root_gone(node, "unmounted");

@@ -85,31 +85,47 @@ class FreshBuilder {
     });
   }
 
+  // A directory that exists but cannot be read now (no permission, no fd left, no memory)
+  // did not lose its entries: left empty it would read as all of them deleted. It keeps
+  // the model's. After a passing shortage (EMFILE, ENFILE, ENOMEM) its stamps are marked
+  // unknown, so the next pass reads it again; an unreadable one is read again when its
+  // stamps move (a chmod moves ctime).
+  void keep_unreadable(const Item& it, int err) {
+    if (it.live == kNoNode || fresh_.node(it.fresh).first_child != kNoNode) return;
+    copy(it);
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) fresh_.node(it.fresh).stat_known = false;
+  }
+
   void list(const Item& it) {
     std::string dir_path = fresh_.path(it.fresh);
     // Roots may be symlinks the user named; below them nothing is followed.
     bool follow = follow_top_ && it.fresh == fresh_root_;
-    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
-    if (!fd.valid()) {
-      if (errno != ENOENT && errno != ENOTDIR && on_error_) {
-        on_error_(error_from_errno(errno, "cannot list", dir_path));
-      }
-      return;
-    }
     if (!it.stat_fresh) {
       // The stat copied from the live model is older than this listing: take the stamps
       // now, before reading, so a change made after this point still differs next pass.
+      // Before opening, too: a directory made unreadable (chmod 000) still has its new
+      // mode reported, and its stamps recorded instead of read again at every pass.
       sys::FileStat st;
       ++cost_.stats;
-      if (sys::stat_at(fd.get(), ".", st) == 0) {
+      if (sys::stat_at(AT_FDCWD, dir_path.c_str(), st) == 0 && st.type == sys::FileType::dir) {
         fresh_.node(it.fresh).st = st;
         fresh_.node(it.fresh).stat_known = true;
       }
     }
+    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    if (!fd.valid()) {
+      int err = errno;
+      if (err != ENOENT && err != ENOTDIR && on_error_) {
+        on_error_(error_from_errno(err, "cannot list", dir_path));
+      }
+      if (err != ENOENT && err != ENOTDIR) keep_unreadable(it, err);
+      return;
+    }
     ++cost_.dirs_listed;
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
       if (on_error_) on_error_(error_from_errno(err, "cannot list", dir_path));
+      keep_unreadable(it, err);
       return;
     }
     for (const auto& e : entries_) {

@@ -8,6 +8,13 @@
 
 namespace lookout::core {
 
+namespace {
+// Paths are opened whole (events are reported by path): below PATH_MAX only.
+constexpr const char* kTooLongHint =
+    "longer than PATH_MAX (4096 bytes): nothing below it is watched; watch a directory "
+    "further down as a root of its own";
+}  // namespace
+
 bool TreeScanner::is_loop(NodeId dir) const {
   const auto& st = model_.node(dir).st;
   if (st.ino == 0) return false;  // not stat'ed yet: nothing to compare
@@ -37,18 +44,31 @@ bool TreeScanner::run(std::size_t max_dirs) {
     // Roots may be symlinks the user named; below them nothing is followed.
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (model_.is_root(dir) ? 0 : O_NOFOLLOW);
     sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    auto out_of = [](int err) { return err == EMFILE || err == ENFILE || err == ENOMEM; };
     if (!fd.valid()) {
       int err = errno;
+      if (err != ENOENT && err != ENOTDIR && hooks_.unreadable) hooks_.unreadable(dir, err);
+      if (out_of(err) && hooks_.starved) {
+        hooks_.starved(dir, err);
+        continue;
+      }
       // A directory that vanished in the meantime is not an error: its delete or rename
       // event follows.
       if ((err == ENOENT || err == ENOTDIR) && hooks_.unlisted) hooks_.unlisted(dir);
       if (err != ENOENT && err != ENOTDIR && hooks_.error) {
         hooks_.error(error_from_errno(err, "cannot list", dir_path,
-                                      err == EACCES ? "not watched; fix its permissions" : ""));
+                                      err == EACCES         ? "not watched; fix its permissions"
+                                      : err == ENAMETOOLONG ? kTooLongHint
+                                                            : ""));
       }
       continue;
     }
     if (int err = reader_.read(fd.get(), entries_); err != 0) {
+      if (hooks_.unreadable) hooks_.unreadable(dir, err);
+      if (out_of(err) && hooks_.starved) {
+        hooks_.starved(dir, err);
+        continue;
+      }
       if (hooks_.error) hooks_.error(error_from_errno(err, "cannot list", dir_path));
       continue;
     }
@@ -93,7 +113,8 @@ bool TreeScanner::run(std::size_t max_dirs) {
 
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
-                        const std::function<void(const Error&)>& on_error, bool recursive) {
+                        const std::function<void(const Error&)>& on_error,
+                        std::vector<std::pair<NodeId, int>>* unreadable, bool recursive) {
   sys::FileStat st;
   if (int err = sys::stat_follow(abs_path.c_str(), st); err != 0) {
     return error_from_errno(err, "cannot watch", abs_path);
@@ -104,6 +125,9 @@ Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
     hooks.excluded = excluded;
     hooks.error = on_error;
     if (!recursive) hooks.enter_dir = [&out](NodeId d, const std::string&) { return out.is_root(d); };
+    if (unreadable) {
+      hooks.unreadable = [unreadable](NodeId d, int err) { unreadable->emplace_back(d, err); };
+    }
     TreeScanner(out, std::move(hooks)).scan(root);
   }
   return true;

@@ -30,6 +30,14 @@ struct ScanHooks {
   // A directory whose path did not resolve when it was to be listed (deleted, or renamed
   // with the event not yet handled): the caller may list it again later.
   std::function<void(NodeId dir)> unlisted;
+  // Any directory that exists but could not be opened or listed (EACCES, EMFILE, ...), with
+  // the errno; called before `starved` or `error`. A fresh scan for a diff uses it to keep
+  // the live model's entries there (an empty listing would read as all of them deleted).
+  std::function<void(NodeId dir, int err)> unreadable;
+  // A directory that could not be opened or listed for want of a resource that may come
+  // back (EMFILE, ENFILE, ENOMEM): the caller should list it again later rather than leave
+  // it blind. Empty: reported through `error` like any other failure.
+  std::function<void(NodeId dir, int err)> starved;
   // False when the files of `dir` may enter the model without a stat (type and inode from
   // the listing, stat_known false): readiness needs only directories, and a file's stat can
   // be taken when something asks for it. Empty: every entry is stat'ed.
@@ -65,9 +73,12 @@ class TreeScanner {
 
 // Builds a model holding one root at `abs_path`, fully scanned (only the root's own entries
 // when not `recursive`), without watches or events. `excluded` may be empty. Fails only if
-// the root itself cannot be read.
+// the root itself cannot be read. `unreadable`, when given, receives the directories of `out`
+// that exist but could not be listed (they are empty in `out`), with the errno.
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
-                        const std::function<void(const Error&)>& on_error, bool recursive = true);
+                        const std::function<void(const Error&)>& on_error,
+                        std::vector<std::pair<NodeId, int>>* unreadable = nullptr,
+                        bool recursive = true);
 
 }  // namespace lookout::core

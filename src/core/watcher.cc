@@ -20,6 +20,7 @@
 #include "core/tree_diff.h"
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
+#include "sys/proc_limits.h"
 
 namespace lookout {
 
@@ -86,6 +87,7 @@ Watcher::Impl::Impl(WatchOptions o)
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
     polled.erase(id);
     blind.erase(id);
+    starved.erase(id);
     fan_mount_points.erase(id);
     fan_in_step.erase(id);
     // Node ids are reused: nothing may keep naming a removed node.
@@ -241,6 +243,10 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
         blind.insert(d);  // gone, or renamed with the event still queued: retry later
         return false;
       }
+      if (e.sys_errno == ENOMEM) {
+        note_starved(d, e.sys_errno);  // the kernel may have memory for it later
+        return false;
+      }
       warn(e);
       return false;
     }
@@ -258,6 +264,7 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     blind.insert(d);
     if (fan && crawl && started) crawl_suspects.insert(d);  // see settle_crawl()
   };
+  hooks.starved = [this](NodeId d, int err) { note_starved(d, err); };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
   hooks.listed = [this, report](NodeId d, int fd) {
     if (!fan) return;
@@ -281,6 +288,48 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     }
   };
   return hooks;
+}
+
+void Watcher::Impl::note_starved(NodeId dir, int err) {
+  if (starved.empty()) {
+    starved_backoff_ms = 50;
+    next_starved_retry_ms = now_ms() + starved_backoff_ms;
+  }
+  starved.insert(dir);
+  if (warned_starved) return;
+  warned_starved = true;
+  // Said once: with the fd table full, every directory met would fail the same way.
+  std::string path = model.path(dir);
+  Error e = error_from_errno(err, "cannot list", path);
+  e.message += " (" + sys::describe_fd_shortage(err) +
+               "); retrying it and any other directory that fails so until it can be listed, "
+               "then reporting what it holds as created";
+  warn(e);
+}
+
+void Watcher::Impl::retry_starved() {
+  if (starved.empty() || ended) return;
+  std::vector<NodeId> ids(starved.begin(), starved.end());
+  starved.clear();
+  // Parents first: a parent's listing reaches the starved directories below it.
+  auto depth = [this](NodeId id) {
+    int d = 0;
+    for (NodeId cur = id; model.valid(cur) && cur != core::kTopNode; cur = model.node(cur).parent) ++d;
+    return d;
+  };
+  std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
+  for (NodeId d : ids) {
+    if (!model.valid(d) || !model.node(d).is_dir()) continue;
+    if (fan && crawl && !in_step(d)) {
+      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl
+    } else {
+      catch_up(d, true);  // failing again puts it back in `starved`
+    }
+  }
+  if (!starved.empty()) {
+    starved_backoff_ms = std::min(2000, starved_backoff_ms * 2);
+    next_starved_retry_ms = now_ms() + starved_backoff_ms;
+  }
 }
 
 void Watcher::Impl::catch_up(NodeId dir, bool report) {
@@ -327,6 +376,15 @@ Result<void> Watcher::Impl::start() {
                               err == ENOENT   ? "check the path"
                               : err == EACCES ? "no permission; run as a user who can read it"
                                               : "");
+    }
+    if (st.type == sys::FileType::dir && opt.backend == BackendChoice::poll) {
+      // inotify refuses an unreadable root (EACCES from inotify_add_watch); polling would
+      // go on, reading nothing, for ever. Refuse it the same way.
+      sys::UniqueFd probe(::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!probe.valid() && (errno == EACCES || errno == EPERM)) {
+        return error_from_errno(errno, "cannot watch", abs,
+                                "no permission; run as a user who can read it");
+      }
     }
     NodeId root = model.add_root(abs, st);
     if (opt.backend == BackendChoice::poll) {
@@ -550,11 +608,21 @@ void Watcher::Impl::poll_pass(bool full) {
     core::TreeModel fresh;
     core::PollScan scan;
     bool ok = core::poll_scan(model, d, fresh, path, full || back_to_inotify, exclusion(),
-                              [this](const Error& e) { warn(e); }, scan, 0, opt.recursive);
+                              [this](const Error& e) {
+                                // A directory that stays unreadable is read (and fails)
+                                // at every pass: say so once, not every two seconds.
+                                if (poll_warned.size() < 4096 && poll_warned.insert(e.message).second) warn(e);
+                              },
+                              scan, 0, opt.recursive);
     stats.poll_stats += scan.cost.stats;
     if (!ok) {
       if (model.is_root(d)) root_gone(d, "deleted");
       continue;  // a non-root vanished: its parent's watch or pass reports it
+    }
+    if (model.is_root(d) && polled_root_gone(d, scan.root_st)) continue;
+    if (!model.is_root(d) && polled_mount_gone(d, scan.root_st)) {
+      changed = true;
+      continue;
     }
     NodeId root = model.root_of(d);
     core::DiffSink sink;
@@ -608,6 +676,70 @@ bool Watcher::Impl::poll_file_root(NodeId root) {
   model.node(root).st = st;
   model.node(root).stat_known = true;
   emit(kind, root);
+  return true;
+}
+
+bool Watcher::Impl::polled_root_gone(NodeId root, const sys::FileStat& now) {
+  // Polling has no IN_DELETE_SELF or IN_UNMOUNT: a pass finds out from the root's stat.
+  const sys::FileStat& was = model.node(root).st;
+  if (was.type != sys::FileType::dir) return false;
+  if (now.dev != was.dev) {
+    // Its filesystem was unmounted (the directory underneath is uncovered) or another was
+    // mounted over it: the tree watched is gone, as inotify says with IN_UNMOUNT.
+    emit(EventKind::unmount, root);
+    root_gone(root, "unmounted");
+    return true;
+  }
+  // ext4 may give the new directory the old one's inode number at once: the birth stamp
+  // tells them apart (see docs/design.md, Identity).
+  const bool reborn = sys::births_comparable(was, now) && was.birth != now.birth;
+  if (now.type != sys::FileType::dir || now.ino != was.ino || reborn) {
+    // Deleted, and something else made at its path (`rm -rf r && touch r`): inotify's
+    // watch would have said IN_DELETE_SELF. What was inside goes first, deepest first.
+    for (NodeId n : model.subtree_post_order(root)) {
+      if (n != root) emit(EventKind::remove, n);
+    }
+    root_gone(root, "deleted");
+    return true;
+  }
+  return false;
+}
+
+void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
+                                    const std::vector<std::pair<NodeId, int>>& dirs) {
+  // A directory a rescan could not read (chmod 000 as a plain user, no fd left) still holds
+  // what it held: give the fresh scan the model's entries there, or the diff would report
+  // them all deleted. Its watch still reports what changes; a shortage is retried as usual.
+  for (auto [fd_dir, err] : dirs) {
+    if (!fresh.valid(fd_dir)) continue;
+    NodeId live = model.find_path(fresh.path(fd_dir));
+    if (live == kNoNode || !model.node(live).is_dir()) continue;
+    std::vector<std::pair<NodeId, NodeId>> stack{{live, fd_dir}};
+    while (!stack.empty()) {
+      auto [l, f] = stack.back();
+      stack.pop_back();
+      model.for_each_child(l, [&](NodeId lc) {
+        const core::Node& n = model.node(lc);
+        NodeId fc = fresh.add(f, n.name, n.st, n.stat_known);
+        if (n.is_dir()) stack.emplace_back(lc, fc);
+      });
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) note_starved(live, err);
+  }
+}
+
+bool Watcher::Impl::polled_mount_gone(NodeId dir, const sys::FileStat& now) {
+  // A polled mount inside the tree (NFS, FUSE, /proc under /) unmounted: no IN_UNMOUNT comes,
+  // since it had no watch. Reported as inotify reports a watched submount's: `unmount`, its
+  // tree deleted, and the directory underneath created and watched as the parent is.
+  const core::Node& n = model.node(dir);
+  if (!n.is_dir() || now.dev == n.st.dev || !at_mount_boundary(dir)) return false;
+  NodeId parent = n.parent;
+  std::string name = n.name;
+  emit(EventKind::unmount, dir);
+  for (NodeId c : model.subtree_post_order(dir)) emit(EventKind::remove, c);
+  model.remove(dir);  // and from `polled`
+  appeared(parent, name, true);
   return true;
 }
 
@@ -673,13 +805,15 @@ void Watcher::Impl::rescan(const std::string& reason) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
     std::string root_path = model.node(root).name;
     core::TreeModel fresh;
+    std::vector<std::pair<NodeId, int>> unreadable;
     auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },
-                              opt.recursive);
+                              &unreadable, opt.recursive);
     if (!r) {
       root_gone(root, "deleted");
       continue;
     }
     NodeId fresh_root = fresh.find(core::kTopNode, root_path);
+    keep_unreadable(fresh, unreadable);
     hash_contents(&model, root, fresh, fresh_root);
     std::vector<NodeId> new_dirs;
     core::DiffSink sink;
@@ -735,6 +869,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   };
   if (rescan_pending) due_at(rescan_due_ms);
   if (!polled.empty()) due_at(next_poll_ms);
+  if (!starved.empty()) due_at(next_starved_retry_ms);
   if (opt.reconcile_every_ms > 0) due_at(next_reconcile_ms);
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
   bool reading = !log.over_limit();
@@ -794,6 +929,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
   if (fan && (fds[2].revents & (POLLPRI | POLLERR))) check_mount_points();
+  if (!starved.empty() && now_ms() >= next_starved_retry_ms) retry_starved();
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (opt.reconcile_every_ms > 0 && !ended && now_ms() >= next_reconcile_ms) {
     rescan("reconcile");

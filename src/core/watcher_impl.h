@@ -56,6 +56,17 @@ struct Watcher::Impl {
   // A polled root that is a file: its own stamps, compared as inotify would report them
   // (modify, attrib; gone or replaced ends its watch). True when something was reported.
   bool poll_file_root(core::NodeId root);
+  // A polled root whose stat `now` shows it deleted, replaced or unmounted: reported as
+  // inotify would (unmount, deletions) and dropped. True if so.
+  bool polled_root_gone(core::NodeId root, const sys::FileStat& now);
+  // A polled mount point inside the tree found on another device (unmounted): reported as
+  // inotify's IN_UNMOUNT of a submount is, and what is underneath watched. True if so.
+  bool polled_mount_gone(core::NodeId dir, const sys::FileStat& now);
+  std::unordered_set<std::string> poll_warned;
+  // Rescan: fills the directories of `fresh` that could not be listed with the model's
+  // entries (see scan_fresh's `unreadable`).
+  void keep_unreadable(core::TreeModel& fresh,
+                       const std::vector<std::pair<core::NodeId, int>>& dirs);  // polling errors already said (bounded)
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
   // null hashes the live model itself (the initial crawl). No-op without --checksum.
@@ -268,6 +279,15 @@ struct Watcher::Impl {
   std::unordered_set<core::NodeId> blind;
   // Lists again every blind directory, or only those at or below `under` (both backends).
   void retry_blind(core::NodeId under = core::kNoNode);
+  // Directories that could not be listed (or watched) for want of file descriptors or
+  // memory (EMFILE, ENFILE, ENOMEM): listed again, with a backoff of 50 ms doubling to 2 s,
+  // until they can be, and what they hold then is reported as created. Never left blind.
+  std::unordered_set<core::NodeId> starved;
+  std::int64_t next_starved_retry_ms = 0;
+  int starved_backoff_ms = 0;
+  bool warned_starved = false;  // one warning per run, naming the limit and the fix
+  void note_starved(core::NodeId dir, int err);
+  void retry_starved();
   std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
   std::int64_t next_poll_ms = 0;
   std::int64_t next_reconcile_ms = 0;

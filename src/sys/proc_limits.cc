@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <algorithm>
 
 namespace lookout::sys {
 
@@ -19,12 +21,25 @@ std::optional<std::int64_t> read_int_file(const std::string& path) {
   return std::nullopt;
 }
 
-bool fd_table_full(std::int64_t& soft_limit) {
-  rlimit lim{};
-  soft_limit = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
-                   ? static_cast<std::int64_t>(lim.rlim_cur)
-                   : -1;
-  int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+std::string describe_fd_shortage(int err) {
+  if (err == ENOMEM) return "the kernel is out of memory; free some, or watch a smaller tree";
+  if (err == ENFILE) {
+    // /proc/sys/fs/file-max may not be readable now (no fd to read it with): name the knob.
+    return "the system-wide open file limit fs.file-max is reached; raise it with: sysctl -w "
+           "fs.file-max=N, or close files elsewhere";
+  }
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  auto soft = static_cast<std::int64_t>(rl.rlim_cur);
+  std::int64_t suggest = std::max<std::int64_t>(1024, soft * 4);
+  std::string s = "RLIMIT_NOFILE=" + std::to_string(soft) + " reached by this process";
+  s += "; raise it with: ulimit -n " + std::to_string(suggest) +
+       " (or LimitNOFILE=" + std::to_string(suggest) + " in a systemd unit)";
+  return s;
+}
+
+bool fd_table_full() {
+  int fd = ::open("/", O_PATH | O_CLOEXEC);
   if (fd >= 0) {
     ::close(fd);
     return false;

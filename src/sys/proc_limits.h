@@ -32,9 +32,13 @@ std::vector<InotifyUsage> read_inotify_usage(unsigned uid);
 
 std::optional<std::int64_t> read_int_file(const std::string& path);
 
-// EMFILE has two causes: this process's file descriptor table is full (RLIMIT_NOFILE,
-// `ulimit -n`), or, from inotify_init1, the per-user max_user_instances. True if the first:
-// a probe open() fails with EMFILE too. Sets `soft_limit` to RLIMIT_NOFILE's soft value.
-bool fd_table_full(std::int64_t& soft_limit);
+// For a call that failed with EMFILE, ENFILE or ENOMEM: which limit was hit and how to raise
+// it, as the parenthesis of an error message ("RLIMIT_NOFILE=12 reached by this process;
+// raise it with ulimit -n 4096, or LimitNOFILE= in a systemd unit"). Needs no free fd.
+std::string describe_fd_shortage(int err);
+
+// True when this process cannot open one more file (its RLIMIT_NOFILE is reached), as opposed
+// to a per-user limit (inotify instances) that also reads EMFILE.
+bool fd_table_full();
 
 }  // namespace lookout::sys

@@ -61,6 +61,7 @@ class LookoutProcess {
     std::string cwd;           // empty: the test's cwd
     int stdout_pipe_size = 0;  // F_SETPIPE_SZ on the stdout pipe when > 0
     long long address_space_limit = 1LL << 30;  // RLIMIT_AS for the child; 0: none
+    int nofile_soft_limit = 0;  // RLIMIT_NOFILE (soft) the child starts with; 0: inherited
   };
 
   explicit LookoutProcess(const std::vector<std::string>& args) : LookoutProcess(args, Options{}) {}
@@ -94,7 +95,16 @@ class LookoutProcess {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // The child inherits the limit at spawn; the parent's own is put back at once.
+    rlimit saved_nofile{};
+    ::getrlimit(RLIMIT_NOFILE, &saved_nofile);
+    if (opt.nofile_soft_limit > 0) {
+      rlimit tight = saved_nofile;
+      tight.rlim_cur = static_cast<rlim_t>(opt.nofile_soft_limit);
+      ::setrlimit(RLIMIT_NOFILE, &tight);
+    }
     int rc = ::posix_spawn(&pid_, LOOKOUT_BINARY, &fa, &attr, argv.data(), environ);
+    if (opt.nofile_soft_limit > 0) ::setrlimit(RLIMIT_NOFILE, &saved_nofile);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     ::close(out[1]);
