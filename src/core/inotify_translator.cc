@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <sys/inotify.h>
 
+#include <string_view>
+
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
 
@@ -58,10 +60,21 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
   if (id == kNoNode) return;
   // Children normally went first (rm -rf is bottom-up); any left over were missed or moved
   // out with the directory: report each, deepest first, so a consumer can apply them.
+  const bool moved_out = std::string_view(reason) == "moved_out";
   for (NodeId n : model.subtree_post_order(id)) {
+    // inotifywait -e delete_self: each watched directory reports its own end just before
+    // its parent's DELETE (the kernel's order). Made here, for every backend alike.
+    if (!moved_out && watched_self(n)) emit(EventKind::delete_self, n);
     emit(EventKind::remove, n, {}, n == id ? reason : "");
   }
+  // Moved out: inotify's MOVE_SELF follows the MOVED_FROM and names the old place.
+  if (moved_out && watched_self(id)) emit(EventKind::move_self, id);
   model.remove(id);
+}
+
+bool Watcher::Impl::watched_self(NodeId id) const {
+  // The nodes inotifywait holds a watch on: every directory under -r, else only the roots.
+  return model.is_root(id) || (opt.recursive && model.node(id).is_dir());
 }
 
 void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId to_dir,
@@ -85,6 +98,7 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
   }
   restat(id);  // rename changes ctime; keep the model exact for later diffs
   emit(EventKind::rename, id, from);
+  if (watched_self(id)) emit(EventKind::move_self, id);  // after the pair, at the new path
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const core::Node& n = model.node(id);
@@ -97,6 +111,9 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
 void Watcher::Impl::root_gone(NodeId root, const char* how) {
   if (!model.valid(root)) return;
   std::string path = model.path(root);
+  std::string_view h = how;
+  if (h == "deleted") emit(EventKind::delete_self, root);
+  if (h == "moved away") emit(EventKind::move_self, root);
   emit(EventKind::remove, root);
   model.remove(root);
   bool any_left = false;

@@ -204,6 +204,9 @@ struct Watcher::Impl {
              const std::string& to_name, bool is_dir_hint);
   void vanished(core::NodeId dir, const std::string& name, const char* reason = "");
   void root_gone(core::NodeId root, const char* how);
+  // Whether inotifywait would hold a watch on this node, and so report its MOVE_SELF and
+  // DELETE_SELF: the roots, and every directory under -r.
+  bool watched_self(core::NodeId id) const;
   void finish_pending_move();
   void restat(core::NodeId id);
   core::NodeId node_for_wd(int wd) const;
