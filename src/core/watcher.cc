@@ -79,6 +79,7 @@ Watcher::Impl::Impl(WatchOptions o)
     fan_in_step.erase(id);
     // Node ids are reused: nothing may keep naming a removed node.
     crawl_suspects.erase(id);
+    self_reported.erase(id);
     if (!fan_virtual.empty() && n.is_dir()) {
       for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
         it = it->first.dir == id || it->second.name.dir == id ? fan_virtual.erase(it) : std::next(it);

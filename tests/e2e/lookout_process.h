@@ -61,6 +61,8 @@ class LookoutProcess {
     std::string cwd;           // empty: the test's cwd
     int stdout_pipe_size = 0;  // F_SETPIPE_SZ on the stdout pipe when > 0
     long long address_space_limit = 1LL << 30;  // RLIMIT_AS for the child; 0: none
+    std::string program;       // empty: LOOKOUT_BINARY; else another binary (a peer, e.g.
+                               // inotifywait) run the same way, args without the program
   };
 
   explicit LookoutProcess(const std::vector<std::string>& args) : LookoutProcess(args, Options{}) {}
@@ -89,12 +91,13 @@ class LookoutProcess {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<std::string> argv_s;
-    argv_s.push_back(LOOKOUT_BINARY);
+    const std::string program = opt.program.empty() ? LOOKOUT_BINARY : opt.program;
+    argv_s.push_back(program);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, LOOKOUT_BINARY, &fa, &attr, argv.data(), environ);
+    int rc = ::posix_spawn(&pid_, program.c_str(), &fa, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     ::close(out[1]);
@@ -103,7 +106,7 @@ class LookoutProcess {
     if (rc != 0) {
       ::close(out[0]);
       ::close(err[0]);
-      throw std::runtime_error(std::string("posix_spawn ") + LOOKOUT_BINARY + ": " + errno_text(rc));
+      throw std::runtime_error("posix_spawn " + program + ": " + errno_text(rc));
     }
     out_fd_ = out[0];
     err_fd_ = err[0];
