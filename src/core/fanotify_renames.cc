@@ -101,7 +101,10 @@ void Watcher::Impl::fan_rename_in_model(const backend::FanEvent& ev, NodeId id, 
     return;
   }
   restat(id);
-  if (was != to_path) emit(EventKind::rename, id, was);
+  if (was != to_path) {
+    emit(EventKind::rename, id, was);
+    if (watched_self(id)) emit(EventKind::move_self, id);  // as inotify's MOVE_SELF
+  }
   tell(ev.target_key, FanSpot{ev.to_dir_key, ev.to_name});
   // Directories inside it that could not be listed because of this very rename (moved in
   // and on before their record was read): now, in event order, not after the batch, or what
