@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <cstring>
 #include <sys/inotify.h>
+#include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,7 @@ struct WatchCommand::Options {
   bool monitor = false;
   bool recursive = false;
   bool no_dereference = false;
+  bool daemon = false, syslog = false;
   std::vector<std::string> events;
   int quiet = 0;
   std::string format, timefmt, outfile, fromfile;
@@ -54,14 +57,17 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("paths", o.paths, "Files or directories to watch; @PATH excludes PATH");
   sub_->add_flag("-m,--monitor", o.monitor, "Keep running after the first event");
   sub_->add_flag("-r,--recursive", o.recursive, "Watch directories recursively");
-  sub_->add_flag("-P,--no-dereference", o.no_dereference, "Do not follow a symlinked root");
+  sub_->add_flag("-P,--no-dereference", o.no_dereference, "Watch a symlinked root itself, not its target");
+  sub_->add_flag("-d,--daemon", o.daemon,
+                 "Like -m, but go to the background once the watches are live (needs -o; implies -s)");
+  sub_->add_flag("-s,--syslog", o.syslog, "Send errors to syslog instead of stderr");
   sub_->add_option("-e,--event", o.events,
                    "Events to report (inotifywait names: access modify attrib close_write "
                    "close_nowrite close open moved_to moved_from move move_self create delete "
                    "delete_self unmount); default: all but open/access/close_nowrite")
       ->allow_extra_args(false);
   sub_->add_flag("-q,--quiet", o.quiet, "Less output on stderr (twice: only errors)");
-  sub_->add_option("--format", o.format, "printf-like: %w %f %e %Xe %T %0");
+  sub_->add_option("--format", o.format, "printf-like: %w %f %e %Xe %c %T %0 %n");
   sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
   sub_->add_flag("-c,--csv", o.csv, "CSV output");
   sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema); implies -m");
@@ -120,7 +126,9 @@ std::uint32_t in_bits_to_kinds_mask(std::uint32_t in) {
   if (in & IN_ACCESS) m |= event_bit(EventKind::access);
   if (in & IN_CLOSE_NOWRITE) m |= event_bit(EventKind::close_nowrite);
   if (in & (IN_CREATE | IN_MOVED_TO)) m |= event_bit(EventKind::create);
-  if (in & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF)) m |= event_bit(EventKind::remove);
+  if (in & (IN_DELETE | IN_MOVED_FROM)) m |= event_bit(EventKind::remove);
+  if (in & IN_DELETE_SELF) m |= event_bit(EventKind::delete_self);
+  if (in & IN_MOVE_SELF) m |= event_bit(EventKind::move_self);
   if (in & (IN_MOVED_FROM | IN_MOVED_TO)) m |= event_bit(EventKind::rename);
   return m;
 }
@@ -194,8 +202,20 @@ std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub)
 
 int WatchCommand::run(const ProcessStart& start) {
   auto& o = *o_;
+  // -s: messages go to syslog(3) instead of stderr; -d implies it once in the background
+  // (stderr is /dev/null there), as inotifywait does.
+  // Outlives the watcher (declared first), whose loop thread calls on_diagnostic.
+  std::atomic<bool> to_syslog{o.syslog};
+  auto say = [&to_syslog](const std::string& msg, int priority) {
+    if (to_syslog.load()) {
+      ::syslog(priority, "%s", msg.c_str());
+    } else {
+      std::fprintf(stderr, "lookout watch: %s\n", msg.c_str());
+    }
+  };
+  if (o.syslog || o.daemon) ::openlog("lookout watch", LOG_PID, LOG_USER);
   auto err = [&](const std::string& msg) {
-    std::fprintf(stderr, "lookout watch: %s\n", msg.c_str());
+    say(msg, LOG_ERR);
     return 1;
   };
   if (std::string bad = check_arguments(o, *sub_); !bad.empty()) return err(bad);
@@ -227,14 +247,22 @@ int WatchCommand::run(const ProcessStart& start) {
     }
   }
   if (wo.paths.empty()) return err("no path to watch; usage: lookout watch [-m] [-r] PATH...");
-  if (o.no_dereference) {
+  const bool inotify_only = !(o.poll || o.backend == "poll" || o.backend == "fanotify");
+  if (o.no_dereference && !inotify_only) {
+    // Polling stats roots and a fanotify mark is placed through the path: both follow links.
     for (auto& p : wo.paths) {
       struct stat st;
       if (::lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-        return err(p + " is a symlink and --no-dereference was given; watch its target or drop -P");
+        return err(p + " is a symlink and -P watches links only with inotify; drop --backend " +
+                   (o.poll ? std::string("poll") : o.backend) + " or -P");
       }
     }
   }
+  wo.follow_root_symlinks = !o.no_dereference;
+  if (o.daemon && o.outfile.empty()) {
+    return err("--daemon needs --outfile FILE (its output cannot go to a terminal)");
+  }
+  const bool monitor = o.monitor || o.daemon;
   std::uint32_t in_events = 0;
   if (!o.events.empty()) {
     auto parsed = sink::parse_inotify_event_names(o.events);
@@ -280,10 +308,10 @@ int WatchCommand::run(const ProcessStart& start) {
   wo.max_pending = std::max<std::size_t>(16, static_cast<std::size_t>(o.max_pending));
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
-  wo.on_diagnostic = [verbose, quiet](const Error& e, bool fatal) {
+  wo.on_diagnostic = [verbose, quiet, say](const Error& e, bool fatal) {
     // Code ok: what the engine decided (backend choices); the rest are warnings.
     bool info = e.code == ErrorCode::ok && !fatal;
-    if (fatal || (info ? verbose : quiet < 2)) std::fprintf(stderr, "lookout watch: %s\n", e.message.c_str());
+    if (fatal || (info ? verbose : quiet < 2)) say(e.message, fatal ? LOG_ERR : info ? LOG_INFO : LOG_WARNING);
   };
 
   int out_fd = STDOUT_FILENO;
@@ -306,6 +334,35 @@ int WatchCommand::run(const ProcessStart& start) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // -d: fork here, before the watcher exists, and let the parent exit 0 only once the
+  // child says its watches are live (a byte on a pipe), or with the child's own exit code
+  // (its error went to stderr, still the caller's) if it failed. Forking after start()
+  // instead would keep the inotify fd but break two things: start() records the pid whose
+  // own writes fanotify drops (the -o file in the tree would feed back), and polling's
+  // parallel scan may use threads, which do not survive fork.
+  int ready_fd = -1;
+  if (o.daemon) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return err(std::string("pipe: ") + std::strerror(errno));
+    std::fflush(nullptr);
+    pid_t child = ::fork();
+    if (child < 0) return err(std::string("fork: ") + std::strerror(errno));
+    if (child > 0) {
+      ::close(p[1]);
+      char c;
+      ssize_t n;
+      while ((n = ::read(p[0], &c, 1)) < 0 && errno == EINTR) {
+      }
+      if (n == 1) return 0;
+      int status = 0;
+      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    ::close(p[0]);
+    ready_fd = p[1];
+    ::setsid();  // no controlling terminal: a hangup of the caller's session does not stop it
+  }
   auto created = Watcher::create(wo);
   if (!created) return err(created.error().message);
   std::unique_ptr<Watcher> watcher = std::move(*created);
@@ -336,6 +393,22 @@ int WatchCommand::run(const ProcessStart& start) {
     return err(started.error().message);
   }
   if (quiet == 0) std::fprintf(stderr, "Watches established.\n");
+  if (ready_fd >= 0) {
+    // Live: release the caller, then let go of its terminal and pipes. The working
+    // directory stays (as inotifywait's): relative paths were resolved by start(), and
+    // -o is already open.
+    std::fflush(stderr);
+    (void)!::write(ready_fd, "1", 1);
+    ::close(ready_fd);
+    to_syslog.store(true);
+    int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) {
+      for (int fd = 0; fd <= 2; ++fd) {
+        if (fd != out_fd) ::dup2(null_fd, fd);
+      }
+      if (null_fd > 2) ::close(null_fd);
+    }
+  }
 
   sink::InotifywaitOptions fo;
   fo.format = o.format;
@@ -376,7 +449,7 @@ int WatchCommand::run(const ProcessStart& start) {
       }
       // Backend records describe the watch, not a change: they never end a non -m watch.
       if (buf.size() > before && e.kind != EventKind::backend) ++printed;
-      if (!o.monitor && printed > 0) break;
+      if (!monitor && printed > 0) break;
     }
     return printed;
   };
@@ -396,7 +469,7 @@ int WatchCommand::run(const ProcessStart& start) {
     }
     if (printed > 0) {
       last_event = std::chrono::steady_clock::now();
-      if (!o.monitor) break;
+      if (!monitor) break;
     }
     if (!more) break;
     if (o.timeout > 0 && std::chrono::steady_clock::now() - last_event >= std::chrono::seconds(o.timeout)) {
@@ -408,7 +481,7 @@ int WatchCommand::run(const ProcessStart& start) {
   watcher->request_stop();
   loop.join();
   // Drain what the loop produced while stopping.
-  if (exit_code == 0 && o.monitor) {
+  if (exit_code == 0 && monitor) {
     batch.clear();
     while (watcher->next_batch(batch, 0) && !batch.empty()) {
       format_batch(batch);

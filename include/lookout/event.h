@@ -24,6 +24,11 @@ enum class EventKind : std::uint8_t {
   close_nowrite,  // only when asked for
   backend,        // which mechanism watches the subtree at `path` from now on, and why:
                   // reason "fanotify: ...", "poll: ...", "inotify: ..."
+  move_self,      // only when asked for (inotifywait -e move_self): a watched directory (every
+                  // one under -r, else the root) or a watched file was renamed; `path` is where
+                  // it is now (its old path if it left the tree), after its rename/delete event
+  delete_self,    // only when asked for: a watched directory or file was deleted; comes
+                  // before its parent's `delete`, as inotify reports it
 };
 
 const char* event_kind_name(EventKind kind);  // "create", "delete", ... (JSON names)

@@ -66,6 +66,9 @@ struct WatchOptions {
   // per file. Files created later under inotify are hashed at the next rescan.
   bool checksum = false;
   std::vector<std::string> paths;  // files or directories; made absolute, symlinks not resolved
+  // A root that is a symlink is watched through it (its target) by default; false watches
+  // the link itself (inotify IN_DONT_FOLLOW; inotifywait -P): `touch -h` on it is an attrib.
+  bool follow_root_symlinks = true;
   bool recursive = true;
   EventMask events = kDefaultEvents;
   // Filters (see PathFilter): POSIX extended regexes on the full path, globs, @path excludes.

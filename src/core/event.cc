@@ -16,6 +16,8 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::access: return "access";
     case EventKind::close_nowrite: return "close_nowrite";
     case EventKind::backend: return "backend";
+    case EventKind::move_self: return "move_self";
+    case EventKind::delete_self: return "delete_self";
   }
   return "modify";
 }

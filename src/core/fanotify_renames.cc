@@ -106,7 +106,10 @@ void Watcher::Impl::fan_rename_in_model(const backend::FanEvent& ev, NodeId id, 
     schedule_rescan("inconsistent");  // only a stale model asks for a cycle
     return;
   }
-  if (was != to_path) emit(EventKind::rename, id, was);
+  if (was != to_path) {
+    emit(EventKind::rename, id, was);
+    if (watched_self(id)) emit(EventKind::move_self, id);  // as inotify's MOVE_SELF
+  }
   check_arrived(id, before, had_stat);
   tell(ev.target_key, FanSpot{ev.to_dir_key, ev.to_name});
   // Directories inside it that could not be listed because of this very rename (moved in

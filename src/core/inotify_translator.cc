@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <sys/inotify.h>
 
+#include <string_view>
+
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
 
@@ -59,10 +61,31 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
   if (id == kNoNode) return;
   // Children normally went first (rm -rf is bottom-up); any left over were missed or moved
   // out with the directory: report each, deepest first, so a consumer can apply them.
+  const bool moved_out = std::string_view(reason) == "moved_out";
   for (NodeId n : model.subtree_post_order(id)) {
+    // inotifywait -e delete_self: each watched directory reports its own end. inotify
+    // says when (see gone_self); fanotify and polling have no such event: made here, just
+    // before the parent's DELETE.
+    if (!moved_out && watched_self(n) && !self_reported.count(n)) {
+      const core::Node& node = model.node(n);
+      if (inotify && node.wd >= 0) {
+        if (opt.events & event_bit(EventKind::delete_self)) {
+          gone_self[node.wd] = GoneSelf{model.path(n), model.root_of(n)};
+        }
+      } else {
+        emit(EventKind::delete_self, n);
+      }
+    }
     emit(EventKind::remove, n, {}, n == id ? reason : "");
   }
+  // Moved out: inotify's MOVE_SELF follows the MOVED_FROM and names the old place.
+  if (moved_out && watched_self(id)) emit(EventKind::move_self, id);
   model.remove(id);
+}
+
+bool Watcher::Impl::watched_self(NodeId id) const {
+  // The nodes inotifywait holds a watch on: every directory under -r, else only the roots.
+  return model.is_root(id) || (opt.recursive && model.node(id).is_dir());
 }
 
 void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId to_dir,
@@ -87,6 +110,7 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
     return;
   }
   emit(EventKind::rename, id, from);
+  if (watched_self(id)) emit(EventKind::move_self, id);  // after the pair, at the new path
   check_arrived(id, before, had_stat);  // rename changes ctime; keeps the model exact too
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
@@ -100,6 +124,9 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
 void Watcher::Impl::root_gone(NodeId root, const char* how) {
   if (!model.valid(root)) return;
   std::string path = model.path(root);
+  std::string_view h = how;
+  if (h == "deleted") emit(EventKind::delete_self, root);
+  if (h == "moved away") emit(EventKind::move_self, root);
   emit(EventKind::remove, root);
   model.remove(root);
   bool any_left = false;
@@ -158,6 +185,13 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
   NodeId node = node_for_wd(ev.wd);
   if (m & IN_IGNORED) {
     wd_heirs.erase(ev.wd);  // the directory is gone: nothing to inherit
+    if (auto it = gone_self.find(ev.wd); it != gone_self.end()) {
+      // lookout dropped the watch (at the parent's DELETE) before the inode went, so the
+      // kernel will send no DELETE_SELF: the directory is gone all the same, say it now.
+      NodeId root = model.valid(it->second.root) ? it->second.root : kNoNode;
+      emit_path(EventKind::delete_self, it->second.path, {}, true, root);
+      gone_self.erase(it);
+    }
     if (node != kNoNode && model.node(node).wd == ev.wd) {
       model.node(node).wd = -1;
       inotify->forget(ev.wd);
@@ -166,7 +200,14 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
     }
     return;
   }
-  if (node == kNoNode) return;  // a watch already dropped with its subtree
+  if (node == kNoNode) {  // a watch already dropped with its subtree
+    if (auto it = gone_self.find(ev.wd); it != gone_self.end() && (m & IN_DELETE_SELF)) {
+      NodeId root = model.valid(it->second.root) ? it->second.root : kNoNode;
+      emit_path(EventKind::delete_self, it->second.path, {}, true, root);
+      gone_self.erase(it);
+    }
+    return;
+  }
   const bool self = ev.name.empty();
   if (m & IN_UNMOUNT) {
     // The kernel sends IN_UNMOUNT to every watch on the unmounted filesystem, in no set
@@ -190,7 +231,11 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
   }
   if (self) {
     if (m & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-      if (model.is_root(node)) root_gone(node, m & IN_DELETE_SELF ? "deleted" : "moved away");
+      if (model.is_root(node)) {
+        root_gone(node, m & IN_DELETE_SELF ? "deleted" : "moved away");
+      } else if ((m & IN_DELETE_SELF) && watched_self(node) && self_reported.insert(node).second) {
+        emit(EventKind::delete_self, node);  // before the parent's DELETE, as it came
+      }
       return;  // a subdirectory's own DELETE/MOVED event comes from its parent's watch
     }
     if (model.is_root(node) && !model.node(node).is_dir()) {

@@ -92,6 +92,7 @@ Watcher::Impl::Impl(WatchOptions o)
     fan_in_step.erase(id);
     // Node ids are reused: nothing may keep naming a removed node.
     crawl_suspects.erase(id);
+    self_reported.erase(id);
     if (!fan_virtual.empty() && n.is_dir()) {
       for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
         it = it->first.dir == id || it->second.name.dir == id ? fan_virtual.erase(it) : std::next(it);
@@ -159,7 +160,8 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
   bool root = model.is_root(dir);
   // Roots may be symlinks the user named on purpose (a ConfigMap's ..data): follow those.
   std::uint32_t mask = model.node(dir).is_dir() ? dir_mask : file_mask;
-  if (root) mask &= ~static_cast<std::uint32_t>(IN_DONT_FOLLOW);
+  if (root && opt.follow_root_symlinks) mask &= ~static_cast<std::uint32_t>(IN_DONT_FOLLOW);
+  if (root && !opt.follow_root_symlinks) mask |= IN_DONT_FOLLOW;
   auto wd = inotify->watch(path, mask);
   if (!wd) return wd.error();
   int w = *wd;
@@ -370,8 +372,11 @@ Result<void> Watcher::Impl::start() {
   for (const auto& p : opt.paths) {
     std::string abs = make_absolute(p);
     sys::FileStat st;
-    // stat (not lstat) for roots: a symlinked root is watched through its link.
-    if (int err = sys::stat_follow(abs.c_str(), st); err != 0) {
+    // stat (not lstat) for roots: a symlinked root is watched through its link, unless the
+    // link itself is asked for (-P), which watch_dir then watches with IN_DONT_FOLLOW.
+    int err = opt.follow_root_symlinks ? sys::stat_follow(abs.c_str(), st)
+                                       : sys::stat_at(AT_FDCWD, abs.c_str(), st);
+    if (err != 0) {
       return error_from_errno(err, "cannot watch", abs,
                               err == ENOENT   ? "check the path"
                               : err == EACCES ? "no permission; run as a user who can read it"

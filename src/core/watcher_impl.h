@@ -221,6 +221,9 @@ struct Watcher::Impl {
              const std::string& to_name, bool is_dir_hint);
   void vanished(core::NodeId dir, const std::string& name, const char* reason = "");
   void root_gone(core::NodeId root, const char* how);
+  // Whether inotifywait would hold a watch on this node, and so report its MOVE_SELF and
+  // DELETE_SELF: the roots, and every directory under -r.
+  bool watched_self(core::NodeId id) const;
   void finish_pending_move();
   void restat(core::NodeId id);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to
@@ -260,6 +263,18 @@ struct Watcher::Impl {
     std::uint64_t ino;
   };
   std::unordered_map<int, WdHeir> wd_heirs;
+  // -e delete_self on inotify: the kernel's DELETE_SELF of a subdirectory comes before or
+  // after its parent's DELETE depending on who still held the inode (measured: rmdir(1)
+  // before, a remover holding the directory open after), and inotifywait prints it where it
+  // comes. So it is reported from the kernel's event: directories whose DELETE_SELF came
+  // first (self_reported), and the paths of watched ones removed before theirs came
+  // (gone_self, by wd; reported at IN_IGNORED if lookout's own unwatch beat the kernel).
+  struct GoneSelf {
+    std::string path;
+    core::NodeId root;
+  };
+  std::unordered_map<int, GoneSelf> gone_self;
+  std::unordered_set<core::NodeId> self_reported;
   bool pass_wd_to_heir(int wd, core::NodeId from);
   std::uint32_t dir_mask = 0;
   std::uint32_t file_mask = 0;

@@ -38,6 +38,8 @@ std::uint32_t mask_of(const Event& e) {
     case EventKind::access: return IN_ACCESS;
     case EventKind::close_nowrite: return IN_CLOSE_NOWRITE;
     case EventKind::backend: return 0;  // no inotify counterpart: JSON and --verbose only
+    case EventKind::move_self: return IN_MOVE_SELF;
+    case EventKind::delete_self: return IN_DELETE_SELF;
   }
   return IN_MODIFY;
 }
@@ -101,7 +103,8 @@ Result<std::uint32_t> parse_inotify_event_names(const std::vector<std::string>& 
   return m;
 }
 
-std::pair<std::string, std::string> InotifywaitFormat::split(const std::string& path) const {
+std::pair<std::string, std::string> InotifywaitFormat::split(const std::string& path,
+                                                             bool whole, bool is_dir) const {
   // Replace the absolute root with the user's spelling of it, like inotifywait's %w.
   std::string shown = path;
   bool is_root = false;
@@ -119,25 +122,34 @@ std::pair<std::string, std::string> InotifywaitFormat::split(const std::string& 
       break;
     }
   }
-  if (is_root) return {shown.empty() || shown.back() == '/' ? shown : shown + "/", ""};
+  // What inotifywait holds a watch on (a root, or a directory's own *_SELF event) is all %w:
+  // a directory with a '/' appended, a file as it is (`inotifywait f` prints "f ATTRIB ").
+  if (is_root || whole) {
+    if (is_dir && !shown.empty() && shown.back() != '/') shown.push_back('/');
+    return {shown, ""};
+  }
   std::size_t slash = shown.rfind('/');
   if (slash == std::string::npos) return {"", shown};
   return {shown.substr(0, slash + 1), shown.substr(slash + 1)};
 }
 
 void InotifywaitFormat::line(const Event& e, const std::string& path, std::uint32_t mask,
-                             std::string& out) const {
-  auto [w, f] = e.kind == EventKind::rescan ? std::pair<std::string, std::string>{} : split(path);
+                             std::uint32_t cookie, std::string& out) const {
+  const bool self = e.kind == EventKind::move_self || e.kind == EventKind::delete_self;
+  auto [w, f] = e.kind == EventKind::rescan ? std::pair<std::string, std::string>{}
+                                            : split(path, self, e.is_dir);
+  // inotify sets no IN_ISDIR on *_SELF events: inotifywait prints "d/ DELETE_SELF ".
+  const bool isdir_flag = e.is_dir && !self;
   if (opt_.csv) {
     out += csv_field(w);
     out.push_back(',');
-    out += csv_field(names_of(mask, e.is_dir, ','));
+    out += csv_field(names_of(mask, isdir_flag, ','));
     out.push_back(',');
     out += csv_field(f);
   } else if (opt_.format.empty()) {
     out += w;
     out.push_back(' ');
-    out += names_of(mask, e.is_dir, ',');
+    out += names_of(mask, isdir_flag, ',');
     out.push_back(' ');
     out += f;
   } else {
@@ -152,7 +164,8 @@ void InotifywaitFormat::line(const Event& e, const std::string& path, std::uint3
       switch (d) {
         case 'w': out += w; break;
         case 'f': out += f; break;
-        case 'e': out += names_of(mask, e.is_dir, ','); break;
+        case 'e': out += names_of(mask, isdir_flag, ','); break;
+        case 'c': out += std::to_string(cookie); break;
         case '0': out.push_back('\0'); break;
         case 'n': out.push_back('\n'); break;
         case '%': out.push_back('%'); break;
@@ -168,7 +181,7 @@ void InotifywaitFormat::line(const Event& e, const std::string& path, std::uint3
         default:
           // %Xe: names separated by the character X
           if (i + 1 < fmt.size() && fmt[i + 1] == 'e') {
-            out += names_of(mask, e.is_dir, d);
+            out += names_of(mask, isdir_flag, d);
             ++i;
           } else {
             out.push_back('%');
@@ -180,16 +193,23 @@ void InotifywaitFormat::line(const Event& e, const std::string& path, std::uint3
   if (!opt_.no_newline) out.push_back(opt_.nul ? '\0' : '\n');
 }
 
-void InotifywaitFormat::format(const Event& e, std::string& out) const {
+void InotifywaitFormat::format(const Event& e, std::string& out) {
   std::uint32_t mask = mask_of(e);
   std::uint32_t wanted = opt_.events == 0 ? ~0u : opt_.events | IN_Q_OVERFLOW | IN_UNMOUNT;
   if (e.kind == EventKind::rename) {
-    if (wanted & IN_MOVED_FROM) line(e, e.from, IN_MOVED_FROM, out);
-    if (wanted & IN_MOVED_TO) line(e, e.path, IN_MOVED_TO, out);
+    std::uint32_t cookie = next_cookie();
+    if (wanted & IN_MOVED_FROM) line(e, e.from, IN_MOVED_FROM, cookie, out);
+    if (wanted & IN_MOVED_TO) line(e, e.path, IN_MOVED_TO, cookie, out);
     return;
   }
   if (!(mask & wanted)) return;
-  line(e, e.path, mask, out);
+  // A move across the tree's border has a cookie in inotify too, with no partner to share it.
+  line(e, e.path, mask, mask & IN_MOVE ? next_cookie() : 0, out);
+}
+
+std::uint32_t InotifywaitFormat::next_cookie() {
+  if (++cookie_ == 0) cookie_ = 1;  // 0 means "no cookie"
+  return cookie_;
 }
 
 }  // namespace lookout::sink

@@ -62,6 +62,8 @@ class LookoutProcess {
     int stdout_pipe_size = 0;  // F_SETPIPE_SZ on the stdout pipe when > 0
     long long address_space_limit = 1LL << 30;  // RLIMIT_AS for the child; 0: none
     int nofile_soft_limit = 0;  // RLIMIT_NOFILE (soft) the child starts with; 0: inherited
+    std::string program;       // empty: LOOKOUT_BINARY; else another binary (a peer, e.g.
+                               // inotifywait) run the same way, args without the program
   };
 
   explicit LookoutProcess(const std::vector<std::string>& args) : LookoutProcess(args, Options{}) {}
@@ -90,7 +92,8 @@ class LookoutProcess {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<std::string> argv_s;
-    argv_s.push_back(LOOKOUT_BINARY);
+    const std::string program = opt.program.empty() ? LOOKOUT_BINARY : opt.program;
+    argv_s.push_back(program);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -103,7 +106,7 @@ class LookoutProcess {
       tight.rlim_cur = static_cast<rlim_t>(opt.nofile_soft_limit);
       ::setrlimit(RLIMIT_NOFILE, &tight);
     }
-    int rc = ::posix_spawn(&pid_, LOOKOUT_BINARY, &fa, &attr, argv.data(), environ);
+    int rc = ::posix_spawn(&pid_, program.c_str(), &fa, &attr, argv.data(), environ);
     if (opt.nofile_soft_limit > 0) ::setrlimit(RLIMIT_NOFILE, &saved_nofile);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -113,7 +116,7 @@ class LookoutProcess {
     if (rc != 0) {
       ::close(out[0]);
       ::close(err[0]);
-      throw std::runtime_error(std::string("posix_spawn ") + LOOKOUT_BINARY + ": " + errno_text(rc));
+      throw std::runtime_error("posix_spawn " + program + ": " + errno_text(rc));
     }
     out_fd_ = out[0];
     err_fd_ = err[0];

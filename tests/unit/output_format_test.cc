@@ -52,6 +52,42 @@ TEST(InotifywaitFormat, RenameIsTwoLinesAndFiltersApply) {
   EXPECT_EQ(out, "w/ MOVED_TO b\n");
 }
 
+TEST(InotifywaitFormat, WatchedFileHasNoSlashAndSelfEventsNoIsdir) {
+  InotifywaitOptions o;
+  o.roots = {{"/abs/f", "f"}, {"/abs/w", "w"}};
+  InotifywaitFormat f(o);
+  std::string out;
+  f.format(ev(EventKind::attrib, "/abs/f"), out);
+  f.format(ev(EventKind::delete_self, "/abs/f"), out);
+  f.format(ev(EventKind::move_self, "/abs/w/sub", true), out);
+  f.format(ev(EventKind::delete_self, "/abs/w", true), out);
+  EXPECT_EQ(out, "f ATTRIB \nf DELETE_SELF \nw/sub/ MOVE_SELF \nw/ DELETE_SELF \n");
+  o.csv = true;
+  InotifywaitFormat csv(o);
+  out.clear();
+  csv.format(ev(EventKind::attrib, "/abs/f"), out);
+  EXPECT_EQ(out, "f,ATTRIB,\n");
+}
+
+TEST(InotifywaitFormat, CookieIsSharedByARenamePairOnly) {
+  auto o = opts();
+  o.format = "%c %e %f";
+  InotifywaitFormat f(o);
+  std::string out;
+  f.format(ev(EventKind::create, "/abs/w/a"), out);
+  f.format(ev(EventKind::rename, "/abs/w/b", false, "/abs/w/a"), out);
+  Event in = ev(EventKind::create, "/abs/w/c");
+  in.reason = "moved_in";
+  f.format(in, out);
+  Event gone = ev(EventKind::remove, "/abs/w/b");
+  gone.reason = "moved_out";
+  f.format(gone, out);
+  f.format(ev(EventKind::rename, "/abs/w/e", false, "/abs/w/d"), out);
+  EXPECT_EQ(out,
+            "0 CREATE a\n1 MOVED_FROM a\n1 MOVED_TO b\n2 MOVED_TO c\n3 MOVED_FROM b\n"
+            "4 MOVED_FROM d\n4 MOVED_TO e\n");
+}
+
 TEST(InotifywaitFormat, FormatCsvAndNul) {
   auto o = opts();
   o.format = "%w%f|%:e|%0";
