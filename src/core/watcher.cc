@@ -28,12 +28,6 @@ using core::kNoNode;
 using core::NodeId;
 
 namespace {
-std::int64_t realtime_ns() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 std::string make_absolute(const std::string& p) {
   std::string out;
   if (!p.empty() && p[0] == '/') {
@@ -76,8 +70,11 @@ bool stop_pending(int stop_fd) {
 constexpr std::size_t kStopCheckDirs = 64;
 }  // namespace
 
-Watcher::Impl::Impl(WatchOptions o)
-    : opt(std::move(o)), log(opt.max_pending), stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
+    : clock(seams.clock ? seams.clock : &sys::system_clock()),
+      opt(std::move(o)),
+      log(opt.max_pending),
+      stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   // Structure events are always needed to keep the model true, whatever is reported.
   // IN_EXCL_UNLINK: no events for names already unlinked (fslab 1e);
   // IN_ONLYDIR: never turn a directory watch into a file watch through a race.
@@ -106,10 +103,8 @@ Watcher::Impl::Impl(WatchOptions o)
   });
 }
 
-std::int64_t Watcher::Impl::now_ms() const {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+std::unique_ptr<Watcher> Watcher::Impl::create_with(WatchOptions o, core::WatcherSeams seams) {
+  return std::unique_ptr<Watcher>(new Watcher(std::make_unique<Impl>(std::move(o), seams)));
 }
 
 bool Watcher::Impl::excluded(const std::string& path) const {
@@ -361,13 +356,9 @@ Result<void> Watcher::Impl::start() {
   // from their stamps whether they changed since this crawl: list them without one. Polling,
   // a state file and --checksum compare stamps from the start, so they keep them.
   defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty() && !opt.checksum;
-  {
-    timespec ts;
-    // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
-    // earlier than now so a change made during the crawl is never judged older than it.
-    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    started_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - 20000000;
-  }
+  // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
+  // earlier than now so a change made during the crawl is never judged older than it.
+  started_ns = clock->coarse_realtime_ns() - 20000000;
   if (defer_file_stats) unstat_since_ns = started_ns;
   for (const auto& p : opt.paths) {
     std::string abs = make_absolute(p);

@@ -16,13 +16,17 @@
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
 #include "lookout/watcher.h"
+#include "core/watcher_seams.h"
+#include "sys/clock.h"
 #include "sys/content_hasher.h"
 #include "sys/unique_fd.h"
 
 namespace lookout {
 
 struct Watcher::Impl {
-  explicit Impl(WatchOptions o);
+  explicit Impl(WatchOptions o, core::WatcherSeams seams = {});
+  // A Watcher over an Impl made with `seams` (tests: a fake clock; see watcher_seams.h).
+  static std::unique_ptr<Watcher> create_with(WatchOptions o, core::WatcherSeams seams);
 
   // watcher.cc
   Result<void> start();
@@ -76,7 +80,10 @@ struct Watcher::Impl {
   bool warned_unreadable = false;  // one warning for unreadable files, not one per pass
   Result<void> save_state_now();
   std::int64_t next_state_save_ms = 0;
-  std::int64_t now_ms() const;
+  // Every time the loop reads comes from `clock` (see sys/clock.h).
+  sys::Clock* clock;
+  std::int64_t now_ms() const { return clock->monotonic_ms(); }
+  std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 
   // backend_choice.cc: which mechanism watches which subtree, and saying so.
   // A decision as a `backend` event ("poll: why") and, for --verbose, a diagnostic.

@@ -1,0 +1,17 @@
+// WatcherSeams: what a Watcher::Impl takes from outside instead of calling the OS directly,
+// so unit tests can drive step() without a kernel, a filesystem or real time. Every field
+// left null means the real thing. Whoever makes the Impl owns the seams and keeps them
+// alive as long as the watcher.
+#pragma once
+
+namespace lookout::sys {
+class Clock;
+}
+
+namespace lookout::core {
+
+struct WatcherSeams {
+  sys::Clock* clock = nullptr;  // null: sys::system_clock()
+};
+
+}  // namespace lookout::core
