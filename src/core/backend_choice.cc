@@ -91,12 +91,11 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   std::unordered_set<NodeId> unlisted;
   if (crawl) unlisted.insert(crawl->pending().begin(), crawl->pending().end());
   inotify.reset();
-  wd_to_node.clear();
+  watches.clear();  // every node's wd went with the instance
   wd_heirs.clear();
   blind.clear();
   for (NodeId id : model.subtree_post_order(root)) {
-    core::Node& n = model.node(id);
-    n.wd = -1;
+    const core::Node& n = model.node(id);
     if (n.is_dir() && !under_polled(id)) {
       sys::UniqueFd fd(::open(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so

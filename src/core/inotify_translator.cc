@@ -16,8 +16,7 @@ using core::kNoNode;
 using core::NodeId;
 
 NodeId Watcher::Impl::node_for_wd(int wd) const {
-  if (wd < 0 || static_cast<std::size_t>(wd) >= wd_to_node.size()) return kNoNode;
-  NodeId id = wd_to_node[wd];
+  NodeId id = watches.node_of(wd);
   return model.valid(id) ? id : kNoNode;
 }
 
@@ -67,10 +66,9 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
     // says when (see gone_self); fanotify and polling have no such event: made here, just
     // before the parent's DELETE.
     if (!moved_out && watched_self(n) && !self_reported.count(n)) {
-      const core::Node& node = model.node(n);
-      if (inotify && node.wd >= 0) {
+      if (inotify && watches.watched(n)) {
         if (opt.events & event_bit(EventKind::delete_self)) {
-          gone_self[node.wd] = GoneSelf{model.path(n), model.root_of(n)};
+          gone_self[watches.wd_of(n)] = GoneSelf{model.path(n), model.root_of(n)};
         }
       } else {
         emit(EventKind::delete_self, n);
@@ -115,7 +113,7 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const core::Node& n = model.node(id);
-  if (n.is_dir() && n.wd < 0 && opt.recursive && !under_polled(id)) catch_up(id, true);
+  if (n.is_dir() && !watches.watched(id) && opt.recursive && !under_polled(id)) catch_up(id, true);
   // So do directories inside it that met ENOENT because of this very rename: now, in event
   // order, not after the batch, or what they hold would be reported after later events.
   if (n.is_dir() && !blind.empty()) retry_blind(id);
@@ -192,10 +190,10 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
       emit_path(EventKind::delete_self, it->second.path, {}, true, root);
       gone_self.erase(it);
     }
-    if (node != kNoNode && model.node(node).wd == ev.wd) {
-      model.node(node).wd = -1;
+    if (node != kNoNode && watches.wd_of(node) == ev.wd) {
+      watches.drop_node(node);
       inotify->forget(ev.wd);
-      wd_to_node[ev.wd] = kNoNode;
+      watches.drop_wd(ev.wd);
       if (model.is_root(node)) root_gone(node, "deleted or unmounted");
     }
     return;

@@ -96,9 +96,12 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       }
     }
     fan_forget(id);
-    if (n.wd >= 0 && inotify && !pass_wd_to_heir(n.wd, id)) {
-      inotify->unwatch(n.wd);
-      if (static_cast<std::size_t>(n.wd) < wd_to_node.size()) wd_to_node[n.wd] = kNoNode;
+    if (int wd = watches.wd_of(id); wd >= 0) {
+      watches.drop_node(id);
+      if (inotify && !pass_wd_to_heir(wd, id)) {
+        inotify->unwatch(wd);
+        watches.drop_wd(wd);
+      }
     }
   });
 }
@@ -160,9 +163,8 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
   auto wd = inotify->watch(path, mask);
   if (!wd) return wd.error();
   int w = *wd;
-  if (static_cast<std::size_t>(w) >= wd_to_node.size()) wd_to_node.resize(w + 1024, kNoNode);
-  NodeId prev = wd_to_node[w];
-  if (prev != kNoNode && prev != dir && model.valid(prev) && model.node(prev).wd == w) {
+  NodeId prev = watches.node_of(w);
+  if (prev != kNoNode && prev != dir && model.valid(prev) && watches.wd_of(prev) == w) {
     // Watches are per inode, so the kernel handed back a wd the model holds for another
     // path. If that path still leads to this directory it is a bind mount: the first path
     // keeps the wd. Otherwise this listing ran ahead of the events: the directory has moved
@@ -177,8 +179,7 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
     }
     return {};
   }
-  wd_to_node[w] = dir;
-  model.node(dir).wd = w;
+  watches.bind(dir, w);
   return {};
 }
 
@@ -189,10 +190,9 @@ bool Watcher::Impl::pass_wd_to_heir(int wd, NodeId from) {
   wd_heirs.erase(it);
   // Node ids are reused: the heir must still be that directory, and still without a watch.
   if (heir.node == from || !model.valid(heir.node)) return false;
-  core::Node& n = model.node(heir.node);
-  if (!n.is_dir() || n.st.ino != heir.ino || n.wd >= 0) return false;
-  n.wd = wd;
-  wd_to_node[wd] = heir.node;
+  const core::Node& n = model.node(heir.node);
+  if (!n.is_dir() || n.st.ino != heir.ino || watches.watched(heir.node)) return false;
+  watches.bind(heir.node, wd);
   return true;
 }
 
@@ -439,7 +439,7 @@ Result<void> Watcher::Impl::start() {
       }
       if (!fan) crawl.reset();  // finished; with a mark the rest fills in after ready
       if (ended) return end_error;
-      if (!fan && model.node(root).wd < 0 && !under_polled(root)) {
+      if (!fan && !watches.watched(root) && !under_polled(root)) {
         return Error{ErrorCode::permission_denied, EACCES, abs,
                      "cannot watch " + abs + ": the directory could not be watched"};
       }
@@ -639,7 +639,7 @@ void Watcher::Impl::poll_pass(bool full) {
     if (scan.changed() && scan.live_dir != kNoNode) hash_contents(&model, scan.live_dir, fresh, scan.fresh_dir);
     core::reconcile_poll(model, d, fresh, scan, sink);
     for (NodeId n : new_dirs) {
-      if (model.valid(n) && model.node(n).wd < 0 && !under_polled(n)) catch_up(n, true);
+      if (model.valid(n) && !watches.watched(n) && !under_polled(n)) catch_up(n, true);
     }
   }
   echo_link_changes();
@@ -829,7 +829,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
     core::reconcile(model, root, fresh, fresh_root, sink);
     // Watch the new directories now and list them: everything inside is reported as created.
     for (NodeId d : new_dirs) {
-      if (model.valid(d) && model.node(d).wd < 0) catch_up(d, true);
+      if (model.valid(d) && !watches.watched(d)) catch_up(d, true);
     }
     // Any directory still without a watch (its catch-up met ENOENT, its wd went to another
     // path, it was known only from an event whose stat failed) would stay blind: fix all.
@@ -837,11 +837,11 @@ void Watcher::Impl::rescan(const std::string& reason) {
       std::vector<NodeId> blind;
       for (NodeId id : model.subtree_post_order(root)) {
         const core::Node& n = model.node(id);
-        if (n.is_dir() && n.wd < 0 && !under_polled(id)) blind.push_back(id);
+        if (n.is_dir() && !watches.watched(id) && !under_polled(id)) blind.push_back(id);
       }
       if (!blind.empty()) announce_rescan();
       for (auto it = blind.rbegin(); it != blind.rend(); ++it) {  // parents first
-        if (model.valid(*it) && model.node(*it).wd < 0) catch_up(*it, true);
+        if (model.valid(*it) && !watches.watched(*it)) catch_up(*it, true);
       }
     }
   }

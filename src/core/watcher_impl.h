@@ -12,6 +12,7 @@
 #include "backend/fanotify_backend.h"
 #include "backend/inotify_backend.h"
 #include "core/event_log.h"
+#include "core/inotify_watches.h"
 #include "core/path_filter.h"
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
@@ -261,7 +262,8 @@ struct Watcher::Impl {
   core::TreeModel model;
   std::optional<backend::InotifyBackend> inotify;
   core::EventLog log;
-  std::vector<core::NodeId> wd_to_node;
+  // Which directory each inotify wd stands for, and back (the model knows nothing of wds).
+  core::InotifyWatches watches;
   // A directory listed ahead of the events at its new place, while its wd still belongs to
   // the node at its old place (see watch_dir): wd -> the node that takes the wd over when
   // the old one is removed. Checked on use (node ids are reused).
