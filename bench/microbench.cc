@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/poll_scanner.h"
+#include "backend/poll_scanner.h"
 #include "core/tree_diff.h"
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
@@ -86,9 +86,9 @@ void poll_pass_bench(benchmark::State& state, bool full, bool touch_root = false
       present = !present;
     }
     TreeModel fresh;
-    lookout::core::PollScan scan;
-    lookout::core::poll_scan(live, root, fresh, tree, full, {}, {}, scan, threads);
-    auto stats = lookout::core::reconcile_poll(live, root, fresh, scan, sink);
+    lookout::backend::PollScan scan;
+    lookout::backend::poll_scan(live, root, fresh, tree, full, {}, {}, scan, threads);
+    auto stats = lookout::backend::reconcile_poll(live, root, fresh, scan, sink);
     benchmark::DoNotOptimize(stats.total());
   }
   if (present) ::unlink(probe.c_str());

@@ -15,7 +15,6 @@
 
 #include "core/content_scan.h"
 #include "core/fs_kind.h"
-#include "core/poll_scanner.h"
 #include "core/state_file.h"
 #include "core/tree_diff.h"
 #include "core/tree_scanner.h"
@@ -74,7 +73,10 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     : clock(seams.clock ? seams.clock : &sys::system_clock()),
       opt(std::move(o)),
       log(opt.max_pending),
-      stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      poll_host(make_poll_host()),
+      poller(backend::PollOptions{opt.poll_min_ms, opt.poll_max_ms, opt.poll_full_every_ms,
+                                  opt.poll_full, opt.recursive}) {
   // Structure events are always needed to keep the model true, whatever is reported.
   // IN_EXCL_UNLINK: no events for names already unlinked (fslab 1e);
   // IN_ONLYDIR: never turn a directory watch into a file watch through a race.
@@ -82,7 +84,7 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
              IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW | mask_for(opt.events);
   file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
   model.set_remove_hook([this](NodeId id, const core::Node& n) {
-    polled.erase(id);
+    poller.stop(id);
     blind.erase(id);
     starved.erase(id);
     fan_mount_points.erase(id);
@@ -457,7 +459,7 @@ Result<void> Watcher::Impl::start() {
     release_crawl_memory();
   }
   started = true;
-  last_full_poll_ms = now_ms();
+  poller.full_pass_done_at(now_ms());
   next_reconcile_ms = now_ms() + opt.reconcile_every_ms;
   if (!opt.state_file.empty()) {
     finish_crawl();  // the diff needs the whole tree
@@ -548,159 +550,6 @@ bool Watcher::Impl::at_mount_boundary(NodeId dir) const {
   return model.node(dir).st.dev != model.node(parent).st.dev;
 }
 
-bool Watcher::Impl::under_polled(NodeId dir) const {
-  if (polled.empty()) return false;
-  for (NodeId cur = dir; cur != kNoNode && cur != core::kTopNode; cur = model.node(cur).parent) {
-    if (polled.count(cur)) return true;
-  }
-  return false;
-}
-
-void Watcher::Impl::start_polling(NodeId dir, const Error* why) {
-  if (!polled.insert(dir).second) return;
-  poll_interval_ms = opt.poll_min_ms;
-  if (next_poll_ms == 0) next_poll_ms = now_ms() + poll_interval_ms;
-  if (why && !warned_watch_limit && opt.on_diagnostic) {
-    warned_watch_limit = true;
-    Error w = *why;
-    w.message += "; polling " + model.path(dir) +
-                 " and any other directory past the limit instead (every " +
-                 std::to_string(opt.poll_max_ms) + " ms at most)";
-    opt.on_diagnostic(w, false);
-  }
-}
-
-void Watcher::Impl::poll_pass(bool full) {
-  ++stats.polls;
-  bool changed = false;
-  std::vector<NodeId> tops;
-  for (NodeId d : polled) {
-    // Nested polled directories are covered by their polled ancestor's pass.
-    NodeId parent = model.valid(d) ? model.node(d).parent : kNoNode;
-    if (model.valid(d) && !(parent != kNoNode && parent != core::kTopNode && under_polled(parent))) {
-      tops.push_back(d);
-    }
-  }
-  for (NodeId d : tops) {
-    if (!model.valid(d)) continue;
-    if (model.is_root(d) && !model.node(d).is_dir()) {
-      changed |= poll_file_root(d);
-      continue;
-    }
-    // A subtree polled because of the watch limit goes back to inotify once a watch fits:
-    // watched (and new entries reported) first, then diffed once more in full below, so
-    // what changed since the last pass (deletions, writes) is reported too.
-    bool back_to_inotify = false;
-    if (inotify && opt.backend != BackendChoice::poll && !model.is_root(d)) {
-      if (auto r = watch_dir(d, model.path(d)); r) {
-        polled.erase(d);
-        catch_up(d, true);
-        announce(d, "inotify", "the inotify watch limit allows watching it again");
-        changed = true;
-        back_to_inotify = true;
-      }
-    }
-    std::string path = model.path(d);
-    core::TreeModel fresh;
-    core::PollScan scan;
-    bool ok = core::poll_scan(model, d, fresh, path, full || back_to_inotify, exclusion(),
-                              [this](const Error& e) {
-                                // A directory that stays unreadable is read (and fails)
-                                // at every pass: say so once, not every two seconds.
-                                if (poll_warned.size() < 4096 && poll_warned.insert(e.message).second) warn(e);
-                              },
-                              scan, 0, opt.recursive);
-    stats.poll_stats += scan.cost.stats;
-    if (!ok) {
-      if (model.is_root(d)) root_gone(d, "deleted");
-      continue;  // a non-root vanished: its parent's watch or pass reports it
-    }
-    if (model.is_root(d) && polled_root_gone(d, scan.root_st)) continue;
-    if (!model.is_root(d) && polled_mount_gone(d, scan.root_st)) {
-      changed = true;
-      continue;
-    }
-    NodeId root = model.root_of(d);
-    core::DiffSink sink;
-    sink.unstat_since_ns = unstat_since_ns;
-    sink.event = [this, root, &changed](EventKind k, const std::string& p, const std::string& from,
-                                        bool is_dir) {
-      changed = true;
-      emit_path(k, p, from, is_dir, root);
-    };
-    // Back under inotify: a directory new since the catch-up enters the model empty and is
-    // listed after its watch is added (as after an overflow's rescan).
-    std::vector<NodeId> new_dirs;
-    if (back_to_inotify) {
-      sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };
-      sink.shallow_new_dirs = true;
-    }
-    // Diffs only the subtree the scan found changed; a quiet pass diffs (and hashes) nothing.
-    if (scan.changed() && scan.live_dir != kNoNode) hash_contents(&model, scan.live_dir, fresh, scan.fresh_dir);
-    core::reconcile_poll(model, d, fresh, scan, sink);
-    for (NodeId n : new_dirs) {
-      if (model.valid(n) && !watches.watched(n) && !under_polled(n)) catch_up(n, true);
-    }
-  }
-  echo_link_changes();
-  // Adaptive interval: quick again after a change, backing off while the tree is quiet.
-  poll_interval_ms = changed ? opt.poll_min_ms : std::min(opt.poll_max_ms, std::max(opt.poll_min_ms, poll_interval_ms * 2));
-  std::int64_t now = now_ms();
-  next_poll_ms = now + poll_interval_ms;
-  if (full) last_full_poll_ms = now;
-}
-
-bool Watcher::Impl::poll_file_root(NodeId root) {
-  std::string path = model.path(root);
-  sys::FileStat st;
-  const core::Node& had = model.node(root);
-  // Another object under the name (an atomic save renamed over it) means the watched file
-  // is gone, as inotify's DELETE_SELF says for the inode it watched.
-  if (sys::stat_follow(path.c_str(), st) != 0 || st.type != had.st.type || st.ino != had.st.ino ||
-      st.dev != had.st.dev || (sys::births_comparable(st, had.st) && st.birth != had.st.birth)) {
-    root_gone(root, "deleted or replaced");
-    return true;
-  }
-  EventKind kind;
-  if (st.size != had.st.size || st.mtime_ns != had.st.mtime_ns) {
-    kind = EventKind::modify;
-  } else if (st.ctime_ns != had.st.ctime_ns || st.mode != had.st.mode) {
-    kind = EventKind::attrib;
-  } else {
-    return false;
-  }
-  model.node(root).st = st;
-  model.node(root).stat_known = true;
-  emit(kind, root);
-  return true;
-}
-
-bool Watcher::Impl::polled_root_gone(NodeId root, const sys::FileStat& now) {
-  // Polling has no IN_DELETE_SELF or IN_UNMOUNT: a pass finds out from the root's stat.
-  const sys::FileStat& was = model.node(root).st;
-  if (was.type != sys::FileType::dir) return false;
-  if (now.dev != was.dev) {
-    // Its filesystem was unmounted (the directory underneath is uncovered) or another was
-    // mounted over it: the tree watched is gone, as inotify says with IN_UNMOUNT.
-    emit(EventKind::unmount, root);
-    root_gone(root, "unmounted");
-    return true;
-  }
-  // ext4 may give the new directory the old one's inode number at once: the birth stamp
-  // tells them apart (see docs/design.md, Identity).
-  const bool reborn = sys::births_comparable(was, now) && was.birth != now.birth;
-  if (now.type != sys::FileType::dir || now.ino != was.ino || reborn) {
-    // Deleted, and something else made at its path (`rm -rf r && touch r`): inotify's
-    // watch would have said IN_DELETE_SELF. What was inside goes first, deepest first.
-    for (NodeId n : model.subtree_post_order(root)) {
-      if (n != root) emit(EventKind::remove, n);
-    }
-    root_gone(root, "deleted");
-    return true;
-  }
-  return false;
-}
-
 void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
                                     const std::vector<std::pair<NodeId, int>>& dirs) {
   // A directory a rescan could not read (chmod 000 as a plain user, no fd left) still holds
@@ -722,21 +571,6 @@ void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
     }
     if (err == EMFILE || err == ENFILE || err == ENOMEM) note_starved(live, err);
   }
-}
-
-bool Watcher::Impl::polled_mount_gone(NodeId dir, const sys::FileStat& now) {
-  // A polled mount inside the tree (NFS, FUSE, /proc under /) unmounted: no IN_UNMOUNT comes,
-  // since it had no watch. Reported as inotify reports a watched submount's: `unmount`, its
-  // tree deleted, and the directory underneath created and watched as the parent is.
-  const core::Node& n = model.node(dir);
-  if (!n.is_dir() || now.dev == n.st.dev || !at_mount_boundary(dir)) return false;
-  NodeId parent = n.parent;
-  std::string name = n.name;
-  emit(EventKind::unmount, dir);
-  for (NodeId c : model.subtree_post_order(dir)) emit(EventKind::remove, c);
-  model.remove(dir);  // and from `polled`
-  appeared(parent, name, true);
-  return true;
 }
 
 void Watcher::Impl::schedule_rescan(const char* reason) {
@@ -864,7 +698,7 @@ bool Watcher::Impl::step(int timeout_ms) {
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
   };
   if (rescan_pending) due_at(rescan_due_ms);
-  if (!polled.empty()) due_at(next_poll_ms);
+  if (!poller.empty()) due_at(poller.due_ms());
   if (!starved.empty()) due_at(next_starved_retry_ms);
   if (opt.reconcile_every_ms > 0) due_at(next_reconcile_ms);
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
@@ -934,13 +768,13 @@ bool Watcher::Impl::step(int timeout_ms) {
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
     if (auto r = save_state_now(); !r) warn(r.error());
   }
-  if (!polled.empty() && !ended && now_ms() >= next_poll_ms) {
+  if (!poller.empty() && !ended && now_ms() >= poller.due_ms()) {
     // A slow consumer: no pass adds to what it has not read (a pass's diff is bounded by
     // the tree, but pass after pass would not be).
     if (log.over_limit()) {
       ++stats.paused;
     } else {
-      poll_pass(opt.poll_full || now_ms() - last_full_poll_ms >= opt.poll_full_every_ms);
+      poll_pass(poller.full_due(now_ms()));
     }
   }
   return !ended;
@@ -991,7 +825,7 @@ WatcherStats Watcher::stats() const {
   s.fanotify_marks = impl_->fan ? impl_->fan->mark_count() : 0;
   s.crawling = impl_->crawl.has_value();
   s.nodes = impl_->model.size();
-  s.polled_dirs = impl_->polled.size();
+  s.polled_dirs = impl_->poller.size();
   return s;
 }
 

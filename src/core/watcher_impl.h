@@ -11,6 +11,7 @@
 
 #include "backend/fanotify_backend.h"
 #include "backend/inotify_backend.h"
+#include "backend/poll_tracker.h"
 #include "core/event_log.h"
 #include "core/inotify_watches.h"
 #include "core/path_filter.h"
@@ -51,27 +52,21 @@ struct Watcher::Impl {
   void warn(const Error& e) {
     if (opt.on_diagnostic) opt.on_diagnostic(e, false);
   }
-  bool under_polled(core::NodeId dir) const;
+  bool under_polled(core::NodeId dir) const { return poller.covers(model, dir); }
   // Whether a directory's entries belong in the model: every directory with -r, else only
   // a root's (a non-recursive watch reports its root's entries, not what they hold).
   bool listable(core::NodeId dir) const { return opt.recursive || model.is_root(dir); }
   bool at_mount_boundary(core::NodeId dir) const;
-  void start_polling(core::NodeId dir, const Error* why);
+  // Polling (poll_host.cc): the backend that finds changes by comparing stats, and what it
+  // calls back. `why`: the watch limit's error, said once.
+  void start_polling(core::NodeId dir, const Error* why) { poller.start(dir, why, *poll_host); }
   void poll_pass(bool full);
-  // A polled root that is a file: its own stamps, compared as inotify would report them
-  // (modify, attrib; gone or replaced ends its watch). True when something was reported.
-  bool poll_file_root(core::NodeId root);
-  // A polled root whose stat `now` shows it deleted, replaced or unmounted: reported as
-  // inotify would (unmount, deletions) and dropped. True if so.
-  bool polled_root_gone(core::NodeId root, const sys::FileStat& now);
-  // A polled mount point inside the tree found on another device (unmounted): reported as
-  // inotify's IN_UNMOUNT of a submount is, and what is underneath watched. True if so.
-  bool polled_mount_gone(core::NodeId dir, const sys::FileStat& now);
-  std::unordered_set<std::string> poll_warned;
+  class PollLink;
+  std::unique_ptr<backend::PollHost> make_poll_host();
   // Rescan: fills the directories of `fresh` that could not be listed with the model's
   // entries (see scan_fresh's `unreadable`).
   void keep_unreadable(core::TreeModel& fresh,
-                       const std::vector<std::pair<core::NodeId, int>>& dirs);  // polling errors already said (bounded)
+                       const std::vector<std::pair<core::NodeId, int>>& dirs);
   void report_since_last_run();
   // --checksum: hashes the regular files under fresh_dir (see core/content_scan.h); `live`
   // null hashes the live model itself (the initial crawl). No-op without --checksum.
@@ -312,12 +307,9 @@ struct Watcher::Impl {
   bool warned_starved = false;  // one warning per run, naming the limit and the fix
   void note_starved(core::NodeId dir, int err);
   void retry_starved();
-  std::unordered_set<core::NodeId> polled;  // subtrees found by polling instead of inotify
-  std::int64_t next_poll_ms = 0;
+  std::unique_ptr<backend::PollHost> poll_host;  // a PollLink to this
+  backend::PollTracker poller;  // subtrees found by polling instead of a kernel mechanism
   std::int64_t next_reconcile_ms = 0;
-  std::int64_t last_full_poll_ms = 0;
-  int poll_interval_ms = 0;
-  bool warned_watch_limit = false;
 
   bool rescan_pending = false;
   std::string rescan_reason;

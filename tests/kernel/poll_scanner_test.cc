@@ -1,7 +1,7 @@
 // The polling scan on real randomized trees: whatever the number of threads it finds the same
 // changes and builds the same fresh subtree; the events it leads to turn the old tree into the
 // new one; a quiet tree costs no listing and no model; a local change diffs only locally.
-#include "core/poll_scanner.h"
+#include "backend/poll_scanner.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -23,6 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using lookout::testing::TempDir;
+using backend::ExcludedFn;
+using backend::poll_scan;
+using backend::PollScan;
+using backend::reconcile_poll;
 
 struct Entry {
   sys::FileType type;

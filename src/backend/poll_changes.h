@@ -14,7 +14,14 @@
 #include "lookout/result.h"
 #include "sys/file_stat.h"
 
-namespace lookout::core {
+namespace lookout::backend {
+
+// The polling backend diffs against the engine's model: it works in core's types.
+using core::kNoNode;
+using core::Node;
+using core::NodeId;
+using core::TreeModel;
+
 
 struct PollCost {
   std::size_t dirs_listed = 0;  // directories read with getdents
@@ -56,4 +63,4 @@ bool same_entry(const Node& n, const sys::FileStat& st);
 // ctime (its entries have not changed since).
 bool same_stamps(const sys::FileStat& a, const sys::FileStat& b);
 
-}  // namespace lookout::core
+}  // namespace lookout::backend

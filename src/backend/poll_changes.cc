@@ -1,4 +1,4 @@
-#include "core/poll_changes.h"
+#include "backend/poll_changes.h"
 
 #include <fcntl.h>
 
@@ -8,7 +8,9 @@
 #include "sys/dir_reader.h"
 #include "sys/unique_fd.h"
 
-namespace lookout::core {
+namespace lookout::backend {
+
+using core::ParallelStack;
 
 namespace {
 
@@ -205,4 +207,4 @@ ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::str
   return out;
 }
 
-}  // namespace lookout::core
+}  // namespace lookout::backend

@@ -15,12 +15,17 @@
 #include <functional>
 #include <string>
 
-#include "core/poll_changes.h"
+#include "backend/poll_changes.h"
 #include "core/tree_diff.h"
 #include "core/tree_model.h"
 #include "lookout/result.h"
 
-namespace lookout::core {
+namespace lookout::backend {
+
+// The polling backend diffs against the engine's model: it works in core's types.
+using core::DiffSink;
+using core::DiffStats;
+
 
 struct PollScan {
   PollCost cost;
@@ -51,4 +56,4 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
 DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fresh,
                          const PollScan& scan, const DiffSink& sink);
 
-}  // namespace lookout::core
+}  // namespace lookout::backend

@@ -1,4 +1,4 @@
-#include "core/poll_scanner.h"
+#include "backend/poll_scanner.h"
 
 #include <fcntl.h>
 
@@ -11,7 +11,9 @@
 #include "sys/dir_reader.h"
 #include "sys/unique_fd.h"
 
-namespace lookout::core {
+namespace lookout::backend {
+
+using core::reconcile;
 
 namespace {
 
@@ -245,4 +247,4 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
   return stats;
 }
 
-}  // namespace lookout::core
+}  // namespace lookout::backend
