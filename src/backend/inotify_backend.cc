@@ -34,8 +34,8 @@ std::string describe_watch_limit() {
   return s;
 }
 
-Result<InotifyBackend> InotifyBackend::open() {
-  int fd = sys::inotify_open();
+Result<InotifyBackend> InotifyBackend::open(sys::InotifyCalls& calls) {
+  int fd = calls.open();
   if (fd < 0) {
     int err = -fd;
     Error e = error_from_errno(err, "inotify_init1", "");
@@ -60,11 +60,11 @@ Result<InotifyBackend> InotifyBackend::open() {
     }
     return e;
   }
-  return InotifyBackend(sys::UniqueFd(fd));
+  return InotifyBackend(sys::UniqueFd(fd), calls);
 }
 
 Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
-  int wd = sys::inotify_add(fd_.get(), path.c_str(), mask);
+  int wd = calls_->add(fd_.get(), path.c_str(), mask);
   if (wd < 0) {
     int err = -wd;
     if (err == ENOSPC) {
@@ -88,7 +88,7 @@ Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
 }
 
 void InotifyBackend::unwatch(int wd) {
-  sys::inotify_remove(fd_.get(), wd);
+  calls_->remove(fd_.get(), wd);
   set_live(wd, false);
 }
 
@@ -111,7 +111,7 @@ void InotifyBackend::set_live(int wd, bool live) {
 Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {
   std::size_t count = 0;
   while (count < max_events) {
-    long n = sys::read_nonblocking(fd_.get(), buf_.data(), buf_.size());
+    long n = calls_->read(fd_.get(), buf_.data(), buf_.size());
     if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
     if (n == 0) break;
     for (long pos = 0; pos < n;) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lookout/result.h"
+#include "sys/inotify_calls.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::backend {
@@ -23,7 +24,8 @@ struct RawEvent {
 class InotifyBackend {
  public:
   // Fails with ErrorCode::instance_limit (EMFILE) naming max_user_instances and the fix.
-  static Result<InotifyBackend> open();
+  // Every call goes through `calls`, which must outlive the backend.
+  static Result<InotifyBackend> open(sys::InotifyCalls& calls = sys::real_inotify_calls());
 
   // Adds (or updates) a watch. ENOSPC becomes ErrorCode::watch_limit with a message naming
   // the limit, how many watches this user already holds and the sysctl to raise.
@@ -39,10 +41,12 @@ class InotifyBackend {
   Result<std::size_t> drain(std::vector<RawEvent>& out, std::size_t max_events);
 
  private:
-  explicit InotifyBackend(sys::UniqueFd fd) : fd_(std::move(fd)), buf_(64 * 1024) {}
+  InotifyBackend(sys::UniqueFd fd, sys::InotifyCalls& calls)
+      : calls_(&calls), fd_(std::move(fd)), buf_(64 * 1024) {}
   // Counted per wd: adding a watch to an inode already watched returns its wd again.
   void set_live(int wd, bool live);
   std::vector<bool> live_;
+  sys::InotifyCalls* calls_;
   sys::UniqueFd fd_;
   std::vector<char> buf_;
   std::size_t watches_ = 0;

@@ -23,7 +23,7 @@ NodeId Watcher::Impl::node_for_wd(int wd) const {
 void Watcher::Impl::restat(NodeId id) {
   std::string p = model.path(id);
   sys::FileStat st;
-  if (sys::stat_at(AT_FDCWD, p.c_str(), st) == 0 && st.type == model.node(id).st.type) {
+  if (fs->stat_at(AT_FDCWD, p.c_str(), st) == 0 && st.type == model.node(id).st.type) {
     model.node(id).st = st;
     model.node(id).stat_known = true;
   }
@@ -34,7 +34,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   NodeId existing = model.find(dir, name);
   std::string path = model.child_path(dir, name);
   sys::FileStat st;
-  bool known = sys::stat_at(AT_FDCWD, path.c_str(), st) == 0;
+  bool known = fs->stat_at(AT_FDCWD, path.c_str(), st) == 0;
   if (existing != kNoNode) {
     // Usually a catch-up scan reported it already. But a rename onto an existing name
     // (MOVED_TO) puts another object there: the one the model holds is gone, and what

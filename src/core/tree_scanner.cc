@@ -4,7 +4,6 @@
 
 #include <cerrno>
 
-#include "sys/unique_fd.h"
 
 namespace lookout::core {
 
@@ -43,10 +42,11 @@ bool TreeScanner::run(std::size_t max_dirs) {
     if (hooks_.enter_dir && !hooks_.enter_dir(dir, dir_path)) continue;
     // Roots may be symlinks the user named; below them nothing is followed.
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (model_.is_root(dir) ? 0 : O_NOFOLLOW);
-    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    const int opened = fs_.open_dir(dir_path.c_str(), flags);
+    sys::FsFd fd(fs_, opened);
     auto out_of = [](int err) { return err == EMFILE || err == ENFILE || err == ENOMEM; };
     if (!fd.valid()) {
-      int err = errno;
+      int err = -opened;
       if (err != ENOENT && err != ENOTDIR && hooks_.unreadable) hooks_.unreadable(dir, err);
       if (out_of(err) && hooks_.starved) {
         hooks_.starved(dir, err);
@@ -63,7 +63,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
       }
       continue;
     }
-    if (int err = reader_.read(fd.get(), entries_); err != 0) {
+    if (int err = fs_.read_dir(fd.get(), reader_, entries_); err != 0) {
       if (hooks_.unreadable) hooks_.unreadable(dir, err);
       if (out_of(err) && hooks_.starved) {
         hooks_.starved(dir, err);
@@ -92,7 +92,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
         st.ino = e.ino;
         st.dev = dir_dev;  // only directories can be mount points
         known = false;
-      } else if (sys::stat_at(fd.get(), name.c_str(), st) != 0) {
+      } else if (fs_.stat_at(fd.get(), name.c_str(), st) != 0) {
         continue;  // gone already
       }
       bool is_dir = st.type == sys::FileType::dir;
@@ -114,9 +114,10 @@ bool TreeScanner::run(std::size_t max_dirs) {
 Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
                         const std::function<void(const Error&)>& on_error,
-                        std::vector<std::pair<NodeId, int>>* unreadable, bool recursive) {
+                        std::vector<std::pair<NodeId, int>>* unreadable, bool recursive,
+                        sys::Fs& fs) {
   sys::FileStat st;
-  if (int err = sys::stat_follow(abs_path.c_str(), st); err != 0) {
+  if (int err = fs.stat_follow(abs_path.c_str(), st); err != 0) {
     return error_from_errno(err, "cannot watch", abs_path);
   }
   NodeId root = out.add_root(abs_path, st);
@@ -128,7 +129,7 @@ Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
     if (unreadable) {
       hooks.unreadable = [unreadable](NodeId d, int err) { unreadable->emplace_back(d, err); };
     }
-    TreeScanner(out, std::move(hooks)).scan(root);
+    TreeScanner(out, std::move(hooks), fs).scan(root);
   }
   return true;
 }

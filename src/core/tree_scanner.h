@@ -14,6 +14,7 @@
 #include "core/tree_model.h"
 #include "lookout/result.h"
 #include "sys/dir_reader.h"
+#include "sys/fs.h"
 
 namespace lookout::core {
 
@@ -48,7 +49,9 @@ struct ScanHooks {
 
 class TreeScanner {
  public:
-  TreeScanner(TreeModel& model, ScanHooks hooks) : model_(model), hooks_(std::move(hooks)) {}
+  // Every filesystem call goes through `fs`, which must outlive the scanner.
+  TreeScanner(TreeModel& model, ScanHooks hooks, sys::Fs& fs = sys::real_fs())
+      : model_(model), hooks_(std::move(hooks)), fs_(fs) {}
   // Scans the directory `dir` (already in the model) and everything below it.
   void scan(NodeId dir) {
     begin(dir);
@@ -67,6 +70,7 @@ class TreeScanner {
   std::vector<NodeId> stack_;
   TreeModel& model_;
   ScanHooks hooks_;
+  sys::Fs& fs_;
   sys::DirReader reader_;
   std::vector<sys::DirEntry> entries_;
 };
@@ -79,6 +83,6 @@ Result<bool> scan_fresh(TreeModel& out, const std::string& abs_path,
                         const std::function<bool(const std::string&, bool)>& excluded,
                         const std::function<void(const Error&)>& on_error,
                         std::vector<std::pair<NodeId, int>>* unreadable = nullptr,
-                        bool recursive = true);
+                        bool recursive = true, sys::Fs& fs = sys::real_fs());
 
 }  // namespace lookout::core

@@ -71,6 +71,8 @@ constexpr std::size_t kStopCheckDirs = 64;
 
 Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     : clock(seams.clock ? seams.clock : &sys::system_clock()),
+      fs(seams.fs ? seams.fs : &sys::real_fs()),
+      inotify_calls(seams.inotify ? seams.inotify : &sys::real_inotify_calls()),
       opt(std::move(o)),
       log(opt.max_pending),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
@@ -175,7 +177,7 @@ Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
     // node inherits it when that one is moved onto it or removed (pass_wd_to_heir).
     sys::FileStat st;
     std::string prev_path = model.path(prev);
-    if (sys::stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model.node(dir).st.ino ||
+    if (fs->stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model.node(dir).st.ino ||
         st.dev != model.node(dir).st.dev) {
       wd_heirs[w] = WdHeir{dir, model.node(dir).st.ino};
     }
@@ -332,7 +334,7 @@ void Watcher::Impl::retry_starved() {
 }
 
 void Watcher::Impl::catch_up(NodeId dir, bool report) {
-  core::TreeScanner(model, scan_hooks(report)).scan(dir);
+  core::TreeScanner(model, scan_hooks(report), *fs).scan(dir);
 }
 
 Result<void> Watcher::Impl::start() {
@@ -342,7 +344,7 @@ Result<void> Watcher::Impl::start() {
     if (!backend) return backend.error();
     fan.emplace(std::move(*backend));
   } else if (opt.backend != BackendChoice::poll) {
-    auto backend = backend::InotifyBackend::open();
+    auto backend = backend::InotifyBackend::open(*inotify_calls);
     if (!backend) return backend.error();
     inotify.emplace(std::move(*backend));
   }
@@ -367,8 +369,8 @@ Result<void> Watcher::Impl::start() {
     sys::FileStat st;
     // stat (not lstat) for roots: a symlinked root is watched through its link, unless the
     // link itself is asked for (-P), which watch_dir then watches with IN_DONT_FOLLOW.
-    int err = opt.follow_root_symlinks ? sys::stat_follow(abs.c_str(), st)
-                                       : sys::stat_at(AT_FDCWD, abs.c_str(), st);
+    int err = opt.follow_root_symlinks ? fs->stat_follow(abs.c_str(), st)
+                                       : fs->stat_at(AT_FDCWD, abs.c_str(), st);
     if (err != 0) {
       return error_from_errno(err, "cannot watch", abs,
                               err == ENOENT   ? "check the path"
@@ -397,7 +399,7 @@ Result<void> Watcher::Impl::start() {
       // The mark is live: ready now, the model fills in from the loop (continue_crawl),
       // unless a mount below needs polling (only a listing before ready can baseline it).
       if (crawl_root) {
-        if (!crawl) crawl.emplace(model, scan_hooks(false));
+        if (!crawl) crawl.emplace(model, scan_hooks(false), *fs);
         crawl->begin(root);
         if (!mark_submounts(root)) {
           finish_crawl();
@@ -415,7 +417,7 @@ Result<void> Watcher::Impl::start() {
         }
       }
     } else if (crawl_root) {
-      crawl.emplace(model, scan_hooks(false));
+      crawl.emplace(model, scan_hooks(false), *fs);
       crawl->begin(root);
       // Lists up to max_dirs directories in slices; nullopt when a stop was requested
       // meanwhile (SIGINT while crawling / must not wait for the crawl's end).
@@ -637,7 +639,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
     core::TreeModel fresh;
     std::vector<std::pair<NodeId, int>> unreadable;
     auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },
-                              &unreadable, opt.recursive);
+                              &unreadable, opt.recursive, *fs);
     if (!r) {
       root_gone(root, "deleted");
       continue;

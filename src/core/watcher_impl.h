@@ -20,6 +20,8 @@
 #include "lookout/watcher.h"
 #include "core/watcher_seams.h"
 #include "sys/clock.h"
+#include "sys/fs.h"
+#include "sys/inotify_calls.h"
 #include "sys/content_hasher.h"
 #include "sys/unique_fd.h"
 
@@ -78,6 +80,9 @@ struct Watcher::Impl {
   std::int64_t next_state_save_ms = 0;
   // Every time the loop reads comes from `clock` (see sys/clock.h).
   sys::Clock* clock;
+  // The filesystem calls of the loop and its scans, and the inotify calls (see watcher_seams.h).
+  sys::Fs* fs;
+  sys::InotifyCalls* inotify_calls;
   std::int64_t now_ms() const { return clock->monotonic_ms(); }
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 

@@ -6,12 +6,16 @@
 
 namespace lookout::sys {
 class Clock;
+class Fs;
+class InotifyCalls;
 }
 
 namespace lookout::core {
 
 struct WatcherSeams {
-  sys::Clock* clock = nullptr;  // null: sys::system_clock()
+  sys::Clock* clock = nullptr;           // null: sys::system_clock()
+  sys::Fs* fs = nullptr;                 // null: sys::real_fs() (stat, open, getdents64)
+  sys::InotifyCalls* inotify = nullptr;  // null: sys::real_inotify_calls()
 };
 
 }  // namespace lookout::core

@@ -29,4 +29,19 @@ long read_nonblocking(int fd, void* buf, std::size_t len) {
   }
 }
 
+namespace {
+class RealInotifyCalls final : public InotifyCalls {
+ public:
+  int open() override { return inotify_open(); }
+  int add(int fd, const char* path, std::uint32_t mask) override { return inotify_add(fd, path, mask); }
+  void remove(int fd, int wd) override { inotify_remove(fd, wd); }
+  long read(int fd, void* buf, std::size_t len) override { return read_nonblocking(fd, buf, len); }
+};
+}  // namespace
+
+InotifyCalls& real_inotify_calls() {
+  static RealInotifyCalls calls;
+  return calls;
+}
+
 }  // namespace lookout::sys

@@ -1,0 +1,233 @@
+// What inotify events mean, without a kernel: a FakeFs holds the tree, a FakeInotify plays
+// the kernel's queue (the events a change raises are queued by the test, in the kernel's
+// order), a FakeClock the time. step() is driven by hand; events come out of the log.
+#include <gtest/gtest.h>
+#include <sys/inotify.h>
+
+#include <algorithm>
+
+#include "core/watcher_impl.h"
+#include "support/fake_clock.h"
+#include "support/fake_fs.h"
+#include "support/fake_inotify.h"
+
+namespace lookout {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeFs;
+using testing::FakeInotify;
+
+struct Seen {
+  EventKind kind;
+  std::string path;
+  std::string from;  // rename's source, or rescan's reason
+  bool operator==(const Seen& o) const { return kind == o.kind && path == o.path && from == o.from; }
+};
+
+std::ostream& operator<<(std::ostream& os, const Seen& s) {
+  return os << event_kind_name(s.kind) << " " << s.path << (s.from.empty() ? "" : " <- " + s.from);
+}
+
+class InotifyTranslator : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs.mkdir("/w");
+    opt.backend = BackendChoice::inotify;
+    opt.paths = {"/w"};
+  }
+  void start() {
+    w = std::make_unique<Watcher::Impl>(opt, core::WatcherSeams{&clock, &fs, &kernel});
+    auto r = w->start();
+    ASSERT_TRUE(r) << r.error().message;
+    take();  // what start() said (nothing, for inotify without a state file)
+  }
+  // One step, then everything it reported but `backend` decisions.
+  std::vector<Seen> step() {
+    alive = w->step(0);
+    return take();
+  }
+  std::vector<Seen> take() {
+    std::vector<Event> out;
+    w->log.take(out, 0);
+    std::vector<Seen> seen;
+    for (const Event& e : out) {
+      if (e.kind == EventKind::backend) continue;
+      seen.push_back(Seen{e.kind, e.path, e.kind == EventKind::rename ? e.from : e.reason});
+    }
+    return seen;
+  }
+  FakeClock clock;
+  FakeFs fs;
+  FakeInotify kernel{fs};
+  WatchOptions opt;
+  std::unique_ptr<Watcher::Impl> w;
+  bool alive = true;
+};
+
+TEST_F(InotifyTranslator, StartWatchesEveryDirectoryAndReportsNothing) {
+  fs.mkdir("/w/a/b");
+  fs.write("/w/a/f");
+  start();
+  EXPECT_GE(kernel.wd("/w"), 1);
+  EXPECT_GE(kernel.wd("/w/a"), 1);
+  EXPECT_GE(kernel.wd("/w/a/b"), 1);
+  EXPECT_EQ(kernel.wd("/w/a/f"), -1);
+  EXPECT_EQ(w->model.size(), 4u);
+  EXPECT_TRUE(step().empty());
+  EXPECT_EQ(fs.open_fds(), 0u);
+}
+
+TEST_F(InotifyTranslator, CreateModifyDelete) {
+  start();
+  fs.write("/w/f");
+  kernel.queue("/w", IN_CREATE, "f");
+  fs.write("/w/f", 10);
+  kernel.queue("/w", IN_MODIFY, "f");
+  kernel.queue("/w", IN_CLOSE_WRITE, "f");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/f", ""},
+                                       {EventKind::modify, "/w/f", ""},
+                                       {EventKind::close_write, "/w/f", ""}}));
+  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 10u);
+  fs.remove("/w/f");
+  kernel.queue("/w", IN_DELETE, "f");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::remove, "/w/f", ""}}));
+  EXPECT_EQ(w->model.find_path("/w/f"), core::kNoNode);
+}
+
+TEST_F(InotifyTranslator, NewDirectoryIsWatchedThenListed) {
+  start();
+  // mkdir -p: what was made inside before the watch existed is found by the listing.
+  fs.mkdir("/w/d/e");
+  fs.write("/w/d/e/f");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "d");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/d", ""},
+                                       {EventKind::create, "/w/d/e", ""},
+                                       {EventKind::create, "/w/d/e/f", ""}}));
+  EXPECT_GE(kernel.wd("/w/d"), 1);
+  EXPECT_GE(kernel.wd("/w/d/e"), 1);
+  // The CREATE the new watch raises for what the listing already reported changes nothing.
+  kernel.queue("/w/d", IN_CREATE | IN_ISDIR, "e");
+  EXPECT_TRUE(step().empty());
+}
+
+TEST_F(InotifyTranslator, MovedFromAndMovedToWithOneCookieAreOneRename) {
+  fs.mkdir("/w/a");
+  fs.mkdir("/w/b");
+  fs.write("/w/a/f");
+  start();
+  fs.rename("/w/a/f", "/w/b/g");
+  kernel.queue("/w/a", IN_MOVED_FROM, "f", 7);
+  kernel.queue("/w/b", IN_MOVED_TO, "g", 7);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/b/g", "/w/a/f"}}));
+  EXPECT_NE(w->model.find_path("/w/b/g"), core::kNoNode);
+  EXPECT_EQ(w->model.find_path("/w/a/f"), core::kNoNode);
+}
+
+TEST_F(InotifyTranslator, RenamedDirectoryKeepsItsWatchAndItsChildrenFollow) {
+  fs.mkdir("/w/d");
+  fs.write("/w/d/f");
+  start();
+  const int wd = kernel.wd("/w/d");
+  fs.rename("/w/d", "/w/e");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "d", 3);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "e", 3);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/e", "/w/d"}}));
+  // The kernel's watch followed the inode: its events now name the new path.
+  fs.write("/w/e/f", 1);
+  kernel.queue(wd, IN_MODIFY, 0, "f");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::modify, "/w/e/f", ""}}));
+  EXPECT_TRUE(kernel.removed().empty());
+}
+
+TEST_F(InotifyTranslator, DirectoryMovedOutIsReportedDeletedAndUnwatched) {
+  fs.mkdir("/w/d/e");
+  fs.write("/w/d/f");
+  fs.mkdir("/elsewhere");
+  start();
+  const int d = kernel.wd("/w/d");
+  const int e = kernel.wd("/w/d/e");
+  fs.rename("/w/d", "/elsewhere/d");
+  // No MOVED_TO follows: the pair would have been adjacent (checked once more after 1 ms).
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "d", 9);
+  std::vector<Seen> seen = step();
+  std::sort(seen.begin(), seen.end() - 1, [](const Seen& a, const Seen& b) { return a.path < b.path; });
+  EXPECT_EQ(seen, (std::vector<Seen>{{EventKind::remove, "/w/d/e", ""},
+                                     {EventKind::remove, "/w/d/f", ""},
+                                     {EventKind::remove, "/w/d", "moved_out"}}));
+  // Its watches would keep reporting from outside under stale paths: both removed.
+  std::vector<int> removed = kernel.removed();
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<int>{std::min(d, e), std::max(d, e)}));
+  // Their IN_IGNORED, queued by the removal, reports nothing.
+  EXPECT_TRUE(step().empty());
+  EXPECT_TRUE(alive);
+}
+
+TEST_F(InotifyTranslator, MovedToFromOutsideIsACreateWithItsContents) {
+  fs.mkdir("/elsewhere/d");
+  fs.write("/elsewhere/d/f");
+  start();
+  fs.rename("/elsewhere/d", "/w/d");
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "d", 4);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/d", "moved_in"},
+                                       {EventKind::create, "/w/d/f", ""}}));
+  EXPECT_GE(kernel.wd("/w/d"), 1);
+}
+
+TEST_F(InotifyTranslator, OverflowReportsRescanAndTheRescanFindsWhatWasLost) {
+  fs.write("/w/gone");
+  start();
+  fs.write("/w/new");
+  fs.remove("/w/gone");
+  kernel.queue(-1, IN_Q_OVERFLOW);
+  std::vector<Seen> seen = step();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), (Seen{EventKind::rescan, "", "overflow"}));
+  std::sort(seen.begin() + 1, seen.end(), [](const Seen& a, const Seen& b) { return a.path < b.path; });
+  EXPECT_EQ(std::vector<Seen>(seen.begin() + 1, seen.end()),
+            (std::vector<Seen>{{EventKind::remove, "/w/gone", ""}, {EventKind::create, "/w/new", ""}}));
+  EXPECT_EQ(w->stats.overflows, 1u);
+  EXPECT_EQ(w->stats.rescans, 1u);
+}
+
+TEST_F(InotifyTranslator, IgnoredOnTheRootEndsWatching) {
+  start();
+  const int root = kernel.wd("/w");
+  fs.remove("/w");
+  kernel.queue(root, IN_DELETE_SELF);
+  kernel.queue(root, IN_IGNORED);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::remove, "/w", ""}}));
+  EXPECT_FALSE(alive);
+  EXPECT_EQ(w->end_error.code, ErrorCode::root_gone);
+}
+
+TEST_F(InotifyTranslator, UnmountOfASubmountUncoversTheDirectoryUnderneath) {
+  fs.mkdir("/w/m/inside");
+  fs.set_dev("/w/m", 2);
+  fs.set_dev("/w/m/inside", 2);
+  start();
+  const int inside = kernel.wd("/w/m/inside");
+  const int m = kernel.wd("/w/m");
+  // The kernel sends IN_UNMOUNT to every watch on the filesystem, in no set order: only the
+  // mount point stands for the mount. After it, the directory underneath is empty.
+  fs.remove("/w/m");
+  fs.mkdir("/w/m");
+  kernel.queue(inside, IN_UNMOUNT);
+  kernel.queue(m, IN_UNMOUNT);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::unmount, "/w/m", ""},
+                                       {EventKind::remove, "/w/m/inside", ""},
+                                       {EventKind::remove, "/w/m", ""},
+                                       {EventKind::create, "/w/m", ""}}));
+  EXPECT_TRUE(alive);
+}
+
+TEST_F(InotifyTranslator, AnUnknownBitIsAModifyNeverNothing) {
+  fs.write("/w/f");
+  start();
+  kernel.queue("/w", 0x00400000u, "f");  // no event this code knows
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::modify, "/w/f", ""}}));
+}
+
+}  // namespace
+}  // namespace lookout
