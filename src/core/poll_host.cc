@@ -1,5 +1,6 @@
 // What the polling backend (backend/poll_tracker.h) calls back in the watcher: its model,
-// its reporting, and inotify for a subtree that may leave polling once a watch fits.
+// its reporting, and inotify for a subtree that may leave polling once a watch fits; and the
+// polling tracker the loop runs when a pass is due (backend/tracker.h).
 #include "core/watcher_impl.h"
 
 namespace lookout {
@@ -41,8 +42,31 @@ class Watcher::Impl::PollLink final : public backend::PollHost {
   Impl& w_;
 };
 
+// Polling as a tracker: no fd, a pass when one is due.
+class Watcher::Impl::PollDuty final : public backend::Tracker {
+ public:
+  explicit PollDuty(Impl& w) : w_(w) {}
+  std::int64_t due_ms() const override { return w_.poller.empty() ? kNever : w_.poller.due_ms(); }
+  void run_due() override {
+    // A slow consumer: no pass adds to what it has not read (a pass's diff is bounded by
+    // the tree, but pass after pass would not be).
+    if (w_.log.over_limit()) {
+      ++w_.stats.paused;
+    } else {
+      w_.poll_pass(w_.poller.full_due(w_.now_ms()));
+    }
+  }
+
+ private:
+  Impl& w_;
+};
+
 std::unique_ptr<backend::PollHost> Watcher::Impl::make_poll_host() {
   return std::make_unique<PollLink>(*this);
+}
+
+std::unique_ptr<backend::Tracker> Watcher::Impl::make_poll_tracker() {
+  return std::make_unique<PollDuty>(*this);
 }
 
 void Watcher::Impl::poll_pass(bool full) {

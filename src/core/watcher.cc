@@ -77,6 +77,9 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       log(opt.max_pending),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       poll_host(make_poll_host()),
+      poll_tracker(make_poll_tracker()),
+      inotify_link(make_inotify_link()),
+      fanotify_link(make_fanotify_link()),
       poller(backend::PollOptions{opt.poll_min_ms, opt.poll_max_ms, opt.poll_full_every_ms,
                                   opt.poll_full, opt.recursive}) {
   // Structure events are always needed to keep the model true, whatever is reported.
@@ -700,19 +703,18 @@ bool Watcher::Impl::step(int timeout_ms) {
     if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
   };
   if (rescan_pending) due_at(rescan_due_ms);
-  if (!poller.empty()) due_at(poller.due_ms());
+  for (const backend::Tracker* t : trackers()) {
+    if (t && t->due_ms() != backend::Tracker::kNever) due_at(t->due_ms());
+  }
   if (!starved.empty()) due_at(next_starved_retry_ms);
   if (opt.reconcile_every_ms > 0) due_at(next_reconcile_ms);
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
   bool reading = !log.over_limit();
-  int kernel_fd = inotify ? inotify->fd() : fan ? fan->fd() : -1;
-  int second = reading ? kernel_fd : log.resume_fd();
-  if (fan && !mountinfo_fd.valid()) {
-    mountinfo_fd = sys::UniqueFd(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
-    if (mountinfo_fd.valid()) check_mount_points();  // arms the notification
-  }
-  pollfd fds[3] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}, {mountinfo_fd.get(), POLLPRI, 0}};
-  int n = ::poll(fds, fan ? 3 : 2, timeout_ms);
+  backend::Tracker* kernel = kernel_tracker();
+  int second = reading ? (kernel ? kernel->fd() : -1) : log.resume_fd();
+  const int notice = kernel ? kernel->notice_fd() : -1;
+  pollfd fds[3] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}, {notice, POLLPRI, 0}};
+  int n = ::poll(fds, notice >= 0 ? 3 : 2, timeout_ms);
   if (n < 0 && errno != EINTR) {
     end(error_from_errno(errno, "poll", ""));
     return false;
@@ -731,16 +733,7 @@ bool Watcher::Impl::step(int timeout_ms) {
       timespec ts{0, 1000000};
       ::nanosleep(&ts, nullptr);
     }
-    Result<std::size_t> got = std::size_t{0};
-    if (inotify) {
-      raw.clear();
-      got = inotify->drain(raw, 16384);
-      if (got) handle(raw);
-    } else if (fan) {
-      fan_raw.clear();
-      got = fan->drain(fan_raw, 16384);
-      if (got) handle_fan(fan_raw);
-    }
+    Result<std::size_t> got = kernel ? kernel->drain(16384) : std::size_t{0};
     if (!got) {
       end(got.error());
       return false;
@@ -749,18 +742,11 @@ bool Watcher::Impl::step(int timeout_ms) {
     got_all = *got < 16384;
     if (log.over_limit()) ++stats.paused;
   }
-  // The crawl finished before this read, and the read found the queue's end with no
-  // overflow: every record of the crawl's time was handled, nothing is left to settle.
   const bool caught_up = reading && (!(fds[1].revents & POLLIN) || got_all);
-  if (fan && !crawl && !rescan_pending && caught_up) {
-    crawl_suspects.clear();
-    crawl_tail = false;
-    fan_in_step.clear();
-    fan_told.clear();
-  }
+  if (kernel) kernel->after_read(caught_up);
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
-  if (fan && (fds[2].revents & (POLLPRI | POLLERR))) check_mount_points();
+  if (notice >= 0 && (fds[2].revents & (POLLPRI | POLLERR))) kernel->on_notice();
   if (!starved.empty() && now_ms() >= next_starved_retry_ms) retry_starved();
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (opt.reconcile_every_ms > 0 && !ended && now_ms() >= next_reconcile_ms) {
@@ -770,14 +756,9 @@ bool Watcher::Impl::step(int timeout_ms) {
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
     if (auto r = save_state_now(); !r) warn(r.error());
   }
-  if (!poller.empty() && !ended && now_ms() >= poller.due_ms()) {
-    // A slow consumer: no pass adds to what it has not read (a pass's diff is bounded by
-    // the tree, but pass after pass would not be).
-    if (log.over_limit()) {
-      ++stats.paused;
-    } else {
-      poll_pass(poller.full_due(now_ms()));
-    }
+  // Timed duties of the trackers last (a polling pass), after the reads and rescans above.
+  for (backend::Tracker* t : trackers()) {
+    if (t && !ended && t->due_ms() != backend::Tracker::kNever && now_ms() >= t->due_ms()) t->run_due();
   }
   return !ended;
 }

@@ -3,6 +3,7 @@
 // except log_ and stop_fd_, which are the thread-safe doors into the loop.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <unordered_map>
 #include <string>
@@ -12,6 +13,7 @@
 #include "backend/fanotify_backend.h"
 #include "backend/inotify_backend.h"
 #include "backend/poll_tracker.h"
+#include "backend/tracker.h"
 #include "core/event_log.h"
 #include "core/inotify_watches.h"
 #include "core/path_filter.h"
@@ -64,7 +66,20 @@ struct Watcher::Impl {
   void start_polling(core::NodeId dir, const Error* why) { poller.start(dir, why, *poll_host); }
   void poll_pass(bool full);
   class PollLink;
+  class PollDuty;
   std::unique_ptr<backend::PollHost> make_poll_host();
+  std::unique_ptr<backend::Tracker> make_poll_tracker();
+  // The mechanisms, each a backend::Tracker the loop drives alike (kernel_trackers.cc,
+  // poll_host.cc). At most one kernel tracker is live: inotify's or fanotify's.
+  class InotifyLink;
+  class FanotifyLink;
+  std::unique_ptr<backend::Tracker> make_inotify_link();
+  std::unique_ptr<backend::Tracker> make_fanotify_link();
+  backend::Tracker* kernel_tracker() const {
+    return inotify ? inotify_link.get() : fan ? fanotify_link.get() : nullptr;
+  }
+  // The live trackers, kernel first (a null entry: none).
+  std::array<backend::Tracker*, 2> trackers() const { return {kernel_tracker(), poll_tracker.get()}; }
   // Rescan: fills the directories of `fresh` that could not be listed with the model's
   // entries (see scan_fresh's `unreadable`).
   void keep_unreadable(core::TreeModel& fresh,
@@ -313,6 +328,9 @@ struct Watcher::Impl {
   void note_starved(core::NodeId dir, int err);
   void retry_starved();
   std::unique_ptr<backend::PollHost> poll_host;  // a PollLink to this
+  std::unique_ptr<backend::Tracker> poll_tracker;
+  std::unique_ptr<backend::Tracker> inotify_link;
+  std::unique_ptr<backend::Tracker> fanotify_link;
   backend::PollTracker poller;  // subtrees found by polling instead of a kernel mechanism
   std::int64_t next_reconcile_ms = 0;
 
