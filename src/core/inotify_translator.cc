@@ -275,7 +275,7 @@ void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
   if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
     pollfd p{inotify->fd(), POLLIN, 0};
-    if (::poll(&p, 1, 1) > 0) {
+    if (waiter->poll(&p, 1, 1) > 0) {
       std::vector<backend::RawEvent> more;
       if (auto got = inotify->drain(more, 16384); got && *got > 0) {
         for (const auto& ev : more) handle_one(ev);

@@ -73,6 +73,7 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     : clock(seams.clock ? seams.clock : &sys::system_clock()),
       fs(seams.fs ? seams.fs : &sys::real_fs()),
       inotify_calls(seams.inotify ? seams.inotify : &sys::real_inotify_calls()),
+      waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
       opt(std::move(o)),
       log(opt.max_pending),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
@@ -714,7 +715,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   int second = reading ? (kernel ? kernel->fd() : -1) : log.resume_fd();
   const int notice = kernel ? kernel->notice_fd() : -1;
   pollfd fds[3] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}, {notice, POLLPRI, 0}};
-  int n = ::poll(fds, notice >= 0 ? 3 : 2, timeout_ms);
+  int n = waiter->poll(fds, notice >= 0 ? 3 : 2, timeout_ms);
   if (n < 0 && errno != EINTR) {
     end(error_from_errno(errno, "poll", ""));
     return false;
@@ -729,10 +730,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   } else if (fds[1].revents & POLLIN) {
     // A busy queue is read in larger gulps: 1 ms of batching costs ~0.5 us/event instead of
     // 2-5 us when waking for every few events (fslab §11), and latency stays ~1 ms.
-    if (busy) {
-      timespec ts{0, 1000000};
-      ::nanosleep(&ts, nullptr);
-    }
+    if (busy) waiter->sleep_ms(1);
     Result<std::size_t> got = kernel ? kernel->drain(16384) : std::size_t{0};
     if (!got) {
       end(got.error());

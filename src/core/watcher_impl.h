@@ -26,6 +26,7 @@
 #include "sys/inotify_calls.h"
 #include "sys/content_hasher.h"
 #include "sys/unique_fd.h"
+#include "sys/waiter.h"
 
 namespace lookout {
 
@@ -98,6 +99,7 @@ struct Watcher::Impl {
   // The filesystem calls of the loop and its scans, and the inotify calls (see watcher_seams.h).
   sys::Fs* fs;
   sys::InotifyCalls* inotify_calls;
+  sys::Waiter* waiter;  // step()'s poll(2) and batching sleep, the pending move's second look
   std::int64_t now_ms() const { return clock->monotonic_ms(); }
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 

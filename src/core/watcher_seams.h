@@ -8,6 +8,7 @@ namespace lookout::sys {
 class Clock;
 class Fs;
 class InotifyCalls;
+class Waiter;
 }
 
 namespace lookout::core {
@@ -16,6 +17,7 @@ struct WatcherSeams {
   sys::Clock* clock = nullptr;           // null: sys::system_clock()
   sys::Fs* fs = nullptr;                 // null: sys::real_fs() (stat, open, getdents64)
   sys::InotifyCalls* inotify = nullptr;  // null: sys::real_inotify_calls()
+  sys::Waiter* waiter = nullptr;         // null: sys::real_waiter() (poll(2), nanosleep)
 };
 
 }  // namespace lookout::core

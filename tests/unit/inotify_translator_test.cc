@@ -10,6 +10,7 @@
 #include "support/fake_clock.h"
 #include "support/fake_fs.h"
 #include "support/fake_inotify.h"
+#include "support/fake_waiter.h"
 
 namespace lookout {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 using testing::FakeClock;
 using testing::FakeFs;
 using testing::FakeInotify;
+using testing::FakeWaiter;
 
 struct Seen {
   EventKind kind;
@@ -37,7 +39,7 @@ class InotifyTranslator : public ::testing::Test {
     opt.paths = {"/w"};
   }
   void start() {
-    w = std::make_unique<Watcher::Impl>(opt, core::WatcherSeams{&clock, &fs, &kernel});
+    w = std::make_unique<Watcher::Impl>(opt, core::WatcherSeams{&clock, &fs, &kernel, &waiter});
     auto r = w->start();
     ASSERT_TRUE(r) << r.error().message;
     take();  // what start() said (nothing, for inotify without a state file)
@@ -60,6 +62,7 @@ class InotifyTranslator : public ::testing::Test {
   FakeClock clock;
   FakeFs fs;
   FakeInotify kernel{fs};
+  FakeWaiter waiter{clock};
   WatchOptions opt;
   std::unique_ptr<Watcher::Impl> w;
   bool alive = true;

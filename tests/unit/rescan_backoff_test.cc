@@ -4,6 +4,7 @@
 
 #include "core/watcher_impl.h"
 #include "support/fake_clock.h"
+#include "support/fake_waiter.h"
 
 namespace lookout {
 namespace {
@@ -67,6 +68,23 @@ TEST(RescanBackoff, TheBackoffIsCappedAtItsMaximum) {
   EXPECT_EQ(rescans(w), 0u);
   clock.advance(1);
   w.step(0);
+  EXPECT_EQ(rescans(w), 1u);
+}
+
+TEST(RescanBackoff, StepWaitsForTheBackedOffRescanAndRunsIt) {
+  // step(-1) waits no longer than the next timed duty: on the fake waiter, that wait moves
+  // the clock to the rescan's due time, and the same step runs it.
+  testing::FakeClock clock;
+  testing::FakeWaiter waiter(clock);
+  WatchOptions opt;
+  Watcher::Impl w(opt, core::WatcherSeams{&clock, nullptr, nullptr, &waiter});
+  w.schedule_rescan("overflow");
+  w.step(0);
+  EXPECT_EQ(rescans(w), 1u);
+  w.schedule_rescan("overflow");  // within a second: 50 ms of backoff
+  const std::int64_t before = clock.monotonic_ms();
+  EXPECT_TRUE(w.step(-1));
+  EXPECT_EQ(clock.monotonic_ms() - before, 50);
   EXPECT_EQ(rescans(w), 1u);
 }
 
