@@ -31,35 +31,51 @@ struct FanEvent {
   std::string target_key;
 };
 
-class FanotifyBackend {
+// What the watcher asks of a fanotify group: the seam a unit test replaces with a scripted
+// one (tests/support/fake_fanotify.h). FanotifyBackend is the kernel's.
+class Fanotify {
+ public:
+  virtual ~Fanotify() = default;
+  // Marks the filesystem holding the directory `path` (once per filesystem). The error's
+  // message names the path, the errno and why (overlay, FUSE, btrfs subvolume, privilege).
+  virtual Result<void> mark(const std::string& path) = 0;
+  virtual bool marked(std::uint64_t dev) const = 0;
+  virtual std::size_t mark_count() const = 0;
+
+  virtual int fd() const = 0;
+  // Reads what is queued now, up to about max_events; returns how many were read.
+  virtual Result<std::size_t> drain(std::vector<FanEvent>& out, std::size_t max_events) = 0;
+
+  // The key of the directory open as `dirfd` (an fd from sys::Fs::open_dir) on device `dev`;
+  // empty when the filesystem is not marked or the handle cannot be taken.
+  virtual std::string key_of(int dirfd, std::uint64_t dev) = 0;
+  // The same for the entry `name` of the directory open as `dirfd` (not followed).
+  virtual std::string key_of(int dirfd, const std::string& name, std::uint64_t dev) = 0;
+  // The directory's current path (open_by_handle_at + /proc/self/fd); empty when it no
+  // longer exists (ESTALE) or its filesystem is not marked.
+  virtual std::string resolve(const std::string& key) const = 0;
+  // The key of the entry `name` in the directory `dir_key` now, wherever that directory has
+  // moved; empty when either is gone. What a record's object is doing now, in event-order
+  // terms: the path a model gives may lag renames still queued.
+  virtual std::string key_in(const std::string& dir_key, const std::string& name) const = 0;
+};
+
+class FanotifyBackend final : public Fanotify {
  public:
   // fanotify_init for notification with directory handles and names, and the target's
   // handle where the kernel has it (5.17+). `mask` is what marks will ask for
   // (FAN_CREATE | ...). EPERM without CAP_SYS_ADMIN, EINVAL on old kernels.
   static Result<FanotifyBackend> open(std::uint64_t mask);
 
-  // Marks the filesystem holding the directory `path` (once per filesystem). The error's
-  // message names the path, the errno and why (overlay, FUSE, btrfs subvolume, privilege).
-  Result<void> mark(const std::string& path);
-  bool marked(std::uint64_t dev) const { return fsid_of_dev_.count(dev) != 0; }
-  std::size_t mark_count() const { return mounts_.size(); }
-
-  int fd() const { return fd_.get(); }
-  // Reads what is queued now, up to about max_events; returns how many were read.
-  Result<std::size_t> drain(std::vector<FanEvent>& out, std::size_t max_events);
-
-  // The key of the directory open as `dirfd` on device `dev`; empty when the filesystem is
-  // not marked or the handle cannot be taken.
-  std::string key_of(int dirfd, std::uint64_t dev);
-  // The same for the entry `name` of the directory open as `dirfd` (not followed).
-  std::string key_of(int dirfd, const std::string& name, std::uint64_t dev);
-  // The directory's current path (open_by_handle_at + /proc/self/fd); empty when it no
-  // longer exists (ESTALE) or its filesystem is not marked.
-  std::string resolve(const std::string& key) const;
-  // The key of the entry `name` in the directory `dir_key` now, wherever that directory has
-  // moved; empty when either is gone. What a record's object is doing now, in event-order
-  // terms: the path a model gives may lag renames still queued.
-  std::string key_in(const std::string& dir_key, const std::string& name) const;
+  Result<void> mark(const std::string& path) override;
+  bool marked(std::uint64_t dev) const override { return fsid_of_dev_.count(dev) != 0; }
+  std::size_t mark_count() const override { return mounts_.size(); }
+  int fd() const override { return fd_.get(); }
+  Result<std::size_t> drain(std::vector<FanEvent>& out, std::size_t max_events) override;
+  std::string key_of(int dirfd, std::uint64_t dev) override;
+  std::string key_of(int dirfd, const std::string& name, std::uint64_t dev) override;
+  std::string resolve(const std::string& key) const override;
+  std::string key_in(const std::string& dir_key, const std::string& name) const override;
 
  private:
   FanotifyBackend(sys::UniqueFd fd, std::uint64_t mask)

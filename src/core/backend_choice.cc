@@ -43,6 +43,13 @@ std::optional<std::string> Watcher::Impl::polling_reason(const std::string& moun
   return std::nullopt;
 }
 
+Result<std::unique_ptr<backend::Fanotify>> Watcher::Impl::open_fanotify() const {
+  if (fanotify_opener) return fanotify_opener(fanotify_mask());
+  auto backend = backend::FanotifyBackend::open(fanotify_mask());
+  if (!backend) return backend.error();
+  return std::unique_ptr<backend::Fanotify>(std::make_unique<backend::FanotifyBackend>(std::move(*backend)));
+}
+
 std::uint64_t Watcher::Impl::fanotify_mask() const {
   // Structure events always (the model must stay true); the rest only when reported.
   std::uint64_t m = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
@@ -77,10 +84,10 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
     }
     return false;
   };
-  auto backend = backend::FanotifyBackend::open(fanotify_mask());
+  auto backend = open_fanotify();
   if (!backend) return why_not(backend.error().message);
-  if (auto r = backend->mark(path); !r) return why_not(r.error().message);
-  fan.emplace(std::move(*backend));
+  if (auto r = (*backend)->mark(path); !r) return why_not(r.error().message);
+  fan = std::move(*backend);
   fan_mount_points.insert(root);
   crawl_tail = true;  // the rest of the crawl runs after ready
   // The mark sees everything from now on. What the watches saw before it (changes to the
@@ -97,7 +104,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   for (NodeId id : model.subtree_post_order(root)) {
     const core::Node& n = model.node(id);
     if (n.is_dir() && !under_polled(id)) {
-      sys::UniqueFd fd(::open(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+      sys::FsFd fd(*fs, fs->open_dir(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so
       if (std::string key = fan->key_of(fd.get(), n.st.dev); !key.empty()) fan_map(id, key, true);
       if (!unlisted.count(id)) fan_in_step.insert(id);
@@ -153,7 +160,7 @@ void Watcher::Impl::check_mount_points() {
     sys::FileStat st;
     std::string path = model.path(id);
     // A mount point gone from its path was moved or deleted: its own records say so.
-    if (sys::stat_follow(path.c_str(), st) != 0 || st.dev == model.node(id).st.dev) continue;
+    if (fs->stat_follow(path.c_str(), st) != 0 || st.dev == model.node(id).st.dev) continue;
     // Unmounted (or covered by another mount): what is there now differs wholesale.
     fan_mount_points.erase(id);
     emit(EventKind::unmount, id);

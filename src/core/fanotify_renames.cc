@@ -72,7 +72,7 @@ void Watcher::Impl::fan_renamed(const backend::FanEvent& ev) {
     // hold was never reported.
     NodeId there = to.dir != kNoNode ? model.find(to.dir, ev.to_name) : kNoNode;
     sys::FileStat now_to;
-    if (there != kNoNode && sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(there, now_to)) {
+    if (there != kNoNode && fs->stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(there, now_to)) {
       // And the object is where the model (and so the consumer) has it already: the record
       // describes a change the model holds (a listing made after it), or one a merged record
       // undid.
@@ -142,12 +142,12 @@ void Watcher::Impl::fan_rename_unlisted(const backend::FanEvent& ev, NodeId id, 
   // The model follows the object where it has the directories, as it is now.
   NodeId there = to.dir != kNoNode ? model.find(to.dir, ev.to_name) : kNoNode;
   sys::FileStat now_to;
-  const bool to_exists = sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
+  const bool to_exists = fs->stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0;
   if (undone) {
     // A listing may have met it at its destination on the way there and back.
     if (there == kNoNode || (to_exists && same_object(there, now_to))) return;
     sys::FileStat now_from;
-    if (id == kNoNode && from.dir != kNoNode && sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 &&
+    if (id == kNoNode && from.dir != kNoNode && fs->stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 &&
         same_object(there, now_from) && model.move(there, from.dir, ev.name)) {
       return;
     }
@@ -194,8 +194,8 @@ bool Watcher::Impl::rename_undone(const backend::FanEvent& ev, NodeId id, const 
   }
   if (id == kNoNode) return false;  // no way to tell the object from another one
   sys::FileStat now_from, now_to;
-  if (sys::stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(id, now_to)) return false;
-  return sys::stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from);
+  if (fs->stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(id, now_to)) return false;
+  return fs->stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(id, now_from);
 }
 
 }  // namespace lookout

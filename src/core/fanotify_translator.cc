@@ -205,7 +205,7 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     return;
   }
   sys::FileStat st;
-  bool known = sys::stat_at(AT_FDCWD, path.c_str(), st) == 0 &&
+  bool known = fs->stat_at(AT_FDCWD, path.c_str(), st) == 0 &&
                (st.type == sys::FileType::dir) == is_dir;
   if (!known) {
     st = sys::FileStat{};
@@ -251,7 +251,7 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
     catch_up(id, true);
   } else if (key.empty()) {
     // An older kernel, no handle in the record: the path now (right unless it moved since).
-    sys::UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    sys::FsFd fd(*fs, fs->open_dir(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.valid()) {
       if (std::string k = fan->key_of(fd.get(), st.dev); !k.empty()) fan_map(id, k, true);
     }
@@ -303,7 +303,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
     // In the directory of a file root, another name of it (a hard link): the mark reports
     // the write under the name used, an inotify watch on the file's inode sees every write.
     sys::FileStat st;
-    if (sys::stat_at(AT_FDCWD, path.c_str(), st) != 0) return;
+    if (fs->stat_at(AT_FDCWD, path.c_str(), st) != 0) return;
     model.for_each_child(core::kTopNode, [&](NodeId r) {
       const core::Node& n = model.node(r);
       if (!n.is_dir() && n.st.ino == st.ino && n.st.dev == st.dev) root = r;
@@ -364,7 +364,7 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
   bool deleted_last = true;
   if ((m & FAN_CREATE) && (m & FAN_DELETE)) {
     sys::FileStat st;
-    deleted_last = sys::stat_at(AT_FDCWD, child_path(at.path, ev.name).c_str(), st) != 0;
+    deleted_last = fs->stat_at(AT_FDCWD, child_path(at.path, ev.name).c_str(), st) != 0;
     if (!deleted_last) fan_deleted(at, ev.name, is_dir, "");
   }
   if (m & FAN_CREATE) fan_created(at, ev.name, is_dir, "", ev.target_key);

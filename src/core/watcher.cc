@@ -74,6 +74,7 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       fs(seams.fs ? seams.fs : &sys::real_fs()),
       inotify_calls(seams.inotify ? seams.inotify : &sys::real_inotify_calls()),
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
+      fanotify_opener(std::move(seams.fanotify)),
       opt(std::move(o)),
       log(opt.max_pending),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
@@ -344,9 +345,9 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
 Result<void> Watcher::Impl::start() {
   self_pid = ::getpid();
   if (opt.backend == BackendChoice::fanotify) {
-    auto backend = backend::FanotifyBackend::open(fanotify_mask());
+    auto backend = open_fanotify();
     if (!backend) return backend.error();
-    fan.emplace(std::move(*backend));
+    fan = std::move(*backend);
   } else if (opt.backend != BackendChoice::poll) {
     auto backend = backend::InotifyBackend::open(*inotify_calls);
     if (!backend) return backend.error();

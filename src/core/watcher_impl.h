@@ -225,7 +225,10 @@ struct Watcher::Impl {
   std::string told_path(const std::string& object);
   // Remembers, while the model is partial, that the consumer now has the object at `spot`.
   void tell(const std::string& object, FanSpot spot);
-  std::optional<backend::FanotifyBackend> fan;
+  std::unique_ptr<backend::Fanotify> fan;
+  // A fanotify group (FanotifyBackend, or the seam's), for marks asking for fanotify_mask().
+  Result<std::unique_ptr<backend::Fanotify>> open_fanotify() const;
+  std::function<Result<std::unique_ptr<backend::Fanotify>>(std::uint64_t)> fanotify_opener;
   std::vector<backend::FanEvent> fan_raw;
   // Directory key -> node (kNoNode: known to be outside every root), and back.
   std::unordered_map<std::string, core::NodeId> fan_dirs;

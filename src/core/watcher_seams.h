@@ -4,6 +4,12 @@
 // alive as long as the watcher.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "backend/fanotify_backend.h"
+
 namespace lookout::sys {
 class Clock;
 class Fs;
@@ -18,6 +24,8 @@ struct WatcherSeams {
   sys::Fs* fs = nullptr;                 // null: sys::real_fs() (stat, open, getdents64)
   sys::InotifyCalls* inotify = nullptr;  // null: sys::real_inotify_calls()
   sys::Waiter* waiter = nullptr;         // null: sys::real_waiter() (poll(2), nanosleep)
+  // Opens a fanotify group for marks asking for `mask`; empty: FanotifyBackend::open.
+  std::function<Result<std::unique_ptr<backend::Fanotify>>(std::uint64_t mask)> fanotify;
 };
 
 }  // namespace lookout::core

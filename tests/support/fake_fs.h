@@ -93,6 +93,16 @@ class FakeFs final : public sys::Fs {
     return 0;
   }
   std::size_t open_fds() const { return open_.size(); }
+  // The path a directory fd of open_dir() was opened at.
+  const std::string& fd_path(int fd) const { return open_.at(fd); }
+  // Where the object with inode `ino` is now, "" when nowhere.
+  std::string path_of(std::uint64_t ino) const {
+    for (const auto& [p, st] : entries_) {
+      if (st.ino == ino) return p;
+    }
+    return {};
+  }
+  static std::string child(const std::string& dir, const std::string& name) { return join(dir, name); }
 
  private:
   static std::string parent_of(const std::string& p) {
