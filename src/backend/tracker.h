@@ -1,21 +1,34 @@
 // Tracker: what the loop needs of one change-finding mechanism (inotify, fanotify, polling),
-// so step() waits on and dispatches to each without knowing which it is. A tracker is
-// passive: the loop polls its fd and calls drain() when it is readable, and run_due() when
-// due_ms() has come. What records mean for the model is the engine's (the translators).
+// so step() and the scanner's hooks drive each without knowing which it is. A tracker is
+// passive: the scan calls watch() for each directory it lists, the model unwatch() for each
+// node it drops; the loop polls fd() and calls drain() when it is readable, and run_due()
+// when due_ms() has come. What records mean for the model is the engine's (the translators).
 // Loop thread only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "lookout/result.h"
 
 namespace lookout::backend {
 
+// The engine's id for a directory (core::NodeId): a tracker keeps its own per-directory
+// state (a wd, a handle key, a polled subtree) keyed by it.
+using DirId = std::uint32_t;
+
 class Tracker {
  public:
   static constexpr std::int64_t kNever = INT64_MAX;
   virtual ~Tracker() = default;
+
+  // Starts finding changes in `dir` (at `path`), about to be listed: a watch, a mark, or
+  // what this tracker decides a mount there needs instead. An error says why it could not.
+  virtual Result<void> watch(DirId dir, const std::string& path) = 0;
+  // `dir` leaves the model: whatever this tracker keeps for it goes (node ids are reused).
+  // Called on every tracker, live or not.
+  virtual void unwatch(DirId dir) = 0;
 
   // The fd that becomes readable (POLLIN) when records are queued; -1: none (polling).
   virtual int fd() const { return -1; }

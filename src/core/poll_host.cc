@@ -46,6 +46,11 @@ class Watcher::Impl::PollLink final : public backend::PollHost {
 class Watcher::Impl::PollDuty final : public backend::Tracker {
  public:
   explicit PollDuty(Impl& w) : w_(w) {}
+  Result<void> watch(backend::DirId d, const std::string&) override {
+    w_.start_polling(d, nullptr);
+    return {};
+  }
+  void unwatch(backend::DirId d) override { w_.poller.stop(d); }
   std::int64_t due_ms() const override { return w_.poller.empty() ? kNever : w_.poller.due_ms(); }
   void run_due() override {
     // A slow consumer: no pass adds to what it has not read (a pass's diff is bounded by

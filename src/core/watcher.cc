@@ -90,28 +90,13 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
   dir_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
              IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW | mask_for(opt.events);
   file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
-  model.set_remove_hook([this](NodeId id, const core::Node& n) {
-    poller.stop(id);
+  model.set_remove_hook([this](NodeId id, const core::Node&) {
+    // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
-    fan_mount_points.erase(id);
-    fan_in_step.erase(id);
-    // Node ids are reused: nothing may keep naming a removed node.
     crawl_suspects.erase(id);
     self_reported.erase(id);
-    if (!fan_virtual.empty() && n.is_dir()) {
-      for (auto it = fan_virtual.begin(); it != fan_virtual.end();) {
-        it = it->first.dir == id || it->second.name.dir == id ? fan_virtual.erase(it) : std::next(it);
-      }
-    }
-    fan_forget(id);
-    if (int wd = watches.wd_of(id); wd >= 0) {
-      watches.drop_node(id);
-      if (inotify && !pass_wd_to_heir(wd, id)) {
-        inotify->unwatch(wd);
-        watches.drop_wd(wd);
-      }
-    }
+    for (backend::Tracker* t : {poll_tracker.get(), fanotify_link.get(), inotify_link.get()}) t->unwatch(id);
   });
 }
 
@@ -213,27 +198,10 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
     // there before start are reported, as inotifywait does), but nothing below them.
     if (!listable(d)) return false;
     if (under_polled(d)) return true;  // listed into the model, found by polling
-    if (fan) {
-      // One mark covers the filesystem; only a mount boundary needs a decision (usually
-      // taken already from the mount table, before ready: see mark_submounts). A directory
-      // known only from a record (its stat failed: it had moved on) has no device yet: it
-      // is no mount point.
-      const core::Node& n = model.node(d);
-      if (n.stat_known && !model.is_root(d) && at_mount_boundary(d)) {
-        fan_mount_points.insert(d);
-        if (!fan->marked(n.st.dev)) enter_submount(d, path);
-      }
-      return true;
-    }
-    if (opt.backend == BackendChoice::auto_select && at_mount_boundary(d)) {
-      // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
-      if (auto why = polling_reason(path)) {
-        start_polling(d, nullptr);
-        announce(d, "poll", *why);
-        return true;
-      }
-    }
-    auto r = watch_dir(d, path);
+    // The live kernel tracker watches it (or hands a mount to polling); only inotify fails.
+    backend::Tracker* kernel = kernel_tracker();
+    if (!kernel) return true;  // polling only: every directory is under a polled root
+    auto r = kernel->watch(d, path);
     if (!r) {
       const Error& e = r.error();
       if (e.code == ErrorCode::watch_limit && opt.backend != BackendChoice::inotify) {
