@@ -1,6 +1,9 @@
-// Watcher::Impl: the loop's state. Split over watcher.cc (loop, start, rescans) and
-// inotify_translator.cc (what each inotify event means for the model). Loop thread only,
-// except log_ and stop_fd_, which are the thread-safe doors into the loop.
+// Watcher::Impl: the loop's state. Split over watcher.cc (loop, start, rescans),
+// inotify_translator.cc and fanotify_translator.cc / fanotify_renames.cc (what each record
+// means for the model), backend_choice.cc (which mechanism where), hard_links.cc, and the
+// trackers the loop drives (kernel_trackers.cc, poll_host.cc; see backend/tracker.h). What it
+// takes from the OS comes through core::WatcherSeams. Loop thread only, except log and
+// stop_fd, which are the thread-safe doors into the loop.
 #pragma once
 
 #include <array>
