@@ -6,6 +6,7 @@
 
 #include "core/parallel_stack.h"
 #include "sys/dir_reader.h"
+#include "sys/fs.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::backend {
@@ -47,8 +48,8 @@ struct WorkerState {
 class ChangeWalk {
  public:
   ChangeWalk(const TreeModel& live, NodeId root, const ExcludedFn& excluded, unsigned threads,
-             bool recursive)
-      : live_(live), root_(root), excluded_(excluded), workers_(threads), recursive_(recursive) {}
+             bool recursive, sys::Fs& fs)
+      : live_(live), root_(root), excluded_(excluded), workers_(threads), recursive_(recursive), fs_(fs) {}
 
   void run(std::vector<DirItem> seeds, bool full) {
     ParallelStack<DirItem>::run(std::move(seeds), static_cast<unsigned>(workers_.size()),
@@ -77,22 +78,22 @@ class ChangeWalk {
   void stat_subdirs(const DirItem& item, WorkerState& ws, std::vector<DirItem>& push) {
     // Names are looked up relative to the directory (an O_PATH fd, opened only if it has
     // subdirectories): one path component per stat instead of the whole path's.
-    sys::UniqueFd dirfd;
+    int opened = -1;
     bool gone = false, entries_changed = false;
     live_.for_each_child(item.dir, [&](NodeId c) {
       const Node& n = live_.node(c);
       if (!n.is_dir() || gone) return;
-      if (!dirfd.valid()) {
+      if (opened < 0) {
         int flags = O_PATH | O_DIRECTORY | O_CLOEXEC | (item.dir == root_ ? 0 : O_NOFOLLOW);
-        dirfd = sys::UniqueFd(::open(item.path.c_str(), flags));
-        if (!dirfd.valid()) {
+        opened = fs_.open_dir(item.path.c_str(), flags);
+        if (opened < 0) {
           gone = true;
           return;
         }
       }
       sys::FileStat st;
       ++ws.cost.stats;
-      if (sys::stat_at(dirfd.get(), n.name.c_str(), st) != 0 || !same_identity(n.st, st)) {
+      if (fs_.stat_at(opened, n.name.c_str(), st) != 0 || !same_identity(n.st, st)) {
         // Gone or replaced: this directory's entries changed (its stamps say so too, unless
         // the change came after they were taken). Its relisting finds what is there now.
         entries_changed = true;
@@ -106,6 +107,7 @@ class ChangeWalk {
       if (!n.stat_known || !same_stamps(n.st, st)) ws.changed.push_back(c);
       push.push_back({c, join(item.path, n.name)});
     });
+    sys::FsFd dirfd(fs_, opened);  // given back here, once the subdirectories are stat'ed
     if (gone) {
       // Vanished or replaced since its stamps were taken: its parent changed.
       ws.changed.push_back(item.dir == root_ ? item.dir : live_.node(item.dir).parent);
@@ -118,9 +120,10 @@ class ChangeWalk {
   void list_and_compare(const DirItem& item, WorkerState& ws, std::vector<DirItem>& push) {
     // Roots may be symlinks the user named; below them nothing is followed.
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (item.dir == root_ ? 0 : O_NOFOLLOW);
-    sys::UniqueFd fd(::open(item.path.c_str(), flags));
+    const int opened = fs_.open_dir(item.path.c_str(), flags);
+    sys::FsFd fd(fs_, opened);
     if (!fd.valid()) {
-      int err = errno;
+      int err = -opened;
       // Vanished after its parent's listing: the parent changed. Unreadable: it changed only
       // if the model knew entries in it; the relisting reports the error then.
       if (err == ENOENT || err == ENOTDIR) {
@@ -133,7 +136,7 @@ class ChangeWalk {
       return;
     }
     ++ws.cost.dirs_listed;
-    if (int err = ws.reader.read(fd.get(), ws.entries); err != 0) {
+    if (int err = fs_.read_dir(fd.get(), ws.reader, ws.entries); err != 0) {
       ws.changed.push_back(item.dir);
       return;
     }
@@ -150,7 +153,7 @@ class ChangeWalk {
       ++ws.cost.stats;
       // A name that is gone already: if the model has it, the count below differs.
       ws.name.assign(e.name);
-      if (sys::stat_at(fd.get(), ws.name.c_str(), st) != 0) continue;
+      if (fs_.stat_at(fd.get(), ws.name.c_str(), st) != 0) continue;
       bool is_dir = st.type == sys::FileType::dir;
       if (excluded_ && excluded_(join(item.path, e.name), is_dir)) continue;
       NodeId c = kNoNode;
@@ -180,6 +183,7 @@ class ChangeWalk {
   const ExcludedFn& excluded_;
   std::vector<WorkerState> workers_;
   bool recursive_;
+  sys::Fs& fs_;  // shared by the walking threads: must be thread-safe (the real one is)
 };
 
 }  // namespace
@@ -197,8 +201,8 @@ bool same_entry(const Node& n, const sys::FileStat& st) {
 
 ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::string& root_path,
                               const sys::FileStat& root_st, bool full, const ExcludedFn& excluded,
-                              unsigned threads, bool recursive) {
-  ChangeWalk walk(live, root, excluded, threads < 1 ? 1 : threads, recursive);
+                              unsigned threads, bool recursive, sys::Fs& fs) {
+  ChangeWalk walk(live, root, excluded, threads < 1 ? 1 : threads, recursive, fs);
   walk.run({{root, root_path}}, full);
   ChangedDirs out = walk.result();
   const Node& r = live.node(root);

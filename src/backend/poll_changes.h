@@ -13,6 +13,7 @@
 #include "core/tree_model.h"
 #include "lookout/result.h"
 #include "sys/file_stat.h"
+#include "sys/fs.h"
 
 namespace lookout::backend {
 
@@ -55,7 +56,8 @@ struct ChangedDirs {
 // the root's entries are compared; its subdirectories' own entries are not walked.
 ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::string& root_path,
                               const sys::FileStat& root_st, bool full, const ExcludedFn& excluded,
-                              unsigned threads, bool recursive = true);
+                              unsigned threads, bool recursive = true,
+                              sys::Fs& fs = sys::real_fs());
 
 // Whether the model's entry `n` still describes `st`: everything the diff engine compares.
 bool same_entry(const Node& n, const sys::FileStat& st);

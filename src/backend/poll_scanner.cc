@@ -44,8 +44,9 @@ class FreshBuilder {
   FreshBuilder(const TreeModel& live, TreeModel& fresh, NodeId fresh_root,
                const std::unordered_set<NodeId>& changed, const ExcludedFn& excluded,
                const std::function<void(const Error&)>& on_error, PollCost& cost,
-               bool recursive)
+               bool recursive, sys::Fs& fs)
       : recursive_(recursive),
+        fs_(fs),
         live_(live),
         fresh_(fresh),
         fresh_root_(fresh_root),
@@ -109,15 +110,16 @@ class FreshBuilder {
       // mode reported, and its stamps recorded instead of read again at every pass.
       sys::FileStat st;
       ++cost_.stats;
-      if (sys::stat_at(AT_FDCWD, dir_path.c_str(), st) == 0 && st.type == sys::FileType::dir) {
+      if (fs_.stat_at(AT_FDCWD, dir_path.c_str(), st) == 0 && st.type == sys::FileType::dir) {
         fresh_.node(it.fresh).st = st;
         fresh_.node(it.fresh).stat_known = true;
       }
     }
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-    sys::UniqueFd fd(::open(dir_path.c_str(), flags));
+    const int opened = fs_.open_dir(dir_path.c_str(), flags);
+    sys::FsFd fd(fs_, opened);
     if (!fd.valid()) {
-      int err = errno;
+      int err = -opened;
       if (err != ENOENT && err != ENOTDIR && on_error_) {
         on_error_(error_from_errno(err, "cannot list", dir_path));
       }
@@ -125,7 +127,7 @@ class FreshBuilder {
       return;
     }
     ++cost_.dirs_listed;
-    if (int err = reader_.read(fd.get(), entries_); err != 0) {
+    if (int err = fs_.read_dir(fd.get(), reader_, entries_); err != 0) {
       if (on_error_) on_error_(error_from_errno(err, "cannot list", dir_path));
       keep_unreadable(it, err);
       return;
@@ -134,7 +136,7 @@ class FreshBuilder {
       std::string name(e.name);
       sys::FileStat st;
       ++cost_.stats;
-      if (sys::stat_at(fd.get(), name.c_str(), st) != 0) continue;  // gone already
+      if (fs_.stat_at(fd.get(), name.c_str(), st) != 0) continue;  // gone already
       bool is_dir = st.type == sys::FileType::dir;
       if (excluded_) {
         std::string p = dir_path == "/" ? "/" + name : dir_path + "/" + name;
@@ -159,6 +161,7 @@ class FreshBuilder {
   }
 
   bool recursive_;
+  sys::Fs& fs_;
   const TreeModel& live_;
   TreeModel& fresh_;
   NodeId fresh_root_;
@@ -177,16 +180,16 @@ class FreshBuilder {
 bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
                const std::string& root_path, bool full, const ExcludedFn& excluded,
                const std::function<void(const Error&)>& on_error, PollScan& out, unsigned threads,
-               bool recursive) {
+               bool recursive, sys::Fs& fs) {
   ++out.cost.stats;
-  if (sys::stat_follow(root_path.c_str(), out.root_st) != 0) return false;
+  if (fs.stat_follow(root_path.c_str(), out.root_st) != 0) return false;
   const bool root_is_dir = out.root_st.type == sys::FileType::dir;
   std::unordered_set<NodeId> changed;
   if (live_root == kNoNode || !live.valid(live_root)) {
     // First scan: nothing to compare with, everything is read.
     out.fresh_dir = fresh.add_root(root_path, out.root_st);
     if (root_is_dir) {
-      FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive)
+      FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive, fs)
           .build(kNoNode, true);
     }
     return true;
@@ -200,7 +203,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
     return true;
   }
   ChangedDirs found = find_changed_dirs(live, live_root, root_path, out.root_st, full, excluded,
-                                        pick_threads(threads, live), recursive);
+                                        pick_threads(threads, live), recursive, fs);
   out.cost += found.cost;
   if (on_error) {
     for (const auto& e : found.errors) on_error(e);
@@ -212,7 +215,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
   out.live_dir = scope;
   out.fresh_dir = fresh.add_root(is_root ? root_path : live.path(scope),
                                  is_root ? out.root_st : live.node(scope).st);
-  FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive)
+  FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive, fs)
       .build(scope, is_root);
   return true;
 }

@@ -49,7 +49,7 @@ inline constexpr unsigned kMaxPollThreads = 4;
 bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
                const std::string& root_path, bool full, const ExcludedFn& excluded,
                const std::function<void(const Error&)>& on_error, PollScan& out,
-               unsigned threads = 0, bool recursive = true);
+               unsigned threads = 0, bool recursive = true, sys::Fs& fs = sys::real_fs());
 
 // Diffs what poll_scan() found into the live model (reconcile() on its subtree) and refreshes
 // the stamps of the subtree's directory and of the root. Nothing to do when nothing changed.

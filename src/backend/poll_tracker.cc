@@ -67,7 +67,7 @@ void PollTracker::pass(bool full, PollHost& host) {
                           // pass: say so once, not every two seconds.
                           if (warned_.size() < 4096 && warned_.insert(e.message).second) host.warn(e);
                         },
-                        scan, 0, opt_.recursive);
+                        scan, 0, opt_.recursive, host.fs());
     counters_.stats += scan.cost.stats;
     if (!ok) {
       if (model.is_root(d)) host.root_gone(d, "deleted");
@@ -115,7 +115,7 @@ bool PollTracker::poll_file_root(NodeId root, PollHost& host) {
   const core::Node& had = model.node(root);
   // Another object under the name (an atomic save renamed over it) means the watched file
   // is gone, as inotify's DELETE_SELF says for the inode it watched.
-  if (sys::stat_follow(path.c_str(), st) != 0 || st.type != had.st.type || st.ino != had.st.ino ||
+  if (host.fs().stat_follow(path.c_str(), st) != 0 || st.type != had.st.type || st.ino != had.st.ino ||
       st.dev != had.st.dev || (sys::births_comparable(st, had.st) && st.birth != had.st.birth)) {
     host.root_gone(root, "deleted or replaced");
     return true;

@@ -12,6 +12,7 @@
 
 #include "backend/poll_changes.h"
 #include "core/tree_model.h"
+#include "sys/fs.h"
 #include "lookout/event.h"
 #include "lookout/result.h"
 
@@ -45,6 +46,9 @@ class PollHost {
   // The crawl's files without a stat were last seen unchanged then (see core::DiffSink).
   virtual std::int64_t unstat_since_ns() const = 0;
   virtual std::int64_t now_ms() const = 0;  // the engine's monotonic clock
+  // The filesystem a pass stats and lists (the walk may use it from several threads when
+  // the tree is large: see kMaxPollThreads).
+  virtual sys::Fs& fs() = 0;
 };
 
 struct PollOptions {

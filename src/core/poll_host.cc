@@ -37,6 +37,7 @@ class Watcher::Impl::PollLink final : public backend::PollHost {
   void warn(const Error& e) override { w_.warn(e); }
   std::int64_t unstat_since_ns() const override { return w_.unstat_since_ns; }
   std::int64_t now_ms() const override { return w_.now_ms(); }
+  sys::Fs& fs() override { return *w_.fs; }
 
  private:
   Impl& w_;

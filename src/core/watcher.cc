@@ -352,9 +352,10 @@ Result<void> Watcher::Impl::start() {
     if (st.type == sys::FileType::dir && opt.backend == BackendChoice::poll) {
       // inotify refuses an unreadable root (EACCES from inotify_add_watch); polling would
       // go on, reading nothing, for ever. Refuse it the same way.
-      sys::UniqueFd probe(::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!probe.valid() && (errno == EACCES || errno == EPERM)) {
-        return error_from_errno(errno, "cannot watch", abs,
+      const int opened = fs->open_dir(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      sys::FsFd probe(*fs, opened);
+      if (opened == -EACCES || opened == -EPERM) {
+        return error_from_errno(-opened, "cannot watch", abs,
                                 "no permission; run as a user who can read it");
       }
     }

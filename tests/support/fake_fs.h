@@ -1,7 +1,8 @@
 // FakeFs: an in-memory directory tree behind the sys::Fs seam, so the engine's scans and
 // stats run without a filesystem. Absolute paths, no symlinks; one device unless a test
 // says otherwise (set_dev). Directory fds are numbers of its own, never real fds.
-// Single-threaded, like the loop that uses it.
+// Single-threaded, like the loop that uses it (a polling pass walks with one thread below
+// 4096 entries: keep polled fake trees smaller).
 #pragma once
 
 #include <fcntl.h>
@@ -26,6 +27,7 @@ class FakeFs final : public sys::Fs {
     if (path != "/" && !has(parent_of(path))) mkdir(parent_of(path));
     if (!has(path)) put(path, sys::FileType::dir);
   }
+  // Creates a file (its directory's stamps move) or writes one in place (they do not).
   void write(const std::string& path, std::uint64_t size = 0) {
     auto it = entries_.find(path);
     if (it == entries_.end()) {
@@ -34,7 +36,6 @@ class FakeFs final : public sys::Fs {
       it->second.size = size;
       it->second.mtime_ns = it->second.ctime_ns = ++tick_;
     }
-    touch_dir(parent_of(path));
   }
   // Removes `path` and everything below it.
   void remove(const std::string& path) {
