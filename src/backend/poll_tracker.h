@@ -22,7 +22,9 @@ namespace lookout::backend {
 class PollHost {
  public:
   virtual ~PollHost() = default;
+  // The live model; the pass diffs into it (it must not change otherwise during a pass).
   virtual core::TreeModel& model() = 0;
+  // Emits an event about a node of the model, or about a path under `root`.
   virtual void report(EventKind kind, core::NodeId id) = 0;
   virtual void report_path(EventKind kind, const std::string& path, const std::string& from,
                            bool is_dir, core::NodeId root) = 0;
@@ -33,9 +35,11 @@ class PollHost {
   // A subtree polled for the watch limit: true when a kernel watch now fits, in which case
   // the host watched it, stopped polling it (PollTracker::stop), reported its new entries.
   virtual bool rewatch(core::NodeId dir) = 0;
-  // Whether `dir` holds a kernel watch; lists (and watches) it, reporting what it holds.
+  // Whether `dir` holds a kernel watch.
   virtual bool watched(core::NodeId dir) const = 0;
+  // Watches and lists `dir`, reporting what it holds as created.
   virtual void catch_up(core::NodeId dir) = 0;
+  // A root, or a directory on another device than its parent.
   virtual bool at_mount_boundary(core::NodeId dir) const = 0;
   // --checksum: hashes the fresh subtree's files (a no-op without it).
   virtual void hash(core::NodeId live_dir, core::TreeModel& fresh, core::NodeId fresh_dir) = 0;
