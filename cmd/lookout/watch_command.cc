@@ -38,7 +38,7 @@ struct WatchCommand::Options {
   std::vector<std::string> events;
   int quiet = 0;
   std::string format, timefmt, outfile, fromfile;
-  bool csv = false, json = false, nul = false, no_newline = false, ready = false;
+  bool csv = false, json = false, json_stat = false, nul = false, no_newline = false, ready = false;
   int timeout = 0;
   std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
   std::int64_t max_pending = 65536;
@@ -71,6 +71,8 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
   sub_->add_flag("-c,--csv", o.csv, "CSV output");
   sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema); implies -m");
+  sub_->add_flag("--json-stat", o.json_stat,
+                 "With --json: add each entry's dev, ino, size and mtime_ns when known");
   sub_->add_flag("-0,--null", o.nul, "End each record with NUL instead of newline");
   sub_->add_flag("--no-newline", o.no_newline, "Do not end --format records with a newline");
   sub_->add_flag("--ready", o.ready, "Print READY once every watch is live");
@@ -175,6 +177,7 @@ std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub)
   if (o.csv && format) return "-c and --format cannot both be specified";
   if (o.json && format) return "--json and --format cannot both be specified";
   if (o.json && o.csv) return "--json and -c/--csv cannot both be specified";
+  if (o.json_stat && !o.json) return "--json-stat needs --json";
   if (o.json && timefmt) return "--json and --timefmt cannot both be specified (JSON times are RFC 3339)";
   if (timefmt && !format) return "--timefmt cannot be specified without --format";
   if (timefmt && o.format.find("%T") == std::string::npos) {
@@ -442,7 +445,7 @@ int WatchCommand::run(const ProcessStart& start) {
       std::size_t before = buf.size();
       if (o.json) {
         if (!(wo.events & event_bit(e.kind))) continue;
-        sink::format_json(e, buf);
+        sink::format_json(e, buf, o.json_stat);
         buf.push_back(term);
       } else {
         text.format(e, buf);
