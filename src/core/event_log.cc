@@ -334,9 +334,12 @@ bool EventLog::try_take(Reader& r, std::vector<Event>& out, std::size_t max_even
   bool log_left = false;
   if (r.phase == Reader::Phase::live && r.cursor < head_) {
     std::uint64_t s = std::max(r.cursor, base_);
+    // The only reader: what it passes is trimmed at once, so its events move out of the log
+    // instead of being copied (the common case: `lookout watch`, one job on a tree).
+    const bool sole = readers_.size() == 1;
     for (; s < head_ && out.size() - start < max_events; ++s) {
-      const Event& e = log_[s - base_];
-      if (wants(r, e)) hand_out(r, Event(e), out, seen);
+      Event& e = log_[s - base_];
+      if (wants(r, e)) hand_out(r, sole ? std::move(e) : Event(e), out, seen);
     }
     r.cursor = s;
     log_left = s < head_;
