@@ -21,6 +21,11 @@ Host::Host(Watcher& watcher, std::vector<int> stop_signals) : watcher_(watcher) 
 
 Host::~Host() {
   stop();
+  // A stop signal still pending would strike with its default action once unblocked: it was
+  // meant for this host, which is done, so it is taken here.
+  signalfd_siginfo info;
+  while (signal_fd_.valid() && ::read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+  }
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
 }
 

@@ -13,7 +13,10 @@
 #include <chrono>
 #include <thread>
 
+#include <random>
+
 #include "../support/consumer_state.h"
+#include "sys/fanotify_probe.h"
 #include "../support/test_dirs.h"
 
 namespace lookout::testing {
@@ -54,6 +57,10 @@ std::size_t count(const std::vector<Event>& evs, EventKind k, const std::string&
   std::size_t n = 0;
   for (const auto& e : evs) n += e.kind == k && e.path == path;
   return n;
+}
+
+bool path_at_or_below_for_test(const std::string& path, const std::string& dir) {
+  return path == dir || path.rfind(dir + "/", 0) == 0;
 }
 
 void append_once(const std::string& path) {
@@ -285,6 +292,128 @@ TEST(Subscription, ReadinessFdWakesAPollLoopBesideTheWatcherThread) {
   }
   EXPECT_FALSE(sub->try_take(got));
 }
+
+// Random operations while one consumer lags behind its limit again and again and another
+// keeps up: both must end with the tree on disk, the lagging one through its hand-offs.
+class LaggingConsumer : public ::testing::TestWithParam<BackendChoice> {};
+
+TEST_P(LaggingConsumer, RandomOperationsAddUpForBoth) {
+  TempDir dir;
+  if (GetParam() == BackendChoice::fanotify) {
+    if (!is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
+    auto p = sys::probe_fanotify(dir.path());
+    if (!p.available) GTEST_SKIP() << "fanotify is not usable here: " << p.reason;
+  }
+  WatchOptions o = options_for(dir.path());
+  o.backend = GetParam();
+  auto w = start_watcher(o);
+  ASSERT_TRUE(w);
+  SubscribeOptions lag_opt;
+  lag_opt.max_behind = 25;
+  auto lag = w->subscribe(lag_opt);
+  auto fast = w->subscribe({});
+  ConsumerState lag_state, fast_state;
+  std::vector<Event> lag_got, fast_got;
+  std::uint64_t lag_seq = 0;
+  auto take_lag = [&] {
+    std::size_t from = lag_got.size();
+    lag->try_take(lag_got);
+    for (std::size_t i = from; i < lag_got.size(); ++i) {
+      apply_event(lag_state, lag_got[i]);
+      ASSERT_EQ(lag_got[i].seq, ++lag_seq) << "a gap in the lagging consumer's stream";
+    }
+  };
+  auto take_fast = [&] {
+    std::size_t from = fast_got.size();
+    fast->try_take(fast_got);
+    for (std::size_t i = from; i < fast_got.size(); ++i) apply_event(fast_state, fast_got[i]);
+  };
+  std::mt19937 rng(GetParam() == BackendChoice::fanotify ? 7 : 11);
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  std::vector<std::string> dirs{dir.path()}, files;
+  int next_name = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (int op = 0; op < 120; ++op) {
+      std::string name = "n" + std::to_string(next_name++);
+      switch (pick(6)) {
+        case 0: {
+          std::string d = dirs[pick(dirs.size())] + "/" + name;
+          make_dirs(d);
+          dirs.push_back(d);
+          break;
+        }
+        case 1:
+        case 2: {
+          std::string f = dirs[pick(dirs.size())] + "/" + name;
+          write_file(f, "x");
+          files.push_back(f);
+          break;
+        }
+        case 3:
+          if (!files.empty()) {
+            std::size_t i = pick(files.size());
+            ::unlink(files[i].c_str());
+            files.erase(files.begin() + static_cast<std::ptrdiff_t>(i));
+          }
+          break;
+        case 4:
+          if (!files.empty()) {
+            std::size_t i = pick(files.size());
+            std::string to = dirs[pick(dirs.size())] + "/" + name;
+            if (::rename(files[i].c_str(), to.c_str()) == 0) files[i] = to;
+          }
+          break;
+        case 5:
+          if (dirs.size() > 1) {
+            // Rename a directory: every path below changes at once.
+            std::size_t i = 1 + pick(dirs.size() - 1);
+            std::string parent = dirs[pick(dirs.size())];
+            std::string to = parent + "/" + name;
+            if (path_at_or_below_for_test(parent, dirs[i])) break;
+            if (::rename(dirs[i].c_str(), to.c_str()) == 0) {
+              std::string from = dirs[i];
+              for (auto& d : dirs) {
+                if (d == from || d.rfind(from + "/", 0) == 0) d = to + d.substr(from.size());
+              }
+              for (auto& f : files) {
+                if (f.rfind(from + "/", 0) == 0) f = to + f.substr(from.size());
+              }
+            }
+          }
+          break;
+      }
+      if (op % 10 == 0) w->step(0);
+      take_fast();
+      if (pick(4) == 0) take_lag();  // reads now and then only
+    }
+    std::string cookie = dir / ("cookie" + std::to_string(round));
+    write_file(cookie, "");
+    files.push_back(cookie);
+    auto seen = [&](const std::vector<Event>& evs) { return has(evs, EventKind::create, cookie); };
+    ASSERT_TRUE(pump(*w, *fast, fast_got, seen)) << "round " << round;
+    fast_state.clear();
+    for (const auto& e : fast_got) apply_event(fast_state, e);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!seen(lag_got) && std::chrono::steady_clock::now() < deadline) {
+      take_lag();
+      w->step(10);
+      take_fast();
+    }
+    ASSERT_TRUE(seen(lag_got)) << "round " << round << ": the lagging consumer never caught up";
+    ConsumerState disk = snapshot(dir.path());
+    EXPECT_EQ(diff_states(disk, fast_state), "") << "round " << round << " (fast)";
+    EXPECT_EQ(diff_states(disk, lag_state), "") << "round " << round << " (lagging)";
+  }
+  EXPECT_GE(lag->stats().lagged, 3u) << "the test must make it lag, again and again";
+  RecordProperty("lagged", static_cast<int>(lag->stats().lagged));
+  EXPECT_EQ(fast->stats().lagged, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LaggingConsumer,
+                         ::testing::Values(BackendChoice::inotify, BackendChoice::fanotify),
+                         [](const auto& info) {
+                           return std::string(info.param == BackendChoice::inotify ? "inotify" : "fanotify");
+                         });
 
 }  // namespace
 }  // namespace lookout::testing
