@@ -125,6 +125,9 @@ class Watcher {
   // (-1: forever) for one. Returns false when watching has ended and all was taken, or
   // without a primary consumer.
   bool next_batch(std::vector<Event>& out, int timeout_ms);
+  // The primary consumer as a subscription (its fd for a poll loop, try_take); null without
+  // one. Owned by the Watcher.
+  Subscription* primary();
   // Thread-safe, before or after start(): a new consumer with its own cursor, mask, filter
   // and coalescing (see subscription.h). Every subscription shares this Watcher's watches.
   std::unique_ptr<Subscription> subscribe(const SubscribeOptions& options);

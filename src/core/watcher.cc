@@ -87,6 +87,7 @@ Watcher::Impl::Impl(WatchOptions o)
     so.events = ~EventMask{0};
     so.max_behind = opt.max_pending;
     primary = log.add_reader(so, /*hold_loop=*/true);
+    primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
   // Structure events are always needed to keep the model true, whatever is reported.
   // IN_EXCL_UNLINK: no events for names already unlinked (fslab 1e);
@@ -1019,6 +1020,8 @@ void Watcher::request_stop() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(impl_->stop_fd.get(), &one, sizeof one);
 }
+
+Subscription* Watcher::primary() { return impl_->primary_sub.get(); }
 
 bool Watcher::next_batch(std::vector<Event>& out, int timeout_ms) {
   if (!impl_->primary) return false;

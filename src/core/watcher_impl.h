@@ -273,6 +273,7 @@ struct Watcher::Impl {
   core::EventLog& log;
   // The reader behind next_batch() (WatchOptions::primary_consumer): it holds the loop.
   std::shared_ptr<core::Reader> primary;
+  std::unique_ptr<Subscription> primary_sub;  // the same reader, for Watcher::primary()
   std::vector<core::NodeId> wd_to_node;
   // A directory listed ahead of the events at its new place, while its wd still belongs to
   // the node at its old place (see watch_dir): wd -> the node that takes the wd over when

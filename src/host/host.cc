@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "sys/proc_limits.h"
 
 namespace lookout::host {
 
@@ -16,7 +19,9 @@ Host::Host(Watcher& watcher, std::vector<int> stop_signals) : watcher_(watcher) 
   pthread_sigmask(SIG_BLOCK, &signals_, &old_mask_);
   ::signal(SIGPIPE, SIG_IGN);
   signal_fd_ = sys::UniqueFd(::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_.valid()) setup_errno_ = errno;
   started_fd_ = sys::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (signal_fd_.valid() && !started_fd_.valid()) setup_errno_ = errno;
 }
 
 Host::~Host() {
@@ -31,7 +36,13 @@ Host::~Host() {
 
 Result<void> Host::start() {
   if (!signal_fd_.valid() || !started_fd_.valid()) {
-    return error_from_errno(errno, "signalfd", "", "the process is out of file descriptors");
+    const int err = setup_errno_;
+    Error e = error_from_errno(err, signal_fd_.valid() ? "eventfd" : "signalfd", "");
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+      e.message = std::string(signal_fd_.valid() ? "eventfd" : "signalfd") + ": " + std::strerror(err) +
+                  " (" + sys::describe_fd_shortage(err) + ")";
+    }
+    return e;
   }
   loop_ = std::thread([this] {
     Result<void> r = watcher_.start();

@@ -52,7 +52,8 @@ class Host {
   sigset_t signals_;
   sigset_t old_mask_;
   sys::UniqueFd signal_fd_;
-  sys::UniqueFd started_fd_;  // eventfd: the loop thread's start() returned
+  sys::UniqueFd started_fd_;
+  int setup_errno_ = 0;       // why signal_fd_ or started_fd_ could not be made  // eventfd: the loop thread's start() returned
   std::mutex mu_;
   Result<void> start_result_;  // guarded by mu_: written by the loop thread
   std::thread loop_;
