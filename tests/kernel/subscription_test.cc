@@ -194,12 +194,23 @@ TEST(Subscription, SlowConsumerIsHandedARescanAndTheDifferences) {
   EXPECT_LE(slow->stats().behind, 0u);
 }
 
-TEST(Subscription, ReportExistingListsTheTreeOnceThenChanges) {
+class ReportExisting : public ::testing::TestWithParam<BackendChoice> {};
+
+TEST_P(ReportExisting, ListsTheTreeOnceThenChanges) {
   TempDir dir;
+  if (GetParam() == BackendChoice::fanotify) {
+    if (!is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
+    auto p = sys::probe_fanotify(dir.path());
+    if (!p.available) GTEST_SKIP() << "fanotify is not usable here: " << p.reason;
+  }
   make_dirs(dir / "x/y");
   write_file(dir / "x/y/z", "hello");
   write_file(dir / "top", "");
-  auto created = Watcher::create(options_for(dir.path()));
+  // Enough directories that fanotify's crawl goes on after ready.
+  for (int i = 0; i < 300; ++i) make_dirs(dir / ("many/d" + std::to_string(i)));
+  WatchOptions wo = options_for(dir.path());
+  wo.backend = GetParam();
+  auto created = Watcher::create(wo);
   ASSERT_TRUE(created);
   auto& w = **created;
   SubscribeOptions o;
@@ -236,6 +247,14 @@ TEST(Subscription, ReportExistingListsTheTreeOnceThenChanges) {
   EXPECT_EQ(count(late_got, EventKind::exists, dir / "x/y/z"), 1u);
   EXPECT_EQ(count(late_got, EventKind::create, dir / "later"), 0u) << "it existed when it subscribed";
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReportExisting,
+                         ::testing::Values(BackendChoice::inotify, BackendChoice::fanotify, BackendChoice::poll),
+                         [](const auto& info) {
+                           return std::string(info.param == BackendChoice::inotify    ? "inotify"
+                                              : info.param == BackendChoice::fanotify ? "fanotify"
+                                                                                      : "poll");
+                         });
 
 TEST(Subscription, EventsCarryIdentityAndStamps) {
   TempDir dir;
