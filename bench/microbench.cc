@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/poll_scanner.h"
+#include "core/event_log.h"
 #include "core/tree_diff.h"
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
@@ -121,6 +122,34 @@ BENCHMARK(BM_PollPassPruned)
     ->UseRealTime()
     ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
+// The event log's hand-over: 10 000 creates appended then taken, by 1 reader (`lookout watch`,
+// whose events move out of the log) or by several (each copies what it takes).
+void BM_EventLogAppendTake(benchmark::State& state) {
+  const int readers = static_cast<int>(state.range(0));
+  std::vector<std::string> paths;
+  for (int i = 0; i < 10000; ++i) paths.push_back("/srv/www/d" + std::to_string(i % 100) + "/f" + std::to_string(i));
+  for (auto _ : state) {
+    lookout::core::EventLog log;
+    std::vector<std::shared_ptr<lookout::core::Reader>> rs;
+    lookout::SubscribeOptions o;
+    o.max_behind = 100000;
+    for (int r = 0; r < readers; ++r) rs.push_back(log.add_reader(o, false));
+    for (const auto& p : paths) {
+      lookout::Event e;
+      e.kind = lookout::EventKind::create;
+      e.path = p;
+      log.append(std::move(e));
+    }
+    std::vector<lookout::Event> out;
+    for (auto& r : rs) {
+      out.clear();
+      log.try_take(*r, out, SIZE_MAX);
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 10000);
+}
+BENCHMARK(BM_EventLogAppendTake)->Arg(1)->Arg(3)->Unit(benchmark::kMicrosecond);
 }  // namespace
 
 BENCHMARK_MAIN();

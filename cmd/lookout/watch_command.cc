@@ -26,6 +26,7 @@
 #include "sink/event_writer.h"
 #include "sink/inotifywait_format.h"
 #include "sink/json_format.h"
+#include "host/host.h"
 
 namespace lookout::cmd {
 
@@ -38,7 +39,7 @@ struct WatchCommand::Options {
   std::vector<std::string> events;
   int quiet = 0;
   std::string format, timefmt, outfile, fromfile;
-  bool csv = false, json = false, nul = false, no_newline = false, ready = false;
+  bool csv = false, json = false, json_stat = false, nul = false, no_newline = false, ready = false;
   int timeout = 0;
   std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
   std::int64_t max_pending = 65536;
@@ -71,6 +72,8 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("--timefmt", o.timefmt, "strftime format for %T");
   sub_->add_flag("-c,--csv", o.csv, "CSV output");
   sub_->add_flag("--json", o.json, "JSON Lines output (see README for the schema); implies -m");
+  sub_->add_flag("--json-stat", o.json_stat,
+                 "With --json: add each entry's dev, ino, size and mtime_ns when known");
   sub_->add_flag("-0,--null", o.nul, "End each record with NUL instead of newline");
   sub_->add_flag("--no-newline", o.no_newline, "Do not end --format records with a newline");
   sub_->add_flag("--ready", o.ready, "Print READY once every watch is live");
@@ -175,6 +178,7 @@ std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub)
   if (o.csv && format) return "-c and --format cannot both be specified";
   if (o.json && format) return "--json and --format cannot both be specified";
   if (o.json && o.csv) return "--json and -c/--csv cannot both be specified";
+  if (o.json_stat && !o.json) return "--json-stat needs --json";
   if (o.json && timefmt) return "--json and --timefmt cannot both be specified (JSON times are RFC 3339)";
   if (timefmt && !format) return "--timefmt cannot be specified without --format";
   if (timefmt && o.format.find("%T") == std::string::npos) {
@@ -325,15 +329,6 @@ int WatchCommand::run(const ProcessStart& start) {
     out_name = o.outfile;
   }
 
-  // Signals are taken by one thread with sigwait; every other thread has them blocked.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
   // -d: fork here, before the watcher exists, and let the parent exit 0 only once the
   // child says its watches are live (a byte on a pipe), or with the child's own exit code
   // (its error went to stderr, still the caller's) if it failed. Forking after start()
@@ -366,28 +361,15 @@ int WatchCommand::run(const ProcessStart& start) {
   auto created = Watcher::create(wo);
   if (!created) return err(created.error().message);
   std::unique_ptr<Watcher> watcher = std::move(*created);
-  // The signal thread runs from before start(): a SIGINT during a long crawl stops it.
-  std::atomic<bool> done{false};
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (!done.load()) watcher->request_stop();
-  });
-  struct JoinSignals {
-    std::atomic<bool>& done;
-    std::thread& t;
-    ~JoinSignals() {
-      done.store(true);
-      ::kill(::getpid(), SIGTERM);  // wakes sigwait if no signal came (it is blocked: no effect)
-      t.join();
-    }
-  } join_signals{done, signals};
+  // SIGINT/SIGTERM/SIGHUP from here on come through the host's signalfd; one during the
+  // crawl stops it (start() returns `interrupted`).
+  host::Host host(*watcher);
 
   if (quiet == 0) {
     std::fprintf(stderr, o.recursive ? "Setting up watches.  Beware: since -r was given, this may take a while!\n"
                                      : "Setting up watches.\n");
   }
-  if (auto started = watcher->start(); !started) {
+  if (auto started = host.start(); !started) {
     // Stopped by SIGINT/SIGTERM before the watches were live: as a signal-ended watch, 0.
     if (started.error().code == ErrorCode::interrupted) return 0;
     return err(started.error().message);
@@ -432,8 +414,6 @@ int WatchCommand::run(const ProcessStart& start) {
   }
   if (auto w = writer.flush(buf, out_name); !w) return err(w.error().message);
 
-  std::thread loop([&] { watcher->run(); });
-
   // Formats `batch` into buf; returns how many events printed something. Without -m it
   // stops after the first one that did.
   auto format_batch = [&](const std::vector<Event>& batch) {
@@ -442,7 +422,7 @@ int WatchCommand::run(const ProcessStart& start) {
       std::size_t before = buf.size();
       if (o.json) {
         if (!(wo.events & event_bit(e.kind))) continue;
-        sink::format_json(e, buf);
+        sink::format_json(e, buf, o.json_stat);
         buf.push_back(term);
       } else {
         text.format(e, buf);
@@ -455,11 +435,21 @@ int WatchCommand::run(const ProcessStart& start) {
   };
 
   int exit_code = 0;
+  Subscription& events = *watcher->primary();
+  const int events_fd = events.fd();
   auto last_event = std::chrono::steady_clock::now();
   std::vector<Event> batch;
   for (;;) {
+    int wait_ms = -1;
+    if (o.timeout > 0) {
+      auto left = std::chrono::seconds(o.timeout) - (std::chrono::steady_clock::now() - last_event);
+      wait_ms = static_cast<int>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+    }
+    auto wake = host.wait(std::span<const int>(&events_fd, 1), wait_ms);
+    if (wake.signal != 0) break;  // SIGINT/SIGTERM/SIGHUP: stop, flush what is pending, exit 0
     batch.clear();
-    bool more = watcher->next_batch(batch, o.timeout > 0 ? 200 : -1);
+    bool more = events.try_take(batch);
     std::size_t printed = format_batch(batch);
     if (!buf.empty()) {
       if (auto w = writer.flush(buf, out_name); !w) {
@@ -477,13 +467,11 @@ int WatchCommand::run(const ProcessStart& start) {
       break;
     }
   }
-  done.store(true);
-  watcher->request_stop();
-  loop.join();
+  host.stop();
   // Drain what the loop produced while stopping.
   if (exit_code == 0 && monitor) {
     batch.clear();
-    while (watcher->next_batch(batch, 0) && !batch.empty()) {
+    while (events.try_take(batch) && !batch.empty()) {
       format_batch(batch);
       batch.clear();
       if (!writer.flush(buf, out_name)) break;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace lookout {
@@ -29,18 +30,44 @@ enum class EventKind : std::uint8_t {
                   // it is now (its old path if it left the tree), after its rename/delete event
   delete_self,    // only when asked for: a watched directory or file was deleted; comes
                   // before its parent's `delete`, as inotify reports it
+  exists,         // only for a subscription that asked for report_existing: an entry that was
+                  // in the tree when the subscription began (one per entry, after ready)
 };
 
 const char* event_kind_name(EventKind kind);  // "create", "delete", ... (JSON names)
 
+// Which kinds of events to report, as a bit set of EventKind.
+using EventMask = std::uint32_t;
+constexpr EventMask event_bit(EventKind k) { return 1u << static_cast<unsigned>(k); }
+constexpr EventMask kDefaultEvents =
+    event_bit(EventKind::create) | event_bit(EventKind::modify) |
+    event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
+    event_bit(EventKind::remove) | event_bit(EventKind::rename) | event_bit(EventKind::rescan) |
+    event_bit(EventKind::unmount) | event_bit(EventKind::backend);
+
+// An entry's identity and stamps as the tree model last saw them (lstat, not followed).
+// Front ends use it to tell "the same file" apart from a new one at the same name (tail's
+// rotation and truncation, ingest's versions, sync's moves).
+struct EntryStat {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
 struct Event {
-  std::uint64_t seq = 0;         // assigned by the event log, strictly increasing
+  std::uint64_t seq = 0;         // position in its subscription's stream: 1, 2, 3, ... with no
+                                 // gap (a gap would mean a lost event)
   std::int64_t time_ns = 0;      // CLOCK_REALTIME when the engine saw it
   EventKind kind = EventKind::modify;
   bool is_dir = false;
   std::string path;              // absolute path, as bytes
   std::string from;              // rename only: the old absolute path
-  std::string reason;            // rescan: "overflow", "fresh", ...; backend: "poll: why"
+  std::string reason;            // rescan: "overflow", "fresh", "lagged", ...; backend: "poll: why"
+  // The entry's identity and stamps, when the model has a stat for it: after the change for
+  // create/modify/close_write/attrib/rename/exists, as last known for a delete. Empty for
+  // entries listed but not yet stat'ed, and for rescan, backend and unmount records.
+  std::optional<EntryStat> stat;
 };
 
 }  // namespace lookout

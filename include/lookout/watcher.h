@@ -1,9 +1,11 @@
 // Watcher: watches directory trees and turns every change under them into Events.
 // One loop thread owns the kernel side, the tree model and the diff engine (see
-// docs/design.md); the consumer takes events from another thread with next_batch().
+// docs/design.md); consumers take events from other threads through subscriptions
+// (subscribe(), each with a readiness fd) or the primary one (next_batch()).
 // start() returns only once every initial watch is live, so a change made after it is
 // never missed. step() is the loop's single iteration; run() just calls it.
-// Thread safety: next_batch() and request_stop() from any thread; everything else on the
+// Thread safety: next_batch(), subscribe(), stats() and request_stop() from any thread;
+// everything else on the
 // thread that owns the loop.
 #pragma once
 
@@ -15,17 +17,9 @@
 
 #include "lookout/event.h"
 #include "lookout/result.h"
+#include "lookout/subscription.h"
 
 namespace lookout {
-
-// Which kinds of events to report, as a bit set of EventKind.
-using EventMask = std::uint32_t;
-constexpr EventMask event_bit(EventKind k) { return 1u << static_cast<unsigned>(k); }
-constexpr EventMask kDefaultEvents =
-    event_bit(EventKind::create) | event_bit(EventKind::modify) |
-    event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
-    event_bit(EventKind::remove) | event_bit(EventKind::rename) | event_bit(EventKind::rescan) |
-    event_bit(EventKind::unmount) | event_bit(EventKind::backend);
 
 // How changes are found. auto: inotify where the kernel reports changes, polling where it
 // cannot (and for subtrees past the inotify watch limit), and a fanotify filesystem mark
@@ -76,7 +70,12 @@ struct WatchOptions {
   std::vector<std::string> include_regex, include_regex_icase;
   std::vector<std::string> exclude_globs;
   std::vector<std::string> exclude_paths;
-  // Unconsumed events after which the loop stops reading the kernel (bounded memory).
+  // next_batch() reads a subscription made with the Watcher (the primary consumer), which,
+  // unlike those of subscribe(), holds the loop: past max_pending unconsumed events the
+  // loop stops reading the kernel (bounded memory; the kernel queue absorbs the burst, or
+  // overflows into a rescan). Right for a sole consumer (`lookout watch`); a host of
+  // several consumers turns it off and uses subscribe() only.
+  bool primary_consumer = true;
   std::size_t max_pending = 65536;
   // Shortest and longest pause between rescans when overflows keep coming (storm backoff).
   int rescan_backoff_min_ms = 0;
@@ -123,8 +122,15 @@ class Watcher {
   void request_stop();
 
   // Consumer side, thread-safe: appends pending events to `out`, waiting up to timeout_ms
-  // (-1: forever) for one. Returns false when watching has ended and all was taken.
+  // (-1: forever) for one. Returns false when watching has ended and all was taken, or
+  // without a primary consumer.
   bool next_batch(std::vector<Event>& out, int timeout_ms);
+  // The primary consumer as a subscription (its fd for a poll loop, try_take); null without
+  // one. Owned by the Watcher.
+  Subscription* primary();
+  // Thread-safe, before or after start(): a new consumer with its own cursor, mask, filter
+  // and coalescing (see subscription.h). Every subscription shares this Watcher's watches.
+  std::unique_ptr<Subscription> subscribe(const SubscribeOptions& options);
 
   // Forces a rescan + diff of every root now (tests; also what overflow triggers).
   void rescan_now(const std::string& reason);

@@ -18,6 +18,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::backend: return "backend";
     case EventKind::move_self: return "move_self";
     case EventKind::delete_self: return "delete_self";
+    case EventKind::exists: return "exists";
   }
   return "modify";
 }

@@ -14,7 +14,7 @@ class Watcher::Impl::PollLink final : public backend::PollHost {
   void report(EventKind kind, NodeId id) override { w_.emit(kind, id); }
   void report_path(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
                    NodeId root) override {
-    w_.emit_path(kind, path, from, is_dir, root);
+    w_.emit_found(kind, path, from, is_dir, root);
   }
   void root_gone(NodeId root, const char* how) override { w_.root_gone(root, how); }
   void appeared(NodeId dir, const std::string& name) override { w_.appeared(dir, name, true); }

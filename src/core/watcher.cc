@@ -75,7 +75,8 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
       fanotify_opener(std::move(seams.fanotify)),
       opt(std::move(o)),
-      log(opt.max_pending),
+      shared_log(std::make_shared<core::EventLog>()),
+      log(*shared_log),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       poll_host(make_poll_host()),
       poll_tracker(make_poll_tracker()),
@@ -83,6 +84,14 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       fanotify_link(make_fanotify_link()),
       poller(backend::PollOptions{opt.poll_min_ms, opt.poll_max_ms, opt.poll_full_every_ms,
                                   opt.poll_full, opt.recursive}) {
+  if (opt.primary_consumer) {
+    // Every kind: the engine's own mask (opt.events) already decides what is reported.
+    SubscribeOptions so;
+    so.events = ~EventMask{0};
+    so.max_behind = opt.max_pending;
+    primary = log.add_reader(so, /*hold_loop=*/true);
+    primary_sub = std::make_unique<Subscription>(shared_log, primary);
+  }
   // Structure events are always needed to keep the model true, whatever is reported.
   // IN_EXCL_UNLINK: no events for names already unlinked (fslab 1e);
   // IN_ONLYDIR: never turn a directory watch into a file watch through a race.
@@ -120,7 +129,7 @@ std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
 }
 
 void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std::string& from,
-                              bool is_dir, NodeId root, const char* reason) {
+                              bool is_dir, NodeId root, const char* reason, const sys::FileStat* st) {
   if (!(opt.events & event_bit(kind))) return;
   if (filter && !filter->empty() && kind != EventKind::rescan) {
     std::string_view rp = root != kNoNode ? std::string_view(model.node(root).name) : std::string_view{};
@@ -133,11 +142,23 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
   e.path = path;
   if (kind == EventKind::rename) e.from = from;
   e.reason = kind == EventKind::rescan ? from : std::string(reason);
+  if (st && kind != EventKind::rescan && kind != EventKind::backend && kind != EventKind::unmount) {
+    e.stat = EntryStat{st->dev, st->ino, st->size, st->mtime_ns};
+  }
   log.append(std::move(e));
 }
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
-  emit_path(kind, model.path(id), from, model.node(id).is_dir(), model.root_of(id), reason);
+  const core::Node& n = model.node(id);
+  emit_path(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
+            n.stat_known ? &n.st : nullptr);
+}
+
+void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
+                               bool is_dir, NodeId root, const char* reason) {
+  NodeId id = kind == EventKind::rescan ? kNoNode : model.find_path(path);
+  const sys::FileStat* st = id != kNoNode && model.node(id).stat_known ? &model.node(id).st : nullptr;
+  emit_path(kind, path, from, is_dir, root, reason, st);
 }
 
 void Watcher::Impl::end(Error e) {
@@ -441,6 +462,8 @@ Result<void> Watcher::Impl::start() {
     report_since_last_run();
     next_state_save_ms = now_ms() + opt.state_save_every_ms;
   }
+  serve_readers();
+  publish_stats();
   return {};
 }
 
@@ -478,7 +501,7 @@ void Watcher::Impl::report_since_last_run() {
     if (now_root == kNoNode) continue;
     core::DiffSink sink;
     sink.event = [this, now_root](EventKind k, const std::string& p, const std::string& from,
-                                  bool is_dir) { emit_path(k, p, from, is_dir, now_root, "since_last_run"); };
+                                  bool is_dir) { emit_found(k, p, from, is_dir, now_root, "since_last_run"); };
     core::reconcile(previous, old_root, model, now_root, sink);
   }
 }
@@ -627,7 +650,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
                            bool is_dir) {
       announce_rescan();
       ++differences;
-      emit_path(k, path, from, is_dir, root);
+      emit_found(k, path, from, is_dir, root);
     };
     sink.dir_added = [&new_dirs](NodeId id) { new_dirs.push_back(id); };
     // The scan is already stale for directories that had no watch during it (new ones, and
@@ -683,8 +706,12 @@ bool Watcher::Impl::step(int timeout_ms) {
   backend::Tracker* kernel = kernel_tracker();
   int second = reading ? (kernel ? kernel->fd() : -1) : log.resume_fd();
   const int notice = kernel ? kernel->notice_fd() : -1;
-  pollfd fds[3] = {{stop_fd.get(), POLLIN, 0}, {second, POLLIN, 0}, {notice, POLLPRI, 0}};
-  int n = waiter->poll(fds, notice >= 0 ? 3 : 2, timeout_ms);
+  if (service_due) timeout_ms = 0;
+  pollfd fds[4] = {{stop_fd.get(), POLLIN, 0},
+                   {second, POLLIN, 0},
+                   {log.service_fd(), POLLIN, 0},
+                   {notice, POLLPRI, 0}};
+  int n = waiter->poll(fds, notice >= 0 ? 4 : 3, timeout_ms);
   if (n < 0 && errno != EINTR) {
     end(error_from_errno(errno, "poll", ""));
     return false;
@@ -713,7 +740,8 @@ bool Watcher::Impl::step(int timeout_ms) {
   if (kernel) kernel->after_read(caught_up);
   // Slices small enough that events keep flowing while a large tree is being filled in.
   if (crawl && !ended && !log.over_limit()) continue_crawl(256);
-  if (notice >= 0 && (fds[2].revents & (POLLPRI | POLLERR))) kernel->on_notice();
+  if (notice >= 0 && (fds[3].revents & (POLLPRI | POLLERR))) kernel->on_notice();
+  if (fds[2].revents & POLLIN) service_due = true;
   if (!starved.empty() && now_ms() >= next_starved_retry_ms) retry_starved();
   if (rescan_pending && now_ms() >= rescan_due_ms) rescan(rescan_reason);
   if (opt.reconcile_every_ms > 0 && !ended && now_ms() >= next_reconcile_ms) {
@@ -727,6 +755,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   for (backend::Tracker* t : trackers()) {
     if (t && !ended && t->due_ms() != backend::Tracker::kNever && now_ms() >= t->due_ms()) t->run_due();
   }
+  serve_readers();
   return !ended;
 }
 
@@ -738,10 +767,14 @@ Result<std::unique_ptr<Watcher>> Watcher::create(WatchOptions options) {
 }
 
 Result<void> Watcher::start() { return impl_->start(); }
-bool Watcher::step(int timeout_ms) { return impl_->step(timeout_ms); }
+bool Watcher::step(int timeout_ms) {
+  bool more = impl_->step(timeout_ms);
+  impl_->publish_stats();
+  return more;
+}
 
 void Watcher::run() {
-  while (impl_->step(impl_->opt.state_file.empty() ? -1 : impl_->opt.state_save_every_ms)) {
+  while (step(impl_->opt.state_file.empty() ? -1 : impl_->opt.state_save_every_ms)) {
   }
   // Stopping during a storm's backoff must not drop the rescan the consumer was promised.
   if (impl_->rescan_pending && !impl_->ended) impl_->rescan(impl_->rescan_reason);
@@ -750,6 +783,7 @@ void Watcher::run() {
       impl_->opt.on_diagnostic(r.error(), false);
     }
   }
+  impl_->publish_stats();
   impl_->log.close();
 }
 
@@ -760,23 +794,39 @@ void Watcher::request_stop() {
   [[maybe_unused]] auto n = ::write(impl_->stop_fd.get(), &one, sizeof one);
 }
 
+Subscription* Watcher::primary() { return impl_->primary_sub.get(); }
+
 bool Watcher::next_batch(std::vector<Event>& out, int timeout_ms) {
-  return impl_->log.take(out, timeout_ms);
+  if (!impl_->primary) return false;
+  return impl_->log.take(*impl_->primary, out, timeout_ms);
 }
 
-void Watcher::rescan_now(const std::string& reason) { impl_->rescan(reason); }
-void Watcher::poll_now() { impl_->poll_pass(true); }
+void Watcher::rescan_now(const std::string& reason) {
+  impl_->rescan(reason);
+  impl_->publish_stats();
+}
+
+void Watcher::poll_now() {
+  impl_->poll_pass(true);
+  impl_->publish_stats();
+}
+
+void Watcher::Impl::publish_stats() {
+  WatcherStats s = stats;
+  s.events = log.appended();
+  s.coalesced = log.coalesced();
+  s.watches = inotify ? inotify->watch_count() : 0;
+  s.fanotify_marks = fan ? fan->mark_count() : 0;
+  s.crawling = crawl.has_value();
+  s.nodes = model.size();
+  s.polled_dirs = poller.size();
+  std::lock_guard lock(published_mu);
+  published = s;
+}
 
 WatcherStats Watcher::stats() const {
-  WatcherStats s = impl_->stats;
-  s.events = impl_->log.appended();
-  s.coalesced = impl_->log.coalesced();
-  s.watches = impl_->inotify ? impl_->inotify->watch_count() : 0;
-  s.fanotify_marks = impl_->fan ? impl_->fan->mark_count() : 0;
-  s.crawling = impl_->crawl.has_value();
-  s.nodes = impl_->model.size();
-  s.polled_dirs = impl_->poller.size();
-  return s;
+  std::lock_guard lock(impl_->published_mu);
+  return impl_->published;
 }
 
 Error Watcher::end_reason() const { return impl_->end_error; }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <string>
@@ -43,8 +44,22 @@ struct Watcher::Impl {
   bool step(int timeout_ms);
   void emit(EventKind kind, core::NodeId id, const std::string& from = {},
             const char* reason = "");
+  // `st`: the entry's stat for the event's identity fields, when the caller has it.
   void emit_path(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
-                 core::NodeId root, const char* reason = "");
+                 core::NodeId root, const char* reason = "", const sys::FileStat* st = nullptr);
+  // emit_path for an event from a diff: the identity comes from the model's entry at `path`.
+  void emit_found(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
+                  core::NodeId root, const char* reason = "");
+
+  // subscribers.cc: what the loop does for subscriptions, between steps (the model then
+  // matches every event appended so far).
+  // Snapshots the model for readers cut off in this step, lists the tree for new readers that
+  // asked for it, and hands the differences to cut-off readers that have caught up.
+  void serve_readers();
+  void list_existing(core::Reader& r);
+  void hand_off(core::Reader& r, core::TreeModel& snapshot);
+  std::unordered_map<std::shared_ptr<core::Reader>, std::unique_ptr<core::TreeModel>> reader_snapshots;
+  bool service_due = false;
   void schedule_rescan(const char* reason);
   void rescan(const std::string& reason);
   void end(Error e);
@@ -284,7 +299,12 @@ struct Watcher::Impl {
   std::shared_ptr<core::PathFilter> filter;
   core::TreeModel model;
   std::optional<backend::InotifyBackend> inotify;
-  core::EventLog log;
+  // Shared with the subscriptions, which may outlive the Watcher.
+  std::shared_ptr<core::EventLog> shared_log;
+  core::EventLog& log;
+  // The reader behind next_batch() (WatchOptions::primary_consumer): it holds the loop.
+  std::shared_ptr<core::Reader> primary;
+  std::unique_ptr<Subscription> primary_sub;  // the same reader, for Watcher::primary()
   // Which directory each inotify wd stands for, and back (the model knows nothing of wds).
   core::InotifyWatches watches;
   // A directory listed ahead of the events at its new place, while its wd still belongs to
@@ -357,6 +377,11 @@ struct Watcher::Impl {
   bool stop_requested = false;
   Error end_error;
   WatcherStats stats;
+  // stats() is read from other threads (a metrics endpoint): the loop publishes a copy at the
+  // end of every step and of every other loop-thread entry point.
+  void publish_stats();
+  std::mutex published_mu;
+  WatcherStats published;
 };
 
 }  // namespace lookout

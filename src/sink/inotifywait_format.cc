@@ -38,6 +38,7 @@ std::uint32_t mask_of(const Event& e) {
     case EventKind::access: return IN_ACCESS;
     case EventKind::close_nowrite: return IN_CLOSE_NOWRITE;
     case EventKind::backend: return 0;  // no inotify counterpart: JSON and --verbose only
+    case EventKind::exists: return 0;   // a listing, not a change: subscriptions only
     case EventKind::move_self: return IN_MOVE_SELF;
     case EventKind::delete_self: return IN_DELETE_SELF;
   }

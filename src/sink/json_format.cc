@@ -119,7 +119,7 @@ void append_json_string(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-void format_json(const Event& e, std::string& out) {
+void format_json(const Event& e, std::string& out, bool with_stat) {
   time_t secs = static_cast<time_t>(e.time_ns / 1000000000);
   struct tm tm;
   ::gmtime_r(&secs, &tm);
@@ -140,6 +140,10 @@ void format_json(const Event& e, std::string& out) {
   if (!reason.empty()) {
     out += ",\"reason\":";
     append_json_string(reason, out);
+  }
+  if (with_stat && e.stat) {
+    out += fmt::format(",\"dev\":{},\"ino\":{},\"size\":{},\"mtime_ns\":{}", e.stat->dev, e.stat->ino,
+                       e.stat->size, e.stat->mtime_ns);
   }
   out += '}';
 }

@@ -1,6 +1,7 @@
 // JSON Lines output: one object per event,
 //   {"seq":N,"time":"<RFC 3339 UTC, µs>","event":E,"path":P,"is_dir":B[,"from":F]}
-// plus "reason" on rescans and on moves in/out of the tree. Names that are not valid UTF-8
+// plus "reason" on rescans and on moves in/out of the tree, and with `with_stat` the entry's
+// identity and stamps when known: "dev","ino","size","mtime_ns" (--json-stat). Names that are not valid UTF-8
 // are shown with U+FFFD in "path"/"from" and given losslessly in "path_b64"/"from_b64".
 // Stateless; thread-safe.
 #pragma once
@@ -12,7 +13,7 @@
 
 namespace lookout::sink {
 
-void format_json(const Event& e, std::string& out);
+void format_json(const Event& e, std::string& out, bool with_stat = false);
 // {"event":"ready"} and similar control records.
 void format_json_control(std::string_view event, std::string& out);
 // Helpers shared with tests.

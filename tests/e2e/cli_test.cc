@@ -289,6 +289,27 @@ TEST_F(Cli, OddNamesWithFormatAndNul) {
   EXPECT_EQ(got, expected) << join_lines(got);
 }
 
+TEST_F(Cli, JsonStatAddsIdentityAndStamps) {
+  auto lk = start({"watch", "-m", "--json", "--json-stat", root});
+  write_ok(path("f"), "12345");
+  mkdir_ok(path("cookie"));
+  ASSERT_TRUE(lk->wait_stdout_contains("/cookie\"", kWait)) << lk->describe();
+  struct stat st;
+  ASSERT_EQ(::lstat(path("f").c_str(), &st), 0);
+  bool saw_close_write = false;
+  for (const auto& line : split_records(lk->out(), '\n')) {
+    auto o = parse_json_line(line);
+    ASSERT_TRUE(o) << printable(line);
+    if ((*o)["event"] != "close_write") continue;
+    saw_close_write = true;
+    EXPECT_EQ((*o)["ino"], std::to_string(st.st_ino)) << line;
+    EXPECT_EQ((*o)["dev"], std::to_string(st.st_dev)) << line;
+    EXPECT_EQ((*o)["size"], "5") << line;
+    EXPECT_EQ((*o)["mtime_ns"], std::to_string(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)) << line;
+  }
+  EXPECT_TRUE(saw_close_write) << lk->out();
+}
+
 TEST_F(Cli, OddNamesAreUnambiguousInJson) {
   auto lk = start({"watch", "-m", "--json", root});
   for (auto& n : kOddNames) mkdir_ok(path(n));

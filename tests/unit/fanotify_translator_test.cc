@@ -59,7 +59,7 @@ class FanotifyTranslator : public ::testing::Test {
   }
   std::vector<Seen> take() {
     std::vector<Event> out;
-    w->log.take(out, 0);
+    w->log.take(*w->primary, out, 0);
     std::vector<Seen> seen;
     for (const Event& e : out) {
       if (e.kind == EventKind::backend) continue;

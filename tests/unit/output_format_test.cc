@@ -119,6 +119,21 @@ TEST(JsonFormat, SchemaAndEscaping) {
             "\"path\":\"/w/new \\\"q\\\"\\n\",\"is_dir\":false,\"from\":\"/w/old\"}");
 }
 
+TEST(JsonFormat, StatFieldsOnlyWhenAskedAndKnown) {
+  Event e = ev(EventKind::modify, "/w/f");
+  std::string plain;
+  format_json(e, plain, true);
+  EXPECT_EQ(plain.find("\"ino\""), std::string::npos) << "no stat known: no fields";
+  e.stat = EntryStat{2049, 131, 5, 1700000000123456789};
+  std::string without, with;
+  format_json(e, without);
+  format_json(e, with, true);
+  EXPECT_EQ(without.find("\"ino\""), std::string::npos);
+  EXPECT_NE(with.find(",\"dev\":2049,\"ino\":131,\"size\":5,\"mtime_ns\":1700000000123456789}"),
+            std::string::npos)
+      << with;
+}
+
 TEST(JsonFormat, InvalidUtf8GetsBase64) {
   std::string out;
   format_json(ev(EventKind::create, std::string("/w/\xff\xfe", 5)), out);

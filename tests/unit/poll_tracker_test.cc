@@ -44,7 +44,7 @@ class PollTrackerTest : public ::testing::Test {
   }
   std::vector<Seen> take() {
     std::vector<Event> out;
-    w->log.take(out, 0);
+    w->log.take(*w->primary, out, 0);
     std::vector<Seen> seen;
     for (const Event& e : out) {
       if (e.kind != EventKind::backend) seen.push_back(Seen{e.kind, e.path});

@@ -11,7 +11,7 @@ namespace {
 
 std::size_t rescans(Watcher::Impl& w) {
   std::vector<Event> out;
-  w.log.take(out, 0);
+  w.log.take(*w.primary, out, 0);
   std::size_t n = 0;
   for (const Event& e : out) n += e.kind == EventKind::rescan;
   return n;
