@@ -161,6 +161,11 @@ std::vector<std::string> make_advice(const DoctorReport& r) {
         out.push_back(fmt::format(
             "use --poll on this {} mount ({}): inotify only sees changes made by this machine",
             type, where));
+      } else if (m->fs.is_unknown) {
+        out.push_back(fmt::format(
+            "{} is a filesystem lookout does not know ({}): it is watched with inotify as if "
+            "local; use --poll if changes go unreported",
+            where, type));
       } else if (m->fs.is_overlay) {
         out.push_back(fmt::format(
             "{} is overlayfs: inotify is right for writes through it; if anything writes into "

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "lookout/commands.h"
+#include "diagnostic_words.h"
 #include "engine_flags.h"
 #include "lookout/watcher.h"
 #include "sink/event_writer.h"
@@ -208,7 +209,7 @@ int WatchCommand::run(const ProcessStart& start) {
   std::uint32_t in_events = 0;
   if (!o.events.empty()) {
     auto parsed = sink::parse_inotify_event_names(o.events);
-    if (!parsed) return err(parsed.error().message);
+    if (!parsed) return err(diagnostic_words(parsed.error()));
     in_events = *parsed;
     wo.events = in_bits_to_kinds_mask(in_events);
   }
@@ -220,7 +221,7 @@ int WatchCommand::run(const ProcessStart& start) {
   wo.on_diagnostic = [verbose, quiet, say](const Error& e, bool fatal) {
     // Code ok: what the engine decided (backend choices); the rest are warnings.
     bool info = e.code == ErrorCode::ok && !fatal;
-    if (fatal || (info ? verbose : quiet < 2)) say(e.message, fatal ? LOG_ERR : info ? LOG_INFO : LOG_WARNING);
+    if (fatal || (info ? verbose : quiet < 2)) say(diagnostic_words(e), fatal ? LOG_ERR : info ? LOG_INFO : LOG_WARNING);
   };
 
   int out_fd = STDOUT_FILENO;
@@ -273,7 +274,7 @@ int WatchCommand::run(const ProcessStart& start) {
     ::setsid();  // no controlling terminal: a hangup of the caller's session does not stop it
   }
   auto created = Watcher::create(wo);
-  if (!created) return err(created.error().message);
+  if (!created) return err(diagnostic_words(created.error()));
   std::unique_ptr<Watcher> watcher = std::move(*created);
   // The signal thread runs from before start(): a SIGINT during a long crawl stops it.
   std::atomic<bool> done{false};
@@ -299,7 +300,7 @@ int WatchCommand::run(const ProcessStart& start) {
   if (auto started = watcher->start(); !started) {
     // Stopped by SIGINT/SIGTERM before the watches were live: as a signal-ended watch, 0.
     if (started.error().code == ErrorCode::interrupted) return 0;
-    return err(started.error().message);
+    return err(diagnostic_words(started.error()));
   }
   if (quiet == 0) std::fprintf(stderr, "Watches established.\n");
   if (ready_fd >= 0) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -25,11 +26,26 @@ enum class ErrorCode {
   interrupted,        // a stop was requested (request_stop) before start() finished
 };
 
+// Why, as data, where a front end must add advice in its own terms: a CLI names the flag to
+// use, a daemon its configuration key. The library's messages never name a CLI flag; the
+// cause says which WatchOptions field or fact is behind one, and Error's path and sys_errno
+// hold the facts (cmd/lookout/diagnostic_words.h words them for the command line).
+enum class Cause : std::uint8_t {
+  none = 0,
+  poll_asked,           // WatchOptions::backend poll: `path` is polled (a decision, code ok)
+  fanotify_asked,       // WatchOptions::backend fanotify: `path`'s filesystem marked (code ok)
+  overlay_poll_asked,   // WatchOptions::poll_overlay: the overlay mount `path` is polled (code ok)
+  fanotify_unusable,    // fanotify_init or fanotify_mark failed with sys_errno for `path`
+  checksum_unreadable,  // WatchOptions::checksum: `path` could not be read (sys_errno)
+  unknown_event_name,   // an inotifywait event name that does not exist (`path`: the name)
+};
+
 struct Error {
   ErrorCode code = ErrorCode::io;
   int sys_errno = 0;
   std::string path;
   std::string message;  // full sentence for a human, already names path and fix
+  Cause cause = Cause::none;
 };
 
 // Maps an errno from a syscall on `path` to an Error whose message reads

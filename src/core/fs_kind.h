@@ -57,8 +57,10 @@ struct FsKind {
   bool is_fuse = false;     // FUSE, including virtiofs and fuse.* subtypes
   bool is_overlay = false;
   bool is_pseudo = false;  // proc, sysfs, cgroup, ...: generated content, no events
+  bool is_unknown = false;  // a filesystem lookout does not know, assumed local (inotify)
   BackendKind backend = BackendKind::inotify;
-  std::string reason;  // why `backend`, in one or two sentences, with the known caveats
+  std::string reason;  // why `backend`, in one or two sentences, with the known caveats;
+                       // names no CLI flag (the flags above let a front end word advice)
 };
 
 // Pure: the classification for a statfs magic plus (optionally) the mount's mountinfo

@@ -225,7 +225,7 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
       // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
       if (auto why = polling_reason(path)) {
         start_polling(d, nullptr);
-        announce(d, "poll", *why);
+        announce(d, "poll", why->why, why->cause);
         return true;
       }
     }
@@ -394,7 +394,7 @@ Result<void> Watcher::Impl::start() {
     NodeId root = model.add_root(abs, st);
     if (opt.backend == BackendChoice::poll) {
       start_polling(root, nullptr);
-      announce(root, "poll", "asked for with --backend poll");
+      announce(root, "poll", "asked for", Cause::poll_asked);
     } else if (fan) {
       if (auto r = mark_root(root); !r) return r.error();
     }
