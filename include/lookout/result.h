@@ -1,7 +1,13 @@
 // Result<T>: a value or an Error, the library's only way to report failure.
-// A small subset of std::expected's API (C++23) so call sites can move to it unchanged.
-// Error carries the errno, the path involved and a message that names the fix; the
-// command line decides exit codes, the library never exits.
+// Error carries the errno, the path involved, a message that names the fix and the cause as
+// data; the command line decides exit codes, the library never exits.
+// Its reading side is a subset of std::expected<T, Error>'s (C++23): has_value(), explicit
+// bool, value(), operator* and operator->, error(). It is not a drop-in replacement:
+//   - an Error converts implicitly (`return error;`); std::expected needs
+//     `return std::unexpected(error);`, so moving to it means rewriting those returns;
+//   - value() on an error throws std::bad_variant_access (std::expected: bad_expected_access),
+//     and Result<void> has no value();
+//   - there is no value_or, and_then, transform, or_else, emplace or comparison.
 #pragma once
 
 #include <cerrno>
@@ -63,7 +69,9 @@ class [[nodiscard]] Result {
   T& value() { return std::get<0>(v_); }
   const T& value() const { return std::get<0>(v_); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
   const Error& error() const { return std::get<1>(v_); }
 
  private:
