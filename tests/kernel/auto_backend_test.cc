@@ -4,11 +4,12 @@
 #include <unistd.h>
 
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
 
-TEST(AutoBackend, FuseSubmountIsPolledAndSeesOutOfBandWrites) {
+LOOKOUT_TEST(AutoBackend, FuseSubmountIsPolledAndSeesOutOfBandWrites, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount bindfs";
   if (testing::sh("command -v bindfs >/dev/null 2>&1") != 0) GTEST_SKIP() << "bindfs is not installed";
   testing::TempDir t, src;

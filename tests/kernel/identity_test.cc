@@ -12,6 +12,7 @@
 
 #include "support/loop_mount.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/file_stat.h"
 
 namespace lookout {
@@ -104,7 +105,7 @@ void skip_unless_possible() {
   if (!testing::have_program("mkfs.ext4")) GTEST_SKIP() << "mkfs.ext4 missing (apt-get install e2fsprogs)";
 }
 
-TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime) {
+LOOKOUT_TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime, LABELS(root)) {
   skip_unless_possible();
   if (::testing::Test::IsSkipped()) return;
   testing::LoopMount m("mkfs.ext4 -q -F");
@@ -112,7 +113,7 @@ TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime) {
   check_reuse_and_rename(m.path(), sys::BirthKind::btime);
 }
 
-TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithGenerationOnly) {
+LOOKOUT_TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithGenerationOnly, LABELS(root)) {
   skip_unless_possible();
   if (::testing::Test::IsSkipped()) return;
   // 128-byte inodes have no room for the creation time: statx reports no STATX_BTIME.

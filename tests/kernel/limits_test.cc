@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -88,7 +89,7 @@ TEST(Limits, InstanceLimitIsOneClearError) {
 }
 
 // Root-only: a real mount under the tree, unmounted while watched.
-TEST(Limits, UnmountOfSubmountIsReported) {
+LOOKOUT_TEST(Limits, UnmountOfSubmountIsReported, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   testing::TempDir t;
   testing::make_dirs(t / "mnt");

@@ -12,6 +12,7 @@
 
 #include "support/consumer_state.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -57,7 +58,7 @@ bool has_event(const std::vector<Event>& evs, EventKind k, const std::string& pa
   return false;
 }
 
-TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer) {
+LOOKOUT_TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting an overlay needs root";
   Overlay o;
   if (!o.mounted) GTEST_SKIP() << "overlay mount failed: " << o.why_not;
@@ -81,7 +82,7 @@ TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer) {
   EXPECT_TRUE(r.wait_for(EventKind::create, o.merged() + "/direct", {}, std::chrono::seconds(20))) << r.dump();
 }
 
-TEST(Overlay, ReconcilePassFindsWhatInotifyMissedAndIsSilentOtherwise) {
+LOOKOUT_TEST(Overlay, ReconcilePassFindsWhatInotifyMissedAndIsSilentOtherwise, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting an overlay needs root";
   Overlay o;
   if (!o.mounted) GTEST_SKIP() << "overlay mount failed: " << o.why_not;
