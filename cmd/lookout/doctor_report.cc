@@ -202,7 +202,8 @@ std::vector<std::string> make_advice(const DoctorReport& r) {
           needed, remaining, lim.watches_knob, lim.max_user_watches, r.inotify.used_watches,
           r.inotify.uid, lim.watches_knob, target));
       if (userns_knob) {
-        // Per user namespace (fslab §2): its creator sets it; the host's limit still applies.
+        // Per user namespace (docs/kernel-facts.md#inotify-limits): its creator sets it; the host's
+        // limit still applies.
         out.push_back(fmt::format(
             "user.max_inotify_watches belongs to this user namespace: set it as the namespace's "
             "root (or in the container runtime), and keep the host's "

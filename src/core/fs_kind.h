@@ -19,9 +19,10 @@ enum class BackendKind : std::uint8_t { inotify, poll, fanotify };
 const char* backend_kind_name(BackendKind kind);  // "inotify", "poll", "fanotify"
 
 // A fanotify filesystem mark replaces one inotify watch per directory, so it pays off on
-// large trees: setup took 17-78 µs against 0.2-1.5 s for 20,001 inotify watches (fslab §10).
-// Below this many directories inotify is cheap enough and needs no privilege.
-// PROVISIONAL: a guess until the bench measures where the two setups' costs cross.
+// large trees: setup took 17-78 µs against 0.2-1.5 s for 20,001 inotify watches
+// (docs/kernel-facts.md#fanotify-setup-cost). Below this many directories inotify is cheap enough
+// and needs no privilege. PROVISIONAL: a guess until the bench measures where the two setups' costs
+// cross.
 inline constexpr std::uint64_t kFanotifyMinDirs = 2000;
 
 // statfs(2) f_type values (linux/magic.h; gfs2_ondisk.h for GFS2).

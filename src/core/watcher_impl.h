@@ -325,7 +325,8 @@ struct Watcher::Impl {
   // files left without a stat were last seen unchanged at unstat_since_ns (see DiffSink).
   bool defer_file_stats = false;
   std::int64_t unstat_since_ns = INT64_MAX;
-  bool busy = false;  // the last read was large: batch the next one (fslab §11)
+  bool busy = false;  // the last read was large: batch the next one
+                      // (docs/kernel-facts.md#inotify-read-batching)
   bool started = false;
   bool ended = false;
   bool stop_requested = false;

@@ -1,5 +1,6 @@
 // Auto mode per mount: a FUSE submount inside an inotify-watched tree is polled, so changes
-// made behind the FUSE daemon (which inotify never sees, fslab §6) are still reported.
+// made behind the FUSE daemon (which inotify never sees,
+// docs/kernel-facts.md#fuse-out-of-band-changes-are-silent) are still reported.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

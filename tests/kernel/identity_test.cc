@@ -1,9 +1,9 @@
 // File identity on a real ext4 (loop-mounted, root only): ext4 hands a freed inode number to
-// the next new file at once (fslab §8), so a delete plus a create of a file with the same
-// size and mtime looks like a rename to anything that keys on (dev, ino) and the stamps. The
-// polling backend must report delete + create there, and still one rename for a real rename.
-// Run on a default ext4 (birth time from statx) and on one with 128-byte inodes, which keep
-// no birth time, so the inode generation (FS_IOC_GETVERSION) must do the job.
+// the next new file at once (docs/kernel-facts.md#ext4-reuses-inode-numbers), so a delete plus a
+// create of a file with the same size and mtime looks like a rename to anything that keys on (dev,
+// ino) and the stamps. The polling backend must report delete + create there, and still one rename
+// for a real rename. Run on a default ext4 (birth time from statx) and on one with 128-byte inodes,
+// which keep no birth time, so the inode generation (FS_IOC_GETVERSION) must do the job.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

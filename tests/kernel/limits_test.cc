@@ -1,5 +1,6 @@
 // Watch and instance limits, lowered inside a private user namespace so the host's knobs are
-// never touched (fslab §2: /proc/sys/user/max_inotify_* are per namespace).
+// never touched (/proc/sys/user/max_inotify_* are per namespace:
+// docs/kernel-facts.md#inotify-limits).
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>

@@ -1,6 +1,7 @@
 // Overlay mounts: writes made straight into a layer raise no event on the merged tree
-// (fslab §4). `--poll-overlay` polls such mounts; a reconciliation pass is the backstop that
-// finds such misses on a kernel-watched tree and says so. Root only (mounts).
+// (docs/kernel-facts.md#overlay-layer-writes-are-silent). `--poll-overlay` polls such mounts; a
+// reconciliation pass is the backstop that finds such misses on a kernel-watched tree and says so.
+// Root only (mounts).
 #include <sys/mount.h>
 #include <sys/stat.h>
 

@@ -209,7 +209,8 @@ TEST_P(Behaviour, DirectoryMovedInOverAnEmptyOneIsReportedWithItsContents) {
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "e/c/g")) << r.dump();
 }
 
-// fslab §3: a naive recursive watcher misses the file in up to 100% of trials.
+// docs/kernel-facts.md#new-directory-race: a naive recursive watcher misses the file in up to 100%
+// of trials.
 LOOKOUT_TEST_P(Behaviour, MkdirPRaceThousandOfThousand, LABELS(slow)) {
   TempDir t(base());
   auto w = testing::start_watcher(opts_for(t.path()));
@@ -295,8 +296,9 @@ TEST_P(Behaviour, RmRfReportsEverythingAndDropsWatches) {
   ASSERT_TRUE(w);
   Recorder r(*w);
   // A directory deleted before the fanotify crawl listed it is reported as one `delete` (its
-  // handle no longer resolves, fslab §10; ChangesDuringThePostReadyCrawlAddUp covers that):
-  // here the tree is known, as inotify's is at ready.
+  // handle no longer resolves, docs/kernel-facts.md#fanotify-handle-resolution;
+  // ChangesDuringThePostReadyCrawlAddUp covers that): here the tree is known, as inotify's is at
+  // ready.
   ASSERT_TRUE(wait_crawled(r, *w));
   testing::remove_all(t / "r");
   ASSERT_TRUE(r.wait_for(EventKind::remove, t / "r")) << r.dump();
