@@ -23,10 +23,14 @@ BackendChoice EngineFlags::backend_choice() const {
 void add_engine_flags(CLI::App& app, EngineFlags& f) {
   app.add_option("--exclude", f.exclude, "Ignore paths matching this POSIX extended regex")
       ->allow_extra_args(false);
-  app.add_option("--excludei", f.excludei, "Like --exclude, case-insensitive")->allow_extra_args(false);
-  app.add_option("--include", f.include, "Report only paths matching this regex")->allow_extra_args(false);
-  app.add_option("--includei", f.includei, "Like --include, case-insensitive")->allow_extra_args(false);
-  app.add_option("--exclude-glob", f.exclude_glob, "Ignore paths matching this glob (relative path or name)")
+  app.add_option("--excludei", f.excludei, "Like --exclude, case-insensitive")
+      ->allow_extra_args(false);
+  app.add_option("--include", f.include, "Report only paths matching this regex")
+      ->allow_extra_args(false);
+  app.add_option("--includei", f.includei, "Like --include, case-insensitive")
+      ->allow_extra_args(false);
+  app.add_option("--exclude-glob", f.exclude_glob,
+                 "Ignore paths matching this glob (relative path or name)")
       ->allow_extra_args(false);
   app.add_option("--max-pending", f.max_pending, "Unconsumed events before reading pauses");
   app.add_option("--backend", f.backend, "auto (default), inotify, fanotify (root) or poll")
@@ -41,9 +45,12 @@ void add_engine_flags(CLI::App& app, EngineFlags& f) {
                "file) and start fresh");
   app.add_option("--poll-min", f.poll_min, "Shortest polling interval in seconds (after a change)");
   app.add_option("--poll-max", f.poll_max, "Longest polling interval in seconds (when quiet)");
-  app.add_flag("--poll-full", f.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
-  app.add_option("--poll-full-every", f.poll_full_every, "Seconds between full passes (default 30)");
-  app.add_flag("--poll-overlay", f.poll_overlay, "Poll overlay mounts: see writes made directly to their layers");
+  app.add_flag("--poll-full", f.poll_full,
+               "Stat every entry on every pass (sees in-place writes at once)");
+  app.add_option("--poll-full-every", f.poll_full_every,
+                 "Seconds between full passes (default 30)");
+  app.add_flag("--poll-overlay", f.poll_overlay,
+               "Poll overlay mounts: see writes made directly to their layers");
   app.add_option("--reconcile-every", f.reconcile_every,
                  "Seconds between backstop rescans of kernel-watched trees (default 0: off)");
   app.add_flag("--checksum", f.checksum,
@@ -55,21 +62,28 @@ std::string check_seconds(const char* name, double v, double lo, double hi, bool
   if (zero_is_off && v == 0) return {};
   if (std::isfinite(v) && v >= lo && v <= hi) return {};
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%s: %g is not allowed: give seconds from %g to %g%s", name, v, lo, hi,
-                zero_is_off ? ", or 0 for off" : "");
+  std::snprintf(buf, sizeof buf, "%s: %g is not allowed: give seconds from %g to %g%s", name, v, lo,
+                hi, zero_is_off ? ", or 0 for off" : "");
   return buf;
 }
 
 std::string check_engine_flags(const EngineFlags& f) {
   if (f.max_pending <= 0) {
-    return "--max-pending: " + std::to_string(f.max_pending) + " is not allowed; give a positive number of events";
+    return "--max-pending: " + std::to_string(f.max_pending) +
+           " is not allowed; give a positive number of events";
   }
   // Milliseconds are kept in an int: 1e6 s (11 days) is far below its limit.
   constexpr double kMaxSeconds = 1e6;
-  if (auto m = check_seconds("--reconcile-every", f.reconcile_every, 0.001, kMaxSeconds, true); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-min", f.poll_min, 0.001, kMaxSeconds, false); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-max", f.poll_max, 0.001, kMaxSeconds, false); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-full-every", f.poll_full_every, 0.001, kMaxSeconds, false); !m.empty()) return m;
+  if (auto m = check_seconds("--reconcile-every", f.reconcile_every, 0.001, kMaxSeconds, true);
+      !m.empty())
+    return m;
+  if (auto m = check_seconds("--poll-min", f.poll_min, 0.001, kMaxSeconds, false); !m.empty())
+    return m;
+  if (auto m = check_seconds("--poll-max", f.poll_max, 0.001, kMaxSeconds, false); !m.empty())
+    return m;
+  if (auto m = check_seconds("--poll-full-every", f.poll_full_every, 0.001, kMaxSeconds, false);
+      !m.empty())
+    return m;
   if (f.poll_max < f.poll_min) return "--poll-max must not be below --poll-min";
   if (f.state_reset && f.state.empty()) return "--state-reset needs --state FILE";
   return {};
@@ -90,10 +104,12 @@ std::string fill_watch_options(const EngineFlags& f, WatchOptions& wo) {
     auto target = core::check_state_target(f.state);
     if (!target) return target.error().message;
     if (*target == core::StateTarget::foreign && !f.state_reset) {
-      return "--state " + f.state + " is not a lookout state file; refusing to overwrite it (use "
+      return "--state " + f.state +
+             " is not a lookout state file; refusing to overwrite it (use "
              "--state-reset to replace it, or choose another path)";
     }
-    if (f.state_reset && (*target == core::StateTarget::foreign || *target == core::StateTarget::state) &&
+    if (f.state_reset &&
+        (*target == core::StateTarget::foreign || *target == core::StateTarget::state) &&
         ::unlink(f.state.c_str()) != 0) {
       return "--state-reset: cannot remove " + f.state + ": " + std::strerror(errno);
     }

@@ -36,10 +36,8 @@ TEST(EngineFlagsCli, WatchHelpListsEveryEngineFlagWithItsSharedHelp) {
 TEST(EngineFlagsCli, WatchRefusesABadEngineFlagWithTheSharedCheck) {
   lookout::testing::TempDir tmp;
   const std::vector<std::vector<std::string>> bad = {
-      {"--poll-min", "nan"},
-      {"--poll-min", "2", "--poll-max", "1"},
-      {"--reconcile-every", "-1"},
-      {"--max-pending", "0"},
+      {"--poll-min", "nan"},       {"--poll-min", "2", "--poll-max", "1"},
+      {"--reconcile-every", "-1"}, {"--max-pending", "0"},
       {"--state-reset"},
   };
   for (const auto& args : bad) {

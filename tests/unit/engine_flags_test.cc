@@ -39,10 +39,33 @@ TEST(EngineFlags, DefaultsAreValidAndFillTheEngineDefaults) {
 }
 
 TEST(EngineFlags, EveryFlagReachesWatchOptions) {
-  EngineFlags f = parse({"--backend", "inotify", "--poll-min", "0.5", "--poll-max", "4", "--poll-full",
-                         "--poll-full-every", "60", "--poll-overlay", "--reconcile-every", "1.5",
-                         "--checksum", "--exclude", "a", "--excludei", "b", "--include", "c", "--includei",
-                         "d", "--exclude-glob", "*.o", "--exclude-glob", "*.tmp", "--max-pending", "1000"});
+  EngineFlags f = parse({"--backend",
+                         "inotify",
+                         "--poll-min",
+                         "0.5",
+                         "--poll-max",
+                         "4",
+                         "--poll-full",
+                         "--poll-full-every",
+                         "60",
+                         "--poll-overlay",
+                         "--reconcile-every",
+                         "1.5",
+                         "--checksum",
+                         "--exclude",
+                         "a",
+                         "--excludei",
+                         "b",
+                         "--include",
+                         "c",
+                         "--includei",
+                         "d",
+                         "--exclude-glob",
+                         "*.o",
+                         "--exclude-glob",
+                         "*.tmp",
+                         "--max-pending",
+                         "1000"});
   ASSERT_EQ(check_engine_flags(f), "");
   WatchOptions wo;
   ASSERT_EQ(fill_watch_options(f, wo), "");
