@@ -161,6 +161,11 @@ std::vector<std::string> make_advice(const DoctorReport& r) {
         out.push_back(fmt::format(
             "use --poll on this {} mount ({}): inotify only sees changes made by this machine",
             type, where));
+      } else if (m->fs.is_unknown) {
+        out.push_back(fmt::format(
+            "{} is a filesystem lookout does not know ({}): it is watched with inotify as if "
+            "local; use --poll if changes go unreported",
+            where, type));
       } else if (m->fs.is_overlay) {
         out.push_back(fmt::format(
             "{} is overlayfs: inotify is right for writes through it; if anything writes into "
@@ -197,7 +202,8 @@ std::vector<std::string> make_advice(const DoctorReport& r) {
           needed, remaining, lim.watches_knob, lim.max_user_watches, r.inotify.used_watches,
           r.inotify.uid, lim.watches_knob, target));
       if (userns_knob) {
-        // Per user namespace (fslab §2): its creator sets it; the host's limit still applies.
+        // Per user namespace (docs/kernel-facts.md#inotify-limits): its creator sets it; the host's
+        // limit still applies.
         out.push_back(fmt::format(
             "user.max_inotify_watches belongs to this user namespace: set it as the namespace's "
             "root (or in the container runtime), and keep the host's "

@@ -14,14 +14,14 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "lookout/commands.h"
-#include "core/state_file.h"
+#include "diagnostic_words.h"
+#include "engine_flags.h"
 #include "lookout/watcher.h"
 #include "sink/event_writer.h"
 #include "sink/inotifywait_format.h"
@@ -41,15 +41,8 @@ struct WatchCommand::Options {
   std::string format, timefmt, outfile, fromfile;
   bool csv = false, json = false, json_stat = false, nul = false, no_newline = false, ready = false;
   int timeout = 0;
-  std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
-  std::int64_t max_pending = 65536;
   bool verbose = false;
-  std::string backend = "auto";
-  std::string state;
-  bool state_reset = false;
-  bool poll = false, poll_full = false, checksum = false, poll_overlay = false;
-  double reconcile_every = 0;
-  double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;
+  EngineFlags engine;  // --backend, --poll*, --state*, filters, ...: shared by every front end
 };
 
 WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
@@ -80,39 +73,8 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_option("-t,--timeout", o.timeout, "Exit with 2 if no event comes within N seconds (0: never)");
   sub_->add_option("-o,--outfile", o.outfile, "Append events to FILE instead of stdout");
   sub_->add_option("--fromfile", o.fromfile, "Read paths (and @excludes) from FILE, - for stdin");
-  sub_->add_option("--exclude", o.exclude, "Ignore paths matching this POSIX extended regex")
-      ->allow_extra_args(false);
-  sub_->add_option("--excludei", o.excludei, "Like --exclude, case-insensitive")
-      ->allow_extra_args(false);
-  sub_->add_option("--include", o.include, "Report only paths matching this regex")
-      ->allow_extra_args(false);
-  sub_->add_option("--includei", o.includei, "Like --include, case-insensitive")
-      ->allow_extra_args(false);
-  sub_->add_option("--exclude-glob", o.exclude_glob, "Ignore paths matching this glob (relative path or name)")
-      ->allow_extra_args(false);
-  sub_->add_option("--max-pending", o.max_pending, "Unconsumed events before reading pauses");
+  add_engine_flags(*sub_, o.engine);
   sub_->add_flag("-v,--verbose", o.verbose, "Say what the engine does (rescans, ...)");
-  sub_->add_option("--backend", o.backend, "auto (default), inotify, fanotify (root) or poll")
-      ->check(CLI::IsMember({"auto", "inotify", "fanotify", "poll"}));
-  sub_->add_flag("--poll", o.poll, "Shorthand for --backend poll");
-  sub_->add_option("--state", o.state,
-                   "Save the tree model to FILE (on exit and every minute); on start, report "
-                   "what changed while lookout was not running. FILE must be missing, empty or "
-                   "a lookout state file");
-  sub_->add_flag("--state-reset", o.state_reset,
-                 "Forget what --state FILE holds (or replace a regular file that is not a state "
-                 "file) and start fresh");
-  sub_->add_option("--poll-min", o.poll_min, "Shortest polling interval in seconds (after a change)");
-  sub_->add_option("--poll-max", o.poll_max, "Longest polling interval in seconds (when quiet)");
-  sub_->add_flag("--poll-full", o.poll_full, "Stat every entry on every pass (sees in-place writes at once)");
-  sub_->add_option("--poll-full-every", o.poll_full_every, "Seconds between full passes (default 30)");
-  sub_->add_flag("--poll-overlay", o.poll_overlay,
-                 "Poll overlay mounts: see writes made directly to their layers");
-  sub_->add_option("--reconcile-every", o.reconcile_every,
-                   "Seconds between backstop rescans of kernel-watched trees (default 0: off)");
-  sub_->add_flag("--checksum", o.checksum,
-                 "Also compare file contents (xxHash) in polling passes and rescans, to report "
-                 "writes that kept size and mtime; reads every file once at start");
 }
 
 WatchCommand::~WatchCommand() = default;
@@ -151,18 +113,9 @@ std::string normalized_abs(const std::string& p) {
   return out;
 }
 
-// "nan", "inf" or out of [lo, hi] (0 allowed when zero_is_off): the message for `name`.
-std::string check_seconds(const char* name, double v, double lo, double hi, bool zero_is_off) {
-  if (zero_is_off && v == 0) return {};
-  if (std::isfinite(v) && v >= lo && v <= hi) return {};
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%s: %g is not allowed: give seconds from %g to %g%s", name, v, lo, hi,
-                zero_is_off ? ", or 0 for off" : "");
-  return buf;
-}
-
 // Argument checks CLI11 cannot express; the first problem as one line naming the option,
-// empty when all is well. Combinations follow inotifywait's rules (and its words).
+// empty when all is well. Combinations follow inotifywait's rules (and its words); the
+// engine's flags are checked last, by their shared definition.
 std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub) {
   for (const auto& p : o.paths) {
     if (p.empty()) return "an empty path was given; name a file or directory ('.' for the current one)";
@@ -188,18 +141,7 @@ std::string check_arguments(const WatchCommand::Options& o, const CLI::App& sub)
     return "%T is in --format string, but --timefmt was not specified";
   }
   if (o.timeout < 0) return "-t/--timeout: " + std::to_string(o.timeout) + " is negative; give seconds, or 0 for none";
-  if (o.max_pending <= 0) {
-    return "--max-pending: " + std::to_string(o.max_pending) + " is not allowed; give a positive number of events";
-  }
-  // Milliseconds are kept in an int: 1e6 s (11 days) is far below its limit.
-  constexpr double kMaxSeconds = 1e6;
-  if (auto m = check_seconds("--reconcile-every", o.reconcile_every, 0.001, kMaxSeconds, true); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-min", o.poll_min, 0.001, kMaxSeconds, false); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-max", o.poll_max, 0.001, kMaxSeconds, false); !m.empty()) return m;
-  if (auto m = check_seconds("--poll-full-every", o.poll_full_every, 0.001, kMaxSeconds, false); !m.empty()) return m;
-  if (o.poll_max < o.poll_min) return "--poll-max must not be below --poll-min";
-  if (o.state_reset && o.state.empty()) return "--state-reset needs --state FILE";
-  return {};
+  return check_engine_flags(o.engine);
 }
 
 }  // namespace
@@ -251,14 +193,15 @@ int WatchCommand::run(const ProcessStart& start) {
     }
   }
   if (wo.paths.empty()) return err("no path to watch; usage: lookout watch [-m] [-r] PATH...");
-  const bool inotify_only = !(o.poll || o.backend == "poll" || o.backend == "fanotify");
+  const BackendChoice backend = o.engine.backend_choice();
+  const bool inotify_only = backend != BackendChoice::poll && backend != BackendChoice::fanotify;
   if (o.no_dereference && !inotify_only) {
     // Polling stats roots and a fanotify mark is placed through the path: both follow links.
     for (auto& p : wo.paths) {
       struct stat st;
       if (::lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
         return err(p + " is a symlink and -P watches links only with inotify; drop --backend " +
-                   (o.poll ? std::string("poll") : o.backend) + " or -P");
+                   (o.engine.poll ? std::string("poll") : o.engine.backend) + " or -P");
       }
     }
   }
@@ -270,52 +213,19 @@ int WatchCommand::run(const ProcessStart& start) {
   std::uint32_t in_events = 0;
   if (!o.events.empty()) {
     auto parsed = sink::parse_inotify_event_names(o.events);
-    if (!parsed) return err(parsed.error().message);
+    if (!parsed) return err(diagnostic_words(parsed.error()));
     in_events = *parsed;
     wo.events = in_bits_to_kinds_mask(in_events);
   }
   wo.recursive = o.recursive;
-  if (o.poll || o.backend == "poll") {
-    wo.backend = BackendChoice::poll;
-  } else if (o.backend == "inotify") {
-    wo.backend = BackendChoice::inotify;
-  } else if (o.backend == "fanotify") {
-    wo.backend = BackendChoice::fanotify;
-  }
-  wo.poll_min_ms = static_cast<int>(o.poll_min * 1000);
-  wo.poll_max_ms = static_cast<int>(o.poll_max * 1000);
-  wo.poll_full_every_ms = static_cast<int>(o.poll_full_every * 1000);
-  wo.poll_full = o.poll_full;
-  wo.checksum = o.checksum;
+  if (std::string bad = fill_watch_options(o.engine, wo); !bad.empty()) return err(bad);
   wo.drop_own_writes = true;  // this process writes only its output and its state
-  wo.poll_overlay = o.poll_overlay;
-  wo.reconcile_every_ms = static_cast<int>(o.reconcile_every * 1000);
-  wo.state_file = o.state;
-  if (!o.state.empty()) {
-    // Never overwrite what is not a state file, and only ever write a regular file.
-    auto target = core::check_state_target(o.state);
-    if (!target) return err(target.error().message);
-    if (*target == core::StateTarget::foreign && !o.state_reset) {
-      return err("--state " + o.state + " is not a lookout state file; refusing to overwrite it (use "
-                 "--state-reset to replace it, or choose another path)");
-    }
-    if (o.state_reset && (*target == core::StateTarget::foreign || *target == core::StateTarget::state) &&
-        ::unlink(o.state.c_str()) != 0) {
-      return err("--state-reset: cannot remove " + o.state + ": " + std::strerror(errno));
-    }
-  }
-  wo.exclude_regex = o.exclude;
-  wo.exclude_regex_icase = o.excludei;
-  wo.include_regex = o.include;
-  wo.include_regex_icase = o.includei;
-  wo.exclude_globs = o.exclude_glob;
-  wo.max_pending = std::max<std::size_t>(16, static_cast<std::size_t>(o.max_pending));
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
   wo.on_diagnostic = [verbose, quiet, say](const Error& e, bool fatal) {
     // Code ok: what the engine decided (backend choices); the rest are warnings.
     bool info = e.code == ErrorCode::ok && !fatal;
-    if (fatal || (info ? verbose : quiet < 2)) say(e.message, fatal ? LOG_ERR : info ? LOG_INFO : LOG_WARNING);
+    if (fatal || (info ? verbose : quiet < 2)) say(diagnostic_words(e), fatal ? LOG_ERR : info ? LOG_INFO : LOG_WARNING);
   };
 
   int out_fd = STDOUT_FILENO;
@@ -359,7 +269,7 @@ int WatchCommand::run(const ProcessStart& start) {
     ::setsid();  // no controlling terminal: a hangup of the caller's session does not stop it
   }
   auto created = Watcher::create(wo);
-  if (!created) return err(created.error().message);
+  if (!created) return err(diagnostic_words(created.error()));
   std::unique_ptr<Watcher> watcher = std::move(*created);
   // SIGINT/SIGTERM/SIGHUP from here on come through the host's signalfd; one during the
   // crawl stops it (start() returns `interrupted`).
@@ -372,7 +282,7 @@ int WatchCommand::run(const ProcessStart& start) {
   if (auto started = host.start(); !started) {
     // Stopped by SIGINT/SIGTERM before the watches were live: as a signal-ended watch, 0.
     if (started.error().code == ErrorCode::interrupted) return 0;
-    return err(started.error().message);
+    return err(diagnostic_words(started.error()));
   }
   if (quiet == 0) std::fprintf(stderr, "Watches established.\n");
   if (ready_fd >= 0) {

@@ -1,10 +1,17 @@
 // Result<T>: a value or an Error, the library's only way to report failure.
-// A small subset of std::expected's API (C++23) so call sites can move to it unchanged.
-// Error carries the errno, the path involved and a message that names the fix; the
-// command line decides exit codes, the library never exits.
+// Error carries the errno, the path involved, a message that names the fix and the cause as
+// data; the command line decides exit codes, the library never exits.
+// Its reading side is a subset of std::expected<T, Error>'s (C++23): has_value(), explicit
+// bool, value(), operator* and operator->, error(). It is not a drop-in replacement:
+//   - an Error converts implicitly (`return error;`); std::expected needs
+//     `return std::unexpected(error);`, so moving to it means rewriting those returns;
+//   - value() on an error throws std::bad_variant_access (std::expected: bad_expected_access),
+//     and Result<void> has no value();
+//   - there is no value_or, and_then, transform, or_else, emplace or comparison.
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -25,11 +32,26 @@ enum class ErrorCode {
   interrupted,        // a stop was requested (request_stop) before start() finished
 };
 
+// Why, as data, where a front end must add advice in its own terms: a CLI names the flag to
+// use, a daemon its configuration key. The library's messages never name a CLI flag; the
+// cause says which WatchOptions field or fact is behind one, and Error's path and sys_errno
+// hold the facts (cmd/lookout/diagnostic_words.h words them for the command line).
+enum class Cause : std::uint8_t {
+  none = 0,
+  poll_asked,           // WatchOptions::backend poll: `path` is polled (a decision, code ok)
+  fanotify_asked,       // WatchOptions::backend fanotify: `path`'s filesystem marked (code ok)
+  overlay_poll_asked,   // WatchOptions::poll_overlay: the overlay mount `path` is polled (code ok)
+  fanotify_unusable,    // fanotify_init or fanotify_mark failed with sys_errno for `path`
+  checksum_unreadable,  // WatchOptions::checksum: `path` could not be read (sys_errno)
+  unknown_event_name,   // an inotifywait event name that does not exist (`path`: the name)
+};
+
 struct Error {
   ErrorCode code = ErrorCode::io;
   int sys_errno = 0;
   std::string path;
   std::string message;  // full sentence for a human, already names path and fix
+  Cause cause = Cause::none;
 };
 
 // Maps an errno from a syscall on `path` to an Error whose message reads
@@ -47,7 +69,9 @@ class [[nodiscard]] Result {
   T& value() { return std::get<0>(v_); }
   const T& value() const { return std::get<0>(v_); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
   const Error& error() const { return std::get<1>(v_); }
 
  private:

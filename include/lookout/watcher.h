@@ -47,7 +47,8 @@ struct WatchOptions {
   // changes the tree itself leaves it off and sees its own changes, as with inotify.
   bool drop_own_writes = false;
   // Poll overlay mounts too: writes made directly to an overlay's layers raise no event on
-  // the merged directory (fslab §4); only polling sees them.
+  // the merged directory (docs/kernel-facts.md#overlay-layer-writes-are-silent); only polling sees
+  // them.
   bool poll_overlay = false;
   // When set: the tree model is saved here on exit and every state_save_every_ms, and on
   // start the changes made while lookout was not running are reported first (or a rescan

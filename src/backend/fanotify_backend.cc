@@ -68,7 +68,8 @@ Result<FanotifyBackend> FanotifyBackend::open(std::uint64_t mask) {
   if (fd < 0) {
     int err = errno;
     return Error{err == EPERM ? ErrorCode::permission_denied : ErrorCode::unsupported, err, "",
-                 "cannot use fanotify: " + sys::fanotify_failure_reason("fanotify_init", err)};
+                 "cannot use fanotify: " + sys::fanotify_failure_reason("fanotify_init", err),
+                 Cause::fanotify_unusable};
   }
   return FanotifyBackend(sys::UniqueFd(fd), mask);
 }
@@ -87,8 +88,8 @@ Result<void> FanotifyBackend::mark(const std::string& path) {
       int err = errno;
       return Error{err == EPERM ? ErrorCode::permission_denied : ErrorCode::unsupported, err, path,
                    "cannot watch " + path + " with fanotify: " +
-                       sys::fanotify_failure_reason("fanotify_mark", err) +
-                       "; use --backend auto or inotify"};
+                       sys::fanotify_failure_reason("fanotify_mark", err),
+                   Cause::fanotify_unusable};
     }
     mounts_.emplace(fsid, path);
   }

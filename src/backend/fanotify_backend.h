@@ -1,10 +1,10 @@
 // FanotifyBackend: one fanotify group with filesystem marks reporting directory handles and
 // names (FAN_REPORT_DFID_NAME). One mark covers a whole filesystem: no per-directory watches,
-// no watch limit, no race with new directories, and setup in microseconds (fslab §10).
-// Passive like InotifyBackend: it owns the fd and the marks, drains without blocking, and
-// turns directory handles into keys and, on request, into current paths. What an event means
-// for the tree is the watcher's business.
-// Not thread-safe: loop thread only.
+// no watch limit, no race with new directories, and setup in microseconds
+// (docs/kernel-facts.md#fanotify-setup-cost). Passive like InotifyBackend: it owns the fd and the
+// marks, drains without blocking, and turns directory handles into keys and, on request, into
+// current paths. What an event means for the tree is the watcher's business. Not thread-safe: loop
+// thread only.
 #pragma once
 
 #include <cstdint>

@@ -17,28 +17,29 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
-void Watcher::Impl::announce(NodeId dir, const char* backend, const std::string& why) {
-  announce_path(model.path(dir), model.root_of(dir), backend, why);
+void Watcher::Impl::announce(NodeId dir, const char* backend, const std::string& why, Cause cause) {
+  announce_path(model.path(dir), model.root_of(dir), backend, why, cause);
 }
 
 void Watcher::Impl::announce_path(const std::string& path, NodeId root, const char* backend,
-                                  const std::string& why) {
+                                  const std::string& why, Cause cause) {
   emit_path(EventKind::backend, path, {}, true, root, (std::string(backend) + ": " + why).c_str());
   if (opt.on_diagnostic) {
-    opt.on_diagnostic(Error{ErrorCode::ok, 0, path, std::string(backend) + " for " + path + ": " + why},
-                      false);
+    opt.on_diagnostic(
+        Error{ErrorCode::ok, 0, path, std::string(backend) + " for " + path + ": " + why, cause}, false);
   }
 }
 
-std::optional<std::string> Watcher::Impl::polling_reason(const std::string& mount_path) const {
+std::optional<Watcher::Impl::PollingReason> Watcher::Impl::polling_reason(const std::string& mount_path) const {
   auto kind = classify_path(mount_path);
   if (!kind) return std::nullopt;
   // inotify and fanotify see nothing of changes made on a server or behind a FUSE daemon,
   // nor of a pseudo filesystem's generated content: the same answer as `lookout doctor`.
-  if (kind->backend == BackendKind::poll) return kind->reason;
+  if (kind->backend == BackendKind::poll) return PollingReason{kind->reason};
   if (kind->is_overlay && opt.poll_overlay) {
-    return "overlay with --poll-overlay: writes made directly to its layers raise no event "
-           "on the merged tree, so it is polled";
+    return PollingReason{"overlay, polled as asked: writes made directly to its layers raise no "
+                         "event on the merged tree",
+                         Cause::overlay_poll_asked};
   }
   return std::nullopt;
 }
@@ -68,7 +69,7 @@ Result<void> Watcher::Impl::mark_root(NodeId root) {
   std::string dir = model.node(root).is_dir() ? path : path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
   if (auto r = fan->mark(dir); !r) return r.error();
   if (model.node(root).is_dir()) fan_mount_points.insert(root);
-  announce(root, "fanotify", "asked for with --backend fanotify");
+  announce(root, "fanotify", "asked for", Cause::fanotify_asked);
   return {};
 }
 
@@ -134,7 +135,7 @@ bool Watcher::Impl::mark_submounts(NodeId root) {
 void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
   if (auto why = polling_reason(path)) {
     start_polling(dir, nullptr);
-    announce(dir, "poll", *why);
+    announce(dir, "poll", why->why, why->cause);
     return;
   }
   if (auto r = fan->mark(path); !r) {

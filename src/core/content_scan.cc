@@ -59,9 +59,11 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
         fresh.set_content_hash(fc, h);
         ++cost.files_read;
       } else if (err != ENOENT && err != ESTALE && unreadable) {
-        unreadable(error_from_errno(err, "--checksum: cannot read", fresh.path(fc),
-                                    "its content is compared by size and mtime only; make it "
-                                    "readable or exclude it"));
+        Error e = error_from_errno(err, "content checksum: cannot read", fresh.path(fc),
+                                   "its content is compared by size and mtime only; make it "
+                                   "readable or exclude it");
+        e.cause = Cause::checksum_unreadable;
+        unreadable(std::move(e));
       }
     }
   }

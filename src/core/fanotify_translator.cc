@@ -17,8 +17,9 @@ using core::NodeId;
 
 namespace {
 // Keys of directories outside every root are remembered so unrelated activity on the
-// filesystem costs a hash lookup, not a handle resolution (fslab §10: 5.5 us each); the
-// memory this takes is bounded by forgetting them all now and then.
+// filesystem costs a hash lookup, not a handle resolution (5.5 us each:
+// docs/kernel-facts.md#fanotify-handle-resolution); the memory this takes is bounded by forgetting
+// them all now and then.
 constexpr std::size_t kMaxOutsideKeys = 65536;
 
 }  // namespace
@@ -330,9 +331,9 @@ void Watcher::Impl::handle_fan_one(const backend::FanEvent& ev) {
     return;
   }
   // The command's own writes (its output file inside the tree, its state file) must never
-  // come back as events: on a filesystem mark that loops (fslab §10: 1.19 M events in 10 s).
-  // Only when asked: the pid is the whole process, so a library watcher would be blind to
-  // every change its host program made.
+  // come back as events: on a filesystem mark that loops (1.19 M events in 10 s:
+  // docs/kernel-facts.md#fanotify-self-feedback). Only when asked: the pid is the whole process, so
+  // a library watcher would be blind to every change its host program made.
   if (opt.drop_own_writes && ev.pid == self_pid) return;
   if (ev.mask & FAN_RENAME) {
     fan_renamed(ev);

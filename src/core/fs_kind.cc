@@ -173,13 +173,14 @@ FsKind classify_fs(std::uint64_t magic, std::string_view fstype, std::string_vie
   switch (family) {
     case Family::local:
       k.backend = BackendKind::inotify;
+      k.is_unknown = !known;
       k.reason = known ? fmt::format(
                              "local filesystem ({}): the kernel reports every change "
                              "through inotify",
                              name)
                        : fmt::format(
                              "unknown filesystem ({}, magic {:#x}): assumed local, so "
-                             "inotify; use --poll if changes go unreported",
+                             "inotify; if changes go unreported, it needs polling",
                              name, magic);
       break;
     case Family::remote:

@@ -19,9 +19,10 @@ enum class BackendKind : std::uint8_t { inotify, poll, fanotify };
 const char* backend_kind_name(BackendKind kind);  // "inotify", "poll", "fanotify"
 
 // A fanotify filesystem mark replaces one inotify watch per directory, so it pays off on
-// large trees: setup took 17-78 µs against 0.2-1.5 s for 20,001 inotify watches (fslab §10).
-// Below this many directories inotify is cheap enough and needs no privilege.
-// PROVISIONAL: a guess until the bench measures where the two setups' costs cross.
+// large trees: setup took 17-78 µs against 0.2-1.5 s for 20,001 inotify watches
+// (docs/kernel-facts.md#fanotify-setup-cost). Below this many directories inotify is cheap enough
+// and needs no privilege. PROVISIONAL: a guess until the bench measures where the two setups' costs
+// cross.
 inline constexpr std::uint64_t kFanotifyMinDirs = 2000;
 
 // statfs(2) f_type values (linux/magic.h; gfs2_ondisk.h for GFS2).
@@ -57,8 +58,10 @@ struct FsKind {
   bool is_fuse = false;     // FUSE, including virtiofs and fuse.* subtypes
   bool is_overlay = false;
   bool is_pseudo = false;  // proc, sysfs, cgroup, ...: generated content, no events
+  bool is_unknown = false;  // a filesystem lookout does not know, assumed local (inotify)
   BackendKind backend = BackendKind::inotify;
-  std::string reason;  // why `backend`, in one or two sentences, with the known caveats
+  std::string reason;  // why `backend`, in one or two sentences, with the known caveats;
+                       // names no CLI flag (the flags above let a front end word advice)
 };
 
 // Pure: the classification for a statfs magic plus (optionally) the mount's mountinfo

@@ -49,7 +49,8 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
-  // by the listing, whatever comes after by the watch (fslab §3: 0 missed in 4000 trials).
+  // by the listing, whatever comes after by the watch (0 missed in 4000 trials:
+  // docs/kernel-facts.md#new-directory-race).
   if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);
   // The path did not resolve: an ancestor was renamed and its event is still queued.
   if (!known && is_dir_hint && opt.recursive) blind.insert(id);
@@ -143,7 +144,8 @@ void Watcher::Impl::finish_pending_move() {
   PendingMove pm = std::move(*pending_move);
   pending_move.reset();
   // Moved out of every watched tree: its watches would keep reporting from outside under
-  // stale paths (fslab 1c), so they go with the subtree.
+  // stale paths (docs/kernel-facts.md#moved-out-watches-keep-reporting), so they go with the
+  // subtree.
   if (model.valid(pm.dir)) vanished(pm.dir, pm.name, "moved_out");
 }
 
@@ -178,7 +180,8 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
     }
     return;
   }
-  finish_pending_move();  // the partner would have been adjacent (fslab 1b)
+  // The partner would have been adjacent (docs/kernel-facts.md#move-pair-is-adjacent).
+  finish_pending_move();
 
   NodeId node = node_for_wd(ev.wd);
   if (m & IN_IGNORED) {

@@ -14,7 +14,7 @@ class Watcher::Impl::InotifyLink final : public backend::Tracker {
       // inotify sees nothing of changes made on a server or behind a FUSE daemon: poll there.
       if (auto why = w_.polling_reason(path)) {
         w_.start_polling(d, nullptr);
-        w_.announce(d, "poll", *why);
+        w_.announce(d, "poll", why->why, why->cause);
         return {};
       }
     }

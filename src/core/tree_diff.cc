@@ -16,11 +16,11 @@ bool same_inode(const sys::FileStat& a, const sys::FileStat& b) {
 
 // Whether a and b are one file system object (so a changed name is a rename and an unchanged
 // one a modification, not delete+create). ext4 hands a freed inode number to the next new
-// file at once (fslab §8), so the inode number needs its birth stamp (btime or generation,
-// see sys::BirthKind). Only without one on both sides does a file fall back to size+mtime as
-// its stamp: that misses a rename of a file written in between (delete+create instead), but
-// never calls two files one. A directory without a birth stamp keeps (dev, ino) alone: a
-// reused number there is rare and its contents are diffed anyway.
+// file at once (docs/kernel-facts.md#ext4-reuses-inode-numbers), so the inode number needs its
+// birth stamp (btime or generation, see sys::BirthKind). Only without one on both sides does a file
+// fall back to size+mtime as its stamp: that misses a rename of a file written in between
+// (delete+create instead), but never calls two files one. A directory without a birth stamp keeps
+// (dev, ino) alone: a reused number there is rare and its contents are diffed anyway.
 bool same_object(const sys::FileStat& a, const sys::FileStat& b) {
   if (!same_inode(a, b)) return false;
   if (sys::births_comparable(a, b)) return a.birth == b.birth;

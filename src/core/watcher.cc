@@ -93,8 +93,9 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
   // Structure events are always needed to keep the model true, whatever is reported.
-  // IN_EXCL_UNLINK: no events for names already unlinked (fslab 1e);
-  // IN_ONLYDIR: never turn a directory watch into a file watch through a race.
+  // IN_EXCL_UNLINK: no events for names already unlinked
+  // (docs/kernel-facts.md#deleted-open-file-events); IN_ONLYDIR: never turn a directory watch into
+  // a file watch through a race.
   dir_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
              IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW | mask_for(opt.events);
   file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
@@ -383,7 +384,7 @@ Result<void> Watcher::Impl::start() {
     NodeId root = model.add_root(abs, st);
     if (opt.backend == BackendChoice::poll) {
       start_polling(root, nullptr);
-      announce(root, "poll", "asked for with --backend poll");
+      announce(root, "poll", "asked for", Cause::poll_asked);
     } else if (fan) {
       if (auto r = mark_root(root); !r) return r.error();
     }
@@ -725,7 +726,8 @@ bool Watcher::Impl::step(int timeout_ms) {
     if (fds[1].revents & POLLIN) log.clear_resume();
   } else if (fds[1].revents & POLLIN) {
     // A busy queue is read in larger gulps: 1 ms of batching costs ~0.5 us/event instead of
-    // 2-5 us when waking for every few events (fslab §11), and latency stays ~1 ms.
+    // 2-5 us when waking for every few events (docs/kernel-facts.md#inotify-read-batching), and latency
+    // stays ~1 ms.
     if (busy) waiter->sleep_ms(1);
     Result<std::size_t> got = kernel ? kernel->drain(16384) : std::size_t{0};
     if (!got) {

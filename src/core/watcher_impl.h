@@ -122,14 +122,20 @@ struct Watcher::Impl {
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 
   // backend_choice.cc: which mechanism watches which subtree, and saying so.
-  // A decision as a `backend` event ("poll: why") and, for --verbose, a diagnostic.
-  void announce(core::NodeId dir, const char* backend, const std::string& why);
+  // A decision as a `backend` event ("poll: why") and an info diagnostic (code ok) whose
+  // cause says which option, if any, made it.
+  void announce(core::NodeId dir, const char* backend, const std::string& why,
+                Cause cause = Cause::none);
   // The same for a subtree not in the model yet (a mount found in the mount table).
   void announce_path(const std::string& path, core::NodeId root, const char* backend,
-                     const std::string& why);
+                     const std::string& why, Cause cause = Cause::none);
   std::uint64_t fanotify_mask() const;
   // Why the mount at `mount_path` must be polled (remote, FUSE, overlay when asked), if so.
-  std::optional<std::string> polling_reason(const std::string& mount_path) const;
+  struct PollingReason {
+    std::string why;
+    Cause cause = Cause::none;  // overlay_poll_asked when only WatchOptions::poll_overlay says so
+  };
+  std::optional<PollingReason> polling_reason(const std::string& mount_path) const;
   // Auto mode, a tree past kFanotifyMinDirs: replaces the inotify watches made so far by a
   // fanotify filesystem mark, if this process may and the filesystem allows. False: stay.
   bool switch_to_fanotify(core::NodeId root);
@@ -371,7 +377,8 @@ struct Watcher::Impl {
   // files left without a stat were last seen unchanged at unstat_since_ns (see DiffSink).
   bool defer_file_stats = false;
   std::int64_t unstat_since_ns = INT64_MAX;
-  bool busy = false;  // the last read was large: batch the next one (fslab §11)
+  bool busy = false;  // the last read was large: batch the next one
+                      // (docs/kernel-facts.md#inotify-read-batching)
   bool started = false;
   bool ended = false;
   bool stop_requested = false;

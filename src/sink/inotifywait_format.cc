@@ -96,8 +96,8 @@ Result<std::uint32_t> parse_inotify_event_names(const std::vector<std::string>& 
         }
       }
       if (!found) {
-        return Error{ErrorCode::invalid_argument, 0, n,
-                     "'" + n + "' is not a valid event; see 'lookout watch --help' for the list"};
+        return Error{ErrorCode::invalid_argument, 0, n, "'" + n + "' is not a valid event",
+                     Cause::unknown_event_name};
       }
     }
   }

@@ -20,8 +20,9 @@ struct FanotifyProbe {
 
 // fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME) then
 // fanotify_mark(FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_CREATE | FAN_ONDIR, AT_FDCWD, path).
-// Known failures (measured, fslab §4, §6, §8, §10): EOPNOTSUPP on overlay (handles cannot be
-// decoded), ENODEV on FUSE (fsid 0), EXDEV on a btrfs subvolume, EPERM without CAP_SYS_ADMIN.
+// Known failures (measured: docs/kernel-facts.md#fanotify-mark-failures): EOPNOTSUPP on overlay
+// (handles cannot be decoded), ENODEV on FUSE (fsid 0), EXDEV on a btrfs subvolume, EPERM without
+// CAP_SYS_ADMIN.
 FanotifyProbe probe_fanotify(const std::string& path);
 
 // The `reason` text probe_fanotify gives for `err` from `call` (pure; exposed for tests).

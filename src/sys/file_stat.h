@@ -13,10 +13,10 @@ namespace lookout::sys {
 enum class FileType : std::uint8_t { unknown, file, dir, symlink, other };
 
 // What FileStat::birth holds. ext4 hands a freed inode number to the next new file at once
-// (fslab §8: 200/200), so (dev, ino) alone cannot say "same file". The birth time (statx
-// STATX_BTIME) never changes for the life of an inode and a reused number gets a new one;
-// where the filesystem keeps no birth time, FS_IOC_GETVERSION's inode generation does the
-// same job at the price of an open per entry. See docs/design.md "Identity".
+// (200/200: docs/kernel-facts.md#ext4-reuses-inode-numbers), so (dev, ino) alone cannot say "same
+// file". The birth time (statx STATX_BTIME) never changes for the life of an inode and a reused
+// number gets a new one; where the filesystem keeps no birth time, FS_IOC_GETVERSION's inode
+// generation does the same job at the price of an open per entry. See docs/design.md "Identity".
 enum class BirthKind : std::uint8_t { none, btime, generation };
 
 struct FileStat {

@@ -15,6 +15,7 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout::e2e {
 namespace {
@@ -345,7 +346,7 @@ TEST_F(CliErrors, StateThatCannotBeSavedIsAWarning) {
 
 // Root: a full tmpfs under the state file. The save fails with ENOSPC: a warning that says
 // the disk is full, exit 0, and the previous state is left intact.
-TEST_F(CliErrors, StateOnAFullDiskIsAWarning) {
+LOOKOUT_TEST_F(CliErrors, StateOnAFullDiskIsAWarning, LABELS(root)) {
   SmallTmpfs fs("size=64k");
   if (!fs.ok()) GTEST_SKIP() << fs.why();
   const std::string mnt = fs.path();
@@ -406,7 +407,7 @@ TEST_F(CliErrors, TinyFdLimitNamesTheProcessLimit) {
 // watches" is printed; that "Watches established." never comes proves the crawl was cut
 // short (a signal held until the crawl's end would let it print), whatever the machine's speed.
 // The tree is made on a tmpfs when root (seconds instead of a minute on a busy ext4).
-TEST_F(CliErrors, SigintDuringTheInitialCrawlExitsPromptly) {
+LOOKOUT_TEST_F(CliErrors, SigintDuringTheInitialCrawlExitsPromptly, LABELS(slow)) {
   SmallTmpfs fs("size=256m,nr_inodes=400000");
   const std::string big = fs.ok() ? fs.path() + "/big" : root + "/big";
   ASSERT_EQ(::mkdir(big.c_str(), 0755), 0);

@@ -8,6 +8,7 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/fanotify_probe.h"
 
 namespace lookout::e2e {
@@ -17,7 +18,7 @@ constexpr milliseconds kWait(20000);
 
 // Its output file inside the watched tree: every line written would be a modify of that file,
 // reported as another line, and so on forever.
-TEST(FanotifyCli, OutfileInsideTheTreeDoesNotLoop) {
+LOOKOUT_TEST(FanotifyCli, OutfileInsideTheTreeDoesNotLoop, LABELS(root)) {
   if (::geteuid() != 0) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
   lookout::testing::TempDir tmp;
   sys::FanotifyProbe probe = sys::probe_fanotify(tmp.path());

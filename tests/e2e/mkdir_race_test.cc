@@ -11,11 +11,12 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout::e2e {
 namespace {
 
-TEST(MkdirRace, FileAtTheBottomOfAFreshChainIsAlwaysReported) {
+LOOKOUT_TEST(MkdirRace, FileAtTheBottomOfAFreshChainIsAlwaysReported, LABELS(slow)) {
   constexpr int kTrials = 1000;
   lookout::testing::TempDir tmp;
   const std::string root = tmp / "root";

@@ -13,6 +13,7 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout::e2e {
 namespace {
@@ -88,7 +89,7 @@ class Overflow : public ::testing::Test {
 
 bool is_rescan(const JsonObject& o) { return o.at("event") == "rescan"; }
 
-TEST_F(Overflow, LostChangesComeBackThroughARescan) {
+LOOKOUT_TEST_F(Overflow, LostChangesComeBackThroughARescan, LABELS(root, serial)) {
   ASSERT_EQ(::mkdir((root + "/a").c_str(), 0755), 0);
   ASSERT_TRUE(write_small_file(root + "/a/f", "x"));
   start();
@@ -109,7 +110,7 @@ TEST_F(Overflow, LostChangesComeBackThroughARescan) {
 // that misses what the overflow dropped. Here the dropped change is `mv A/B B`; the next one,
 // `mv A B/A`, is legal on disk but, applied to the stale model, puts A inside its own child.
 // lookout must neither hang nor lose track: the cookie comes and the trees match.
-TEST_F(Overflow, RenameAppliedToAStaleModelDuringRescanBackoff) {
+LOOKOUT_TEST_F(Overflow, RenameAppliedToAStaleModelDuringRescanBackoff, LABELS(root, serial)) {
   ASSERT_EQ(::mkdir((root + "/A").c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((root + "/A/B").c_str(), 0755), 0);
   ASSERT_TRUE(write_small_file(root + "/A/B/f", "x"));

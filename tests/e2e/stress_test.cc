@@ -26,6 +26,7 @@
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/fanotify_probe.h"
 
 namespace lookout::e2e {
@@ -730,14 +731,14 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend
   return result;
 }
 
-TEST(Stress, RandomOperationsAddUpToTheTree) {
+LOOKOUT_TEST(Stress, RandomOperationsAddUpToTheTree, LABELS(slow)) {
   for (std::uint64_t seed : stress_seeds(3)) {
     run_stress(seed, stress_ops(), false);
     if (HasFailure()) break;
   }
 }
 
-TEST(Stress, RandomOperationsAddUpToTheTreePolling) {
+LOOKOUT_TEST(Stress, RandomOperationsAddUpToTheTreePolling, LABELS(slow)) {
   for (std::uint64_t seed : stress_seeds(2)) {
     run_stress(seed, stress_ops(), false, Backend::poll);
     if (HasFailure()) break;
@@ -752,7 +753,7 @@ std::string fanotify_unavailable() {
   return p.available ? "" : "fanotify is not usable here: " + p.reason;
 }
 
-TEST(Stress, RandomOperationsAddUpToTheTreeFanotify) {
+LOOKOUT_TEST(Stress, RandomOperationsAddUpToTheTreeFanotify, LABELS(root, slow)) {
   if (std::string why = fanotify_unavailable(); !why.empty()) GTEST_SKIP() << why;
   for (std::uint64_t seed : stress_seeds(3)) {
     run_stress(seed, stress_ops(), false, Backend::fanotify);
@@ -760,7 +761,7 @@ TEST(Stress, RandomOperationsAddUpToTheTreeFanotify) {
   }
 }
 
-TEST(Stress, ForcedOverflowRescanStillAddsUp) {
+LOOKOUT_TEST(Stress, ForcedOverflowRescanStillAddsUp, LABELS(root, slow, serial)) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to lower /proc/sys/fs/inotify/max_queued_events";
   if (::access("/proc/sys/fs/inotify/max_queued_events", W_OK) != 0) {
     GTEST_SKIP() << "/proc/sys/fs/inotify/max_queued_events is not writable here";
@@ -771,7 +772,7 @@ TEST(Stress, ForcedOverflowRescanStillAddsUp) {
   }
 }
 
-TEST(Stress, ForcedOverflowRescanStillAddsUpFanotify) {
+LOOKOUT_TEST(Stress, ForcedOverflowRescanStillAddsUpFanotify, LABELS(root, slow, serial)) {
   if (std::string why = fanotify_unavailable(); !why.empty()) GTEST_SKIP() << why;
   if (::access("/proc/sys/fs/fanotify/max_queued_events", W_OK) != 0) {
     GTEST_SKIP() << "/proc/sys/fs/fanotify/max_queued_events is not writable here";
@@ -784,7 +785,7 @@ TEST(Stress, ForcedOverflowRescanStillAddsUpFanotify) {
 
 // Without -r: the root's own entries add up, with their contents, and nothing from below
 // them is reported, while the operations go on at every depth.
-TEST(Stress, NonRecursiveRootEntriesAddUp) {
+LOOKOUT_TEST(Stress, NonRecursiveRootEntriesAddUp, LABELS(slow)) {
   std::vector<Backend> backends = {Backend::auto_select, Backend::poll};
   if (fanotify_unavailable().empty()) backends.push_back(Backend::fanotify);
   for (Backend b : backends) {
@@ -874,7 +875,7 @@ void run_single_file(std::uint64_t seed, Backend backend) {
   EXPECT_EQ(lk.wait_exit(milliseconds(10000)), std::optional<int>(0)) << lk.describe();
 }
 
-TEST(Stress, OneWatchedFileReportsEveryChange) {
+LOOKOUT_TEST(Stress, OneWatchedFileReportsEveryChange, LABELS(slow)) {
   std::vector<Backend> backends = {Backend::auto_select, Backend::poll};
   if (fanotify_unavailable().empty()) backends.push_back(Backend::fanotify);
   for (Backend b : backends) {

@@ -1,14 +1,16 @@
 // Auto mode per mount: a FUSE submount inside an inotify-watched tree is polled, so changes
-// made behind the FUSE daemon (which inotify never sees, fslab §6) are still reported.
+// made behind the FUSE daemon (which inotify never sees,
+// docs/kernel-facts.md#fuse-out-of-band-changes-are-silent) are still reported.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
 
-TEST(AutoBackend, FuseSubmountIsPolledAndSeesOutOfBandWrites) {
+LOOKOUT_TEST(AutoBackend, FuseSubmountIsPolledAndSeesOutOfBandWrites, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount bindfs";
   if (testing::sh("command -v bindfs >/dev/null 2>&1") != 0) GTEST_SKIP() << "bindfs is not installed";
   testing::TempDir t, src;

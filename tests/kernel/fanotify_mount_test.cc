@@ -10,6 +10,7 @@
 
 #include "support/consumer_state.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -40,7 +41,7 @@ WatchOptions fanotify_opts(const std::string& root) {
   return o;
 }
 
-TEST(FanotifyMounts, UnmountedSubmountIsReportedAndTheTreeAddsUp) {
+LOOKOUT_TEST(FanotifyMounts, UnmountedSubmountIsReportedAndTheTreeAddsUp, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting and fanotify marks need root";
   TempDir t;
   testing::write_file(t / "keep", "1");
@@ -65,7 +66,7 @@ TEST(FanotifyMounts, UnmountedSubmountIsReportedAndTheTreeAddsUp) {
   EXPECT_EQ(testing::diff_states(testing::snapshot(t.path()), consumer), "") << r.dump();
 }
 
-TEST(FanotifyMounts, UnmountedRootEndsWatching) {
+LOOKOUT_TEST(FanotifyMounts, UnmountedRootEndsWatching, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting and fanotify marks need root";
   TempDir t;
   Tmpfs m(t / "root");

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -340,7 +341,7 @@ TEST(Faults, PathLongerThanPathMaxIsNamedNotSilentlyBlind) {
 // A polled root on a tmpfs that is unmounted: the directory underneath shows through (another
 // st_dev). Before, nothing was reported and watching went on; now `unmount`, the root
 // deleted, and the end, as with inotify's IN_UNMOUNT.
-TEST(FaultsRoot, PolledTmpfsRootUnmountEndsWatching) {
+LOOKOUT_TEST(FaultsRoot, PolledTmpfsRootUnmountEndsWatching, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   testing::TmpfsMount m;
   if (!m.ok()) GTEST_SKIP() << "cannot mount tmpfs here: " << m.why();
@@ -364,7 +365,7 @@ TEST(FaultsRoot, PolledTmpfsRootUnmountEndsWatching) {
 // inotify sends IN_UNMOUNT to every watch on the unmounted filesystem. Those of directories
 // inside it were handled as mount points: "unmount mnt/d, delete mnt/d, create mnt/d" (the
 // create bogus: nothing is there). Only the mount point stands for the mount.
-TEST(FaultsRoot, UnmountedRootTmpfsReportsNoCreate) {
+LOOKOUT_TEST(FaultsRoot, UnmountedRootTmpfsReportsNoCreate, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   testing::TmpfsMount m;
   if (!m.ok()) GTEST_SKIP() << "cannot mount tmpfs here: " << m.why();
@@ -391,7 +392,7 @@ TEST(FaultsRoot, UnmountedRootTmpfsReportsNoCreate) {
 // The same inside a tree: a submount with directories in it is unmounted. Only the mount
 // point is reported unmounted and then created (the directory underneath); nothing of what
 // the mount held comes back as created.
-TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated) {
+LOOKOUT_TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   TempDir t;
   testing::make_dirs(t / "mnt");
@@ -426,7 +427,7 @@ TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated) {
 // Auto mode polls a pseudo filesystem mounted inside an inotify tree (mqueue: tiny, empty).
 // Unmounted, it had no watch to say so: the next pass reports `unmount`, and the directory
 // underneath comes back created and watched by inotify.
-TEST(FaultsRoot, PolledSubmountUnmountIsReportedAndTheDirectoryWatched) {
+LOOKOUT_TEST(FaultsRoot, PolledSubmountUnmountIsReportedAndTheDirectoryWatched, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount";
   TempDir t;
   testing::make_dirs(t / "mq");

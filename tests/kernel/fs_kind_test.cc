@@ -19,6 +19,7 @@
 
 #include "core/dir_count.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/fanotify_probe.h"
 #include "sys/mountinfo.h"
 
@@ -105,7 +106,7 @@ TEST(FanotifyKernel, CapabilityMatchesProcStatus) {
   EXPECT_EQ(sys::has_cap_sys_admin(), ((eff >> 21) & 1) != 0);
 }
 
-TEST(FanotifyKernel, UnprivilegedFilesystemMarkIsEperm) {
+LOOKOUT_TEST(FanotifyKernel, UnprivilegedFilesystemMarkIsEperm, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to drop to uid 65534";
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -122,7 +123,7 @@ TEST(FanotifyKernel, UnprivilegedFilesystemMarkIsEperm) {
   EXPECT_EQ(WEXITSTATUS(status), EPERM);
 }
 
-TEST(FsKindKernel, TmpfsSubmountIsFoundAndUsesInotify) {
+LOOKOUT_TEST(FsKindKernel, TmpfsSubmountIsFoundAndUsesInotify, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting needs root";
   testing::TempDir t;
   testing::make_dirs(t / "mnt");
@@ -163,7 +164,7 @@ TEST(FsKindKernel, TmpfsSubmountIsFoundAndUsesInotify) {
   }
 }
 
-TEST(FsKindKernel, OverlayUsesInotifyAndFanotifyMarkIsEopnotsupp) {
+LOOKOUT_TEST(FsKindKernel, OverlayUsesInotifyAndFanotifyMarkIsEopnotsupp, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting needs root";
   testing::TempDir t;
   for (const char* d : {"lower", "upper", "work", "merged"}) testing::make_dirs(t / d);
@@ -186,7 +187,7 @@ TEST(FsKindKernel, OverlayUsesInotifyAndFanotifyMarkIsEopnotsupp) {
   }
 }
 
-TEST(FsKindKernel, BindfsFuseMountIsPolled) {
+LOOKOUT_TEST(FsKindKernel, BindfsFuseMountIsPolled, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting needs root";
   if (testing::sh("command -v bindfs >/dev/null 2>&1") != 0 || ::access("/dev/fuse", R_OK) != 0) {
     GTEST_SKIP() << "bindfs or /dev/fuse not available";

@@ -1,9 +1,9 @@
 // File identity on a real ext4 (loop-mounted, root only): ext4 hands a freed inode number to
-// the next new file at once (fslab §8), so a delete plus a create of a file with the same
-// size and mtime looks like a rename to anything that keys on (dev, ino) and the stamps. The
-// polling backend must report delete + create there, and still one rename for a real rename.
-// Run on a default ext4 (birth time from statx) and on one with 128-byte inodes, which keep
-// no birth time, so the inode generation (FS_IOC_GETVERSION) must do the job.
+// the next new file at once (docs/kernel-facts.md#ext4-reuses-inode-numbers), so a delete plus a
+// create of a file with the same size and mtime looks like a rename to anything that keys on (dev,
+// ino) and the stamps. The polling backend must report delete + create there, and still one rename
+// for a real rename. Run on a default ext4 (birth time from statx) and on one with 128-byte inodes,
+// which keep no birth time, so the inode generation (FS_IOC_GETVERSION) must do the job.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +12,7 @@
 
 #include "support/loop_mount.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/file_stat.h"
 
 namespace lookout {
@@ -104,7 +105,7 @@ void skip_unless_possible() {
   if (!testing::have_program("mkfs.ext4")) GTEST_SKIP() << "mkfs.ext4 missing (apt-get install e2fsprogs)";
 }
 
-TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime) {
+LOOKOUT_TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime, LABELS(root)) {
   skip_unless_possible();
   if (::testing::Test::IsSkipped()) return;
   testing::LoopMount m("mkfs.ext4 -q -F");
@@ -112,7 +113,7 @@ TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithBirthTime) {
   check_reuse_and_rename(m.path(), sys::BirthKind::btime);
 }
 
-TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithGenerationOnly) {
+LOOKOUT_TEST(Identity, ReusedInodeIsDeleteAndCreateOnExt4WithGenerationOnly, LABELS(root)) {
   skip_unless_possible();
   if (::testing::Test::IsSkipped()) return;
   // 128-byte inodes have no room for the creation time: statx reports no STATX_BTIME.

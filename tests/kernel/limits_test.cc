@@ -1,5 +1,6 @@
 // Watch and instance limits, lowered inside a private user namespace so the host's knobs are
-// never touched (fslab §2: /proc/sys/user/max_inotify_* are per namespace).
+// never touched (/proc/sys/user/max_inotify_* are per namespace:
+// docs/kernel-facts.md#inotify-limits).
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <fstream>
 
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -88,7 +90,7 @@ TEST(Limits, InstanceLimitIsOneClearError) {
 }
 
 // Root-only: a real mount under the tree, unmounted while watched.
-TEST(Limits, UnmountOfSubmountIsReported) {
+LOOKOUT_TEST(Limits, UnmountOfSubmountIsReported, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   testing::TempDir t;
   testing::make_dirs(t / "mnt");

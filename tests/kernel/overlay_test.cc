@@ -1,6 +1,7 @@
 // Overlay mounts: writes made straight into a layer raise no event on the merged tree
-// (fslab §4). `--poll-overlay` polls such mounts; a reconciliation pass is the backstop that
-// finds such misses on a kernel-watched tree and says so. Root only (mounts).
+// (docs/kernel-facts.md#overlay-layer-writes-are-silent). `--poll-overlay` polls such mounts; a
+// reconciliation pass is the backstop that finds such misses on a kernel-watched tree and says so.
+// Root only (mounts).
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,7 @@
 
 #include "support/consumer_state.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout {
 namespace {
@@ -57,7 +59,7 @@ bool has_event(const std::vector<Event>& evs, EventKind k, const std::string& pa
   return false;
 }
 
-TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer) {
+LOOKOUT_TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting an overlay needs root";
   Overlay o;
   if (!o.mounted) GTEST_SKIP() << "overlay mount failed: " << o.why_not;
@@ -81,7 +83,7 @@ TEST(Overlay, PollOverlaySeesWritesMadeToTheUpperLayer) {
   EXPECT_TRUE(r.wait_for(EventKind::create, o.merged() + "/direct", {}, std::chrono::seconds(20))) << r.dump();
 }
 
-TEST(Overlay, ReconcilePassFindsWhatInotifyMissedAndIsSilentOtherwise) {
+LOOKOUT_TEST(Overlay, ReconcilePassFindsWhatInotifyMissedAndIsSilentOtherwise, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "mounting an overlay needs root";
   Overlay o;
   if (!o.mounted) GTEST_SKIP() << "overlay mount failed: " << o.why_not;

@@ -17,6 +17,7 @@
 
 #include "support/consumer_state.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 
 namespace lookout::core {
 namespace {
@@ -266,7 +267,7 @@ class RandomTree {
   int serial_ = 0;
 };
 
-TEST(PollScanner, ParallelScanEqualsSerialOnRandomizedTrees) {
+LOOKOUT_TEST(PollScanner, ParallelScanEqualsSerialOnRandomizedTrees, LABELS(slow)) {
   for (unsigned seed = 1; seed <= 12; ++seed) {
     TempDir t;
     RandomTree tree(t.path(), seed);
@@ -455,7 +456,7 @@ TEST(PollScanner, ExclusionsAreHonouredOnEveryThread) {
 
 // Through the watcher, on a model large enough for the scan to use its threads: the exclusion
 // predicate (the watcher's filter, which reads its model) runs on them.
-TEST(PollScanner, WatcherPollsALargeTreeOnThreadsWithFilters) {
+LOOKOUT_TEST(PollScanner, WatcherPollsALargeTreeOnThreadsWithFilters, LABELS(slow)) {
   TempDir t;
   for (int d = 0; d < 100; ++d) {
     std::string dir = t / ("d" + std::to_string(d));

@@ -23,6 +23,7 @@
 #include "support/consumer_state.h"
 #include "support/loop_mount.h"
 #include "support/test_dirs.h"
+#include "support/test_labels.h"
 #include "sys/fanotify_probe.h"
 
 namespace lookout {
@@ -44,6 +45,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, Behaviour,
                                            Case{BackendChoice::poll, Fs::tmpdir}, Case{BackendChoice::poll, Fs::tmpfs},
                                            Case{BackendChoice::poll, Fs::xfs}, Case{BackendChoice::poll, Fs::btrfs}),
                          case_name);
+// Rows that need root: a fanotify filesystem mark (CAP_SYS_ADMIN), and mounting a tmpfs or a
+// loop-mounted xfs/btrfs image. Row names come from case_name ("<backend>_on_<fs>").
+LOOKOUT_PARAM_LABELS(Backends, Behaviour, "^fanotify_on_", LABELS(root));
+LOOKOUT_PARAM_LABELS(Backends, Behaviour, "_on_(tmpfs|xfs|btrfs)$", LABELS(root));
 
 TEST_P(Behaviour, ReportsCreateModifyCloseWriteDelete) {
   TempDir t(base());
@@ -204,8 +209,9 @@ TEST_P(Behaviour, DirectoryMovedInOverAnEmptyOneIsReportedWithItsContents) {
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "e/c/g")) << r.dump();
 }
 
-// fslab §3: a naive recursive watcher misses the file in up to 100% of trials.
-TEST_P(Behaviour, MkdirPRaceThousandOfThousand) {
+// docs/kernel-facts.md#new-directory-race: a naive recursive watcher misses the file in up to 100%
+// of trials.
+LOOKOUT_TEST_P(Behaviour, MkdirPRaceThousandOfThousand, LABELS(slow)) {
   TempDir t(base());
   auto w = testing::start_watcher(opts_for(t.path()));
   ASSERT_TRUE(w);
@@ -290,8 +296,9 @@ TEST_P(Behaviour, RmRfReportsEverythingAndDropsWatches) {
   ASSERT_TRUE(w);
   Recorder r(*w);
   // A directory deleted before the fanotify crawl listed it is reported as one `delete` (its
-  // handle no longer resolves, fslab §10; ChangesDuringThePostReadyCrawlAddUp covers that):
-  // here the tree is known, as inotify's is at ready.
+  // handle no longer resolves, docs/kernel-facts.md#fanotify-handle-resolution;
+  // ChangesDuringThePostReadyCrawlAddUp covers that): here the tree is known, as inotify's is at
+  // ready.
   ASSERT_TRUE(wait_crawled(r, *w));
   testing::remove_all(t / "r");
   ASSERT_TRUE(r.wait_for(EventKind::remove, t / "r")) << r.dump();
@@ -414,7 +421,7 @@ TEST_P(Behaviour, ExcludedDirectoryGetsNoWatch) {
 // so the kernel really drops events (IN_Q_OVERFLOW / FAN_Q_OVERFLOW); the rescan must
 // reconstruct all. As root the queue is lowered to 64 while the instance is created (the
 // kernel reads the limit then) and restored at once.
-TEST_P(Behaviour, OverflowRescanReconstructsTheTree) {
+LOOKOUT_TEST_P(Behaviour, OverflowRescanReconstructsTheTree, LABELS(serial)) {
   if (polling()) GTEST_SKIP() << "polling: no kernel queue to overflow (a pass is a rescan)";
   TempDir t(base());
   testing::make_dirs(t / "old/sub");
@@ -474,7 +481,7 @@ TEST_P(Behaviour, OverflowRescanReconstructsTheTree) {
 
 // An overflow before the fanotify crawl has listed the tree: the changes lost with it are in
 // directories lookout had not seen yet. The rescan must still make the events add up.
-TEST_P(Behaviour, OverflowDuringThePostReadyCrawl) {
+LOOKOUT_TEST_P(Behaviour, OverflowDuringThePostReadyCrawl, LABELS(root, slow, serial)) {
   if (polling()) GTEST_SKIP() << "polling: no kernel queue to overflow (a pass is a rescan)";
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to lower " << queue_sysctl();
   TempDir t(base());
@@ -554,7 +561,7 @@ TEST_P(Behaviour, RescanFindsChangesToFilesListedWithoutAStat) {
 
 // A consumer that does not read: the loop stops reading the kernel at the bound instead of
 // growing memory, and nothing is lost once the consumer catches up.
-TEST_P(Behaviour, SlowConsumerBoundsMemoryWithoutLoss) {
+LOOKOUT_TEST_P(Behaviour, SlowConsumerBoundsMemoryWithoutLoss, LABELS(slow)) {
   TempDir t(base());
   State consumer = snapshot(t.path());
   auto o = opts_for(t.path());
@@ -589,7 +596,7 @@ TEST_P(Behaviour, SymlinksAreNotFollowed) {
 // Changes made right after ready, while fanotify's crawl is still filling the model in:
 // each is reported once, by path, and the events add up to the tree (inotify rows are ready
 // only after their crawl, so for them this is a plain burst).
-TEST_P(Behaviour, ChangesDuringThePostReadyCrawlAddUp) {
+LOOKOUT_TEST_P(Behaviour, ChangesDuringThePostReadyCrawlAddUp, LABELS(slow)) {
   TempDir t(base());
   for (int i = 0; i < 50; ++i) {
     for (int j = 0; j < 100; ++j) testing::make_dirs(t / ("d" + std::to_string(i) + "/e" + std::to_string(j)));
@@ -674,7 +681,7 @@ TEST_P(Behaviour, MergedRenameRecordsDuringTheCrawlAddUp) {
 // Renames racing the post-ready crawl from another thread: the crawl meets paths that an
 // unread rename already changed. Every directory must still end up listed at its place, so
 // that a write to any file afterwards is reported, and the events must add up.
-TEST_P(Behaviour, RenamesRacingThePostReadyCrawl) {
+LOOKOUT_TEST_P(Behaviour, RenamesRacingThePostReadyCrawl, LABELS(slow)) {
   TempDir t(base());
   constexpr int kTop = 40, kSub = 100;  // 4040 directories: half listed after ready
   make_grid(t, kTop, kSub);
@@ -749,7 +756,7 @@ TEST_P(Behaviour, OwnWritesInsideTheTreeDoNotLoop) {
 
 // WatchOptions::drop_own_writes (what the CLI sets): with fanotify, nothing this process
 // writes comes back, however it is written; a change made by another process still does.
-TEST_P(Behaviour, OwnProcessWritesAreDroppedWhenAsked) {
+LOOKOUT_TEST_P(Behaviour, OwnProcessWritesAreDroppedWhenAsked, LABELS(root)) {
   if (!fanotify()) GTEST_SKIP() << "inotify does not say which process made a change";
   TempDir t(base()), second(base());
   auto o = opts_for(t.path());
@@ -787,7 +794,7 @@ INSTANTIATE_TEST_SUITE_P(Filesystems, AutoSwitch,
                                            Case{BackendChoice::auto_select, Fs::tmpfs}),
                          case_name);
 
-TEST_P(AutoSwitch, LargeTreeMovesToOneFanotifyMark) {
+LOOKOUT_TEST_P(AutoSwitch, LargeTreeMovesToOneFanotifyMark, LABELS(root)) {
   TempDir t(base());
   const int dirs = static_cast<int>(kFanotifyMinDirs) + 200;
   for (int i = 0; i < dirs; ++i) testing::make_dirs(t / ("d" + std::to_string(i / 100) + "/e" + std::to_string(i % 100)));

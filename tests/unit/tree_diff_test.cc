@@ -155,7 +155,8 @@ TEST(TreeDiff, FileRenameDetectedByIdentity) {
 }
 
 TEST(TreeDiff, ReusedInodeWithNewContentIsNotARename) {
-  // ext4 hands a freed inode number to the next file at once (fslab §8).
+  // ext4 hands a freed inode number to the next file at once
+  // (docs/kernel-facts.md#ext4-reuses-inode-numbers).
   Snapshot before{{"old", {F, 7, 10, 5}}};
   Snapshot after{{"new", {F, 7, 3, 9}}};
   auto o = run_diff(before, after);
