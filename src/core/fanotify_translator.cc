@@ -226,10 +226,13 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
                         (!model_partial() || in_step(at.dir));
   if (id == kNoNode) {
     id = model.add(at.dir, name, st, known);
-  } else if (known) {
+  } else if (known && !reported) {
     model.node(id).st = st;  // the crawl listed it after it was made
     model.node(id).stat_known = true;
   }
+  // Reported already: the model keeps the stamps the consumer was told of. Taking today's
+  // would absorb a write made since, whose record an overflow may lose: the rescan's diff
+  // would then see only a ctime move and say attrib instead of modify.
   if (!reported) emit(EventKind::create, id, {}, reason);
   if (!is_dir) note_link_arrival(id);
   // The record's own handle names this directory whatever happened to its path since.
@@ -290,7 +293,7 @@ void Watcher::Impl::fan_changed(EventKind kind, const FanPlace& at, const std::s
   NodeId id = fan_node(at, name, path);
   if (id != kNoNode) {
     if (kind == EventKind::modify || kind == EventKind::close_write || kind == EventKind::attrib) {
-      restat(id);
+      restat_reporting_writes(id, kind);
     }
     emit(kind, id);
     note_link_change(id, kind);
@@ -382,8 +385,8 @@ void Watcher::Impl::handle_fan(std::vector<backend::FanEvent>& events) {
   for (const auto& ev : events) {
     if (ended) return;
     handle_fan_one(ev);
+    echo_link_changes();  // before the next event: a later change (a sync cookie) must not overtake it
   }
-  echo_link_changes();
   // Directories whose path did not resolve when they were to be listed (an ancestor's
   // rename was still queued): list them at their place now. Left unlisted, their entries
   // would never enter the model and every later change to them would be dropped as a write

@@ -12,27 +12,65 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
-void Watcher::Impl::note_link_change(NodeId id, EventKind kind) {
+// A change is noted under the inode the model knows for the name. A name whose stat
+// failed (its path was stale: an ancestor's rename still queued) is noted unresolved
+// (ino 0) and resolved once its path does, which is by the time the queued rename is
+// handled, so the echo still comes before any later event.
+void Watcher::Impl::note_link_change(NodeId id, EventKind kind, bool only_if_changed) {
+  if (!model.node(id).stat_known) restat(id);
   const core::Node& n = model.node(id);
-  if (n.is_dir() || !n.stat_known || n.st.nlink < 2) return;
+  if (n.is_dir() || (n.stat_known && n.st.nlink < 2)) return;
+  const std::uint64_t dev = n.stat_known ? n.st.dev : 0;
+  const std::uint64_t ino = n.stat_known ? n.st.ino : 0;
   for (const auto& c : link_changes) {
-    if (c.dev == n.st.dev && c.ino == n.st.ino && c.origin == id && c.kind == kind) return;
+    if (c.dev == dev && c.ino == ino && c.origin == id && c.kind == kind &&
+        c.only_if_changed == only_if_changed) {
+      return;
+    }
   }
-  link_changes.push_back(LinkChange{n.st.dev, n.st.ino, id, kind});
+  if (ino == 0) {
+    if (link_changes.size() >= kMaxUnresolvedLinkChanges) return;  // a rescan's job then
+    unstatted.insert(id);
+  }
+  link_changes.push_back(LinkChange{dev, ino, id, kind, only_if_changed});
 }
 
-void Watcher::Impl::note_link_arrival(NodeId id) {
-  const core::Node& n = model.node(id);
-  if (n.is_dir() || !n.stat_known || n.st.nlink < 2) return;
-  link_changes.push_back(LinkChange{n.st.dev, n.st.ino, id, EventKind::modify, true});
+void Watcher::Impl::note_link_arrival(NodeId id) { note_link_change(id, EventKind::modify, true); }
+
+void Watcher::Impl::restat_unstatted() {
+  for (auto it = unstatted.begin(); it != unstatted.end();) {
+    NodeId id = *it;
+    bool pending = model.valid(id) && !model.node(id).is_dir() && !model.node(id).stat_known;
+    if (pending) restat(id);
+    it = pending && !model.node(id).stat_known ? std::next(it) : unstatted.erase(it);
+  }
 }
 
 void Watcher::Impl::echo_link_changes() {
   if (link_changes.empty()) return;
-  std::vector<LinkChange> changes;
-  changes.swap(link_changes);
-  // One pass over the model for the whole batch: hard-linked writes are rare, and an index
-  // by inode for every file would cost memory on every tree for them.
+  restat_unstatted();  // so that names whose inode was not known yet are found too
+  std::vector<LinkChange> changes, unresolved;
+  for (LinkChange& c : link_changes) {
+    if (c.ino != 0) {
+      changes.push_back(c);
+      continue;
+    }
+    if (!model.valid(c.origin) || model.node(c.origin).is_dir()) continue;  // gone meanwhile
+    const core::Node& o = model.node(c.origin);
+    if (!o.stat_known) {
+      unresolved.push_back(c);
+    } else if (o.st.nlink >= 2) {
+      c.dev = o.st.dev;
+      c.ino = o.st.ino;
+      changes.push_back(c);
+    }
+  }
+  link_changes = std::move(unresolved);
+  if (changes.empty()) return;
+  // One pass over the model per event that changed a hard-linked file, right after that
+  // event: the echoes must come before anything that happened later (a consumer's sync
+  // cookie is such a thing). Hard-linked writes are rare, and an index by inode for every
+  // file would cost memory on every tree for them.
   std::vector<std::pair<NodeId, const LinkChange*>> echoes;
   model.for_each_node([&](NodeId id) {
     const core::Node& n = model.node(id);
@@ -46,8 +84,8 @@ void Watcher::Impl::echo_link_changes() {
     const sys::FileStat before = model.node(id).st;
     const bool had_stat = model.node(id).stat_known;
     restat(id);
-    // The name may hold another object by now (restat keeps the model's type only): the
-    // inode's identity decides.
+    // The name may hold another object by now (restat then keeps the old stat, whose inode
+    // is the one changed): the inode's identity decides.
     const core::Node& n = model.node(id);
     if (n.st.ino != c->ino) continue;
     if (c->only_if_changed && had_stat && n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) continue;

@@ -23,10 +23,17 @@ NodeId Watcher::Impl::node_for_wd(int wd) const {
 void Watcher::Impl::restat(NodeId id) {
   std::string p = model.path(id);
   sys::FileStat st;
-  if (fs->stat_at(AT_FDCWD, p.c_str(), st) == 0 && st.type == model.node(id).st.type) {
-    model.node(id).st = st;
-    model.node(id).stat_known = true;
+  core::Node& n = model.node(id);
+  if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
+    if (!n.is_dir() && !n.stat_known) unstatted.insert(id);  // tried again until it resolves
+    return;
   }
+  // A file's name that holds another inode now was renamed over or re-created, and the
+  // event saying so is still queued: taking the newcomer's stat here would make that event
+  // look like nothing happened (appeared() compares inodes). The model keeps the old one.
+  if (!n.is_dir() && n.stat_known && (st.ino != n.st.ino || st.dev != n.st.dev)) return;
+  n.st = st;
+  n.stat_known = true;
 }
 
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
@@ -40,12 +47,19 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
     // (MOVED_TO) puts another object there: the one the model holds is gone, and what
     // arrived must be reported and listed, or its contents would never be.
     const sys::FileStat& had = model.node(existing).st;
-    if (!known || (had.ino == st.ino && had.type == st.type)) return;
+    if (!known) {
+      // The path is stale (an ancestor's rename still queued): whether another object
+      // arrived cannot be told yet. Look again once the path resolves (recheck_replaced).
+      replaced_maybe.insert(existing);
+      return;
+    }
+    if (had.ino == st.ino && had.type == st.type) return;
     vanished(dir, name);
   }
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
   if (excluded(path)) return;
   NodeId id = model.add(dir, name, st, known);
+  if (!known && !is_dir_hint) unstatted.insert(id);
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
@@ -54,6 +68,38 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);
   // The path did not resolve: an ancestor was renamed and its event is still queued.
   if (!known && is_dir_hint && opt.recursive) blind.insert(id);
+}
+
+void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
+  const sys::FileStat before = model.node(id).st;
+  const bool had_stat = model.node(id).stat_known;
+  restat(id);
+  const core::Node& n = model.node(id);
+  if (kind != EventKind::attrib || n.is_dir() || !had_stat || !n.stat_known) return;
+  if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
+  emit(EventKind::modify, id);
+  note_link_change(id, EventKind::modify);
+}
+
+void Watcher::Impl::recheck_replaced() {
+  std::vector<NodeId> ids(replaced_maybe.begin(), replaced_maybe.end());
+  replaced_maybe.clear();
+  for (NodeId id : ids) {
+    if (!model.valid(id) || model.node(id).parent == core::kTopNode || model.is_root(id)) continue;
+    sys::FileStat st;
+    if (fs->stat_at(AT_FDCWD, model.path(id).c_str(), st) != 0) {
+      // Still stale, or gone (its delete is queued and removes the node): try again later.
+      if (replaced_maybe.size() < 4096) replaced_maybe.insert(id);
+      continue;
+    }
+    const core::Node& n = model.node(id);
+    if (n.stat_known && st.ino == n.st.ino && st.dev == n.st.dev && st.type == n.st.type) continue;
+    if (!n.stat_known && st.type == n.st.type && !n.is_dir()) continue;  // nothing to compare
+    NodeId dir = n.parent;
+    std::string name = n.name;
+    vanished(dir, name);
+    appeared(dir, name, st.type == sys::FileType::dir, "moved_in");
+  }
 }
 
 void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* reason) {
@@ -264,7 +310,7 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
       return;
     }
     if (k == EventKind::modify || k == EventKind::close_write || k == EventKind::attrib) {
-      restat(child);
+      restat_reporting_writes(child, k);
     }
     emit(k, child);
     note_link_change(child, k);
@@ -272,8 +318,10 @@ void Watcher::Impl::handle_one(const backend::RawEvent& ev) {
 }
 
 void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
-  for (const auto& ev : events) handle_one(ev);
-  echo_link_changes();
+  for (const auto& ev : events) {
+    handle_one(ev);
+    echo_link_changes();  // before the next event: a later change (a sync cookie) must not overtake it
+  }
   retry_blind();
   if (pending_move && !ended && inotify) {
     // The MOVED_TO half may sit just past what this read returned: look once more.
@@ -281,7 +329,10 @@ void Watcher::Impl::handle(std::vector<backend::RawEvent>& events) {
     if (waiter->poll(&p, 1, 1) > 0) {
       std::vector<backend::RawEvent> more;
       if (auto got = inotify->drain(more, 16384); got && *got > 0) {
-        for (const auto& ev : more) handle_one(ev);
+        for (const auto& ev : more) {
+          handle_one(ev);
+          echo_link_changes();
+        }
       }
     }
     finish_pending_move();

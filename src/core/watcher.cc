@@ -515,6 +515,8 @@ Result<void> Watcher::Impl::save_state_now() {
 }
 
 void Watcher::Impl::retry_blind(NodeId under) {
+  if (!unstatted.empty()) restat_unstatted();
+  if (!replaced_maybe.empty()) recheck_replaced();
   if (blind.empty() || !opt.recursive || ended) return;
   std::vector<NodeId> ids;
   for (auto it = blind.begin(); it != blind.end();) {

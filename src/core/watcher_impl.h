@@ -277,12 +277,20 @@ struct Watcher::Impl {
   // DELETE_SELF: the roots, and every directory under -r.
   bool watched_self(core::NodeId id) const;
   void finish_pending_move();
+  // Stats the node at its path again. A file keeps its old stat when the name holds
+  // another inode now (that change is reported by its own event, or by a rescan).
   void restat(core::NodeId id);
+  // restat() for a change record. An attrib record whose file's size or mtime moved
+  // since the model last looked also reports `modify` first: the write's own record was
+  // lost (an overflow) or went to another name, and taking the new stamps silently would
+  // hide it from every later diff.
+  void restat_reporting_writes(core::NodeId id, EventKind kind);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to
   // every name: inotify (and fanotify) report it under the name used only. Changes are
-  // noted while a batch is handled and echoed to the inode's other names in the model at
-  // the end of it, with their paths as they are then (one pass over the model a batch).
-  void note_link_change(core::NodeId id, EventKind kind);
+  // noted while an event is handled and echoed to the inode's other names in the model
+  // right after it, with their paths as they are then (one pass over the model an event).
+  void note_link_change(core::NodeId id, EventKind kind, bool only_if_changed = false);
+  static constexpr std::size_t kMaxUnresolvedLinkChanges = 4096;
   // A file that arrived in the tree (moved in, or found by a listing) with other names: a
   // write through it before it was watched changed them unseen. Their stamps are compared
   // at the end of the batch and any that moved is reported `modify`.
@@ -295,6 +303,16 @@ struct Watcher::Impl {
     bool only_if_changed = false;  // an arrival: report a name only if its stamps moved
   };
   std::vector<LinkChange> link_changes;
+  // Files that entered the model without a stat: their path did not resolve when the event
+  // came (an ancestor's rename still queued). Their inode is unknown, so no echo would find
+  // them; they are statted again before each echo and after each batch until it resolves.
+  std::unordered_set<core::NodeId> unstatted;
+  // Names a MOVED_TO landed on while their path did not resolve: the object there may be
+  // another one. Statted again after each batch; a new object is reported as delete and
+  // create (with its contents listed), the same one is left alone.
+  std::unordered_set<core::NodeId> replaced_maybe;
+  void recheck_replaced();
+  void restat_unstatted();
   // Restats a file that arrived at a new name (a rename in the tree) and reports `modify`
   // when its size or mtime moved while the model was not told: written through another
   // name, outside the tree, which no watch here sees. `before`: the model's stat until now.
