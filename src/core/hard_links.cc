@@ -28,10 +28,8 @@ void Watcher::Impl::note_link_change(NodeId id, EventKind kind, bool only_if_cha
       return;
     }
   }
-  if (ino == 0) {
-    if (link_changes.size() >= kMaxUnresolvedLinkChanges) return;  // a rescan's job then
-    unstatted.insert(id);
-  }
+  // Unresolved: restat() above put it in `unstatted`, statted again until its path resolves.
+  if (ino == 0 && link_changes.size() >= kMaxUnresolvedLinkChanges) return;  // a rescan's job
   link_changes.push_back(LinkChange{dev, ino, id, kind, only_if_changed});
 }
 

@@ -59,7 +59,6 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
   if (excluded(path)) return;
   NodeId id = model.add(dir, name, st, known);
-  if (!known && !is_dir_hint) unstatted.insert(id);
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
@@ -75,6 +74,8 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const bool had_stat = model.node(id).stat_known;
   restat(id);
   const core::Node& n = model.node(id);
+  // Not check_arrived(): a file that entered without a stat (its path was stale) has no
+  // stamps to compare, and its mtime says nothing about a write nobody reported.
   if (kind != EventKind::attrib || n.is_dir() || !had_stat || !n.stat_known) return;
   if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
   emit(EventKind::modify, id);

@@ -303,9 +303,9 @@ struct Watcher::Impl {
     bool only_if_changed = false;  // an arrival: report a name only if its stamps moved
   };
   std::vector<LinkChange> link_changes;
-  // Files that entered the model without a stat: their path did not resolve when the event
-  // came (an ancestor's rename still queued). Their inode is unknown, so no echo would find
-  // them; they are statted again before each echo and after each batch until it resolves.
+  // Files without a stat whose restat() failed: their path did not resolve (an ancestor's
+  // rename still queued). Their inode is unknown, so no echo would find them; they are
+  // statted again before each echo and after each batch until it resolves.
   std::unordered_set<core::NodeId> unstatted;
   // Names a MOVED_TO landed on while their path did not resolve: the object there may be
   // another one. Statted again after each batch; a new object is reported as delete and

@@ -147,7 +147,7 @@ class Mutator {
   // Inodes written since the last call only through names that were made and removed
   // since then too. Such a name may be gone before the watcher gets to stat it, and inotify
   // events carry no inode: nothing ties that write to the file's other names, which change
-  // unreported (docs/kernel-facts.md, "Hard links"). Starts a new window.
+  // unreported (docs/kernel-facts.md#inotify-events-carry-no-inode). Starts a new window.
   std::set<ino_t> take_writes_through_vanished_names() {
     std::set<ino_t> out;
     for (auto& [ino, n] : writes_) {
@@ -164,11 +164,14 @@ class Mutator {
  private:
   std::string abs(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
 
-  void note_write(const std::string& rel) {
+  // Counts a write through `rel`; returns " (ino N)" for the ops log, so that writes
+  // through one of several names show under the inode a "changed without an event" names.
+  std::string note_write(const std::string& rel) {
     struct stat st {};
-    if (::lstat(abs(rel).c_str(), &st) != 0) return;
+    if (::lstat(abs(rel).c_str(), &st) != 0) return "";
     ++writes_[st.st_ino];
     if (born_.count(rel)) writes_by_name_[rel].push_back(st.st_ino);
+    return " (ino " + std::to_string(st.st_ino) + ")";
   }
   // `rel` (or every name under it) leaves the tree.
   void note_gone(const std::string& rel) {
@@ -180,13 +183,6 @@ class Mutator {
         ++it;
       }
     }
-  }
-
-  // " (ino N)": writes through one of several names show up in the log under the inode,
-  // which a "changed without an event" report names too.
-  std::string inode_note(const std::string& rel) const {
-    struct stat st {};
-    return ::lstat(abs(rel).c_str(), &st) == 0 ? " (ino " + std::to_string(st.st_ino) + ")" : "";
   }
 
   std::string new_name(char kind) {
@@ -247,16 +243,14 @@ class Mutator {
   void op_append() {
     auto f = random_of(files_);
     if (!f) return op_create();
-    log_.push_back("append " + *f + inode_note(*f));
-    note_write(*f);
+    log_.push_back("append " + *f + note_write(*f));
     if (!write_to(*f, O_APPEND, std::string(1 + rng_() % 64, 'a'))) fail("append " + *f);
   }
 
   void op_truncate() {
     auto f = random_of(files_);
     if (!f) return op_create();
-    log_.push_back("truncate " + *f + inode_note(*f));
-    note_write(*f);
+    log_.push_back("truncate " + *f + note_write(*f));
     if (::truncate(abs(*f).c_str(), 0) != 0) fail("truncate " + *f);
   }
 
