@@ -19,7 +19,7 @@ namespace {
 
 MountReport examine_mount(const std::string& path, const std::vector<sys::MountEntry>& mounts) {
   MountReport m;
-  auto fs = classify_path(path, mounts);
+  auto fs = classify_path(sys::real_fs(), path, mounts);
   if (!fs) {
     m.error = fs.error().message;
     return m;

@@ -52,6 +52,10 @@ struct Error {
   std::string path;
   std::string message;  // full sentence for a human, already names path and fix
   Cause cause = Cause::none;
+  // The limit that was reached, when one was and could be read (-1: none or unknown):
+  // max_user_watches (watch_limit), max_user_instances (instance_limit), the process's
+  // RLIMIT_NOFILE or fs.file-max (EMFILE, ENFILE in sys_errno).
+  std::int64_t limit = -1;
 };
 
 // Maps an errno from a syscall on `path` to an Error whose message reads

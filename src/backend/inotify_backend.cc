@@ -13,8 +13,7 @@
 
 namespace lookout::backend {
 
-std::string describe_watch_limit() {
-  auto limits = sys::read_inotify_limits();
+std::string describe_watch_limit(const sys::InotifyLimits& limits) {
   auto usage = sys::read_inotify_usage(::getuid());
   std::int64_t total = 0;
   const sys::InotifyUsage* top = nullptr;
@@ -43,9 +42,11 @@ Result<InotifyBackend> InotifyBackend::open(sys::InotifyCalls& calls) {
       // EMFILE means either this process's fd table or the user's inotify instances; with
       // no fd left, reading the instance limit would fail too and print -1.
       e.message = "inotify_init1: Too many open files (" + sys::describe_fd_shortage(err) + ")";
+      e.limit = sys::fd_limit_of(err);
     } else if (err == EMFILE) {
       auto limits = sys::read_inotify_limits();
       e.code = ErrorCode::instance_limit;
+      e.limit = limits.max_user_instances;
       if (limits.max_user_instances >= 0) {
         e.message = fmt::format(
             "inotify_init1: Too many open files (max_user_instances={} reached for uid {}; raise "
@@ -68,12 +69,14 @@ Result<int> InotifyBackend::watch(const std::string& path, std::uint32_t mask) {
   if (wd < 0) {
     int err = -wd;
     if (err == ENOSPC) {
+      const auto limits = sys::read_inotify_limits();
       Error e;
       e.code = ErrorCode::watch_limit;
       e.sys_errno = err;
       e.path = path;
+      e.limit = limits.max_user_watches;
       e.message = fmt::format("inotify_add_watch {}: No space left on device ({})", path,
-                              describe_watch_limit());
+                              describe_watch_limit(limits));
       return e;
     }
     return error_from_errno(err, "inotify_add_watch", path,

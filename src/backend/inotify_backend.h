@@ -10,6 +10,7 @@
 
 #include "lookout/result.h"
 #include "sys/inotify_calls.h"
+#include "sys/proc_limits.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::backend {
@@ -54,6 +55,6 @@ class InotifyBackend {
 
 // A one-line description of the watch limit for error messages ("max_user_watches=8192,
 // 8190 in use by uid 0 (most: 8000 by pid 12 watchman); raise it: sysctl ...").
-std::string describe_watch_limit();
+std::string describe_watch_limit(const sys::InotifyLimits& limits);
 
 }  // namespace lookout::backend

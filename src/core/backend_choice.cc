@@ -31,7 +31,7 @@ void Watcher::Impl::announce_path(const std::string& path, NodeId root, const ch
 }
 
 std::optional<Watcher::Impl::PollingReason> Watcher::Impl::polling_reason(const std::string& mount_path) const {
-  auto kind = classify_path(mount_path);
+  auto kind = classify_path(mount_path, *fs);
   if (!kind) return std::nullopt;
   // inotify and fanotify see nothing of changes made on a server or behind a FUSE daemon,
   // nor of a pseudo filesystem's generated content: the same answer as `lookout doctor`.
@@ -118,10 +118,10 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
 }
 
 bool Watcher::Impl::mark_submounts(NodeId root) {
-  auto mounts = sys::read_mountinfo();
+  auto mounts = fs->mounts();
   if (!mounts) return false;
-  char real[PATH_MAX];
-  if (!::realpath(model.path(root).c_str(), real)) return false;
+  std::string real;
+  if (fs->real_path(model.path(root).c_str(), real) != 0) return false;
   for (const sys::MountEntry* m : sys::find_submounts(*mounts, real)) {
     if (m->mount_point == real) continue;
     if (excluded(m->mount_point)) continue;
@@ -147,11 +147,7 @@ void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
 }
 
 void Watcher::Impl::check_mount_points() {
-  // Reading to the end re-arms the notification.
-  char buf[4096];
-  ::lseek(mountinfo_fd.get(), 0, SEEK_SET);
-  while (::read(mountinfo_fd.get(), buf, sizeof buf) > 0) {
-  }
+  fs->rearm_mount_notice(mountinfo_fd->get());
   std::vector<NodeId> points(fan_mount_points.begin(), fan_mount_points.end());
   for (NodeId id : points) {
     if (!model.valid(id)) {

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "sys/unique_fd.h"
+#include "sys/fs.h"
 
 namespace lookout::core {
 
@@ -20,7 +20,7 @@ bool same_content_stamp(const sys::FileStat& a, const sys::FileStat& b) {
 }  // namespace
 
 HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh, NodeId fresh_dir,
-                       sys::ContentHasher& hasher,
+                       sys::ContentHasher& hasher, sys::Fs& fs,
                        const std::function<void(const Error&)>& unreadable) {
   HashCost cost;
   // (live dir or kNoNode, fresh dir)
@@ -49,12 +49,12 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     });
     if (to_read.empty()) continue;
     std::string dir_path = fresh.path(f);
-    sys::UniqueFd dfd(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    sys::FsFd dfd(fs, fs.open_dir(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dfd.valid()) continue;  // gone or unlistable: the scan has reported it already
     for (NodeId fc : to_read) {
       const Node& fn = fresh.node(fc);
       std::uint64_t h = 0;
-      int err = hasher.hash_at(dfd.get(), fn.name.c_str(), fn.st.ino, h);
+      int err = hasher.hash_at(fs, dfd.get(), fn.name.c_str(), fn.st.ino, h);
       if (err == 0) {
         fresh.set_content_hash(fc, h);
         ++cost.files_read;

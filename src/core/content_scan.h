@@ -11,6 +11,7 @@
 #include "core/tree_model.h"
 #include "lookout/result.h"
 #include "sys/content_hasher.h"
+#include "sys/fs.h"
 
 namespace lookout::core {
 
@@ -22,8 +23,9 @@ struct HashCost {
 // Hashes the regular files under `fresh_dir` in `fresh`. `live` (may be null: the initial
 // crawl, which hashes its own model) and `live_dir` give the counterparts by name.
 // `unreadable` is called for each file that could not be read (not for vanished ones).
+// Every directory opened and file read goes through `fs`.
 HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh, NodeId fresh_dir,
-                       sys::ContentHasher& hasher,
+                       sys::ContentHasher& hasher, sys::Fs& fs,
                        const std::function<void(const Error&)>& unreadable);
 
 }  // namespace lookout::core

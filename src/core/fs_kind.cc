@@ -1,11 +1,9 @@
 #include "core/fs_kind.h"
 
 #include <fmt/format.h>
-#include <sys/statfs.h>
 
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 
 namespace lookout {
@@ -116,12 +114,6 @@ std::string overlay_layers(std::string_view super_options) {
   return out;
 }
 
-std::string realpath_or(const std::string& path) {
-  char buf[PATH_MAX];
-  if (::realpath(path.c_str(), buf)) return buf;
-  return path;
-}
-
 }  // namespace
 
 const char* backend_kind_name(BackendKind kind) {
@@ -228,12 +220,13 @@ FsKind classify_fs(std::uint64_t magic, std::string_view fstype, std::string_vie
   return k;
 }
 
-Result<FsKind> classify_path(const std::string& path, const std::vector<sys::MountEntry>& mounts) {
-  struct statfs sf;
-  if (::statfs(path.c_str(), &sf) != 0) return error_from_errno(errno, "statfs", path);
-  const std::string canonical = realpath_or(path);
+Result<FsKind> classify_path(sys::Fs& fs, const std::string& path,
+                             const std::vector<sys::MountEntry>& mounts) {
+  std::uint64_t magic = 0;
+  if (int err = fs.fs_magic(path.c_str(), magic); err != 0) return error_from_errno(err, "statfs", path);
+  std::string canonical;
+  if (fs.real_path(path.c_str(), canonical) != 0) canonical = path;
   const sys::MountEntry* m = sys::find_mount(mounts, canonical);
-  auto magic = static_cast<std::uint64_t>(static_cast<std::uint32_t>(sf.f_type));
   FsKind k = m ? classify_fs(magic, m->fstype, m->super_options) : classify_fs(magic);
   if (m) {
     k.mount_point = m->mount_point;
@@ -242,10 +235,10 @@ Result<FsKind> classify_path(const std::string& path, const std::vector<sys::Mou
   return k;
 }
 
-Result<FsKind> classify_path(const std::string& path) {
-  auto mounts = sys::read_mountinfo();
+Result<FsKind> classify_path(const std::string& path, sys::Fs& fs) {
+  auto mounts = fs.mounts();
   static const std::vector<sys::MountEntry> kNone;
-  return classify_path(path, mounts ? *mounts : kNone);
+  return classify_path(fs, path, mounts ? *mounts : kNone);
 }
 
 BackendRecommendation choose_backend(const FsKind& fs, bool cap_sys_admin,

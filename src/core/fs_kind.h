@@ -11,6 +11,7 @@
 
 #include "lookout/result.h"
 #include "sys/fanotify_probe.h"
+#include "sys/fs.h"
 #include "sys/mountinfo.h"
 
 namespace lookout {
@@ -75,10 +76,11 @@ FsKind classify_fs(std::uint64_t magic, std::string_view fstype = {},
 // The name for a statfs magic ("ext4", "nfs", ...), or empty when lookout does not know it.
 std::string_view fs_magic_name(std::uint64_t magic);
 
-// statfs(path) plus the mount holding realpath(path) in `mounts`.
-Result<FsKind> classify_path(const std::string& path, const std::vector<sys::MountEntry>& mounts);
-// Same, reading /proc/self/mountinfo.
-Result<FsKind> classify_path(const std::string& path);
+// statfs(path) plus the mount holding realpath(path) in `mounts`, both asked of `fs`.
+Result<FsKind> classify_path(sys::Fs& fs, const std::string& path,
+                             const std::vector<sys::MountEntry>& mounts);
+// Same, reading the mount table from `fs` (default: the kernel's).
+Result<FsKind> classify_path(const std::string& path, sys::Fs& fs = sys::real_fs());
 
 struct BackendRecommendation {
   BackendKind backend = BackendKind::inotify;

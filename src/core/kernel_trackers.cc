@@ -1,7 +1,5 @@
 // The inotify and fanotify trackers: each reads its backend's queue and hands the records
 // to its translator (inotify_translator.cc, fanotify_translator.cc). See backend/tracker.h.
-#include <fcntl.h>
-
 #include "core/watcher_impl.h"
 
 namespace lookout {
@@ -84,11 +82,13 @@ class Watcher::Impl::FanotifyLink final : public backend::Tracker {
     w_.fan_told.clear();
   }
   int notice_fd() override {
-    if (!w_.mountinfo_fd.valid()) {
-      w_.mountinfo_fd = sys::UniqueFd(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
-      if (w_.mountinfo_fd.valid()) w_.check_mount_points();  // arms the notification
+    if (!w_.mountinfo_fd) {
+      int fd = w_.fs->open_mount_notice();
+      if (fd < 0) return -1;
+      w_.mountinfo_fd.emplace(*w_.fs, fd);
+      w_.check_mount_points();  // arms the notification
     }
-    return w_.mountinfo_fd.get();
+    return w_.mountinfo_fd->get();
   }
   void on_notice() override { w_.check_mount_points(); }
 

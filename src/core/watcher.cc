@@ -26,14 +26,12 @@ using core::kNoNode;
 using core::NodeId;
 
 namespace {
-std::string make_absolute(const std::string& p) {
+std::string make_absolute(sys::Fs& fs, const std::string& p) {
   std::string out;
   if (!p.empty() && p[0] == '/') {
     out = p;
   } else {
-    char cwd[PATH_MAX];
-    if (!::getcwd(cwd, sizeof cwd)) return p;
-    out = cwd;
+    if (fs.current_dir(out) != 0) return p;
     if (p != ".") {
       if (out.back() != '/') out.push_back('/');
       out += p;
@@ -59,9 +57,9 @@ std::uint32_t mask_for(EventMask events) {
 
 // True once request_stop() has written stop_fd. poll(), not read(): the count stays for
 // step(). Checked between slices of the start-up crawl, which runs before the loop does.
-bool stop_pending(int stop_fd) {
+bool stop_pending(sys::Waiter& waiter, int stop_fd) {
   pollfd p{stop_fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+  return waiter.poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
 // Directories listed between two stop checks: a few milliseconds of crawling.
@@ -74,6 +72,8 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       inotify_calls(seams.inotify ? seams.inotify : &sys::real_inotify_calls()),
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
       fanotify_opener(std::move(seams.fanotify)),
+      may_use_fanotify(seams.may_use_fanotify ? std::move(seams.may_use_fanotify)
+                                              : std::function<bool()>(sys::has_cap_sys_admin)),
       opt(std::move(o)),
       shared_log(std::make_shared<core::EventLog>()),
       log(*shared_log),
@@ -275,10 +275,9 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
       if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key, true);
     });
     // Listed after ready with entries changed since: see settle_crawl().
-    struct stat st {};
-    auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+    sys::FileStat st;
     if (crawl && started &&
-        (::fstat(fd, &st) != 0 || std::max(ns(st.st_mtim), ns(st.st_ctim)) >= started_ns)) {
+        (fs->fstat(fd, st) != 0 || std::max(st.mtime_ns, st.ctime_ns) >= started_ns)) {
       crawl_suspects.insert(d);
     }
   };
@@ -296,6 +295,7 @@ void Watcher::Impl::note_starved(NodeId dir, int err) {
   // Said once: with the fd table full, every directory met would fail the same way.
   std::string path = model.path(dir);
   Error e = error_from_errno(err, "cannot list", path);
+  e.limit = sys::fd_limit_of(err);
   e.message += " (" + sys::describe_fd_shortage(err) +
                "); retrying it and any other directory that fails so until it can be listed, "
                "then reporting what it holds as created";
@@ -359,7 +359,7 @@ Result<void> Watcher::Impl::start() {
   started_ns = clock->coarse_realtime_ns() - 20000000;
   if (defer_file_stats) unstat_since_ns = started_ns;
   for (const auto& p : opt.paths) {
-    std::string abs = make_absolute(p);
+    std::string abs = make_absolute(*fs, p);
     sys::FileStat st;
     // stat (not lstat) for roots: a symlinked root is watched through its link, unless the
     // link itself is asked for (-P), which watch_dir then watches with IN_DONT_FOLLOW.
@@ -420,7 +420,7 @@ Result<void> Watcher::Impl::start() {
         for (std::size_t listed = 0;;) {
           std::size_t n = std::min(kStopCheckDirs, max_dirs - listed);
           if (crawl->run(n)) return true;
-          if (stop_pending(stop_fd.get())) return std::nullopt;
+          if (stop_pending(*waiter, stop_fd.get())) return std::nullopt;
           listed += n;
           if (listed >= max_dirs) return false;
         }
@@ -430,7 +430,7 @@ Result<void> Watcher::Impl::start() {
       // A tree that proves large enough is handed to a fanotify mark (if allowed) so that
       // the rest needs no watch: count directories while crawling, no separate pass.
       bool try_fanotify = opt.backend == BackendChoice::auto_select && opt.recursive &&
-                          sys::has_cap_sys_admin() && !under_polled(root);
+                          may_use_fanotify() && !under_polled(root);
       auto listed = crawl_some(try_fanotify ? kFanotifyMinDirs : SIZE_MAX);
       if (!listed) return interrupted;
       if (!*listed && !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
@@ -472,7 +472,7 @@ void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
                                   core::TreeModel& fresh, NodeId fresh_dir) {
   if (!hasher) return;
   std::uint64_t bytes_before = hasher->bytes_read();
-  auto cost = core::hash_contents(live, live_dir, fresh, fresh_dir, *hasher, [this](const Error& e) {
+  auto cost = core::hash_contents(live, live_dir, fresh, fresh_dir, *hasher, *fs, [this](const Error& e) {
     if (warned_unreadable) return;
     warned_unreadable = true;
     Error w = e;

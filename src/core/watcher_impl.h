@@ -153,7 +153,7 @@ struct Watcher::Impl {
   void finish_crawl() { continue_crawl(SIZE_MAX); }
   // fanotify has no IN_UNMOUNT: the mount table's poll notification (POLLPRI on
   // /proc/self/mountinfo) makes the loop check that each marked mount point is still there.
-  sys::UniqueFd mountinfo_fd;
+  std::optional<sys::FsFd> mountinfo_fd;  // from fs->open_mount_notice()
   std::unordered_set<core::NodeId> fan_mount_points;
   void check_mount_points();
   void release_crawl_memory();
@@ -253,6 +253,7 @@ struct Watcher::Impl {
   // A fanotify group (FanotifyBackend, or the seam's), for marks asking for fanotify_mask().
   Result<std::unique_ptr<backend::Fanotify>> open_fanotify() const;
   std::function<Result<std::unique_ptr<backend::Fanotify>>(std::uint64_t)> fanotify_opener;
+  std::function<bool()> may_use_fanotify;  // auto mode's capability check (see watcher_seams.h)
   std::vector<backend::FanEvent> fan_raw;
   // Directory key -> node (kNoNode: known to be outside every root), and back.
   std::unordered_map<std::string, core::NodeId> fan_dirs;

@@ -26,6 +26,9 @@ struct WatcherSeams {
   sys::Waiter* waiter = nullptr;         // null: sys::real_waiter() (poll(2), nanosleep)
   // Opens a fanotify group for marks asking for `mask`; empty: FanotifyBackend::open.
   std::function<Result<std::unique_ptr<backend::Fanotify>>(std::uint64_t mask)> fanotify;
+  // Whether this process may use fanotify (auto mode tries it on a large tree); empty:
+  // sys::has_cap_sys_admin().
+  std::function<bool()> may_use_fanotify;
 };
 
 }  // namespace lookout::core

@@ -41,6 +41,7 @@ Result<void> Host::start() {
     if (err == EMFILE || err == ENFILE || err == ENOMEM) {
       e.message = std::string(signal_fd_.valid() ? "eventfd" : "signalfd") + ": " + std::strerror(err) +
                   " (" + sys::describe_fd_shortage(err) + ")";
+      e.limit = sys::fd_limit_of(err);
     }
     return e;
   }

@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "sys/unique_fd.h"
+#include "sys/fs.h"
 
 namespace lookout::sys {
 
@@ -25,28 +25,24 @@ struct ContentHasher::State {
 ContentHasher::ContentHasher() : state_(std::make_unique<State>()), buf_(kBufferSize) {}
 ContentHasher::~ContentHasher() = default;
 
-int ContentHasher::hash_at(int dirfd, const char* name, std::uint64_t expected_ino,
+int ContentHasher::hash_at(Fs& fs, int dirfd, const char* name, std::uint64_t expected_ino,
                            std::uint64_t& out) {
   if (!state_->xxh) return ENOMEM;
   // O_NONBLOCK: never block on a lease or a mandatory lock; O_NOCTTY for safety.
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-  UniqueFd fd(::openat(dirfd, name, flags | O_NOATIME));
+  int opened = fs.open_file_at(dirfd, name, flags | O_NOATIME);
   // O_NOATIME is refused (EPERM) on files the caller does not own without CAP_FOWNER.
-  if (!fd.valid() && errno == EPERM) fd = UniqueFd(::openat(dirfd, name, flags));
-  if (!fd.valid()) return errno;
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode) || st.st_ino != expected_ino) return ESTALE;
-  if (static_cast<std::size_t>(st.st_size) > buf_.size()) {
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);  // larger readahead
-  }
+  if (opened == -EPERM) opened = fs.open_file_at(dirfd, name, flags);
+  if (opened < 0) return -opened;
+  FsFd fd(fs, opened);
+  FileStat st;
+  if (int err = fs.fstat(fd.get(), st); err != 0) return err;
+  if (st.type != FileType::file || st.ino != expected_ino) return ESTALE;
+  if (st.size > buf_.size()) fs.advise_sequential(fd.get());  // larger readahead
   XXH3_64bits_reset(state_->xxh);
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf_.data(), buf_.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
+    ssize_t n = fs.read(fd.get(), buf_.data(), buf_.size());
+    if (n < 0) return static_cast<int>(-n);
     XXH3_64bits_update(state_->xxh, buf_.data(), static_cast<std::size_t>(n));
     bytes_read_ += static_cast<std::uint64_t>(n);
     // A short read of a regular file is its end: skipping the read() that returns 0 saves a

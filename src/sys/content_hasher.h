@@ -9,6 +9,8 @@
 
 namespace lookout::sys {
 
+class Fs;
+
 class ContentHasher {
  public:
   ContentHasher();
@@ -16,11 +18,12 @@ class ContentHasher {
   ContentHasher(const ContentHasher&) = delete;
   ContentHasher& operator=(const ContentHasher&) = delete;
 
-  // Hashes `name` in `dirfd` (not following symlinks; O_NOATIME where the caller owns the file
-  // or has CAP_FOWNER, so hashing does not look like a read to atime users). `expected_ino` is
-  // the inode the caller stat'ed: a different one behind the name (replaced in between) gives
-  // ESTALE. Returns 0 or an errno.
-  int hash_at(int dirfd, const char* name, std::uint64_t expected_ino, std::uint64_t& out);
+  // Hashes `name` in `dirfd` (an fd from fs.open_dir(); not following symlinks; O_NOATIME
+  // where the caller owns the file or has CAP_FOWNER, so hashing does not look like a read to
+  // atime users). `expected_ino` is the inode the caller stat'ed: a different one behind the
+  // name (replaced in between) gives ESTALE. Returns 0 or an errno.
+  int hash_at(Fs& fs, int dirfd, const char* name, std::uint64_t expected_ino,
+              std::uint64_t& out);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
 

@@ -67,7 +67,8 @@ void add_generation(int dirfd, const char* name, int follow_flag, FileStat& out)
   if (out.type != FileType::file && out.type != FileType::dir) return;
   if (no_generation_devs().contains(out.dev)) return;
   int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (follow_flag ? 0 : O_NOFOLLOW);
-  int fd = ::openat(dirfd, name, flags);
+  const bool own_fd = name[0] != '\0';  // "": dirfd is the object itself (stat_fd)
+  int fd = own_fd ? ::openat(dirfd, name, flags) : dirfd;
   if (fd < 0) return;  // EACCES and the like: this entry falls back to size+mtime
   int generation = 0;  // ext4, xfs and btrfs write an int, whatever the ioctl number says
   if (::ioctl(fd, FS_IOC_GETVERSION, &generation) == 0) {
@@ -76,7 +77,7 @@ void add_generation(int dirfd, const char* name, int follow_flag, FileStat& out)
   } else if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) {
     no_generation_devs().add(out.dev);
   }
-  ::close(fd);
+  if (own_fd) ::close(fd);
 }
 
 std::int64_t ns(const struct statx_timestamp& t) {
@@ -113,5 +114,7 @@ int stat_at(int dirfd, const char* name, FileStat& out) {
 }
 
 int stat_follow(const char* path, FileStat& out) { return stat_impl(AT_FDCWD, path, 0, out); }
+
+int stat_fd(int fd, FileStat& out) { return stat_impl(fd, "", AT_EMPTY_PATH, out); }
 
 }  // namespace lookout::sys

@@ -53,5 +53,7 @@ FileType file_type_from_dirent(unsigned char d_type);
 int stat_at(int dirfd, const char* name, FileStat& out);
 // The same, following symlinks (used for roots the user named). Returns 0 or an errno.
 int stat_follow(const char* path, FileStat& out);
+// The same for an open fd (statx with AT_EMPTY_PATH). Returns 0 or an errno.
+int stat_fd(int fd, FileStat& out);
 
 }  // namespace lookout::sys

@@ -1,26 +1,73 @@
 #include "sys/fs.h"
 
 #include <fcntl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 
 namespace lookout::sys {
 
 namespace {
+constexpr const char* kMountTable = "/proc/self/mountinfo";
+
 class RealFs final : public Fs {
  public:
   int stat_at(int dirfd, const char* name, FileStat& out) override {
     return sys::stat_at(dirfd, name, out);
   }
   int stat_follow(const char* path, FileStat& out) override { return sys::stat_follow(path, out); }
+  int fstat(int fd, FileStat& out) override { return sys::stat_fd(fd, out); }
   int open_dir(const char* path, int flags) override {
     int fd = ::open(path, flags);
     return fd >= 0 ? fd : -errno;
   }
+  int open_file_at(int dirfd, const char* name, int flags) override {
+    int fd = ::openat(dirfd, name, flags);
+    return fd >= 0 ? fd : -errno;
+  }
   void close(int fd) override { ::close(fd); }
+  ssize_t read(int fd, void* buf, std::size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd, buf, n);
+      if (got >= 0) return got;
+      if (errno != EINTR) return -errno;
+    }
+  }
+  void advise_sequential(int fd) override { ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); }
   int read_dir(int dirfd, DirReader& reader, std::vector<DirEntry>& out) override {
     return reader.read(dirfd, out);
+  }
+  int real_path(const char* path, std::string& out) override {
+    char buf[PATH_MAX];
+    if (!::realpath(path, buf)) return errno;
+    out = buf;
+    return 0;
+  }
+  int current_dir(std::string& out) override {
+    char buf[PATH_MAX];
+    if (!::getcwd(buf, sizeof buf)) return errno;
+    out = buf;
+    return 0;
+  }
+  int fs_magic(const char* path, std::uint64_t& out) override {
+    struct statfs sf;
+    if (::statfs(path, &sf) != 0) return errno;
+    out = static_cast<std::uint64_t>(static_cast<std::uint32_t>(sf.f_type));
+    return 0;
+  }
+  Result<std::vector<MountEntry>> mounts() override { return read_mountinfo(kMountTable); }
+  int open_mount_notice() override {
+    int fd = ::open(kMountTable, O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+  }
+  void rearm_mount_notice(int fd) override {
+    char buf[4096];
+    ::lseek(fd, 0, SEEK_SET);
+    while (::read(fd, buf, sizeof buf) > 0) {
+    }
   }
 };
 }  // namespace

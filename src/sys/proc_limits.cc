@@ -38,6 +38,16 @@ std::string describe_fd_shortage(int err) {
   return s;
 }
 
+std::int64_t fd_limit_of(int err) {
+  if (err == EMFILE) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
+    return static_cast<std::int64_t>(rl.rlim_cur);
+  }
+  if (err == ENFILE) return read_int_file("/proc/sys/fs/file-max").value_or(-1);
+  return -1;
+}
+
 bool fd_table_full() {
   int fd = ::open("/", O_PATH | O_CLOEXEC);
   if (fd >= 0) {

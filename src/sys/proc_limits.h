@@ -41,4 +41,8 @@ std::string describe_fd_shortage(int err);
 // to a per-user limit (inotify instances) that also reads EMFILE.
 bool fd_table_full();
 
+// The limit an EMFILE (RLIMIT_NOFILE's soft value) or ENFILE (fs.file-max) ran into; -1 for
+// other errors or when it cannot be read.
+std::int64_t fd_limit_of(int err);
+
 }  // namespace lookout::sys

@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +19,23 @@
 
 namespace lookout::e2e {
 namespace {
+
+// True once every thread of `pid` is stopped (state T in /proc/PID/task/*/stat).
+bool wait_stopped(pid_t pid, milliseconds timeout) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  const auto end = Clock::now() + timeout;
+  for (;;) {
+    bool all = true;
+    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+      auto stat = read_small_file(t.path().string() + "/stat");
+      auto paren = stat ? stat->rfind(") ") : std::string::npos;
+      if (paren == std::string::npos || stat->substr(paren + 2, 1) != "T") all = false;
+    }
+    if (all) return true;
+    if (Clock::now() > end) return false;
+    std::this_thread::yield();
+  }
+}
 
 class Overflow : public ::testing::Test {
  protected:
@@ -66,6 +85,9 @@ class Overflow : public ::testing::Test {
   // the kernel must drop), and lets lookout go on.
   void overflow_with(int n, const std::function<void()>& lost = {}) {
     lk->signal(SIGSTOP);
+    // kill(2) returns before the group stop is done: a busy lookout on the other core may
+    // still read a few dozen records, and then the queue does not overflow.
+    ASSERT_TRUE(wait_stopped(lk->pid(), milliseconds(10000))) << lk->describe();
     for (int i = 0; i < n; ++i) {
       std::string f = root + "/noise/n" + std::to_string(noise++);
       write_small_file(f, "");

@@ -7,7 +7,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <string>
@@ -36,6 +38,15 @@ class FakeFs final : public sys::Fs {
       it->second.size = size;
       it->second.mtime_ns = it->second.ctime_ns = ++tick_;
     }
+    content_[entries_.at(path).ino] = static_cast<char>('a' + tick_ % 26);
+  }
+  // New content of the same size, with the old mtime put back (`touch -r`): only the
+  // ctime and the bytes tell.
+  void rewrite_keeping_mtime(const std::string& path) {
+    sys::FileStat& st = entries_.at(path);
+    st.ctime_ns = ++tick_;
+    char& c = content_[st.ino];
+    c = c == 'z' ? 'a' : static_cast<char>(c + 1);
   }
   // Removes `path` and everything below it.
   void remove(const std::string& path) {
@@ -72,6 +83,10 @@ class FakeFs final : public sys::Fs {
     return 0;
   }
   int stat_follow(const char* path, sys::FileStat& out) override { return stat_at(AT_FDCWD, path, out); }
+  int fstat(int fd, sys::FileStat& out) override {
+    auto it = open_.find(fd);
+    return it == open_.end() ? EBADF : stat_at(AT_FDCWD, it->second.c_str(), out);
+  }
   int open_dir(const char* path, int) override {
     auto it = entries_.find(path);
     if (it == entries_.end()) return -ENOENT;
@@ -79,7 +94,56 @@ class FakeFs final : public sys::Fs {
     open_[next_fd_] = path;
     return next_fd_++;
   }
-  void close(int fd) override { open_.erase(fd); }
+  int open_file_at(int dirfd, const char* name, int) override {
+    std::string p = join(open_.at(dirfd), name);
+    auto it = entries_.find(p);
+    if (it == entries_.end()) return -ENOENT;
+    if (it->second.type == sys::FileType::dir) return -EISDIR;
+    open_[next_fd_] = p;
+    offsets_[next_fd_] = 0;
+    return next_fd_++;
+  }
+  void close(int fd) override {
+    open_.erase(fd);
+    offsets_.erase(fd);
+  }
+  // A file's content is `size` copies of one byte that changes with each write.
+  ssize_t read(int fd, void* buf, std::size_t n) override {
+    auto it = entries_.find(open_.at(fd));
+    if (it == entries_.end()) return -ESTALE;
+    std::uint64_t& off = offsets_.at(fd);
+    std::size_t left = it->second.size > off ? static_cast<std::size_t>(it->second.size - off) : 0;
+    std::size_t got = std::min(n, left);
+    std::memset(buf, content_[it->second.ino], got);
+    off += got;
+    return static_cast<ssize_t>(got);
+  }
+  // No symlinks: a path is its own real path.
+  int real_path(const char* path, std::string& out) override {
+    if (!has(path)) return ENOENT;
+    out = path;
+    return 0;
+  }
+  int current_dir(std::string& out) override {
+    out = cwd_;
+    return 0;
+  }
+  // tmpfs, unless a test gave the path's device another magic (set_magic).
+  int fs_magic(const char* path, std::uint64_t& out) override {
+    auto it = entries_.find(path);
+    if (it == entries_.end()) return ENOENT;
+    auto m = magic_.find(it->second.dev);
+    out = m == magic_.end() ? 0x01021994 : m->second;  // TMPFS_MAGIC
+    return 0;
+  }
+  void set_magic(std::uint64_t dev, std::uint64_t magic) { magic_[dev] = magic; }
+  // One tmpfs on "/", unless a test lists others (set_mounts).
+  Result<std::vector<sys::MountEntry>> mounts() override { return mounts_; }
+  void set_mounts(std::vector<sys::MountEntry> m) { mounts_ = std::move(m); }
+  void set_cwd(std::string dir) { cwd_ = std::move(dir); }
+  // No mount-table notification: an unmount is not simulated.
+  int open_mount_notice() override { return -ENOSYS; }
+  void rearm_mount_notice(int) override {}
   int read_dir(int dirfd, sys::DirReader&, std::vector<sys::DirEntry>& out) override {
     out.clear();
     names_.clear();
@@ -127,12 +191,25 @@ class FakeFs final : public sys::Fs {
     if (path != "/") touch_dir(parent_of(path));
     return entries_[path] = st;
   }
+  static sys::MountEntry root_mount() {
+    sys::MountEntry m;
+    m.mount_id = 1;
+    m.mount_point = m.root = "/";
+    m.fstype = "tmpfs";
+    m.source = "tmpfs";
+    return m;
+  }
   void touch_dir(const std::string& dir) {
     if (auto it = entries_.find(dir); it != entries_.end()) it->second.mtime_ns = it->second.ctime_ns = ++tick_;
   }
 
   std::map<std::string, sys::FileStat> entries_;
   std::unordered_map<int, std::string> open_;
+  std::unordered_map<int, std::uint64_t> offsets_;  // read positions of open files
+  std::unordered_map<std::uint64_t, char> content_;  // ino -> the byte its content repeats
+  std::vector<sys::MountEntry> mounts_{root_mount()};
+  std::string cwd_ = "/";
+  std::unordered_map<std::uint64_t, std::uint64_t> magic_;  // dev -> statfs f_type
   std::deque<std::string> names_;  // the last listing's names (DirEntry views into them)
   std::uint64_t next_ino_ = 100;
   std::int64_t tick_ = 0;
