@@ -5,10 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -21,130 +18,6 @@ namespace lookout::e2e {
 namespace {
 
 constexpr milliseconds kWait(20000);
-
-// A child `lookout ARGS` with some of its standard fds closed or a lower RLIMIT_NOFILE, which
-// LookoutProcess cannot do: fork + exec. Its open stdout/stderr go to pipes read here.
-class OddChild {
- public:
-  struct Options {
-    bool close_stdin = false, close_stdout = false, close_stderr = false;
-    rlim_t nofile = 0;  // RLIMIT_NOFILE for the child when > 0
-  };
-
-  OddChild(const std::vector<std::string>& args, const Options& opt) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    std::vector<std::string> argv_s{LOOKOUT_BINARY};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls from here to exec.
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      int devnull = ::open("/dev/null", O_RDONLY);
-      ::dup2(devnull, 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      if (devnull > 2) ::close(devnull);
-      if (opt.close_stdin) ::close(0);
-      if (opt.close_stdout) ::close(1);
-      if (opt.close_stderr) ::close(2);
-      if (opt.nofile > 0) {
-        rlimit lim{opt.nofile, opt.nofile};
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-      }
-      ::execv(LOOKOUT_BINARY, argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
-    ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  }
-  OddChild(const OddChild&) = delete;
-  OddChild& operator=(const OddChild&) = delete;
-  ~OddChild() {
-    if (!exited_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
-    for (int fd : {out_fd_, err_fd_, pidfd_}) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
-  void signal(int sig) {
-    if (!exited_) ::kill(pid_, sig);
-  }
-  const std::string& out() const { return out_; }
-  const std::string& err() const { return err_; }
-
-  // Exit code (128+signal if killed), or nullopt if it did not exit within `timeout`.
-  std::optional<int> wait_exit(milliseconds timeout) {
-    auto end = Clock::now() + timeout;
-    while (!exited_ || out_fd_ >= 0 || err_fd_ >= 0) {
-      auto left = std::chrono::duration_cast<milliseconds>(end - Clock::now()).count();
-      if (left <= 0) return std::nullopt;
-      pollfd fds[3] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}, {exited_ ? -1 : pidfd_, POLLIN, 0}};
-      if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 200))) <= 0) continue;
-      drain(out_fd_, out_);
-      drain(err_fd_, err_);
-      if (fds[2].revents) {
-        int st = 0;
-        if (::waitpid(pid_, &st, 0) == pid_) {
-          exited_ = true;
-          code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-      }
-    }
-    return code_;
-  }
-
-  // Waits (deadline) until stderr contains `s`.
-  bool wait_stderr_contains(const std::string& s, milliseconds timeout) {
-    auto end = Clock::now() + timeout;
-    while (err_.find(s) == std::string::npos) {
-      auto left = std::chrono::duration_cast<milliseconds>(end - Clock::now()).count();
-      if (left <= 0 || err_fd_ < 0) return false;
-      pollfd p{err_fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 200))) > 0) drain(err_fd_, err_);
-    }
-    return true;
-  }
-
- private:
-  static void drain(int& fd, std::string& buf) {
-    if (fd < 0) return;
-    char tmp[65536];
-    for (;;) {
-      ssize_t n = ::read(fd, tmp, sizeof tmp);
-      if (n > 0) {
-        buf.append(tmp, static_cast<std::size_t>(n));
-      } else if (n == 0) {
-        ::close(fd);
-        fd = -1;
-        return;
-      } else if (errno != EINTR) {
-        return;
-      }
-    }
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1, err_fd_ = -1, pidfd_ = -1;
-  bool exited_ = false;
-  int code_ = -1;
-  std::string out_, err_;
-};
 
 // Root only: a tmpfs with the given mount options on a fresh directory, unmounted at the end.
 class SmallTmpfs {
@@ -370,19 +243,19 @@ LOOKOUT_TEST_F(CliErrors, StateOnAFullDiskIsAWarning, LABELS(root)) {
 }
 
 TEST_F(CliErrors, ClosedStdoutWithoutOutfileExits1) {
-  OddChild::Options opt;
+  LookoutProcess::Options opt;
   opt.close_stdout = true;
-  OddChild lk({"watch", "-m", root}, opt);
+  LookoutProcess lk({"watch", "-m", root}, opt);
   EXPECT_EQ(lk.wait_exit(kWait), std::optional<int>(1)) << lk.err();
   EXPECT_NE(lk.err().find("standard output is closed; use -o FILE"), std::string::npos) << lk.err();
 }
 
 // fds 0-2 all closed, output to -o: the events reach the file (no internal fd took 1 or 2).
 TEST_F(CliErrors, ClosedStandardFdsWithOutfileWork) {
-  OddChild::Options opt;
+  LookoutProcess::Options opt;
   opt.close_stdin = opt.close_stdout = opt.close_stderr = true;
   const std::string outfile = tmp / "out.txt";
-  OddChild lk({"watch", "-m", "--ready", "-o", outfile, root}, opt);
+  LookoutProcess lk({"watch", "-m", "--ready", "-o", outfile, root}, opt);
   ASSERT_TRUE(wait_file_contains(outfile, "READY", kWait)) << read_small_file(outfile).value_or("(none)");
   ASSERT_EQ(::mkdir((root + "/made").c_str(), 0755), 0);
   EXPECT_TRUE(wait_file_contains(outfile, "CREATE,ISDIR made\n", kWait)) << read_small_file(outfile).value_or("");
@@ -393,9 +266,9 @@ TEST_F(CliErrors, ClosedStandardFdsWithOutfileWork) {
 // `ulimit -n 5`: the message blames the process's fd limit and says `ulimit -n`, not
 // max_user_instances, and prints no -1.
 TEST_F(CliErrors, TinyFdLimitNamesTheProcessLimit) {
-  OddChild::Options opt;
-  opt.nofile = 5;
-  OddChild lk({"watch", "-m", root}, opt);
+  LookoutProcess::Options opt;
+  opt.nofile_soft_limit = 5;
+  LookoutProcess lk({"watch", "-m", root}, opt);
   EXPECT_EQ(lk.wait_exit(kWait), std::optional<int>(1)) << lk.err();
   EXPECT_NE(lk.err().find("ulimit -n"), std::string::npos) << lk.err();
   EXPECT_EQ(lk.err().find("max_user_instances"), std::string::npos) << lk.err();

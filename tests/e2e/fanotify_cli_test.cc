@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "e2e/lookout_process.h"
+#include "support/fanotify_skip.h"
 #include "support/test_dirs.h"
 #include "support/test_labels.h"
-#include "sys/fanotify_probe.h"
 
 namespace lookout::e2e {
 namespace {
@@ -19,10 +19,10 @@ constexpr milliseconds kWait(20000);
 // Its output file inside the watched tree: every line written would be a modify of that file,
 // reported as another line, and so on forever.
 LOOKOUT_TEST(FanotifyCli, OutfileInsideTheTreeDoesNotLoop, LABELS(root)) {
-  if (::geteuid() != 0) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
   lookout::testing::TempDir tmp;
-  sys::FanotifyProbe probe = sys::probe_fanotify(tmp.path());
-  if (!probe.available) GTEST_SKIP() << "fanotify is not usable here: " << probe.reason;
+  if (std::string why = lookout::testing::fanotify_unavailable(tmp.path()); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   const std::string root = tmp / "root";
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
   const std::string out = root + "/events.log";

@@ -62,6 +62,8 @@ class LookoutProcess {
     int stdout_pipe_size = 0;  // F_SETPIPE_SZ on the stdout pipe when > 0
     long long address_space_limit = 1LL << 30;  // RLIMIT_AS for the child; 0: none
     int nofile_soft_limit = 0;  // RLIMIT_NOFILE (soft) the child starts with; 0: inherited
+    // Standard fds the child starts with closed (as a careless caller leaves them).
+    bool close_stdin = false, close_stdout = false, close_stderr = false;
     std::string program;       // empty: LOOKOUT_BINARY; else another binary (a peer, e.g.
                                // inotifywait) run the same way, args without the program
   };
@@ -81,6 +83,10 @@ class LookoutProcess {
     posix_spawn_file_actions_adddup2(&fa, devnull, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    // Closed after the dup2s: the pipe of a closed fd sees EOF at once.
+    if (opt.close_stdin) posix_spawn_file_actions_addclose(&fa, 0);
+    if (opt.close_stdout) posix_spawn_file_actions_addclose(&fa, 1);
+    if (opt.close_stderr) posix_spawn_file_actions_addclose(&fa, 2);
     if (!opt.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, opt.cwd.c_str());
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

@@ -25,9 +25,9 @@
 #include <gtest/gtest.h>
 
 #include "e2e/lookout_process.h"
+#include "support/fanotify_skip.h"
 #include "support/test_dirs.h"
 #include "support/test_labels.h"
-#include "sys/fanotify_probe.h"
 
 namespace lookout::e2e {
 namespace {
@@ -819,12 +819,10 @@ LOOKOUT_TEST(Stress, RandomOperationsAddUpToTheTreePolling, LABELS(slow)) {
   }
 }
 
-// The skip reason when fanotify cannot be used here, or empty.
+// The skip reason when fanotify cannot be used where the stress trees are made, or empty.
 std::string fanotify_unavailable() {
-  if (::geteuid() != 0) return "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
   const char* base = std::getenv("LOOKOUT_TEST_TMP");
-  sys::FanotifyProbe p = sys::probe_fanotify(base && *base ? base : "/tmp");
-  return p.available ? "" : "fanotify is not usable here: " + p.reason;
+  return lookout::testing::fanotify_unavailable(base && *base ? base : "/tmp");
 }
 
 LOOKOUT_TEST(Stress, RandomOperationsAddUpToTheTreeFanotify, LABELS(root, slow)) {

@@ -18,9 +18,9 @@
 #include <string>
 
 #include "support/consumer_state.h"
+#include "support/fanotify_skip.h"
 #include "support/loop_mount.h"
 #include "support/test_dirs.h"
-#include "sys/fanotify_probe.h"
 
 namespace lookout::behaviour {
 
@@ -71,9 +71,8 @@ class Behaviour : public ::testing::TestWithParam<Case> {
       if (!loop_->ok()) GTEST_SKIP() << loop_->why();
     }
     if (GetParam().backend == BackendChoice::fanotify) {
-      if (!testing::is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
-      sys::FanotifyProbe p = sys::probe_fanotify(base());
-      if (!p.available) GTEST_SKIP() << "fanotify is not usable on " << base() << ": " << p.reason;
+      std::string why = testing::fanotify_unavailable(base());
+      if (!why.empty()) GTEST_SKIP() << why;
     }
   }
 

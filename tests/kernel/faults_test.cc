@@ -64,6 +64,19 @@ class FdExhaustion {
   std::vector<int> held_;
 };
 
+// `root` watched with `backend`. The diagnostics the faults below raise on purpose are
+// appended to `*said` when given, else dropped.
+WatchOptions watch_options(const std::string& root, BackendChoice backend,
+                           std::string* said = nullptr) {
+  WatchOptions o;
+  o.paths = {root};
+  o.backend = backend;
+  o.on_diagnostic = [said](const Error& e, bool) {
+    if (said) *said += e.message + "\n";
+  };
+  return o;
+}
+
 bool any_create(const std::vector<Event>& ev, const std::string& path) {
   return std::any_of(ev.begin(), ev.end(),
                      [&](const Event& e) { return e.kind == EventKind::create && e.path == path; });
@@ -75,11 +88,7 @@ bool any_create(const std::vector<Event>& ev, const std::string& path) {
 TEST(Faults, DirectoryListedOnceFileDescriptorsComeBack) {
   TempDir t;
   std::string said;
-  WatchOptions o;
-  o.paths = {t.path()};
-  o.backend = BackendChoice::inotify;
-  o.on_diagnostic = [&](const Error& e, bool) { said += e.message + "\n"; };
-  auto w = testing::start_watcher(o);
+  auto w = testing::start_watcher(watch_options(t.path(), BackendChoice::inotify, &said));
   ASSERT_TRUE(w);
   testing::Recorder r(*w);
   // Made before the watcher looks (it runs only when stepped): `pre` exists before `d`'s
@@ -133,11 +142,7 @@ struct PolledRoot {
   std::unique_ptr<Watcher> w;
   std::vector<Event> events;
   explicit PolledRoot(const std::string& root) {
-    WatchOptions o;
-    o.paths = {root};
-    o.backend = BackendChoice::poll;
-    o.on_diagnostic = [](const Error&, bool) {};
-    w = testing::start_watcher(o);
+    w = testing::start_watcher(watch_options(root, BackendChoice::poll));
     if (w) w->next_batch(events, 0);
     events.clear();
   }
@@ -237,11 +242,7 @@ TEST(Faults, RescanWithoutFdsReportsNothingDeleted) {
   testing::make_dirs(t / "a/b");
   testing::write_file(t / "a/b/f", "1");
   testing::write_file(t / "g", "2");
-  WatchOptions o;
-  o.paths = {t.path()};
-  o.backend = BackendChoice::inotify;
-  o.on_diagnostic = [](const Error&, bool) {};
-  auto w = testing::start_watcher(o);
+  auto w = testing::start_watcher(watch_options(t.path(), BackendChoice::inotify));
   ASSERT_TRUE(w);
   testing::Recorder r(*w);
   {
@@ -263,11 +264,7 @@ TEST(Faults, RescanOfUnreadableDirectoryReportsNothingDeleted) {
   TempDir t;
   testing::make_dirs(t / "locked/sub");
   testing::write_file(t / "locked/f", "1");
-  WatchOptions o;
-  o.paths = {t.path()};
-  o.backend = BackendChoice::inotify;
-  o.on_diagnostic = [](const Error&, bool) {};
-  auto w = testing::start_watcher(o);
+  auto w = testing::start_watcher(watch_options(t.path(), BackendChoice::inotify));
   ASSERT_TRUE(w);
   testing::Recorder r(*w);
   ASSERT_EQ(::chmod((t / "locked").c_str(), 0), 0);
@@ -325,11 +322,7 @@ TEST(Faults, PathLongerThanPathMaxIsNamedNotSilentlyBlind) {
   DeepChain chain(t.path(), 25);  // 25 * 201 bytes: past 4096
   ASSERT_EQ(chain.made(), 25);
   std::string said;
-  WatchOptions o;
-  o.paths = {t.path()};
-  o.backend = BackendChoice::inotify;
-  o.on_diagnostic = [&](const Error& e, bool) { said += e.message + "\n"; };
-  auto w = testing::start_watcher(o);
+  auto w = testing::start_watcher(watch_options(t.path(), BackendChoice::inotify, &said));
   ASSERT_TRUE(w);
   EXPECT_NE(said.find("PATH_MAX"), std::string::npos) << said;
   testing::Recorder r(*w);
@@ -371,18 +364,16 @@ LOOKOUT_TEST(FaultsRoot, UnmountedRootTmpfsReportsNoCreate, LABELS(root)) {
   if (!m.ok()) GTEST_SKIP() << "cannot mount tmpfs here: " << m.why();
   testing::make_dirs(m.path() + "/d/e");
   testing::make_dirs(m.path() + "/g");
-  WatchOptions o;
-  o.paths = {m.path()};
-  o.backend = BackendChoice::inotify;
-  o.on_diagnostic = [](const Error&, bool) {};
-  auto w = testing::start_watcher(o);
+  auto w = testing::start_watcher(watch_options(m.path(), BackendChoice::inotify));
   ASSERT_TRUE(w);
   testing::Recorder r(*w);
   ASSERT_EQ(testing::sh("umount -l " + m.path()), 0);
   ASSERT_TRUE(r.wait_for(EventKind::remove, m.path())) << r.dump();
   for (const auto& e : r.events()) {
     EXPECT_NE(e.kind, EventKind::create) << r.dump();
-    if (e.kind == EventKind::unmount) EXPECT_EQ(e.path, m.path()) << r.dump();
+    if (e.kind == EventKind::unmount) {
+      EXPECT_EQ(e.path, m.path()) << r.dump();
+    }
   }
   EXPECT_EQ(r.count(EventKind::unmount, m.path()), 1u) << r.dump();
   EXPECT_FALSE(w->step(0));
@@ -395,14 +386,8 @@ LOOKOUT_TEST(FaultsRoot, UnmountedRootTmpfsReportsNoCreate, LABELS(root)) {
 LOOKOUT_TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   TempDir t;
-  testing::make_dirs(t / "mnt");
-  if (testing::sh("mount -t tmpfs -o size=1m lookout-test " + (t / "mnt")) != 0) {
-    GTEST_SKIP() << "cannot mount tmpfs here";
-  }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { testing::sh("umount -l " + p + " 2>/dev/null"); }
-  } guard{t / "mnt"};
+  testing::Submount mnt(t / "mnt", "-t tmpfs -o size=1m lookout-test");
+  if (!mnt.ok()) GTEST_SKIP() << "cannot mount tmpfs here";
   testing::make_dirs(t / "mnt/d/e");
   testing::write_file(t / "mnt/d/f", "1");
   WatchOptions o;
@@ -416,7 +401,9 @@ LOOKOUT_TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated, LABEL
   ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
   EXPECT_EQ(r.count(EventKind::unmount, t / "mnt"), 1u) << r.dump();
   for (const auto& e : r.events()) {
-    if (e.kind == EventKind::unmount) EXPECT_EQ(e.path, t / "mnt") << r.dump();
+    if (e.kind == EventKind::unmount) {
+      EXPECT_EQ(e.path, t / "mnt") << r.dump();
+    }
     if (e.kind == EventKind::create) {
       EXPECT_TRUE(e.path == t / "mnt" || e.path == t / "cookie") << r.dump();
     }
@@ -430,18 +417,9 @@ LOOKOUT_TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated, LABEL
 LOOKOUT_TEST(FaultsRoot, PolledSubmountUnmountIsReportedAndTheDirectoryWatched, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount";
   TempDir t;
-  testing::make_dirs(t / "mq");
-  if (testing::sh("mount -t mqueue lookout-test " + (t / "mq") + " 2>/dev/null") != 0) {
-    GTEST_SKIP() << "cannot mount an mqueue filesystem here";
-  }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { testing::sh("umount -l " + p + " 2>/dev/null"); }
-  } guard{t / "mq"};
-  WatchOptions o;
-  o.paths = {t.path()};
-  o.on_diagnostic = [](const Error&, bool) {};
-  auto w = testing::start_watcher(o);
+  testing::Submount mq(t / "mq", "-t mqueue lookout-test");
+  if (!mq.ok()) GTEST_SKIP() << "cannot mount an mqueue filesystem here";
+  auto w = testing::start_watcher(watch_options(t.path(), BackendChoice::auto_select));
   ASSERT_TRUE(w);
   testing::Recorder r(*w);
   ASSERT_TRUE(r.wait_until([&](const std::vector<Event>& ev) {

@@ -93,14 +93,8 @@ TEST(Limits, InstanceLimitIsOneClearError) {
 LOOKOUT_TEST(Limits, UnmountOfSubmountIsReported, LABELS(root)) {
   if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
   testing::TempDir t;
-  testing::make_dirs(t / "mnt");
-  if (testing::sh("mount -t tmpfs -o size=1m lookout-test " + (t / "mnt")) != 0) {
-    GTEST_SKIP() << "cannot mount tmpfs here";
-  }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { testing::sh("umount -l " + p + " 2>/dev/null"); }
-  } guard{t / "mnt"};
+  testing::Submount mnt(t / "mnt", "-t tmpfs -o size=1m lookout-test");
+  if (!mnt.ok()) GTEST_SKIP() << "cannot mount tmpfs here";
   testing::write_file(t / "mnt/inside", "x");
   WatchOptions o;
   o.paths = {t.path()};

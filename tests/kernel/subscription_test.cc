@@ -16,7 +16,7 @@
 #include <random>
 
 #include "../support/consumer_state.h"
-#include "sys/fanotify_probe.h"
+#include "../support/fanotify_skip.h"
 #include "../support/test_dirs.h"
 
 namespace lookout::testing {
@@ -199,9 +199,7 @@ class ReportExisting : public ::testing::TestWithParam<BackendChoice> {};
 TEST_P(ReportExisting, ListsTheTreeOnceThenChanges) {
   TempDir dir;
   if (GetParam() == BackendChoice::fanotify) {
-    if (!is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
-    auto p = sys::probe_fanotify(dir.path());
-    if (!p.available) GTEST_SKIP() << "fanotify is not usable here: " << p.reason;
+    if (std::string why = fanotify_unavailable(dir.path()); !why.empty()) GTEST_SKIP() << why;
   }
   make_dirs(dir / "x/y");
   write_file(dir / "x/y/z", "hello");
@@ -233,7 +231,9 @@ TEST_P(ReportExisting, ListsTheTreeOnceThenChanges) {
     ASSERT_TRUE(e.stat.has_value()) << e.path;
     EXPECT_EQ(e.stat->ino, st.st_ino) << e.path;
     EXPECT_EQ(e.stat->dev, static_cast<std::uint64_t>(st.st_dev)) << e.path;
-    if (!e.is_dir) EXPECT_EQ(e.stat->size, static_cast<std::uint64_t>(st.st_size)) << e.path;
+    if (!e.is_dir) {
+      EXPECT_EQ(e.stat->size, static_cast<std::uint64_t>(st.st_size)) << e.path;
+    }
   }
   // A subscription made on a running watcher gets the tree as it is now.
   write_file(dir / "later", "");
@@ -297,7 +297,9 @@ TEST(Subscription, ReadinessFdWakesAPollLoopBesideTheWatcherThread) {
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (!has(got, EventKind::create, dir / "f") && std::chrono::steady_clock::now() < deadline) {
     pollfd p{sub->fd(), POLLIN, 0};
-    if (::poll(&p, 1, 1000) == 1) ASSERT_TRUE(sub->try_take(got));
+    if (::poll(&p, 1, 1000) == 1) {
+      ASSERT_TRUE(sub->try_take(got));
+    }
     WatcherStats s = w->stats();  // safe from another thread while the loop runs
     EXPECT_GE(s.watches, 1u);
   }
@@ -319,9 +321,7 @@ class LaggingConsumer : public ::testing::TestWithParam<BackendChoice> {};
 TEST_P(LaggingConsumer, RandomOperationsAddUpForBoth) {
   TempDir dir;
   if (GetParam() == BackendChoice::fanotify) {
-    if (!is_root_user()) GTEST_SKIP() << "a fanotify filesystem mark needs root (CAP_SYS_ADMIN)";
-    auto p = sys::probe_fanotify(dir.path());
-    if (!p.available) GTEST_SKIP() << "fanotify is not usable here: " << p.reason;
+    if (std::string why = fanotify_unavailable(dir.path()); !why.empty()) GTEST_SKIP() << why;
   }
   WatchOptions o = options_for(dir.path());
   o.backend = GetParam();

@@ -43,6 +43,15 @@ TmpfsMount::~TmpfsMount() {
   if (mounted_ && ::umount2(base_.path().c_str(), 0) != 0) ::umount2(base_.path().c_str(), MNT_DETACH);
 }
 
+Submount::Submount(const std::string& dir, const std::string& mount_args) : dir_(dir) {
+  make_dirs(dir_);
+  mounted_ = sh("mount " + mount_args + " " + dir_) == 0;
+}
+
+Submount::~Submount() {
+  if (mounted_) sh("umount -l " + dir_ + " 2>/dev/null");
+}
+
 SysctlOverride::SysctlOverride(std::string path, const std::string& value) : path_(std::move(path)) {
   std::ifstream in(path_);
   if (!(in >> old_)) return;

@@ -45,6 +45,23 @@ class TmpfsMount {
   bool mounted_ = false;
 };
 
+// Root only: a filesystem mounted on `dir` (made if missing) inside a test's tree, for tests
+// that unmount it while it is watched (`umount -l`); the destructor unmounts it lazily if it
+// is still there. `mount_args` is what `mount` gets before the directory, e.g.
+// "-t tmpfs -o size=1m lookout-test".
+class Submount {
+ public:
+  Submount(const std::string& dir, const std::string& mount_args);
+  ~Submount();
+  Submount(const Submount&) = delete;
+  Submount& operator=(const Submount&) = delete;
+  bool ok() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
 // Writes `value` to a /proc/sys file and puts the old value back on restore() or when
 // destroyed, whatever happens in between. Root only; valid() is false if it could not write.
 // The knobs are global: hold one only for as long as the kernel needs to read it.

@@ -4,40 +4,19 @@
 #include <gtest/gtest.h>
 #include <sys/fanotify.h>
 
-#include <algorithm>
-
-#include "core/watcher_impl.h"
-#include "support/fake_clock.h"
+#include "support/engine_fixture.h"
 #include "support/fake_fanotify.h"
-#include "support/fake_fs.h"
-#include "support/fake_waiter.h"
 
 namespace lookout {
 namespace {
 
-using testing::FakeClock;
+using testing::EngineFixture;
 using testing::FakeFanotify;
-using testing::FakeFs;
-using testing::FakeWaiter;
+using testing::Seen;
 
-struct Seen {
-  EventKind kind;
-  std::string path;
-  std::string from;  // rename's source, or rescan's reason
-  bool operator==(const Seen& o) const { return kind == o.kind && path == o.path && from == o.from; }
-};
-
-std::ostream& operator<<(std::ostream& os, const Seen& s) {
-  return os << event_kind_name(s.kind) << " " << s.path << (s.from.empty() ? "" : " <- " + s.from);
-}
-
-class FanotifyTranslator : public ::testing::Test {
+class FanotifyTranslator : public EngineFixture {
  protected:
-  void SetUp() override {
-    fs.mkdir("/w");
-    opt.backend = BackendChoice::fanotify;
-    opt.paths = {"/w"};
-  }
+  FanotifyTranslator() : EngineFixture(BackendChoice::fanotify) {}
   void start() {
     core::WatcherSeams seams{&clock, &fs, nullptr, &waiter};
     seams.fanotify = [this](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
@@ -45,36 +24,12 @@ class FanotifyTranslator : public ::testing::Test {
       kernel = group.get();
       return std::unique_ptr<backend::Fanotify>(std::move(group));
     };
-    w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-    auto r = w->start();
-    ASSERT_TRUE(r) << r.error().message;
     // A tree this small is listed whole before ready; steps until the crawl's bookkeeping
     // is settled (a read that reached the queue's end).
-    for (int i = 0; i < 3; ++i) w->step(0);
-    take();
-  }
-  std::vector<Seen> step() {
-    alive = w->step(0);
-    return take();
-  }
-  std::vector<Seen> take() {
-    std::vector<Event> out;
-    w->log.take(*w->primary, out, 0);
-    std::vector<Seen> seen;
-    for (const Event& e : out) {
-      if (e.kind == EventKind::backend) continue;
-      seen.push_back(Seen{e.kind, e.path, e.kind == EventKind::rename ? e.from : e.reason});
-    }
-    return seen;
+    start_with(std::move(seams), 3);
   }
 
-  FakeClock clock;
-  FakeFs fs;
-  FakeWaiter waiter{clock};
   FakeFanotify* kernel = nullptr;  // owned by the watcher
-  WatchOptions opt;
-  std::unique_ptr<Watcher::Impl> w;
-  bool alive = true;
 };
 
 TEST_F(FanotifyTranslator, StartMarksTheFilesystemAndKeysEveryDirectory) {
@@ -155,12 +110,8 @@ TEST_F(FanotifyTranslator, OverflowReportsRescanAndTheRescanFindsWhatWasLost) {
   backend::FanEvent ev;
   ev.mask = FAN_Q_OVERFLOW;
   kernel->queue(ev);
-  std::vector<Seen> seen = step();
-  ASSERT_FALSE(seen.empty());
-  EXPECT_EQ(seen.front(), (Seen{EventKind::rescan, "", "overflow"}));
-  std::sort(seen.begin() + 1, seen.end(), [](const Seen& a, const Seen& b) { return a.path < b.path; });
-  EXPECT_EQ(std::vector<Seen>(seen.begin() + 1, seen.end()),
-            (std::vector<Seen>{{EventKind::remove, "/w/gone", ""}, {EventKind::create, "/w/new", ""}}));
+  expect_overflow_rescan(step(),
+                         {{EventKind::remove, "/w/gone", ""}, {EventKind::create, "/w/new", ""}});
   EXPECT_EQ(w->stats.overflows, 1u);
 }
 

@@ -6,66 +6,25 @@
 
 #include <algorithm>
 
-#include "core/watcher_impl.h"
-#include "support/fake_clock.h"
-#include "support/fake_fs.h"
+#include "support/engine_fixture.h"
 #include "support/fake_inotify.h"
-#include "support/fake_waiter.h"
 
 namespace lookout {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeFs;
+using testing::EngineFixture;
 using testing::FakeInotify;
-using testing::FakeWaiter;
+using testing::Seen;
 
-struct Seen {
-  EventKind kind;
-  std::string path;
-  std::string from;  // rename's source, or rescan's reason
-  bool operator==(const Seen& o) const { return kind == o.kind && path == o.path && from == o.from; }
-};
-
-std::ostream& operator<<(std::ostream& os, const Seen& s) {
-  return os << event_kind_name(s.kind) << " " << s.path << (s.from.empty() ? "" : " <- " + s.from);
-}
-
-class InotifyTranslator : public ::testing::Test {
+class InotifyTranslator : public EngineFixture {
  protected:
-  void SetUp() override {
-    fs.mkdir("/w");
-    opt.backend = BackendChoice::inotify;
-    opt.paths = {"/w"};
-  }
+  InotifyTranslator() : EngineFixture(BackendChoice::inotify) {}
   void start() {
-    w = std::make_unique<Watcher::Impl>(opt, core::WatcherSeams{&clock, &fs, &kernel, &waiter});
-    auto r = w->start();
-    ASSERT_TRUE(r) << r.error().message;
-    take();  // what start() said (nothing, for inotify without a state file)
+    // What start() said is dropped (nothing, for inotify without a state file).
+    start_with(core::WatcherSeams{&clock, &fs, &kernel, &waiter}, 0);
   }
-  // One step, then everything it reported but `backend` decisions.
-  std::vector<Seen> step() {
-    alive = w->step(0);
-    return take();
-  }
-  std::vector<Seen> take() {
-    std::vector<Event> out;
-    w->log.take(*w->primary, out, 0);
-    std::vector<Seen> seen;
-    for (const Event& e : out) {
-      if (e.kind == EventKind::backend) continue;
-      seen.push_back(Seen{e.kind, e.path, e.kind == EventKind::rename ? e.from : e.reason});
-    }
-    return seen;
-  }
-  FakeClock clock;
-  FakeFs fs;
+
   FakeInotify kernel{fs};
-  FakeWaiter waiter{clock};
-  WatchOptions opt;
-  std::unique_ptr<Watcher::Impl> w;
-  bool alive = true;
 };
 
 TEST_F(InotifyTranslator, StartWatchesEveryDirectoryAndReportsNothing) {
@@ -184,12 +143,8 @@ TEST_F(InotifyTranslator, OverflowReportsRescanAndTheRescanFindsWhatWasLost) {
   fs.write("/w/new");
   fs.remove("/w/gone");
   kernel.queue(-1, IN_Q_OVERFLOW);
-  std::vector<Seen> seen = step();
-  ASSERT_FALSE(seen.empty());
-  EXPECT_EQ(seen.front(), (Seen{EventKind::rescan, "", "overflow"}));
-  std::sort(seen.begin() + 1, seen.end(), [](const Seen& a, const Seen& b) { return a.path < b.path; });
-  EXPECT_EQ(std::vector<Seen>(seen.begin() + 1, seen.end()),
-            (std::vector<Seen>{{EventKind::remove, "/w/gone", ""}, {EventKind::create, "/w/new", ""}}));
+  expect_overflow_rescan(step(),
+                         {{EventKind::remove, "/w/gone", ""}, {EventKind::create, "/w/new", ""}});
   EXPECT_EQ(w->stats.overflows, 1u);
   EXPECT_EQ(w->stats.rescans, 1u);
 }

@@ -5,18 +5,14 @@
 namespace lookout::core {
 namespace {
 
-sys::FileStat dir_stat(std::uint64_t ino) {
+sys::FileStat stat_of(sys::FileType type, std::uint64_t ino) {
   sys::FileStat s;
-  s.type = sys::FileType::dir;
+  s.type = type;
   s.ino = ino;
   return s;
 }
-sys::FileStat file_stat(std::uint64_t ino) {
-  sys::FileStat s;
-  s.type = sys::FileType::file;
-  s.ino = ino;
-  return s;
-}
+sys::FileStat dir_stat(std::uint64_t ino) { return stat_of(sys::FileType::dir, ino); }
+sys::FileStat file_stat(std::uint64_t ino) { return stat_of(sys::FileType::file, ino); }
 
 TEST(TreeModel, PathsFollowDirectoryRenames) {
   TreeModel m;
