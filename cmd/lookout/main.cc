@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "lookout/commands.h"
 
@@ -18,6 +19,7 @@ namespace {
 constexpr const char* kCommands =
     "commands:\n"
     "  watch    print every change under the given paths (inotifywait-compatible)\n"
+    "  run      run, restart or signal a program after each batch of changes\n"
     "  doctor   explain how lookout would watch each path\n"
     "run 'lookout COMMAND --help' for a command's options\n";
 
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "lookout 0.1.0");
   lookout::cmd::WatchCommand watch(app);
   lookout::cmd::DoctorCommand doctor(app);
+  lookout::cmd::RunCommand run(app);
 
   // The subcommand is argv[1] (no global options besides --help/--version): judged here so
   // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required".
@@ -74,10 +77,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool top_flag = command == "-h" || command == "--help" || command == "--version";
-  if (!top_flag && command != "watch" && command != "doctor") {
+  if (!top_flag && command != "watch" && command != "doctor" && command != "run") {
     std::fprintf(stderr, "lookout: unknown %s '%s'\n%s", command[0] == '-' ? "option" : "command",
                  command.c_str(), kCommands);
     return 2;
+  }
+  if (command == "run") {
+    // `lookout run PATH... -- COMMAND [ARG...]`: everything after the first "--" is the
+    // program and its arguments, never lookout's options.
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) != "--") continue;
+      run.set_command(std::vector<std::string>(argv + i + 1, argv + argc));
+      argc = i;
+      break;
+    }
   }
   try {
     app.parse(argc, argv);
@@ -99,5 +112,6 @@ int main(int argc, char** argv) {
   start.stdout_closed = (closed_fds & 2u) != 0;
   if (watch.selected()) return watch.run(start);
   if (doctor.selected()) return doctor.run();
+  if (run.selected()) return run.run();
   return 2;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -38,6 +40,23 @@ class DoctorCommand {
   explicit DoctorCommand(CLI::App& app);
   ~DoctorCommand();
   bool selected() const;
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
+// `lookout run PATH... -- COMMAND [ARG...]`: act on change (see src/run/run.h). main()
+// splits the arguments at the first "--": what follows is COMMAND, given by set_command().
+class RunCommand {
+ public:
+  explicit RunCommand(CLI::App& app);
+  ~RunCommand();
+  bool selected() const;
+  void set_command(std::vector<std::string> command);
   int run();
 
   struct Options;

@@ -1,0 +1,148 @@
+// `lookout run`: parses flags into run::RunOptions and words errors; the work is run::run().
+//   lookout run [OPTIONS] PATH... -- COMMAND [ARG...]
+//   lookout run [OPTIONS] PATH... --restart -- COMMAND [ARG...]
+//   lookout run [OPTIONS] PATH... --signal SIG (--pid N | --pid-file FILE | --pgrep-exact NAME)
+// Exit codes: 0 after SIGINT/SIGTERM; with --once the action's status; 1 for bad arguments or
+// when watching cannot start (one line on stderr naming the path or option and the fix).
+#include "lookout/commands.h"
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch/duration.h"
+#include "diagnostic_words.h"
+#include "engine_flags.h"
+#include "proc/signal_names.h"
+#include "run/run.h"
+
+namespace lookout::cmd {
+
+struct RunCommand::Options {
+  EngineFlags engine;
+  std::vector<std::string> paths;
+  std::vector<std::string> command;  // after "--"
+  bool no_recursive = false, allow_missing = false, no_default_ignores = false;
+  std::vector<std::string> match;
+  bool shell = false, arg_files = false, restart = false;
+  std::string stdin_events, on_busy = "queue";
+  std::string signal, stop_signal = "TERM", stop_timeout = "10s";
+  pid_t pid = 0;
+  std::string pid_file, pgrep_exact;
+  std::string debounce = "100ms", max_wait = "2s", settle = "200ms";
+  bool initial = false, once = false, ready = false, quiet = false;
+  std::string log_json;
+};
+
+RunCommand::RunCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
+  sub_ = app.add_subcommand("run",
+                            "Act on change: run, restart or signal a program after each batch of "
+                            "complete changes (lookout run PATH... -- COMMAND [ARG...])");
+  Options& o = *o_;
+  sub_->add_option("paths", o.paths, "Files or directories to watch (a file is watched by name)");
+  sub_->add_flag("--no-recursive", o.no_recursive, "Watch directories' own entries only");
+  sub_->add_flag("--allow-missing", o.allow_missing, "A missing PATH is watched until it appears");
+  sub_->add_option("--match", o.match, "Act only on names or relative paths matching GLOB (repeatable)");
+  sub_->add_flag("--no-default-ignores", o.no_default_ignores,
+                 "Also act on editor swap and backup files and on .git/.hg/.svn");
+  sub_->add_flag("--shell", o.shell, "Run COMMAND with /bin/sh -c (changed paths are \"$@\" with --arg-files)");
+  sub_->add_flag("--arg-files", o.arg_files, "Append the changed paths to COMMAND's arguments");
+  sub_->add_option("--stdin-events", o.stdin_events, "Give the batch on COMMAND's stdin: json or null");
+  sub_->add_option("--on-busy", o.on_busy, "While COMMAND runs: queue, restart, signal or ignore")
+      ->check(CLI::IsMember({"queue", "restart", "signal", "ignore"}));
+  sub_->add_flag("--restart", o.restart, "Keep COMMAND running (a server); restart it after each batch");
+  sub_->add_option("--signal", o.signal, "Signal to send (HUP, SIGHUP or a number)");
+  sub_->add_option("--pid", o.pid, "Signal mode: the process to signal");
+  sub_->add_option("--pid-file", o.pid_file, "Signal mode: read the pid from FILE before every send");
+  sub_->add_option("--pgrep-exact", o.pgrep_exact, "Signal mode: every process with this exact name");
+  sub_->add_option("--stop-signal", o.stop_signal, "Signal that stops the program (default TERM)");
+  sub_->add_option("--stop-timeout", o.stop_timeout, "Then KILL after this long (default 10s)");
+  sub_->add_option("--debounce", o.debounce, "Act this long after the last change (default 100ms)");
+  sub_->add_option("--max-wait", o.max_wait, "...but no later than this after the first (default 2s)");
+  sub_->add_option("--settle", o.settle, "A file never closed counts as complete when quiet this long (default 200ms)");
+  sub_->add_flag("--initial", o.initial, "Also act once at start");
+  sub_->add_flag("--once", o.once, "Exit after the first action, with its exit status");
+  sub_->add_flag("--ready", o.ready, "Print READY on stderr once every watch is live");
+  sub_->add_flag("-q,--quiet", o.quiet, "Print no warnings from the watcher");
+  sub_->add_option("--log-json", o.log_json, "Append one JSON line per action to FILE");
+  add_engine_flags(*sub_, o.engine);
+}
+
+RunCommand::~RunCommand() = default;
+bool RunCommand::selected() const { return sub_->parsed(); }
+void RunCommand::set_command(std::vector<std::string> command) { o_->command = std::move(command); }
+
+namespace {
+int fail(const std::string& message) {
+  std::fprintf(stderr, "lookout run: %s\n", message.c_str());
+  return 1;
+}
+}  // namespace
+
+int RunCommand::run() {
+  const Options& o = *o_;
+  run::RunOptions r;
+  r.paths = o.paths;
+  r.command = o.command;
+  r.recursive = !o.no_recursive;
+  r.allow_missing = o.allow_missing;
+  r.match = o.match;
+  r.default_ignores = !o.no_default_ignores;
+  r.shell = o.shell;
+  r.arg_files = o.arg_files;
+  r.stdin_events = o.stdin_events;
+  r.initial = o.initial;
+  r.once = o.once;
+  r.ready = o.ready;
+  r.log_json = o.log_json;
+  r.pid = o.pid;
+  r.pid_file = o.pid_file;
+  r.pgrep_exact = o.pgrep_exact;
+  const bool signal_mode = o.pid > 0 || !o.pid_file.empty() || !o.pgrep_exact.empty();
+  r.action = signal_mode ? run::ActionKind::signal : o.restart ? run::ActionKind::restart : run::ActionKind::command;
+  if (o.restart && signal_mode) return fail("--restart runs COMMAND; --pid, --pid-file and --pgrep-exact signal another process: choose one");
+  r.on_busy = o.on_busy == "restart" ? run::OnBusy::restart
+              : o.on_busy == "signal" ? run::OnBusy::signal
+              : o.on_busy == "ignore" ? run::OnBusy::ignore
+                                      : run::OnBusy::queue;
+  if (!o.signal.empty()) {
+    auto sig = proc::parse_signal(o.signal);
+    if (!sig) return fail("--signal: '" + o.signal + "' is not a signal (e.g. HUP, SIGUSR1, 10)");
+    r.signal = *sig;
+  } else if (signal_mode || r.on_busy == run::OnBusy::signal) {
+    return fail(signal_mode ? "--pid, --pid-file and --pgrep-exact need --signal SIG"
+                            : "--on-busy signal needs --signal SIG");
+  }
+  auto stop_sig = proc::parse_signal(o.stop_signal);
+  if (!stop_sig) return fail("--stop-signal: '" + o.stop_signal + "' is not a signal (e.g. TERM, INT, 15)");
+  r.stop_signal = *stop_sig;
+  struct Dur {
+    const char* name;
+    const std::string& text;
+    std::int64_t& out;
+  };
+  for (Dur d : {Dur{"--debounce", o.debounce, r.batch.debounce_ms}, Dur{"--max-wait", o.max_wait, r.batch.max_wait_ms},
+                Dur{"--settle", o.settle, r.batch.settle_ms}, Dur{"--stop-timeout", o.stop_timeout, r.stop_timeout_ms}}) {
+    auto ms = batch::parse_duration_ms(d.text);
+    if (!ms) return fail(std::string(d.name) + ": '" + d.text + "' is not a duration (e.g. 150ms, 2s, 1m)");
+    d.out = *ms;
+  }
+  if (std::string bad = check_engine_flags(o.engine); !bad.empty()) return fail(bad);
+  if (std::string bad = fill_watch_options(o.engine, r.watch); !bad.empty()) return fail(bad);
+  if (std::string bad = run::check_run_options(r); !bad.empty()) return fail(bad);
+  const bool quiet = o.quiet;
+  // The error that ends watching comes once as a diagnostic and once as run()'s result.
+  auto said_fatal = std::make_shared<std::atomic<bool>>(false);
+  auto result = run::run(std::move(r), stderr, [quiet, said_fatal](const Error& e, bool fatal) {
+    bool info = e.code == ErrorCode::ok && !fatal;
+    if (fatal) said_fatal->store(true);
+    if (fatal || (!info && !quiet)) std::fprintf(stderr, "lookout run: %s\n", diagnostic_words(e).c_str());
+  });
+  if (!result) return said_fatal->load() ? 1 : fail(diagnostic_words(result.error()));
+  return *result;
+}
+
+}  // namespace lookout::cmd

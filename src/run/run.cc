@@ -1,0 +1,88 @@
+#include "run/run.h"
+
+#include <fnmatch.h>
+
+#include "host/host.h"
+#include "lookout/watcher.h"
+#include "proc/signal_names.h"
+#include "run/runner.h"
+#include "run/watch_plan.h"
+#include "sink/json_format.h"
+#include "sys/clock.h"
+
+namespace lookout::run {
+
+std::string check_run_options(const RunOptions& o) {
+  if (o.paths.empty()) return "no PATH to watch was given";
+  switch (o.action) {
+    case ActionKind::command:
+    case ActionKind::restart:
+      if (o.command.empty()) return "no COMMAND to run was given (lookout run PATH... -- COMMAND [ARG...])";
+      break;
+    case ActionKind::signal: {
+      int given = (o.pid > 0) + !o.pid_file.empty() + !o.pgrep_exact.empty();
+      if (given != 1) return "--signal needs exactly one of --pid, --pid-file or --pgrep-exact";
+      if (!o.command.empty()) return "--signal sends a signal; it takes no COMMAND";
+      break;
+    }
+  }
+  if (o.stdin_events != "" && o.stdin_events != "json" && o.stdin_events != "null") {
+    return "--stdin-events: '" + o.stdin_events + "' is not json or null";
+  }
+  if (o.batch.max_wait_ms < o.batch.debounce_ms) return "--max-wait must not be shorter than --debounce";
+  for (const std::string& g : o.match) {
+    if (g.empty()) return "--match: an empty pattern";
+  }
+  return {};
+}
+
+Result<int> run(RunOptions o, std::FILE* log, std::function<void(const Error&, bool fatal)> on_diagnostic) {
+  if (std::string problem = check_run_options(o); !problem.empty()) {
+    return Error{ErrorCode::invalid_argument, 0, "", problem};
+  }
+  auto plan = plan_watch(o.paths, o.allow_missing);
+  if (!plan) return plan.error();
+  o.watch.paths = plan->roots;
+  // Files are watched by name in their directories: those need their own entries only.
+  o.watch.recursive = o.recursive && plan->has_dirs;
+  o.watch.primary_consumer = false;  // the Runner reads its own subscription
+  o.watch.on_diagnostic = std::move(on_diagnostic);
+  auto created = Watcher::create(o.watch);
+  if (!created) return created.error();
+  std::unique_ptr<Watcher> watcher = std::move(*created);
+
+  SubscribeOptions so;
+  so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) |
+              event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
+              event_bit(EventKind::remove) | event_bit(EventKind::rename) |
+              event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
+  so.under = plan->under;
+  std::unique_ptr<Subscription> events = watcher->subscribe(so);
+
+  host::Host host(*watcher, {SIGINT, SIGTERM});
+  if (auto started = host.start(); !started) {
+    if (started.error().code == ErrorCode::interrupted) return 0;
+    return started.error();
+  }
+  if (o.ready) {
+    std::fputs("READY\n", log);
+    std::fflush(log);
+  }
+  sys::Clock& clock = sys::system_clock();
+  Runner runner(o, *plan, *events, log);
+  runner.start(clock.monotonic_ms());
+  for (;;) {
+    const std::int64_t now = clock.monotonic_ms();
+    if (!runner.step(now)) break;
+    std::vector<int> fds = runner.fds();
+    auto wake = host.wait(fds, runner.wait_ms(clock.monotonic_ms()));
+    if (wake.signal != 0) break;
+  }
+  runner.stop();
+  host.stop();
+  // Watching ended on its own (the root deleted, the watch limit): said by the engine.
+  if (Error end = watcher->end_reason(); !end.message.empty()) return end;
+  return runner.exit_code();
+}
+
+}  // namespace lookout::run

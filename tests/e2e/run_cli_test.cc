@@ -1,0 +1,300 @@
+// `lookout run` with real saves and real processes: each test starts lookout on a temporary
+// tree, makes changes the way editors, tools and the kubelet make them, and waits (with a
+// deadline) for what the command it runs writes down. Never a bare sleep: "exactly once" is
+// shown by a later change whose run comes next, not by waiting for nothing to happen.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "e2e/lookout_process.h"
+#include "support/test_dirs.h"
+#include "support/test_labels.h"
+
+namespace lookout::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> out;
+  auto data = read_small_file(path);
+  if (!data) return out;
+  std::istringstream in(*data);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root = tmp / "tree";
+    fs::create_directories(root);
+    runs = tmp / "runs";  // outside the tree: the command's writes are no change
+  }
+  void TearDown() override {
+    if (lk && !lk->exited()) {
+      lk->signal(SIGTERM);
+      lk->wait_exit(milliseconds(20000));
+    }
+  }
+  // Starts `lookout run ARGS` and waits for READY.
+  void start(std::vector<std::string> args) {
+    args.insert(args.begin(), {"run", "--ready"});
+    lk = std::make_unique<LookoutProcess>(args);
+    ASSERT_TRUE(lk->wait_stderr_contains("READY", milliseconds(20000))) << lk->describe();
+  }
+  // Waits until the runs file has `n` lines.
+  bool wait_runs(std::size_t n, milliseconds timeout = milliseconds(20000)) {
+    return lk->wait_until([&] { return lines_of(runs).size() >= n; }, timeout);
+  }
+  // A command that appends "LOOKOUT_CHANGED" to the runs file: one line per run.
+  std::vector<std::string> count_runs() {
+    return {"--", "/bin/sh", "-c", "echo \"$LOOKOUT_CHANGED\" >> '" + runs + "'"};
+  }
+  std::string describe() { return lk->describe() + "\nruns: " + read_small_file(runs).value_or("(none)"); }
+
+  lookout::testing::TempDir tmp;
+  std::string root, runs;
+  std::unique_ptr<LookoutProcess> lk;
+};
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST_F(RunCli, OneSaveRunsTheCommandOnce) {
+  start(std::vector<std::string>{root} + count_runs());
+  ASSERT_TRUE(write_small_file(root + "/a.conf", "v1"));  // create, modify, close_write
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  ASSERT_TRUE(write_small_file(root + "/b.conf", "v1"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  EXPECT_EQ(lines_of(runs), (std::vector<std::string>{"1", "1"})) << describe();
+}
+
+TEST_F(RunCli, AWatchedFileSurvivesAtomicSavesTruncationAndRecreation) {
+  const std::string file = root + "/app.yaml";
+  ASSERT_TRUE(write_small_file(file, "v0"));
+  start(std::vector<std::string>{file} + count_runs());
+  // vim's save: write a new file, rename it over the old one (a new inode each time).
+  for (int i = 1; i <= 2; ++i) {
+    ASSERT_TRUE(write_small_file(root + "/.app.yaml.tmp", "v" + std::to_string(i)));
+    ASSERT_EQ(::rename((root + "/.app.yaml.tmp").c_str(), file.c_str()), 0);
+    ASSERT_TRUE(wait_runs(i)) << describe();
+  }
+  // `echo > file`: truncate and write in place.
+  {
+    int fd = ::open(file.c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "v3\n", 3), 3);
+    ::close(fd);
+  }
+  ASSERT_TRUE(wait_runs(3)) << describe();
+  // Deleted and made again.
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_TRUE(wait_runs(4)) << describe();
+  ASSERT_TRUE(write_small_file(file, "v4"));
+  ASSERT_TRUE(wait_runs(5)) << describe();
+  // A sibling is not the watched file: no run. The next save of the file is run 6.
+  ASSERT_TRUE(write_small_file(root + "/other", "x"));
+  ASSERT_TRUE(write_small_file(file, "v5"));
+  ASSERT_TRUE(wait_runs(6)) << describe();
+  EXPECT_EQ(lines_of(runs).size(), 6u) << describe();
+}
+
+TEST_F(RunCli, ABurstOfTwoThousandFilesIsOneOrTwoRuns) {
+  start(std::vector<std::string>{root, "--debounce", "300ms", "--max-wait", "10s"} + count_runs());
+  fs::create_directories(root + "/burst");
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(write_small_file(root + "/burst/f" + std::to_string(i), "x"));
+  ASSERT_TRUE(lk->wait_until(
+      [&] {
+        std::size_t total = 0;
+        for (const auto& l : lines_of(runs)) total += std::stoul(l);
+        return total >= 2001;  // every file and the directory
+      },
+      milliseconds(30000)))
+      << describe();
+  EXPECT_LE(lines_of(runs).size(), 2u) << describe();
+}
+
+TEST_F(RunCli, TheBatchReachesTheCommandAsArgumentsEnvironmentAndStdin) {
+  const std::string args = tmp / "args", events = tmp / "events", in = tmp / "stdin";
+  start({root, "--arg-files", "--stdin-events", "null", "--", "/bin/sh", "-c",
+         "for a; do printf '%s\\0' \"$a\"; done > '" + args + "'; cat \"$LOOKOUT_EVENTS_FILE\" > '" + events +
+             "'; cat > '" + in + "'; echo \"$LOOKOUT_EVENTS_FILE\" >> '" + runs + "'",
+         "sh"});
+  // Spaces, a newline, a leading dash and a byte that is not UTF-8: one argument, intact.
+  const std::string odd = root + "/-n a\nb \xff.txt";
+  ASSERT_TRUE(write_small_file(odd, "x"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  EXPECT_EQ(read_small_file(args).value_or(""), odd + std::string(1, '\0'));
+  EXPECT_EQ(read_small_file(in).value_or(""), odd + std::string(1, '\0'));
+  const std::string json = read_small_file(events).value_or("");
+  EXPECT_NE(json.find("\"event\":\"close_write\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"path_b64\""), std::string::npos) << json;  // not UTF-8: given losslessly
+  // The events file is removed once the run is over (it is, once the next run starts).
+  ASSERT_TRUE(write_small_file(root + "/second", "x"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  EXPECT_FALSE(fs::exists(lines_of(runs)[0])) << lines_of(runs)[0];
+}
+
+TEST_F(RunCli, ChangesWhileTheCommandRunsMakeExactlyOneMoreRun) {
+  const std::string gate = tmp / "gate", log = tmp / "actions.jsonl";
+  // The first run waits until the test opens the gate; changes meanwhile are queued.
+  start(std::vector<std::string>{root, "--log-json", log} +
+        std::vector<std::string>{"--", "/bin/sh", "-c",
+                                 "echo \"$LOOKOUT_CHANGED\" >> '" + runs + "'; while [ ! -e '" + gate +
+                                     "' ]; do sleep 0.02; done"});
+  ASSERT_TRUE(write_small_file(root + "/first", "x"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(write_small_file(root + "/during" + std::to_string(i), "x"));
+  // The batch of the five is due while the first run still runs: queued, not run.
+  auto queued = [&] {  // paths in "queue" records so far (a slow writer may make two batches)
+    std::size_t n = 0;
+    for (const std::string& l : lines_of(log)) {
+      const std::string key = "\"action\":\"queue\",\"count\":";
+      if (auto pos = l.find(key); pos != std::string::npos) n += std::stoul(l.substr(pos + key.size()));
+    }
+    return n;
+  };
+  ASSERT_TRUE(lk->wait_until([&] { return queued() == 5; }, milliseconds(20000)))
+      << describe() << read_small_file(log).value_or("");
+  EXPECT_EQ(lines_of(runs).size(), 1u);
+  ASSERT_TRUE(write_small_file(gate, ""));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  EXPECT_EQ(lines_of(runs)[1], "5") << describe();
+  ASSERT_TRUE(write_small_file(root + "/after", "x"));
+  ASSERT_TRUE(wait_runs(3)) << describe();
+  EXPECT_EQ(lines_of(runs).size(), 3u) << describe();
+}
+
+TEST_F(RunCli, RestartModeStopsTheOldProgramBeforeStartingTheNext) {
+  // A server that ignores TERM and forks a child: the group gets KILL after the timeout.
+  start({root, "--restart", "--stop-timeout", "300ms", "--", "/bin/sh", "-c",
+         "trap '' TERM; sleep 1000 & echo $$ >> '" + runs + "'; while :; do sleep 0.05; done"});
+  ASSERT_TRUE(wait_runs(1)) << describe();  // started at launch
+  const pid_t first = std::stoi(lines_of(runs)[0]);
+  ASSERT_TRUE(write_small_file(root + "/x", "1"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  const pid_t second = std::stoi(lines_of(runs)[1]);
+  EXPECT_NE(first, second);
+  EXPECT_FALSE(process_alive(first)) << "the old program outlived its restart";
+  EXPECT_TRUE(process_alive(second));
+  // TERM to lookout: the program (which ignores TERM) is stopped too, lookout exits 0.
+  lk->signal(SIGTERM);
+  EXPECT_EQ(lk->wait_exit(milliseconds(20000)), std::optional<int>(0)) << describe();
+  EXPECT_FALSE(process_alive(second));
+}
+
+TEST_F(RunCli, ACrashingProgramInRestartModeIsBackedOffNotSpun) {
+  start({root, "--restart", "--debounce", "10ms", "--", "/bin/sh", "-c", "echo x >> '" + runs + "'; exit 1"});
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  ASSERT_TRUE(lk->wait_stderr_contains("exited at once", milliseconds(20000))) << describe();
+  ASSERT_TRUE(write_small_file(root + "/a", "1"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  ASSERT_TRUE(write_small_file(root + "/b", "1"));
+  ASSERT_TRUE(wait_runs(3)) << describe();
+  EXPECT_TRUE(lk->wait_stderr_contains("the next start waits 1000 ms", milliseconds(20000))) << describe();
+}
+
+TEST_F(RunCli, SignalModeReadsThePidFileBeforeEverySend) {
+  const std::string pid_file = tmp / "server.pid", marks = tmp / "hups";
+  LookoutProcess::Options po;
+  po.program = "/bin/sh";
+  const std::string server = "trap \"echo hup >> '" + marks + "'\" HUP; echo $$ > '" + pid_file +
+                             "'; while :; do sleep 0.05; done";
+  auto first = std::make_unique<LookoutProcess>(std::vector<std::string>{"-c", server}, po);
+  ASSERT_TRUE(first->wait_until([&] { return fs::exists(pid_file); }, milliseconds(10000)));
+  start({root, "--signal", "HUP", "--pid-file", pid_file});
+  ASSERT_TRUE(write_small_file(root + "/nginx.conf", "1"));
+  ASSERT_TRUE(lk->wait_until([&] { return lines_of(marks).size() == 1; }, milliseconds(20000))) << describe();
+  // The server restarts with a new pid: the next reload goes to it.
+  first->signal(SIGKILL);
+  first->wait_exit(milliseconds(10000));
+  ::unlink(pid_file.c_str());
+  auto second = std::make_unique<LookoutProcess>(std::vector<std::string>{"-c", server}, po);
+  ASSERT_TRUE(second->wait_until([&] { return fs::exists(pid_file); }, milliseconds(10000)));
+  ASSERT_TRUE(write_small_file(root + "/nginx.conf", "2"));
+  ASSERT_TRUE(lk->wait_until([&] { return lines_of(marks).size() == 2; }, milliseconds(20000))) << describe();
+  // A stale pid file is a warning, not a crash.
+  second->signal(SIGKILL);
+  second->wait_exit(milliseconds(10000));
+  ASSERT_TRUE(write_small_file(root + "/nginx.conf", "3"));
+  EXPECT_TRUE(lk->wait_stderr_contains("not running (a stale pid file)", milliseconds(20000))) << describe();
+  EXPECT_FALSE(lk->exited());
+}
+
+TEST_F(RunCli, ACommandThatCannotRunIsNamedWith127) {
+  LookoutProcess p({"run", "--initial", "--once", root, "--", tmp / "no-such-program"});
+  EXPECT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(127)) << p.describe();
+  EXPECT_NE(p.err().find("no-such-program"), std::string::npos) << p.err();
+}
+
+TEST_F(RunCli, OnceExitsWithTheCommandsStatus) {
+  LookoutProcess p({"run", "--initial", "--once", root, "--", "/bin/sh", "-c", "exit 3"});
+  EXPECT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(3)) << p.describe();
+}
+
+TEST_F(RunCli, BadArgumentsAreOneLineNamingTheOption) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"run", root}, "no COMMAND"},
+           {{"run", root, "--signal", "NOPE", "--pid", "1"}, "--signal: 'NOPE' is not a signal"},
+           {{"run", root, "--pid", "1"}, "need --signal"},
+           {{"run", root, "--debounce", "fast", "--", "true"}, "--debounce: 'fast' is not a duration"},
+           {{"run", tmp / "missing", "--", "true"}, "missing"},
+       }) {
+    LookoutProcess p(c.args);
+    EXPECT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(1)) << p.describe();
+    EXPECT_NE(p.err().find(c.says), std::string::npos) << p.err();
+    EXPECT_EQ(std::count(p.err().begin(), p.err().end(), '\n'), 1) << p.err();
+  }
+}
+
+// The kubelet's AtomicWriter: the visible names are symlinks through "..data", which is
+// swapped to a new "..<timestamp>" directory by one rename. One update, one run, after the
+// swap, with the user's names, and the command reads the new version of every key.
+TEST_F(RunCli, AKubernetesConfigMapUpdateIsOneRunWithEveryNewKey) {
+  auto write_version = [&](const std::string& ts, const std::string& v) {
+    fs::create_directories(root + "/" + ts);
+    ASSERT_TRUE(write_small_file(root + "/" + ts + "/app.yaml", v));
+    ASSERT_TRUE(write_small_file(root + "/" + ts + "/db.yaml", v));
+  };
+  write_version("..2026_12_05_00_00_00.1", "v1");
+  fs::create_directory_symlink("..2026_12_05_00_00_00.1", root + "/..data");
+  fs::create_symlink("..data/app.yaml", root + "/app.yaml");
+  fs::create_symlink("..data/db.yaml", root + "/db.yaml");
+  const std::string log = tmp / "actions.jsonl";
+  // The program watches one key, as a config file path is usually given.
+  start({root + "/app.yaml", "--log-json", log, "--", "/bin/sh", "-c",
+         "cat '" + root + "/app.yaml' '" + root + "/db.yaml' | tr '\\n' ' ' >> '" + runs + "'; echo >> '" + runs + "'"});
+  write_version("..2026_12_05_00_01_00.2", "v2\n");
+  fs::create_directory_symlink("..2026_12_05_00_01_00.2", root + "/..data_tmp");
+  ASSERT_EQ(::rename((root + "/..data_tmp").c_str(), (root + "/..data").c_str()), 0);
+  fs::remove_all(root + "/..2026_12_05_00_00_00.1");
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  EXPECT_EQ(lines_of(runs)[0], "v2 v2 ") << describe();
+  const std::string actions = read_small_file(log).value_or("");
+  EXPECT_NE(actions.find("\"paths\":[\"" + root + "/app.yaml\"]"), std::string::npos) << actions;
+  EXPECT_EQ(actions.find(".."), std::string::npos) << "the writer's names leaked: " << actions;
+  // A second update: a second run (nothing was left pending from the first).
+  write_version("..2026_12_05_00_02_00.3", "v3\n");
+  fs::create_directory_symlink("..2026_12_05_00_02_00.3", root + "/..data_tmp");
+  ASSERT_EQ(::rename((root + "/..data_tmp").c_str(), (root + "/..data").c_str()), 0);
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  EXPECT_EQ(lines_of(runs), (std::vector<std::string>{"v2 v2 ", "v3 v3 "})) << describe();
+}
+
+}  // namespace
+}  // namespace lookout::e2e
