@@ -3,7 +3,7 @@
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libxxhash-dev inotify-tools python3)
+      libbenchmark-dev libxxhash-dev libcpp-httplib-dev inotify-tools python3)
 # Peers for bench/, FUSE/loop fixtures for root tests.
 extra=(fswatch watchman bindfs xfsprogs btrfs-progs e2fsprogs util-linux procps)
 missing=()

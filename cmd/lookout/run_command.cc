@@ -2,6 +2,7 @@
 //   lookout run [OPTIONS] PATH... -- COMMAND [ARG...]
 //   lookout run [OPTIONS] PATH... --restart -- COMMAND [ARG...]
 //   lookout run [OPTIONS] PATH... --signal SIG (--pid N | --pid-file FILE | --pgrep-exact NAME)
+//   lookout run [OPTIONS] PATH... --post URL
 // Exit codes: 0 after SIGINT/SIGTERM; with --once the action's status; 1 for bad arguments or
 // when watching cannot start (one line on stderr naming the path or option and the fix).
 #include "lookout/commands.h"
@@ -35,6 +36,8 @@ struct RunCommand::Options {
   std::string debounce = "100ms", max_wait = "2s", settle = "200ms";
   bool initial = false, once = false, ready = false, quiet = false;
   std::string log_json;
+  std::string post, post_timeout = "5s";
+  int expect_status = 0, retries = 5;
 };
 
 RunCommand::RunCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
@@ -68,6 +71,10 @@ RunCommand::RunCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   sub_->add_flag("--ready", o.ready, "Print READY on stderr once every watch is live");
   sub_->add_flag("-q,--quiet", o.quiet, "Print no warnings from the watcher");
   sub_->add_option("--log-json", o.log_json, "Append one JSON line per action to FILE");
+  sub_->add_option("--post", o.post, "HTTP mode: POST each batch as JSON to URL (http:// or https://)");
+  sub_->add_option("--expect-status", o.expect_status, "HTTP mode: the status that means success (default: any 2xx)");
+  sub_->add_option("--retries", o.retries, "HTTP mode: tries after a failed one, 0.5s apart doubling (default 5)");
+  sub_->add_option("--post-timeout", o.post_timeout, "HTTP mode: how long one try may take (default 5s)");
   add_engine_flags(*sub_, o.engine);
 }
 
@@ -102,8 +109,17 @@ int RunCommand::run() {
   r.pid_file = o.pid_file;
   r.pgrep_exact = o.pgrep_exact;
   const bool signal_mode = o.pid > 0 || !o.pid_file.empty() || !o.pgrep_exact.empty();
-  r.action = signal_mode ? run::ActionKind::signal : o.restart ? run::ActionKind::restart : run::ActionKind::command;
-  if (o.restart && signal_mode) return fail("--restart runs COMMAND; --pid, --pid-file and --pgrep-exact signal another process: choose one");
+  const bool post_mode = !o.post.empty();
+  if (int modes = o.restart + signal_mode + post_mode; modes > 1) {
+    return fail("choose one of --restart (run COMMAND), --signal with --pid/--pid-file/--pgrep-exact, or --post URL");
+  }
+  r.action = signal_mode ? run::ActionKind::signal
+             : post_mode ? run::ActionKind::post
+             : o.restart ? run::ActionKind::restart
+                         : run::ActionKind::command;
+  r.post_url = o.post;
+  r.expect_status = o.expect_status;
+  r.retries = o.retries;
   r.on_busy = o.on_busy == "restart" ? run::OnBusy::restart
               : o.on_busy == "signal" ? run::OnBusy::signal
               : o.on_busy == "ignore" ? run::OnBusy::ignore
@@ -125,7 +141,8 @@ int RunCommand::run() {
     std::int64_t& out;
   };
   for (Dur d : {Dur{"--debounce", o.debounce, r.batch.debounce_ms}, Dur{"--max-wait", o.max_wait, r.batch.max_wait_ms},
-                Dur{"--settle", o.settle, r.batch.settle_ms}, Dur{"--stop-timeout", o.stop_timeout, r.stop_timeout_ms}}) {
+                Dur{"--settle", o.settle, r.batch.settle_ms}, Dur{"--stop-timeout", o.stop_timeout, r.stop_timeout_ms},
+                Dur{"--post-timeout", o.post_timeout, r.post_timeout_ms}}) {
     auto ms = batch::parse_duration_ms(d.text);
     if (!ms) return fail(std::string(d.name) + ": '" + d.text + "' is not a duration (e.g. 150ms, 2s, 1m)");
     d.out = *ms;

@@ -5,6 +5,7 @@
 #include "host/host.h"
 #include "lookout/watcher.h"
 #include "proc/signal_names.h"
+#include "run/http_post.h"
 #include "run/runner.h"
 #include "run/watch_plan.h"
 #include "sink/json_format.h"
@@ -18,6 +19,15 @@ std::string check_run_options(const RunOptions& o) {
     case ActionKind::command:
     case ActionKind::restart:
       if (o.command.empty()) return "no COMMAND to run was given (lookout run PATH... -- COMMAND [ARG...])";
+      break;
+    case ActionKind::post:
+      if (o.post_url.empty()) return "--post needs a URL";
+      if (!o.command.empty()) return "--post sends the batch to a URL; it takes no COMMAND";
+      if (auto t = parse_post_url(o.post_url); !t) return t.error().message;
+      if (o.retries < 0 || o.retries > 100) return "--retries must be between 0 and 100";
+      if (o.expect_status != 0 && (o.expect_status < 100 || o.expect_status > 599)) {
+        return "--expect-status must be an HTTP status (100 to 599)";
+      }
       break;
     case ActionKind::signal: {
       int given = (o.pid > 0) + !o.pid_file.empty() + !o.pgrep_exact.empty();

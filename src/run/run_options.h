@@ -18,6 +18,7 @@ enum class ActionKind {
   command,  // run COMMAND after each batch, to completion
   restart,  // keep COMMAND running; restart it after each batch
   signal,   // send a signal to a process found by pid, pid file or name
+  post,     // HTTP POST the batch as JSON to a URL
 };
 
 // Command mode: what a batch that arrives while the command still runs does.
@@ -50,6 +51,13 @@ struct RunOptions {
   std::string pgrep_exact;
   int stop_signal = SIGTERM;
   std::int64_t stop_timeout_ms = 10000;
+
+  // HTTP mode: success is `expect_status` (0: any 2xx); a failed try is retried `retries`
+  // times, 0.5 s apart doubling; each try waits at most `post_timeout_ms`.
+  std::string post_url;
+  int expect_status = 0;
+  int retries = 5;
+  std::int64_t post_timeout_ms = 5000;
 
   batch::BatchOptions batch;
   bool initial = false;  // act once at start, after ready (always in restart mode)

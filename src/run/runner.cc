@@ -53,6 +53,9 @@ Runner::Runner(RunOptions options, const WatchPlan& plan, Subscription& events, 
       under_(plan.under),
       filter_(plan.roots, opt_.match, opt_.default_ignores),
       batcher_(opt_.batch, lstat_entry) {
+  if (opt_.action == ActionKind::post) {
+    if (auto t = parse_post_url(opt_.post_url)) post_target_ = *t;
+  }
   if (!opt_.log_json.empty()) {
     json_log_ = std::fopen(opt_.log_json.c_str(), "ae");
     if (!json_log_) say("cannot open --log-json " + opt_.log_json + ": " + std::strerror(errno) + "; not logging actions");
@@ -94,6 +97,7 @@ std::vector<int> Runner::fds() const {
 int Runner::wait_ms(std::int64_t now_ms) const {
   std::int64_t due = batcher_.next_due_ms();
   if (held_run_) due = std::min(due, not_before_ms_);
+  if (post_pending_) due = std::min(due, next_try_ms_);
   // No pidfd (a kernel before 5.3): look for the child's exit every 50 ms.
   if (child_ && child_->running() && child_->exit_fd() < 0) due = std::min(due, now_ms + 50);
   if (due == batch::Batcher::kNever) return -1;
@@ -127,13 +131,16 @@ bool Runner::step(std::int64_t now_ms) {
   take_events(now_ms);
   if (child_ && child_->try_reap()) on_exit(now_ms);
   if (done_) return false;
+  if (post_pending_ && now_ms >= next_try_ms_) try_post(now_ms);
+  if (done_) return false;
   if (held_run_ && now_ms >= not_before_ms_) {
     held_run_ = false;
     spawn(std::exchange(held_, {}), now_ms, "restart");
   }
   std::vector<Event> batch = batcher_.take_due(now_ms);
   if (!batch.empty()) act(std::move(batch), now_ms);
-  if (ended_ && batcher_.complete() == 0 && batcher_.writing() == 0 && !(child_ && child_->running())) {
+  if (ended_ && batcher_.complete() == 0 && batcher_.writing() == 0 && !(child_ && child_->running()) &&
+      !post_pending_) {
     return false;
   }
   return !done_;
@@ -145,6 +152,14 @@ void Runner::act(std::vector<Event> batch, std::int64_t now_ms) {
     case ActionKind::signal:
       signal_targets(batch);
       if (opt_.once) done_ = true;
+      return;
+    case ActionKind::post:
+      posting_.insert(posting_.end(), batch.begin(), batch.end());
+      if (!post_pending_) {
+        post_pending_ = true;
+        post_tries_ = 0;
+        try_post(now_ms);
+      }
       return;
     case ActionKind::restart:
       if (now_ms < not_before_ms_) {
@@ -275,6 +290,44 @@ void Runner::signal_targets(const std::vector<Event>& batch) {
   }
 }
 
+void Runner::try_post(std::int64_t now_ms) {
+  if (!post_target_) return;
+  ++post_tries_;
+  const PostOutcome out = post_once(*post_target_, post_body(posting_), opt_.post_timeout_ms);
+  const bool ok = opt_.expect_status != 0 ? out.status == opt_.expect_status
+                                          : out.status >= 200 && out.status < 300;
+  const std::string what = out.status != 0 ? "status " + std::to_string(out.status) : out.error;
+  std::string extra = ",\"url\":";
+  sink::append_json_string(opt_.post_url, extra);
+  extra += ",\"http_status\":" + std::to_string(out.status) + ",\"tries\":" + std::to_string(post_tries_);
+  if (ok) {
+    ++stats_.actions;
+    log_action("post", posting_, 0, std::nullopt, 0, extra);
+    posting_.clear();
+    post_pending_ = false;
+    if (opt_.once) done_ = true;
+    return;
+  }
+  if (post_tries_ > opt_.retries) {
+    ++stats_.actions;
+    ++stats_.failed;
+    say("POST " + opt_.post_url + " failed (" + what + ") after " + std::to_string(post_tries_) +
+        " tries; " + std::to_string(changed_paths(posting_).size()) + " changes not delivered");
+    log_action("post_failed", posting_, 0, std::nullopt, 0, extra);
+    posting_.clear();
+    post_pending_ = false;
+    if (opt_.once) {
+      exit_code_ = 1;
+      done_ = true;
+    }
+    return;
+  }
+  const std::int64_t backoff = std::min<std::int64_t>(30000, 500LL << std::min(post_tries_ - 1, 10));
+  say("POST " + opt_.post_url + " failed (" + what + "); try " + std::to_string(post_tries_ + 1) + " of " +
+      std::to_string(opt_.retries + 1) + " in " + std::to_string(backoff) + " ms");
+  next_try_ms_ = now_ms + backoff;
+}
+
 void Runner::stop() {
   if (stopping_) return;
   stopping_ = true;
@@ -288,7 +341,7 @@ void Runner::stop() {
 }
 
 void Runner::log_action(const char* kind, const std::vector<Event>& batch, pid_t pid,
-                        std::optional<int> status, std::int64_t duration_ms) {
+                        std::optional<int> status, std::int64_t duration_ms, const std::string& extra) {
   if (!json_log_) return;
   std::string line = "{\"time\":\"" + rfc3339_now() + "\",\"action\":\"" + kind + "\",\"count\":" +
                      std::to_string(changed_paths(batch).size()) + ",\"paths\":[";
@@ -304,6 +357,7 @@ void Runner::log_action(const char* kind, const std::vector<Event>& batch, pid_t
     line += ",\"exit_status\":" + std::to_string(proc::exit_code_of(*status)) + ",\"duration_ms\":" +
             std::to_string(duration_ms);
   }
+  line += extra;
   line += ",\"coalesced\":" + std::to_string(stats_.coalesced) + ",\"skipped\":" +
           std::to_string(stats_.skipped) + "}\n";
   std::fputs(line.c_str(), json_log_);

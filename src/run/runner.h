@@ -18,6 +18,7 @@
 #include "proc/child.h"
 #include "run/batch_delivery.h"
 #include "run/change_filter.h"
+#include "run/http_post.h"
 #include "run/run_options.h"
 #include "run/watch_plan.h"
 
@@ -55,9 +56,11 @@ class Runner {
   void act(std::vector<Event> batch, std::int64_t now_ms);
   void spawn(const std::vector<Event>& batch, std::int64_t now_ms, const char* why);
   void signal_targets(const std::vector<Event>& batch);
+  void try_post(std::int64_t now_ms);
   void on_exit(std::int64_t now_ms);
+  // `extra`: more JSON members, each starting with a comma.
   void log_action(const char* kind, const std::vector<Event>& batch, pid_t pid,
-                  std::optional<int> status, std::int64_t duration_ms);
+                  std::optional<int> status, std::int64_t duration_ms, const std::string& extra = {});
   void say(const std::string& line);
   // A Kubernetes update is told for every visible name of the volume: keep those asked for.
   bool in_scope(const std::string& path) const;
@@ -76,6 +79,12 @@ class Runner {
   bool queued_run_ = false;
   std::vector<Event> held_;    // restart mode, backing off after a crash: the next start's batch
   bool held_run_ = false;
+  // HTTP mode: the batch being posted (batches that come meanwhile join it), the tries made.
+  std::optional<PostTarget> post_target_;
+  std::vector<Event> posting_;
+  bool post_pending_ = false;
+  int post_tries_ = 0;
+  std::int64_t next_try_ms_ = 0;
   std::int64_t started_ms_ = 0;
   std::int64_t not_before_ms_ = 0;  // crash-loop backoff
   int quick_exits_ = 0;

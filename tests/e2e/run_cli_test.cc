@@ -2,7 +2,10 @@
 // tree, makes changes the way editors, tools and the kubelet make them, and waits (with a
 // deadline) for what the command it runs writes down. Never a bare sleep: "exactly once" is
 // shown by a later change whose run comes next, not by waiting for nothing to happen.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +14,11 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
@@ -294,6 +302,75 @@ TEST_F(RunCli, AKubernetesConfigMapUpdateIsOneRunWithEveryNewKey) {
   ASSERT_EQ(::rename((root + "/..data_tmp").c_str(), (root + "/..data").c_str()), 0);
   ASSERT_TRUE(wait_runs(2)) << describe();
   EXPECT_EQ(lines_of(runs), (std::vector<std::string>{"v2 v2 ", "v3 v3 "})) << describe();
+}
+
+// A real HTTP server on a free loopback port, in a thread of the test: it answers the first
+// `failures` POSTs with 503 and the rest with 200, and keeps the bodies it got.
+class ReloadServer {
+ public:
+  explicit ReloadServer(int failures) : failures_(failures) {
+    server_.Post("/-/reload", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      bodies_.push_back(req.body);
+      res.status = static_cast<int>(bodies_.size()) <= failures_ ? 503 : 200;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~ReloadServer() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  httplib::Server server_;
+  int failures_;
+  int port_ = -1;
+  std::mutex mu_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
+TEST_F(RunCli, HttpModeRetriesUntilTheServerTakesTheBatch) {
+  ReloadServer server(2);
+  ASSERT_GT(server.port(), 0);
+  const std::string log = tmp / "actions.jsonl";
+  start({root, "--post", "http://127.0.0.1:" + std::to_string(server.port()) + "/-/reload", "--log-json", log});
+  ASSERT_TRUE(write_small_file(root + "/prometheus.yml", "x"));
+  ASSERT_TRUE(lk->wait_until([&] { return lines_of(log).size() >= 1; }, milliseconds(20000))) << describe();
+  auto bodies = server.bodies();
+  ASSERT_EQ(bodies.size(), 3u) << describe();  // 503, 503, 200
+  EXPECT_EQ(bodies[2].rfind("{\"count\":", 0), 0u) << bodies[2];
+  EXPECT_NE(bodies[2].find("\"path\":\"" + root + "/prometheus.yml\""), std::string::npos) << bodies[2];
+  const std::string line = lines_of(log)[0];
+  EXPECT_NE(line.find("\"action\":\"post\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"http_status\":200,\"tries\":3"), std::string::npos) << line;
+  EXPECT_TRUE(lk->err().find("failed (status 503); try 2 of 6") != std::string::npos) << lk->err();
+}
+
+TEST_F(RunCli, HttpModeGivesUpAfterItsRetriesAndGoesOn) {
+  // A port nothing listens on: bind one (without listen), note it, close it.
+  int port = 0;
+  {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port = ntohs(a.sin_port);
+    ::close(s);
+  }
+  start({root, "--post", "http://127.0.0.1:" + std::to_string(port) + "/", "--retries", "1"});
+  ASSERT_TRUE(write_small_file(root + "/a", "x"));
+  EXPECT_TRUE(lk->wait_stderr_contains("after 2 tries; 1 changes not delivered", milliseconds(20000))) << describe();
+  EXPECT_FALSE(lk->exited());
 }
 
 }  // namespace

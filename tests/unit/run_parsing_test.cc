@@ -5,6 +5,7 @@
 #include "batch/duration.h"
 #include "proc/signal_names.h"
 #include "run/change_filter.h"
+#include "run/http_post.h"
 #include "run/run_options.h"
 
 namespace lookout {
@@ -66,6 +67,31 @@ TEST(RunOptionsCheck, SaysWhatIsMissing) {
   EXPECT_EQ(run::check_run_options(o), "");
   o.batch.max_wait_ms = 10;
   EXPECT_NE(run::check_run_options(o).find("--max-wait"), std::string::npos);
+}
+
+TEST(PostUrl, SplitsHostAndPathAndRefusesWhatIsNotHttp) {
+  auto t = run::parse_post_url("http://127.0.0.1:9090/-/reload?x=1");
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->scheme_host_port, "http://127.0.0.1:9090");
+  EXPECT_EQ(t->path, "/-/reload?x=1");
+  auto bare = run::parse_post_url("https://config-reloader");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->path, "/");
+  for (const char* bad : {"localhost:80/x", "ftp://h/x", "http:///x", "http://h:0/", "http://h:99999/", "http://h:x/"}) {
+    auto r = run::parse_post_url(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(PostUrl, TheBodyIsTheCountAndTheRecords) {
+  Event e;
+  e.kind = EventKind::close_write;
+  e.path = "/w/a b";
+  EXPECT_EQ(run::post_body({}), "{\"count\":0,\"changes\":[]}");
+  std::string body = run::post_body({e, e});
+  EXPECT_EQ(body.rfind("{\"count\":2,\"changes\":[{", 0), 0u) << body;
+  EXPECT_NE(body.find("\"path\":\"/w/a b\""), std::string::npos) << body;
 }
 
 }  // namespace
