@@ -204,6 +204,7 @@ void format_doctor_json(const DoctorReport& r, std::string& out) {
     }
     str("real_path", p.real_path, j);
     boolean("is_dir", p.is_dir, j);
+    boolean("kubernetes_subpath", p.kube_subpath, j);
     key("mount", j);
     mount_json(p.mount, j);
     str("backend", backend_kind_name(p.mount.choice.backend), j);

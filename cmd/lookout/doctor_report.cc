@@ -81,6 +81,10 @@ DoctorReport gather_doctor_report(const std::vector<std::string>& paths) {
     p.real_path = real;
     p.is_dir = S_ISDIR(st.st_mode);
     p.mount = examine_mount(p.real_path, mounts);
+    if (const sys::MountEntry* m = sys::find_mount(mounts, p.real_path);
+        m && m->mount_point == p.real_path && m->root.find("/volume-subpaths/") != std::string::npos) {
+      p.kube_subpath = true;
+    }
     std::vector<std::string> region_roots;
     std::vector<std::string> prune;
     if (S_ISDIR(st.st_mode)) {
@@ -125,6 +129,13 @@ std::vector<std::string> make_advice(const DoctorReport& r) {
   std::uint64_t fanotify_candidates = 0;
   for (const auto& p : r.paths) {
     if (!p.error.empty()) continue;
+    if (p.kube_subpath) {
+      out.push_back(fmt::format(
+          "{} is a Kubernetes subPath mount: the kubelet never updates it when its ConfigMap or "
+          "Secret changes (a kubelet limitation), so no watcher will see a change; mount the "
+          "volume as a directory and watch the file inside it",
+          p.path));
+    }
     needed += p.inotify_dirs;
     truncated |= p.count.truncated;
     if (p.count.truncated) {

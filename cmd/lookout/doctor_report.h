@@ -33,6 +33,9 @@ struct PathReport {
   std::vector<MountReport> submounts;
   DirCount count;
   std::uint64_t inotify_dirs = 0;  // directories on mounts auto mode watches with inotify
+  // A Kubernetes subPath mount: the path is a bind mount of one file from the kubelet's
+  // volume-subpaths directory, which the kubelet never updates after the pod started.
+  bool kube_subpath = false;
 };
 
 struct LimitsReport {

@@ -18,6 +18,7 @@
 #include "diagnostic_words.h"
 #include "engine_flags.h"
 #include "proc/signal_names.h"
+#include "run/path_list.h"
 #include "run/run.h"
 
 namespace lookout::cmd {
@@ -37,6 +38,8 @@ struct RunCommand::Options {
   bool initial = false, once = false, ready = false, quiet = false;
   std::string log_json;
   std::string post, post_timeout = "5s";
+  std::string files_from;
+  bool null_list = false, skip_unchanged = false;
   int expect_status = 0, retries = 5;
 };
 
@@ -47,6 +50,10 @@ RunCommand::RunCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
   Options& o = *o_;
   sub_->add_option("paths", o.paths, "Files or directories to watch (a file is watched by name)");
   sub_->add_flag("--no-recursive", o.no_recursive, "Watch directories' own entries only");
+  sub_->add_option("--files-from", o.files_from, "Also watch the paths listed in FILE, one a line ('-': stdin)");
+  sub_->add_flag("-0,--null", o.null_list, "--files-from's paths are NUL-terminated");
+  sub_->add_flag("--skip-unchanged", o.skip_unchanged,
+                 "Do nothing when every changed file has the content (xxHash) it had at the last action");
   sub_->add_flag("--allow-missing", o.allow_missing, "A missing PATH is watched until it appears");
   sub_->add_option("--match", o.match, "Act only on names or relative paths matching GLOB (repeatable)");
   sub_->add_flag("--no-default-ignores", o.no_default_ignores,
@@ -93,6 +100,13 @@ int RunCommand::run() {
   const Options& o = *o_;
   run::RunOptions r;
   r.paths = o.paths;
+  if (!o.files_from.empty()) {
+    auto listed = run::read_path_list(o.files_from, o.null_list);
+    if (!listed) return fail(listed.error().message);
+    if (listed->empty()) return fail("--files-from " + o.files_from + " lists no path");
+    r.paths.insert(r.paths.end(), listed->begin(), listed->end());
+  }
+  r.skip_unchanged = o.skip_unchanged;
   r.command = o.command;
   r.recursive = !o.no_recursive;
   r.allow_missing = o.allow_missing;

@@ -60,6 +60,9 @@ struct RunOptions {
   std::int64_t post_timeout_ms = 5000;
 
   batch::BatchOptions batch;
+  // Do nothing for a batch whose every changed file has the content (XXH3-64) it had at the
+  // last action (or at start, for files given as PATHs): `touch`, a save of the same bytes.
+  bool skip_unchanged = false;
   bool initial = false;  // act once at start, after ready (always in restart mode)
   bool once = false;     // exit after the first action, with its exit status
   bool ready = false;    // print READY on stderr once every watch is live

@@ -1,5 +1,6 @@
 #include "run/runner.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include "run/target_process.h"
 #include "sink/json_format.h"
 #include "sys/clock.h"
+#include "sys/fs.h"
 
 namespace lookout::run {
 
@@ -55,6 +57,11 @@ Runner::Runner(RunOptions options, const WatchPlan& plan, Subscription& events, 
       batcher_(opt_.batch, lstat_entry) {
   if (opt_.action == ActionKind::post) {
     if (auto t = parse_post_url(opt_.post_url)) post_target_ = *t;
+  }
+  if (opt_.skip_unchanged) {
+    for (const std::string& f : plan.files) {
+      if (auto h = content_hash(f)) hashes_[f] = *h;
+    }
   }
   if (!opt_.log_json.empty()) {
     json_log_ = std::fopen(opt_.log_json.c_str(), "ae");
@@ -146,8 +153,56 @@ bool Runner::step(std::int64_t now_ms) {
   return !done_;
 }
 
+std::optional<std::uint64_t> Runner::content_hash(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  auto slash = path.rfind('/');
+  sys::Fs& fs = sys::real_fs();
+  sys::FsFd dir(fs, fs.open_dir(slash == 0 ? "/" : path.substr(0, slash).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return std::nullopt;
+  std::uint64_t h = 0;
+  if (hasher_.hash_at(fs, dir.get(), path.c_str() + slash + 1, st.st_ino, h) != 0) return std::nullopt;
+  return h;
+}
+
+bool Runner::unchanged(const std::vector<Event>& batch) {
+  bool same = true;
+  for (const Event& e : batch) {
+    if (!filter_.wanted(e.path)) continue;  // an editor's backup or probe name: not content
+    switch (e.kind) {
+      case EventKind::create:
+      case EventKind::modify:
+      case EventKind::close_write:
+      case EventKind::attrib:
+      case EventKind::rename: {
+        // A rename over the name (an editor's atomic save) with the same bytes is no change
+        // of the name's content; its old name left the scope it was hashed in.
+        std::optional<std::uint64_t> h = content_hash(e.path);
+        auto it = hashes_.find(e.path);
+        if (!h || it == hashes_.end() || it->second != *h) same = false;
+        if (h) {
+          hashes_[e.path] = *h;
+        } else {
+          hashes_.erase(e.path);
+        }
+        break;
+      }
+      default:  // a delete, a rescan, an unmount: a change whatever the bytes
+        hashes_.erase(e.path);
+        same = false;
+        break;
+    }
+  }
+  return same;
+}
+
 void Runner::act(std::vector<Event> batch, std::int64_t now_ms) {
   if (stopping_) return;
+  if (opt_.skip_unchanged && !batch.empty() && unchanged(batch)) {
+    ++stats_.skipped;
+    log_action("skip", batch, 0, std::nullopt, 0);
+    return;
+  }
   switch (opt_.action) {
     case ActionKind::signal:
       signal_targets(batch);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "batch/batcher.h"
@@ -21,6 +22,7 @@
 #include "run/http_post.h"
 #include "run/run_options.h"
 #include "run/watch_plan.h"
+#include "sys/content_hasher.h"
 
 namespace lookout::run {
 
@@ -64,12 +66,18 @@ class Runner {
   void say(const std::string& line);
   // A Kubernetes update is told for every visible name of the volume: keep those asked for.
   bool in_scope(const std::string& path) const;
+  // --skip-unchanged: whether `batch` changed no file's content since the last action (and
+  // remembers the contents it sees now).
+  bool unchanged(const std::vector<Event>& batch);
+  std::optional<std::uint64_t> content_hash(const std::string& path);
 
   RunOptions opt_;
   Subscription& events_;
   std::FILE* log_;
   std::FILE* json_log_ = nullptr;
   std::vector<std::string> under_;  // WatchPlan::under
+  std::unordered_map<std::string, std::uint64_t> hashes_;  // --skip-unchanged: content at the last action
+  sys::ContentHasher hasher_;
   ChangeFilter filter_;
   batch::Batcher batcher_;
   std::optional<proc::Child> child_;

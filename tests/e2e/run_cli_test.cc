@@ -304,6 +304,48 @@ TEST_F(RunCli, AKubernetesConfigMapUpdateIsOneRunWithEveryNewKey) {
   EXPECT_EQ(lines_of(runs), (std::vector<std::string>{"v2 v2 ", "v3 v3 "})) << describe();
 }
 
+TEST_F(RunCli, SkipUnchangedActsOnlyWhenTheBytesChange) {
+  const std::string file = root + "/app.conf", log = tmp / "actions.jsonl";
+  ASSERT_TRUE(write_small_file(file, "same"));
+  start(std::vector<std::string>{file, "--skip-unchanged", "--log-json", log} + count_runs());
+  auto skips = [&] {
+    std::size_t n = 0;
+    for (const std::string& l : lines_of(log)) n += l.find("\"action\":\"skip\"") != std::string::npos;
+    return n;
+  };
+  // touch: an attrib with the same bytes.
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), nullptr, 0), 0);
+  ASSERT_TRUE(lk->wait_until([&] { return skips() == 1; }, milliseconds(20000))) << describe();
+  // An atomic save of the same bytes.
+  ASSERT_TRUE(write_small_file(root + "/.app.conf.tmp", "same"));
+  ASSERT_EQ(::rename((root + "/.app.conf.tmp").c_str(), file.c_str()), 0);
+  ASSERT_TRUE(lk->wait_until([&] { return skips() == 2; }, milliseconds(20000))) << describe();
+  // New bytes: a run.
+  ASSERT_TRUE(write_small_file(file, "different"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  EXPECT_EQ(skips(), 2u);
+  EXPECT_EQ(lines_of(runs).size(), 1u);
+}
+
+TEST_F(RunCli, FilesFromListsThePathsWithAnyBytes) {
+  const std::string a = root + "/a.c", odd = root + "/b\nc .c", list = tmp / "list";
+  ASSERT_TRUE(write_small_file(a, "1"));
+  ASSERT_TRUE(write_small_file(odd, "1"));
+  ASSERT_TRUE(write_small_file(list, a + std::string(1, '\0') + odd + std::string(1, '\0')));
+  start(std::vector<std::string>{"--files-from", list, "-0", "--arg-files"} +
+        std::vector<std::string>{"--", "/bin/sh", "-c", "printf '%s\\0' \"$@\" >> '" + runs + "'", "sh"});
+  ASSERT_TRUE(write_small_file(odd, "2"));
+  ASSERT_TRUE(lk->wait_until([&] { return read_small_file(runs).value_or("") == odd + std::string(1, '\0'); },
+                             milliseconds(20000)))
+      << describe();
+  ASSERT_TRUE(write_small_file(root + "/unlisted.c", "2"));  // in the directory, not in the list
+  ASSERT_TRUE(write_small_file(a, "2"));
+  ASSERT_TRUE(lk->wait_until(
+      [&] { return read_small_file(runs).value_or("") == odd + std::string(1, '\0') + a + std::string(1, '\0'); },
+      milliseconds(20000)))
+      << describe();
+}
+
 // A real HTTP server on a free loopback port, in a thread of the test: it answers the first
 // `failures` POSTs with 503 and the rest with 200, and keeps the bodies it got.
 class ReloadServer {
