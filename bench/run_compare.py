@@ -15,6 +15,7 @@ processes started by this script are ever signalled (by pid / their own process 
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -36,7 +37,8 @@ ALL_TOOLS = ["entr", "inotifywait-loop", "lookout-0", "lookout-100ms"]
 LOOKOUT_REF = "lookout-0"           # ratio columns: lookout-0 / peer
 FILE_NAME = "file.txt"
 SAVES_EACH = 20                     # atomic and truncating saves in test 3
-GAP_AFTER_RUN = 0.050               # latency: next save this long after the command started
+GAP_AFTER_RUN = 0.150               # latency: next save this long after the command started
+                                    # (entr ignores a change made within ~50-100 ms of a run)
 QUIET_AFTER_RUN = 0.300             # save counts: a save is over after this much silence
 LATE_WAIT = 0.5                     # after the last save, wait this long for late runs
 
@@ -559,14 +561,16 @@ def cell(runs, key, kind):
 
 
 def table(L, tools, R, rows):
-    """rows: [(label, key, kind, with_ratio)]"""
+    """rows: [(label, key or (key, key...) shown as "a / b", kind, with_ratio)]"""
     peers = [t for t in tools if not t.startswith("lookout")]
     ref = LOOKOUT_REF if LOOKOUT_REF in tools else None
     head = ["metric"] + tools + (["%s/%s" % (ref, p) for p in peers] if ref else [])
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
     for label, key, kind, with_ratio in rows:
-        row = [label] + [cell(R.get(t, []), key, kind) for t in tools]
+        keys = key if isinstance(key, tuple) else (key,)
+        row = [label] + [" / ".join(cell(R.get(t, []), k, kind) for k in keys)
+                         for t in tools]
         if ref:
             for p in peers:
                 row.append(fmt(ratio_median(R[ref], R[p], key), "ratio") if with_ratio else "")
@@ -592,6 +596,9 @@ def build_section(R, meta, tools):
     L.append("- The command run on each change: `STAMP LOG`, a %s helper that appends "
              "clock_gettime(CLOCK_MONOTONIC) at its start to LOG (outside the watched "
              "directory)" % meta["stamp"])
+    if any(t.startswith("lookout") for t in tools):
+        L.append("- lookout binary: %s, copied at start so a rebuild during the run cannot "
+                 "mix binaries" % meta["lookout_bin"])
     L.append("- Total wall time of the run: %.0f s" % meta["elapsed"])
     L.append("- Load average (1/5/15 min) at start: %s; at end: %s (2 cores; other work on "
              "the machine, e.g. a compile, adds noise: compare the ranges)" % (
@@ -616,42 +623,24 @@ def build_section(R, meta, tools):
         ("idle: CPU in %g s, utime+stime (ms)" % meta["idle"], "idle_cpu_ms", "int", False),
         ("idle: CPU in %g s, schedstat (ms)" % meta["idle"], "idle_sched_ms", "ms", True),
         ("idle: wakeups/s (context switches, all threads)", "idle_wakeups_s", "rate", True),
-        ("idle: processes / threads watched", "threads", "int", False),
+        ("idle: processes / threads watched", ("procs", "threads"), "int", False),
         ("runs for %d atomic saves (tmp + rename)" % SAVES_EACH, "atomic_runs", "int", False),
-        ("… atomic saves with no run / with 2+ runs", "atomic_zero", "int", False),
-        ("", "atomic_multi", "int", False),
+        ("… atomic saves with no run / with 2+ runs", ("atomic_zero", "atomic_multi"), "int",
+         False),
         ("runs for %d `echo > file` saves" % SAVES_EACH, "echo_runs", "int", False),
-        ("… `echo >` saves with no run / with 2+ runs", "echo_zero", "int", False),
-        ("", "echo_multi", "int", False),
+        ("… `echo >` saves with no run / with 2+ runs", ("echo_zero", "echo_multi"), "int",
+         False),
         ("first run after spawn, probing every 200 ms (s)", "ready_s", "s", False),
         ("lookout's READY line after spawn (s)", "self_ready_s", "s", False),
     ])
-    # merge the "no run / 2+ runs" pairs into one row each
-    out, i = [], 0
-    while i < len(L):
-        line = L[i]
-        if line.startswith("| … ") and i + 1 < len(L) and L[i + 1].startswith("|  |"):
-            a = [c.strip() for c in line.strip("|").split("|")]
-            b = [c.strip() for c in L[i + 1].strip("|").split("|")]
-            merged = [a[0]] + ["%s / %s" % (x, y) if x or y else "" for x, y in
-                               zip(a[1:], b[1:])]
-            out.append("| " + " | ".join(merged).replace(" /  |", " |") + " |")
-            i += 2
-            continue
-        if line.startswith("| idle: processes / threads"):
-            procs = [cell(R.get(t, []), "procs", "int") for t in tools]
-            a = [c.strip() for c in line.strip("|").split("|")]
-            a[1:1 + len(tools)] = ["%s / %s" % (p, th) for p, th in zip(procs, a[1:1 + len(tools)])]
-            line = "| " + " | ".join(a) + " |"
-        out.append(line)
-        i += 1
-    L = out
     L.append("How to read it:")
     L.append("")
     L.append("- *latency*: the bench opens `file.txt` with O_TRUNC, writes one line, closes "
              "it and takes time.monotonic_ns(); the helper's CLOCK_MONOTONIC at its start minus "
              "that is one sample.  The next save waits for the run (deadline 2 s + debounce) "
-             "plus %d ms.  Runs are attributed to the last save started before them." %
+             "plus %d ms.  Runs are attributed to the last save started before them.  (With 50 ms "
+             "instead, entr ran for only 2 of 3 saves: it ignores a change made within "
+             "~50–100 ms of starting a run; the other tools missed none.)" %
              (GAP_AFTER_RUN * 1000))
     L.append("- *idle*: after the first run (the ready probe) and 0.5 s of quiet, nothing is "
              "touched for %g s.  CPU is utime+stime from `/proc/PID/stat` over the tool's "
@@ -663,13 +652,6 @@ def build_section(R, meta, tools):
              "`file.txt`.  *`echo >` save*: `sh -c 'echo … > DIR/file.txt'`.  After each save "
              "the bench waits for a run and then for %d ms (+ debounce) without one; ideal is "
              "one run per save." % (QUIET_AFTER_RUN * 1000))
-    notes = meta.get("notes") or []
-    if notes:
-        L.append("")
-        L.append("Observed:")
-        L.append("")
-        for n in notes:
-            L.append("- " + n)
     L.append("")
     L.append("### Errors")
     L.append("")
@@ -714,7 +696,7 @@ def version(tool, lookout):
             g = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %cs"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                timeout=10).stdout.decode().strip()
-            return "%s (binary %s; repo HEAD %s)" % (v, lookout, g)
+            return "%s (repo HEAD %s)" % (v, g)
         pkg = {"entr": "entr", "inotifywait-loop": "inotify-tools"}[tool]
         v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -793,8 +775,20 @@ def main():
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
     base = tempfile.mkdtemp(prefix="lookout-runbench-", dir=shm)
     R = {t: [] for t in tools}
+    lookout_desc = args.lookout
     try:
         stamp, stamp_desc = make_stamp(base)
+        if any(t.startswith("lookout") for t in tools):
+            # A private copy: another build may replace --lookout while the bench runs.
+            with open(args.lookout, "rb") as f:
+                sha = hashlib.sha256(f.read()).hexdigest()[:12]
+            mtime = datetime.datetime.fromtimestamp(os.stat(args.lookout).st_mtime)
+            lookout_desc = "%s (mtime %s, sha256 %s)" % (
+                args.lookout, mtime.strftime("%Y-%m-%d %H:%M:%S"), sha)
+            args.lookout_orig = args.lookout
+            args.lookout = os.path.join(base, "lookout")
+            shutil.copy2(args.lookout_orig, args.lookout)
+            log("lookout: %s, copied" % lookout_desc)
         for run in range(runs):
             order = tools[run % len(tools):] + tools[:run % len(tools)]
             log("=== run %d/%d (order %s), load %s" % (run + 1, runs, ",".join(order),
@@ -819,10 +813,12 @@ def main():
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu, "os": osname,
         "runs": runs, "saves": args.saves, "idle": args.idle_seconds, "fs": shm,
-        "stamp": stamp_desc,
+        "stamp": stamp_desc, "lookout_bin": lookout_desc,
         "command": "python3 bench/run_compare.py" + "".join(
             " " + (a if " " not in a else "'%s'" % a) for a in sys.argv[1:]),
-        "versions": {t: version(t, args.lookout) for t in tools},
+        "versions": {t: version(t, args.lookout if not t.startswith("lookout")
+                                else getattr(args, "lookout_orig", args.lookout))
+                     for t in tools},
         "load_start": LOAD_START, "load_end": loadavg(),
         "elapsed": time.monotonic() - T_START,
     }

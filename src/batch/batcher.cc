@@ -42,6 +42,7 @@ Batcher::Batcher(BatchOptions options, StatFn stat) : opt_(options), stat_(std::
 void Batcher::add(const Event& e, std::int64_t now_ms) {
   Says says = what_it_says(e);
   if (says == Says::nothing) return;
+  if (e.kind == EventKind::rescan) has_rescan_ = true;
   if (e.kind == EventKind::rename && !e.from.empty()) {
     // The old name is gone: what was pending under it now happens under the new one.
     if (auto it = entries_.find(e.from); it != entries_.end()) {
@@ -105,13 +106,14 @@ void Batcher::settle(std::int64_t now_ms) {
 
 std::int64_t Batcher::next_due_ms() const {
   std::int64_t due = kNever;
-  if (complete_count_ > 0) {
+  if (complete_count_ > 0 && !(has_rescan_ && complete_count_ < entries_.size())) {
     due = std::min(last_complete_ms_ + opt_.debounce_ms, first_complete_ms_ + opt_.max_wait_ms);
   }
   if (complete_count_ < entries_.size()) {
     for (const auto& [path, entry] : entries_) {
       if (!entry.complete) due = std::min(due, entry.last_ms + opt_.settle_ms);
     }
+    if (complete_count_ > 0) due = std::min(due, first_complete_ms_ + opt_.max_wait_ms);
   }
   return due;
 }
@@ -119,9 +121,9 @@ std::int64_t Batcher::next_due_ms() const {
 std::vector<Event> Batcher::take_due(std::int64_t now_ms) {
   settle(now_ms);
   if (complete_count_ == 0) return {};
-  if (now_ms < last_complete_ms_ + opt_.debounce_ms && now_ms < first_complete_ms_ + opt_.max_wait_ms) {
-    return {};
-  }
+  const bool waited_long = now_ms >= first_complete_ms_ + opt_.max_wait_ms;
+  if (now_ms < last_complete_ms_ + opt_.debounce_ms && !waited_long) return {};
+  if (has_rescan_ && complete_count_ < entries_.size() && !waited_long) return {};
   return take_complete();
 }
 
@@ -148,6 +150,7 @@ std::vector<Event> Batcher::take_complete() {
   }
   complete_count_ = 0;
   first_complete_ms_ = last_complete_ms_ = kNever;
+  has_rescan_ = false;
   return out;
 }
 

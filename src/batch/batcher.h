@@ -3,7 +3,8 @@
 // renamed into place, deleted, or quiet (same size and mtime) for `settle`; a file still
 // being written is never in a batch. A batch is due `debounce` after its last complete
 // change, but never later than `max_wait` after its first, so a stream of changes cannot
-// postpone the action forever. Pure: the caller gives the time and a stat function (a seam;
+// postpone the action forever. A batch with a rescan in it also waits for the files it
+// re-found to settle: an overflow is one action. Pure: the caller gives the time and a stat function (a seam;
 // tests pass a fake). One thread.
 #pragma once
 
@@ -64,6 +65,9 @@ class Batcher {
   std::uint64_t order_ = 0;
   std::int64_t first_complete_ms_ = kNever;  // the batch's first complete change
   std::int64_t last_complete_ms_ = kNever;
+  // The batch holds a rescan: what it re-finds (new files are `create`, so writing until
+  // they settle) belongs to the same action, so the batch waits for them, up to max_wait.
+  bool has_rescan_ = false;
 };
 
 }  // namespace lookout::batch

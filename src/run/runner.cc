@@ -252,6 +252,7 @@ void Runner::act(std::vector<Event> batch, std::int64_t now_ms) {
       return;
     case OnBusy::ignore:
       ++stats_.skipped;
+      log_action("ignore", batch, child_->pid(), std::nullopt, 0);
       return;
   }
 }

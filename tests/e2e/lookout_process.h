@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -35,6 +36,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -736,6 +738,23 @@ inline std::unique_ptr<LookoutProcess> start_with_small_queue(
   }
   if (!error.empty()) return nullptr;
   return p;
+}
+
+// True once every thread of `pid` is stopped (state T in /proc/PID/task/*/stat).
+inline bool wait_stopped(pid_t pid, milliseconds timeout) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  const auto end = Clock::now() + timeout;
+  for (;;) {
+    bool all = true;
+    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+      auto stat = read_small_file(t.path().string() + "/stat");
+      auto paren = stat ? stat->rfind(") ") : std::string::npos;
+      if (paren == std::string::npos || stat->substr(paren + 2, 1) != "T") all = false;
+    }
+    if (all) return true;
+    if (Clock::now() > end) return false;
+    std::this_thread::yield();
+  }
 }
 
 // Waits, with inotify and a deadline, until the file at `path` contains `needle`.

@@ -20,23 +20,6 @@
 namespace lookout::e2e {
 namespace {
 
-// True once every thread of `pid` is stopped (state T in /proc/PID/task/*/stat).
-bool wait_stopped(pid_t pid, milliseconds timeout) {
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  const auto end = Clock::now() + timeout;
-  for (;;) {
-    bool all = true;
-    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
-      auto stat = read_small_file(t.path().string() + "/stat");
-      auto paren = stat ? stat->rfind(") ") : std::string::npos;
-      if (paren == std::string::npos || stat->substr(paren + 2, 1) != "T") all = false;
-    }
-    if (all) return true;
-    if (Clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-}
-
 class Overflow : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -40,6 +40,18 @@ std::vector<std::string> lines_of(const std::string& path) {
 
 bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
+// True once `pid` has exited (gone, or a zombie its new parent has not reaped yet).
+bool wait_gone(pid_t pid, milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  for (;;) {
+    auto stat = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+    auto paren = stat ? stat->rfind(") ") : std::string::npos;
+    if (!stat || (paren != std::string::npos && stat->substr(paren + 2, 1) == "Z")) return true;
+    if (Clock::now() > end) return false;
+    std::this_thread::sleep_for(milliseconds(10));  // polling a condition, with the deadline above
+  }
+}
+
 class RunCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -119,7 +131,7 @@ TEST_F(RunCli, AWatchedFileSurvivesAtomicSavesTruncationAndRecreation) {
 }
 
 TEST_F(RunCli, ABurstOfTwoThousandFilesIsOneOrTwoRuns) {
-  start(std::vector<std::string>{root, "--debounce", "300ms", "--max-wait", "10s"} + count_runs());
+  start(std::vector<std::string>{root, "--debounce", "1s", "--max-wait", "20s"} + count_runs());
   fs::create_directories(root + "/burst");
   for (int i = 0; i < 2000; ++i) ASSERT_TRUE(write_small_file(root + "/burst/f" + std::to_string(i), "x"));
   ASSERT_TRUE(lk->wait_until(
@@ -344,6 +356,127 @@ TEST_F(RunCli, FilesFromListsThePathsWithAnyBytes) {
       [&] { return read_small_file(runs).value_or("") == odd + std::string(1, '\0') + a + std::string(1, '\0'); },
       milliseconds(20000)))
       << describe();
+}
+
+TEST_F(RunCli, SedCpAndASlowlyWrittenBigFileRunOncePerSaveAfterTheLastByte) {
+  const std::string file = root + "/data.csv", sizes = tmp / "sizes";
+  ASSERT_TRUE(write_small_file(file, "a\n"));
+  // The command writes down the size it sees: a half-written file would show less.
+  start({file, "--", "/bin/sh", "-c", "stat -c %s '" + file + "' >> '" + sizes + "'; echo >> '" + runs + "'"});
+  LookoutProcess::Options sed_opt;
+  sed_opt.program = "/bin/sed";
+  LookoutProcess sed({"-i", "s/a/b/", file}, sed_opt);  // a temp file renamed over it
+  ASSERT_EQ(sed.wait_exit(milliseconds(10000)), std::optional<int>(0)) << sed.describe();
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  const std::string src = tmp / "src.csv";
+  ASSERT_TRUE(write_small_file(src, "copied\n"));
+  LookoutProcess::Options cp_opt;
+  cp_opt.program = "/bin/cp";
+  LookoutProcess cp({src, file}, cp_opt);  // truncates and writes in place
+  ASSERT_EQ(cp.wait_exit(milliseconds(10000)), std::optional<int>(0)) << cp.describe();
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  // 64 MiB written in 1 MiB pieces over about 2.5 s (longer than --max-wait, 2 s): one run,
+  // after the last byte.
+  {
+    int fd = ::open(file.c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0);
+    const std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 64; ++i) {
+      ASSERT_EQ(::write(fd, chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
+      ::usleep(40000);  // the slow writer being simulated, not a wait for lookout
+    }
+    ::close(fd);
+  }
+  ASSERT_TRUE(wait_runs(3)) << describe();
+  // Sync: one more save, whose run must be the fourth.
+  ASSERT_TRUE(write_small_file(file, "end\n"));
+  ASSERT_TRUE(wait_runs(4)) << describe();
+  EXPECT_EQ(lines_of(sizes)[2], std::to_string(64 << 20)) << read_small_file(sizes).value_or("");
+  EXPECT_EQ(lines_of(runs).size(), 4u);
+}
+
+TEST_F(RunCli, AllowMissingStartsWhenTheFileAppears) {
+  const std::string file = root + "/later.conf";
+  start(std::vector<std::string>{file, "--allow-missing"} + count_runs());
+  ASSERT_TRUE(write_small_file(file, "now"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+}
+
+TEST_F(RunCli, OnBusyIgnoreDropsAndRestartReplaces) {
+  const std::string gate = tmp / "gate", log = tmp / "actions.jsonl";
+  start(std::vector<std::string>{root, "--on-busy", "ignore", "--log-json", log} +
+        std::vector<std::string>{"--", "/bin/sh", "-c",
+                                 "echo x >> '" + runs + "'; while [ ! -e '" + gate + "' ]; do sleep 0.02; done"});
+  ASSERT_TRUE(write_small_file(root + "/a", "1"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  ASSERT_TRUE(write_small_file(root + "/b", "1"));  // while it runs: dropped
+  ASSERT_TRUE(lk->wait_until([&] { return read_small_file(log).value_or("").find("\"skipped\":1") != std::string::npos; },
+                             milliseconds(20000)))
+      << describe();
+  ASSERT_TRUE(write_small_file(gate, ""));
+  ASSERT_TRUE(lk->wait_until([&] { return read_small_file(log).value_or("").find("\"action\":\"exit\"") != std::string::npos; },
+                             milliseconds(20000)))
+      << describe();
+  EXPECT_EQ(lines_of(runs).size(), 1u);
+}
+
+TEST_F(RunCli, ProgramsDieWithLookoutEvenOnKill9AndLeaveNoOrphans) {
+  const std::string bg = tmp / "bg.pid";
+  // Command mode: a program that leaves a background child and exits.
+  {
+    LookoutProcess p({"run", "--initial", "--once", root, "--", "/bin/sh", "-c", "sleep 1000 & echo $! > '" + bg + "'"});
+    ASSERT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(0)) << p.describe();
+    const pid_t orphan = std::stoi(read_small_file(bg).value_or("0"));
+    ASSERT_GT(orphan, 0);
+    EXPECT_TRUE(wait_gone(orphan, milliseconds(20000))) << "a background child of the command outlived it";
+  }
+  // Restart mode, lookout killed hard: the server goes too (PR_SET_PDEATHSIG).
+  start(std::vector<std::string>{root, "--restart", "--", "/bin/sh", "-c", "echo $$ >> '" + runs + "'; exec sleep 1000"});
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  const pid_t server = std::stoi(lines_of(runs)[0]);
+  lk->signal(SIGKILL);
+  lk->wait_exit(milliseconds(20000));
+  // The kernel sends the death signal as lookout's thread exits.
+  EXPECT_TRUE(wait_gone(server, milliseconds(20000))) << "the server outlived lookout";
+}
+
+TEST_F(RunCli, PgrepExactSignalsEveryProcessOfThatName) {
+  // A shell under a name of its own, as another container's program would be.
+  const std::string exe = tmp / "lkt-reload-me";
+  fs::copy_file("/bin/sh", exe);
+  ::chmod(exe.c_str(), 0755);
+  const std::string marks = tmp / "hups";
+  LookoutProcess::Options po;
+  po.program = exe;
+  LookoutProcess target({"-c", "trap \"echo hup >> '" + marks + "'\" HUP; echo started >> '" + marks +
+                                   "'; while :; do sleep 0.05; done"},
+                        po);
+  ASSERT_TRUE(target.wait_until([&] { return lines_of(marks).size() == 1; }, milliseconds(10000)));
+  start({root, "--signal", "SIGHUP", "--pgrep-exact", "lkt-reload-me"});
+  ASSERT_TRUE(write_small_file(root + "/x", "1"));
+  ASSERT_TRUE(lk->wait_until([&] { return lines_of(marks).size() == 2; }, milliseconds(20000))) << describe();
+  EXPECT_EQ(lines_of(marks)[1], "hup");
+}
+
+// An overflow is one action: the rescan and every difference it finds are one batch.
+LOOKOUT_TEST_F(RunCli, AnOverflowIsOneAction, LABELS(root, serial)) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to lower /proc/sys/fs/inotify/max_queued_events";
+  const std::string log = tmp / "actions.jsonl";
+  {
+    testing::SysctlOverride small("/proc/sys/fs/inotify/max_queued_events", "64");
+    if (!small.valid()) GTEST_SKIP() << "/proc/sys/fs/inotify/max_queued_events is not writable here";
+    start(std::vector<std::string>{root, "--backend", "inotify", "--log-json", log} + count_runs());
+  }  // restored: only lookout's instance has the small queue
+  lk->signal(SIGSTOP);
+  ASSERT_TRUE(wait_stopped(lk->pid(), milliseconds(10000))) << describe();
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(write_small_file(root + "/n" + std::to_string(i), "x"));
+  lk->signal(SIGCONT);
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  ASSERT_TRUE(write_small_file(root + "/sync", "x"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  // The first run carried the rescan and all 300 files (the count includes the rescan's "").
+  EXPECT_GE(std::stoul(lines_of(runs)[0]), 300u) << describe() << read_small_file(log).value_or("");
+  EXPECT_EQ(lines_of(runs).size(), 2u) << describe();
 }
 
 // A real HTTP server on a free loopback port, in a thread of the test: it answers the first

@@ -98,6 +98,18 @@ TEST_F(BatcherTest, DirectoriesDeletesAndRescansAreCompleteAtOnce) {
   EXPECT_EQ(b.take_due(100).size(), 3u);
 }
 
+TEST_F(BatcherTest, ARescanWaitsForTheFilesItReFoundToSettle) {
+  b.add(ev(EventKind::close_write, "/w/before"), 0);  // read just before the overflow
+  b.add(ev(EventKind::rescan, ""), 0);
+  files["/w/found"] = EntryStat{1, 3, 1, 1};
+  b.add(ev(EventKind::create, "/w/found"), 5);  // the rescan's differences: new files
+  EXPECT_TRUE(b.take_due(100).empty());  // debounce over, but /w/found still settling
+  EXPECT_EQ(b.next_due_ms(), 205);
+  EXPECT_TRUE(b.take_due(205).empty());  // settled now: complete, then the debounce
+  EXPECT_EQ(paths_of(b.take_due(305)),
+            (std::vector<std::string>{"close_write /w/before", "rescan ", "create /w/found"}));
+}
+
 TEST_F(BatcherTest, TakeAllGivesWhatIsStillBeingWritten) {
   b.add(ev(EventKind::modify, "/w/f"), 0);
   EXPECT_TRUE(b.take_due(50).empty());
