@@ -776,6 +776,7 @@ def main():
     base = tempfile.mkdtemp(prefix="lookout-runbench-", dir=shm)
     R = {t: [] for t in tools}
     lookout_desc = args.lookout
+    versions = {t: version(t, args.lookout) for t in tools}   # repo HEAD at the start
     try:
         stamp, stamp_desc = make_stamp(base)
         if any(t.startswith("lookout") for t in tools):
@@ -816,9 +817,7 @@ def main():
         "stamp": stamp_desc, "lookout_bin": lookout_desc,
         "command": "python3 bench/run_compare.py" + "".join(
             " " + (a if " " not in a else "'%s'" % a) for a in sys.argv[1:]),
-        "versions": {t: version(t, args.lookout if not t.startswith("lookout")
-                                else getattr(args, "lookout_orig", args.lookout))
-                     for t in tools},
+        "versions": versions,
         "load_start": LOAD_START, "load_end": loadavg(),
         "elapsed": time.monotonic() - T_START,
     }

@@ -391,6 +391,7 @@ void Runner::stop() {
     const pid_t pid = child_->pid();
     int status = child_->stop(opt_.stop_signal, std::chrono::milliseconds(opt_.stop_timeout_ms));
     log_action("stop", running_batch_, pid, status, 0);
+    if (opt_.once) exit_code_ = proc::exit_code_of(status);  // stopped during its one run
   }
   child_.reset();
   delivery_.reset();

@@ -402,7 +402,7 @@ TEST_F(RunCli, AllowMissingStartsWhenTheFileAppears) {
   ASSERT_TRUE(wait_runs(1)) << describe();
 }
 
-TEST_F(RunCli, OnBusyIgnoreDropsAndRestartReplaces) {
+TEST_F(RunCli, OnBusyIgnoreDropsTheBatch) {
   const std::string gate = tmp / "gate", log = tmp / "actions.jsonl";
   start(std::vector<std::string>{root, "--on-busy", "ignore", "--log-json", log} +
         std::vector<std::string>{"--", "/bin/sh", "-c",
@@ -418,6 +418,41 @@ TEST_F(RunCli, OnBusyIgnoreDropsAndRestartReplaces) {
                              milliseconds(20000)))
       << describe();
   EXPECT_EQ(lines_of(runs).size(), 1u);
+}
+
+TEST_F(RunCli, OnBusyRestartReplacesTheRunAndOnBusySignalSignalsIt) {
+  // A run that never ends by itself: the next batch stops it (TERM) and runs anew.
+  start(std::vector<std::string>{root, "--on-busy", "restart"} +
+        std::vector<std::string>{"--", "/bin/sh", "-c", "echo $$ >> '" + runs + "'; exec sleep 1000"});
+  ASSERT_TRUE(write_small_file(root + "/a", "1"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  const pid_t first = std::stoi(lines_of(runs)[0]);
+  ASSERT_TRUE(write_small_file(root + "/b", "1"));
+  ASSERT_TRUE(wait_runs(2)) << describe();
+  EXPECT_TRUE(wait_gone(first, milliseconds(20000)));
+  lk->signal(SIGTERM);
+  ASSERT_EQ(lk->wait_exit(milliseconds(20000)), std::optional<int>(0)) << describe();
+
+  // --on-busy signal: the running command gets the signal, no second run.
+  const std::string usr1 = tmp / "usr1";
+  ::unlink(runs.c_str());
+  start(std::vector<std::string>{root, "--on-busy", "signal", "--signal", "USR1"} +
+        std::vector<std::string>{"--", "/bin/sh", "-c",
+                                 "trap \"echo usr1 >> '" + usr1 + "'\" USR1; echo x >> '" + runs +
+                                     "'; while :; do sleep 0.05; done"});
+  ASSERT_TRUE(write_small_file(root + "/c", "1"));
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  ASSERT_TRUE(write_small_file(root + "/d", "1"));
+  ASSERT_TRUE(lk->wait_until([&] { return lines_of(usr1).size() == 1; }, milliseconds(20000))) << describe();
+  EXPECT_EQ(lines_of(runs).size(), 1u);
+}
+
+TEST_F(RunCli, TermDuringTheOneRunOfOnceExitsWithItsStatus) {
+  start(std::vector<std::string>{root, "--once", "--initial"} +
+        std::vector<std::string>{"--", "/bin/sh", "-c", "echo x >> '" + runs + "'; exec sleep 1000"});
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  lk->signal(SIGTERM);
+  EXPECT_EQ(lk->wait_exit(milliseconds(20000)), std::optional<int>(128 + SIGTERM)) << describe();
 }
 
 TEST_F(RunCli, ProgramsDieWithLookoutEvenOnKill9AndLeaveNoOrphans) {
