@@ -1,10 +1,14 @@
 #include "run/batch_delivery.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <string_view>
 #include <unordered_set>
 
 #include "sink/json_format.h"
@@ -12,6 +16,10 @@
 namespace lookout::run {
 
 namespace {
+
+// "lookout-events-<pid>-XXXXXX": the pid tells a file left by a lookout that was killed
+// before it could remove it (remove_stale_event_files).
+const std::string kEventsStem = "lookout-events-";
 
 std::string temp_dir() {
   const char* t = ::getenv("TMPDIR");
@@ -31,7 +39,7 @@ int write_all(int fd, const std::string& data) {
 }
 
 // A file in the temporary directory holding `data`: its fd (at offset 0) and path.
-Result<std::pair<sys::UniqueFd, std::string>> temp_file(const std::string& data, const char* stem) {
+Result<std::pair<sys::UniqueFd, std::string>> temp_file(const std::string& data, const std::string& stem) {
   std::string path = temp_dir() + "/" + stem + "XXXXXX";
   int fd = ::mkostemp(path.data(), O_CLOEXEC);
   if (fd < 0) return error_from_errno(errno, "cannot create a temporary file in", temp_dir(), "set TMPDIR to a writable directory");
@@ -59,6 +67,23 @@ std::vector<std::string> changed_paths(const std::vector<Event>& batch) {
   return out;
 }
 
+void remove_stale_event_files() {
+  const std::string dir = temp_dir();
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* ent = ::readdir(d)) {
+    std::string_view name = ent->d_name;
+    if (name.substr(0, kEventsStem.size()) != kEventsStem) continue;
+    name.remove_prefix(kEventsStem.size());
+    pid_t pid = 0;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc() || end == name.data() + name.size() || *end != '-' || pid <= 0) continue;
+    if (::kill(pid, 0) == 0 || errno == EPERM) continue;  // its lookout still runs
+    ::unlinkat(::dirfd(d), ent->d_name, 0);
+  }
+  ::closedir(d);
+}
+
 BatchDelivery::~BatchDelivery() {
   if (!events_file_.empty()) ::unlink(events_file_.c_str());
 }
@@ -80,7 +105,7 @@ Result<BatchDelivery> BatchDelivery::prepare(const RunOptions& o, const std::vec
     sink::format_json(e, lines, true);
     lines.push_back('\n');
   }
-  auto file = temp_file(lines, "lookout-events-");
+  auto file = temp_file(lines, kEventsStem + std::to_string(::getpid()) + "-");
   if (!file) return file.error();
   d.events_file_ = file->second;  // the fd closes here; the file stays until the run ends
   d.spawn_.env_add = {"LOOKOUT_CHANGED=" + std::to_string(paths.size()),

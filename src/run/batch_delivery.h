@@ -36,6 +36,10 @@ class BatchDelivery {
   sys::UniqueFd stdin_;
 };
 
+// Removes the events files that lookouts killed hard (SIGKILL) left in the temporary
+// directory: those whose pid runs no more.
+void remove_stale_event_files();
+
 // The distinct paths a batch changed (a rename's both sides), in order.
 std::vector<std::string> changed_paths(const std::vector<Event>& batch);
 

@@ -58,6 +58,7 @@ Runner::Runner(RunOptions options, const WatchPlan& plan, Subscription& events, 
   if (opt_.action == ActionKind::post) {
     if (auto t = parse_post_url(opt_.post_url)) post_target_ = *t;
   }
+  remove_stale_event_files();
   if (opt_.skip_unchanged) {
     for (const std::string& f : plan.files) {
       if (auto h = content_hash(f)) hashes_[f] = *h;

@@ -466,13 +466,21 @@ TEST_F(RunCli, ProgramsDieWithLookoutEvenOnKill9AndLeaveNoOrphans) {
     EXPECT_TRUE(wait_gone(orphan, milliseconds(20000))) << "a background child of the command outlived it";
   }
   // Restart mode, lookout killed hard: the server goes too (PR_SET_PDEATHSIG).
-  start(std::vector<std::string>{root, "--restart", "--", "/bin/sh", "-c", "echo $$ >> '" + runs + "'; exec sleep 1000"});
-  ASSERT_TRUE(wait_runs(1)) << describe();
+  start(std::vector<std::string>{root, "--restart", "--", "/bin/sh", "-c",
+                                 "echo $$ >> '" + runs + "'; echo \"$LOOKOUT_EVENTS_FILE\" >> '" + runs +
+                                     "'; exec sleep 1000"});
+  ASSERT_TRUE(wait_runs(2)) << describe();
   const pid_t server = std::stoi(lines_of(runs)[0]);
+  const std::string events_file = lines_of(runs)[1];
   lk->signal(SIGKILL);
   lk->wait_exit(milliseconds(20000));
   // The kernel sends the death signal as lookout's thread exits.
   EXPECT_TRUE(wait_gone(server, milliseconds(20000))) << "the server outlived lookout";
+  // The killed lookout could not remove its events file: the next one does.
+  EXPECT_TRUE(fs::exists(events_file)) << events_file;
+  LookoutProcess next({"run", "--initial", "--once", root, "--", "true"});
+  ASSERT_EQ(next.wait_exit(milliseconds(20000)), std::optional<int>(0)) << next.describe();
+  EXPECT_FALSE(fs::exists(events_file)) << events_file;
 }
 
 TEST_F(RunCli, PgrepExactSignalsEveryProcessOfThatName) {
