@@ -53,11 +53,13 @@ struct ChildArgs {
   // died before this line, do not run at all.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);
-  // lookout blocks its stop signals (Host) and ignores SIGPIPE; both survive exec.
+  // lookout blocks its stop signals (Host) and ignores SIGPIPE; both survive exec. (Handled
+  // signals go back to default at exec by themselves; what lookout's own parent ignored,
+  // like nohup's SIGHUP, stays ignored, as a shell would leave it.)
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  ::signal(SIGPIPE, SIG_DFL);
   if (o.stdin_fd >= 0 && ::dup2(o.stdin_fd, 0) < 0) {
     int err = errno;
     [[maybe_unused]] auto n = ::write(report, &err, sizeof err);

@@ -74,12 +74,13 @@ Result<int> run(RunOptions o, std::FILE* log, std::function<void(const Error&, b
     if (started.error().code == ErrorCode::interrupted) return 0;
     return started.error();
   }
+  sys::Clock& clock = sys::system_clock();
+  Runner runner(o, *plan, *events, log);
+  runner.announce_ready();
   if (o.ready) {
     std::fputs("READY\n", log);
     std::fflush(log);
   }
-  sys::Clock& clock = sys::system_clock();
-  Runner runner(o, *plan, *events, log);
   runner.start(clock.monotonic_ms());
   for (;;) {
     const std::int64_t now = clock.monotonic_ms();

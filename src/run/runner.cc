@@ -87,6 +87,13 @@ bool Runner::in_scope(const std::string& path) const {
   });
 }
 
+void Runner::announce_ready() {
+  if (json_log_) {
+    std::fputs(("{\"time\":\"" + rfc3339_now() + "\",\"event\":\"ready\"}\n").c_str(), json_log_);
+    std::fflush(json_log_);
+  }
+}
+
 void Runner::start(std::int64_t now_ms) {
   if (opt_.action == ActionKind::restart) {
     spawn({}, now_ms, "start");

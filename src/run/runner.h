@@ -39,7 +39,9 @@ class Runner {
   Runner(RunOptions options, const WatchPlan& plan, Subscription& events, std::FILE* log);
   ~Runner();
 
-  // Watches are live: the initial action (or the program, in restart mode) starts now.
+  // Watches are live: says so in the action log (a {"event":"ready"} line).
+  void announce_ready();
+  // The initial action (or the program, in restart mode) starts now.
   void start(std::int64_t now_ms);
   // The fds to wait on (readable: call step()), and how long at most.
   std::vector<int> fds() const;

@@ -166,6 +166,13 @@ TEST_F(RunCli, TheBatchReachesTheCommandAsArgumentsEnvironmentAndStdin) {
   EXPECT_FALSE(fs::exists(lines_of(runs)[0])) << lines_of(runs)[0];
 }
 
+TEST_F(RunCli, ReadyIsAlsoALineOfTheActionLog) {
+  const std::string log = tmp / "actions.jsonl";
+  start(std::vector<std::string>{root, "--log-json", log} + count_runs());
+  ASSERT_FALSE(lines_of(log).empty());
+  EXPECT_NE(lines_of(log)[0].find("\"event\":\"ready\""), std::string::npos) << lines_of(log)[0];
+}
+
 TEST_F(RunCli, ChangesWhileTheCommandRunsMakeExactlyOneMoreRun) {
   const std::string gate = tmp / "gate", log = tmp / "actions.jsonl";
   // The first run waits until the test opens the gate; changes meanwhile are queued.
@@ -560,13 +567,18 @@ TEST_F(RunCli, HttpModeRetriesUntilTheServerTakesTheBatch) {
   const std::string log = tmp / "actions.jsonl";
   start({root, "--post", "http://127.0.0.1:" + std::to_string(server.port()) + "/-/reload", "--log-json", log});
   ASSERT_TRUE(write_small_file(root + "/prometheus.yml", "x"));
-  ASSERT_TRUE(lk->wait_until([&] { return lines_of(log).size() >= 1; }, milliseconds(20000))) << describe();
+  auto post_line = [&] {
+    for (const std::string& l : lines_of(log)) {
+      if (l.find("\"action\":\"post\"") != std::string::npos) return l;
+    }
+    return std::string();
+  };
+  ASSERT_TRUE(lk->wait_until([&] { return !post_line().empty(); }, milliseconds(20000))) << describe();
   auto bodies = server.bodies();
   ASSERT_EQ(bodies.size(), 3u) << describe();  // 503, 503, 200
   EXPECT_EQ(bodies[2].rfind("{\"count\":", 0), 0u) << bodies[2];
   EXPECT_NE(bodies[2].find("\"path\":\"" + root + "/prometheus.yml\""), std::string::npos) << bodies[2];
-  const std::string line = lines_of(log)[0];
-  EXPECT_NE(line.find("\"action\":\"post\""), std::string::npos) << line;
+  const std::string line = post_line();
   EXPECT_NE(line.find("\"http_status\":200,\"tries\":3"), std::string::npos) << line;
   EXPECT_TRUE(lk->err().find("failed (status 503); try 2 of 6") != std::string::npos) << lk->err();
 }
