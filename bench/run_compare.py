@@ -42,52 +42,18 @@ GAP_AFTER_RUN = 0.150               # latency: next save this long after the com
 QUIET_AFTER_RUN = 0.300             # save counts: a save is over after this much silence
 LATE_WAIT = 0.5                     # after the last save, wait this long for late runs
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare as C  # noqa: E402  (the sibling script; importing it runs nothing)
+
+# Shared with compare.py: the same /proc walks, statistics and progress lines.
+loadavg, log, proc_tree, percentile, med = C.loadavg, C.log, C.proc_tree, C.percentile, C.med
+replace_section = C.replace_section
+LOAD_START = C.LOAD_START
 T_START = time.monotonic()
 LIVE = []                           # sessions to stop on every exit path
 
 
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
-LOAD_START = loadavg()
-
-
-def log(msg):
-    sys.stderr.write("[%7.1fs] %s\n" % (time.monotonic() - T_START, msg))
-    sys.stderr.flush()
-
-
 # --------------------------------------------------------------------------- /proc helpers
-
-def _children(pid):
-    kids = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            try:
-                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                    kids.extend(int(x) for x in f.read().split())
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return kids
-
-
-def proc_tree(roots):
-    """roots and all their live descendants."""
-    seen, stack = [], list(roots)
-    while stack:
-        p = stack.pop()
-        if p in seen or not os.path.exists("/proc/%d" % p):
-            continue
-        seen.append(p)
-        stack.extend(_children(p))
-    return seen
 
 
 def tree_sample(roots):
@@ -505,18 +471,6 @@ def run_tool(tool, base, stamp, args):
 
 # --------------------------------------------------------------------------- statistics
 
-def percentile(values, q):
-    v = sorted(values)
-    if not v:
-        return None
-    k = max(0, int(math.ceil(q / 100.0 * len(v))) - 1)
-    return v[k]
-
-
-def med(values):
-    v = [x for x in values if x is not None]
-    return statistics.median(v) if v else None
-
 
 def runs_of(per_runs, key):
     return [r.get(key) if r and "error" not in r else None for r in per_runs]
@@ -665,25 +619,6 @@ def build_section(R, meta, tools):
                     t, i + 1, r["stderr"].replace("\n", " ")))
     L.extend("- " + e for e in errs) if errs else L.append("None.")
     return "\n".join(L)
-
-
-def replace_section(path, name, body):
-    """Writes body between NAME's markers in the file (appended at the end when absent)."""
-    begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
-    block = begin + "\n" + body.rstrip("\n") + "\n" + end
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        text = ""
-    b = text.find(begin)
-    z = text.find(end, b) if b >= 0 else -1
-    if b >= 0 and z > b:
-        text = text[:b] + block + text[z + len(end):]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
 
 
 # --------------------------------------------------------------------------- main
