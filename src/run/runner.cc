@@ -152,11 +152,13 @@ bool Runner::step(std::int64_t now_ms) {
     held_run_ = false;
     spawn(std::exchange(held_, {}), now_ms, "restart");
   }
-  std::vector<Event> batch = batcher_.take_due(now_ms);
+  std::vector<Event> batch = ended_ ? batcher_.take_all() : batcher_.take_due(now_ms);
   if (!batch.empty()) act(std::move(batch), now_ms);
-  if (ended_ && batcher_.complete() == 0 && batcher_.writing() == 0 && !(child_ && child_->running()) &&
-      !post_pending_) {
-    return false;
+  if (ended_) {
+    // Watching is over (the root was deleted, a fatal error): the last changes are acted on,
+    // a command may finish, a kept program is stopped, and then run() returns.
+    if (opt_.action == ActionKind::restart) stop();
+    if (!(child_ && child_->running()) && !post_pending_) return false;
   }
   return !done_;
 }

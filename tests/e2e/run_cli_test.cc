@@ -166,6 +166,16 @@ TEST_F(RunCli, TheBatchReachesTheCommandAsArgumentsEnvironmentAndStdin) {
   EXPECT_FALSE(fs::exists(lines_of(runs)[0])) << lines_of(runs)[0];
 }
 
+TEST_F(RunCli, WhenTheWatchedTreeIsDeletedTheProgramIsStoppedAndLookoutSaysWhy) {
+  start(std::vector<std::string>{root, "--restart", "--", "/bin/sh", "-c", "echo $$ >> '" + runs + "'; exec sleep 1000"});
+  ASSERT_TRUE(wait_runs(1)) << describe();
+  const pid_t server = std::stoi(lines_of(runs)[0]);
+  fs::remove_all(root);
+  EXPECT_EQ(lk->wait_exit(milliseconds(20000)), std::optional<int>(1)) << describe();
+  EXPECT_NE(lk->err().find(root), std::string::npos) << lk->err();
+  EXPECT_TRUE(wait_gone(server, milliseconds(20000))) << "the program outlived the watch";
+}
+
 TEST_F(RunCli, ReadyIsAlsoALineOfTheActionLog) {
   const std::string log = tmp / "actions.jsonl";
   start(std::vector<std::string>{root, "--log-json", log} + count_runs());
