@@ -1,14 +1,10 @@
 #include "run/run.h"
 
-#include <fnmatch.h>
-
 #include "host/host.h"
 #include "lookout/watcher.h"
-#include "proc/signal_names.h"
 #include "run/http_post.h"
 #include "run/runner.h"
 #include "run/watch_plan.h"
-#include "sink/json_format.h"
 #include "sys/clock.h"
 
 namespace lookout::run {

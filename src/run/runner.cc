@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 
 #include "proc/signal_names.h"
 #include "run/kube_volume.h"
@@ -36,14 +35,9 @@ std::optional<EntryStat> lstat_entry(const std::string& path) {
 }
 
 std::string rfc3339_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  std::tm tm{};
-  ::gmtime_r(&ts.tv_sec, &tm);
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%06ldZ", ts.tv_nsec / 1000);
-  return buf;
+  std::string out;
+  sink::append_rfc3339(sys::system_clock().realtime_ns(), out);
+  return out;
 }
 
 }  // namespace
@@ -410,10 +404,11 @@ void Runner::stop() {
 void Runner::log_action(const char* kind, const std::vector<Event>& batch, pid_t pid,
                         std::optional<int> status, std::int64_t duration_ms, const std::string& extra) {
   if (!json_log_) return;
+  const std::vector<std::string> paths = changed_paths(batch);
   std::string line = "{\"time\":\"" + rfc3339_now() + "\",\"action\":\"" + kind + "\",\"count\":" +
-                     std::to_string(changed_paths(batch).size()) + ",\"paths\":[";
+                     std::to_string(paths.size()) + ",\"paths\":[";
   std::size_t shown = 0;
-  for (const std::string& p : changed_paths(batch)) {
+  for (const std::string& p : paths) {
     if (shown++ == 10) break;  // the first ten; "count" says how many
     if (shown > 1) line += ",";
     sink::append_json_string(p, line);

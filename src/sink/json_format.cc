@@ -119,13 +119,18 @@ void append_json_string(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-void format_json(const Event& e, std::string& out, bool with_stat) {
-  time_t secs = static_cast<time_t>(e.time_ns / 1000000000);
+void append_rfc3339(std::int64_t realtime_ns, std::string& out) {
+  time_t secs = static_cast<time_t>(realtime_ns / 1000000000);
   struct tm tm;
   ::gmtime_r(&secs, &tm);
-  out += fmt::format("{{\"seq\":{},\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\",\"event\":\"{}\"",
-                     e.seq, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (e.time_ns % 1000000000) / 1000, event_kind_name(e.kind));
+  out += fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (realtime_ns % 1000000000) / 1000);
+}
+
+void format_json(const Event& e, std::string& out, bool with_stat) {
+  out += fmt::format("{{\"seq\":{},\"time\":\"", e.seq);
+  append_rfc3339(e.time_ns, out);
+  out += fmt::format("\",\"event\":\"{}\"", event_kind_name(e.kind));
   append_path_field("path", e.path, out);
   out += e.is_dir ? ",\"is_dir\":true" : ",\"is_dir\":false";
   if (e.kind == EventKind::rename) append_path_field("from", e.from, out);

@@ -6,6 +6,7 @@
 // Stateless; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,8 @@ namespace lookout::sink {
 void format_json(const Event& e, std::string& out, bool with_stat = false);
 // {"event":"ready"} and similar control records.
 void format_json_control(std::string_view event, std::string& out);
+// "2026-12-05T23:35:08.596370Z": RFC 3339 UTC with microseconds, as the "time" fields.
+void append_rfc3339(std::int64_t realtime_ns, std::string& out);
 // Helpers shared with tests.
 bool valid_utf8(std::string_view s);
 std::string base64(std::string_view bytes);
