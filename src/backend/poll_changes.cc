@@ -101,10 +101,10 @@ class ChangeWalk {
       }
       if (!recursive_) {
         // Its entries are not watched; its own metadata is compared by full passes.
-        if (!n.stat_known || n.st.mode != st.mode) entries_changed = true;
+        if (!live_.stat_known(c) || n.st.mode != st.mode) entries_changed = true;
         return;
       }
-      if (!n.stat_known || !same_stamps(n.st, st)) ws.changed.push_back(c);
+      if (!live_.stat_known(c) || !same_stamps(n.st, st)) ws.changed.push_back(c);
       push.push_back({c, join(item.path, n.name)});
     });
     sys::FsFd dirfd(fs_, opened);  // given back here, once the subdirectories are stat'ed
@@ -168,7 +168,7 @@ class ChangeWalk {
       }
       ++matched;
       const Node& n = live_.node(c);
-      if (!same_entry(n, st)) changed = true;
+      if (!same_entry(live_, c, st)) changed = true;
       // Only the model's own directories are walked: a new or replaced one is read whole
       // when its parent is relisted.
       if (is_dir && n.is_dir() && same_identity(n.st, st) && recursive_)
@@ -192,8 +192,9 @@ bool same_stamps(const sys::FileStat& a, const sys::FileStat& b) {
   return a.ino == b.ino && a.birth == b.birth && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns;
 }
 
-bool same_entry(const Node& n, const sys::FileStat& st) {
-  if (!n.stat_known || !same_identity(n.st, st) || n.st.mode != st.mode) return false;
+bool same_entry(const TreeModel& model, NodeId id, const sys::FileStat& st) {
+  const Node& n = model.node(id);
+  if (!model.stat_known(id) || !same_identity(n.st, st) || n.st.mode != st.mode) return false;
   // A directory's own stamps and size follow its entries, which its own check compares.
   if (n.is_dir()) return true;
   return n.st.size == st.size && n.st.mtime_ns == st.mtime_ns && n.st.ctime_ns == st.ctime_ns;
@@ -207,7 +208,7 @@ ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::str
   ChangedDirs out = walk.result();
   const Node& r = live.node(root);
   // Pruned: the root's stamps decide for it as for any directory. Full: its listing did.
-  if (!full && (!r.stat_known || !same_stamps(r.st, root_st))) out.dirs.push_back(root);
+  if (!full && (!live.stat_known(root) || !same_stamps(r.st, root_st))) out.dirs.push_back(root);
   return out;
 }
 

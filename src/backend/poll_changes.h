@@ -60,7 +60,7 @@ ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::str
                               sys::Fs& fs = sys::real_fs());
 
 // Whether the model's entry `n` still describes `st`: everything the diff engine compares.
-bool same_entry(const Node& n, const sys::FileStat& st);
+bool same_entry(const TreeModel& model, NodeId id, const sys::FileStat& st);
 // A directory's stamps are those `a` was read under: same inode and birth, same mtime and
 // ctime (its entries have not changed since).
 bool same_stamps(const sys::FileStat& a, const sys::FileStat& b);

@@ -82,7 +82,7 @@ class FreshBuilder {
   void copy(const Item& it) {
     live_.for_each_child(it.live, [&](NodeId lc) {
       const Node& n = live_.node(lc);
-      NodeId fc = fresh_.add(it.fresh, n.name, n.st, n.stat_known);
+      NodeId fc = fresh_.add(it.fresh, n.name, n.st, live_.stat_known(lc));
       ++cost_.entries;
       if (n.is_dir() && recursive_) stack_.push_back({lc, fc, false});
     });
@@ -96,7 +96,7 @@ class FreshBuilder {
   void keep_unreadable(const Item& it, int err) {
     if (it.live == kNoNode || fresh_.node(it.fresh).first_child != kNoNode) return;
     copy(it);
-    if (err == EMFILE || err == ENFILE || err == ENOMEM) fresh_.node(it.fresh).stat_known = false;
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) fresh_.set_stat_known(it.fresh, false);
   }
 
   void list(const Item& it) {
@@ -112,7 +112,7 @@ class FreshBuilder {
       ++cost_.stats;
       if (fs_.stat_at(AT_FDCWD, dir_path.c_str(), st) == 0 && st.type == sys::FileType::dir) {
         fresh_.node(it.fresh).st = st;
-        fresh_.node(it.fresh).stat_known = true;
+        fresh_.set_stat_known(it.fresh, true);
       }
     }
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
@@ -155,7 +155,7 @@ class FreshBuilder {
       // directory changed since find_changed_dirs() looked would otherwise store its new
       // stamps over its old entries, and no later pruned pass would read it again.
       const Node* ln = lc != kNoNode ? &live_.node(lc) : nullptr;
-      bool relist = ln && (!ln->stat_known || !same_stamps(ln->st, st));
+      bool relist = ln && (!live_.stat_known(lc) || !same_stamps(ln->st, st));
       stack_.push_back({lc, fc, true, relist});
     }
   }
@@ -228,7 +228,7 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
     // itself: a subdirectory whose mode changed (its ctime brought it here) is compared now.
     const Node& ld = live.node(scan.live_dir);
     const Node& fd = fresh.node(scan.fresh_dir);
-    if (!live.is_root(scan.live_dir) && ld.stat_known && fd.stat_known && ld.st.mode != fd.st.mode &&
+    if (!live.is_root(scan.live_dir) && live.stat_known(scan.live_dir) && fresh.stat_known(scan.fresh_dir) && ld.st.mode != fd.st.mode &&
         ld.st.ino == fd.st.ino && sink.event) {
       ++stats.modified;
       sink.event(EventKind::attrib, live.path(scan.live_dir), {}, true);
@@ -236,16 +236,16 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
     stats = reconcile(live, scan.live_dir, fresh, scan.fresh_dir, sink);
     // reconcile() updates the stamps of the entries it compares, not of the directory it
     // was given: without this the directory would look changed on every pass.
-    if (live.valid(scan.live_dir) && fresh.node(scan.fresh_dir).stat_known) {
+    if (live.valid(scan.live_dir) && fresh.stat_known(scan.fresh_dir)) {
       live.node(scan.live_dir).st = fresh.node(scan.fresh_dir).st;
-      live.node(scan.live_dir).stat_known = true;
+      live.set_stat_known(scan.live_dir, true);
     }
   }
   // Safe to store even when nothing was read again: the root's entries were compared (full)
   // or its stamps were equal (pruned) after this stat was taken.
   if (live.valid(live_root) && scan.root_st.type == sys::FileType::dir) {
     live.node(live_root).st = scan.root_st;
-    live.node(live_root).stat_known = true;
+    live.set_stat_known(live_root, true);
   }
   return stats;
 }

@@ -129,7 +129,7 @@ bool PollTracker::poll_file_root(NodeId root, PollHost& host) {
     return false;
   }
   model.node(root).st = st;
-  model.node(root).stat_known = true;
+  model.set_stat_known(root, true);
   host.report(kind, root);
   return true;
 }

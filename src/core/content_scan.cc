@@ -37,7 +37,7 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
         stack.emplace_back(lc != kNoNode && live->node(lc).is_dir() ? lc : kNoNode, fc);
         return;
       }
-      if (fn.st.type != sys::FileType::file || !fn.stat_known) return;
+      if (fn.st.type != sys::FileType::file || !fresh.stat_known(fc)) return;
       if (lc != kNoNode && same_content_stamp(live->node(lc).st, fn.st)) {
         if (auto h = live->content_hash(lc)) {
           fresh.set_content_hash(fc, *h);

@@ -101,7 +101,7 @@ void Watcher::Impl::fan_rename_in_model(const backend::FanEvent& ev, NodeId id, 
     return;
   }
   const sys::FileStat before = model.node(id).st;
-  const bool had_stat = model.node(id).stat_known;
+  const bool had_stat = model.stat_known(id);
   if (!model.move(id, to.dir, ev.to_name)) {
     schedule_rescan("inconsistent");  // only a stale model asks for a cycle
     return;

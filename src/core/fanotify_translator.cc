@@ -222,13 +222,13 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
   // Already reported (by a rescan's diff or a moved-in directory's listing, which ran ahead
   // of this record) or in the consumer's view at ready: said once, as inotify's appeared()
   // does. A node the crawl listed after ready is not: the consumer has not heard of it.
-  const bool reported = id != kNoNode && known && model.node(id).stat_known && same_object(id, st) &&
+  const bool reported = id != kNoNode && known && model.stat_known(id) && same_object(id, st) &&
                         (!model_partial() || in_step(at.dir));
   if (id == kNoNode) {
     id = model.add(at.dir, name, st, known);
   } else if (known && !reported) {
     model.node(id).st = st;  // the crawl listed it after it was made
-    model.node(id).stat_known = true;
+    model.set_stat_known(id, true);
   }
   // Reported already: the model keeps the stamps the consumer was told of. Taking today's
   // would absorb a write made since, whose record an overflow may lose: the rescan's diff
@@ -246,8 +246,8 @@ void Watcher::Impl::fan_created(const FanPlace& at, const std::string& name, boo
   }
   if (!is_dir || !known) return;
   // A directory made and renamed before its record was read entered the model unstat'ed.
-  if (!model.node(at.dir).stat_known) restat(at.dir);
-  if (model.node(at.dir).stat_known && model.node(id).st.dev != model.node(at.dir).st.dev) {
+  if (!model.stat_known(at.dir)) restat(at.dir);
+  if (model.stat_known(at.dir) && model.node(id).st.dev != model.node(at.dir).st.dev) {
     return;  // a mount: the crawl decides
   }
   if (moved_in) {

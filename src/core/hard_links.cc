@@ -17,11 +17,12 @@ using core::NodeId;
 // (ino 0) and resolved once its path does, which is by the time the queued rename is
 // handled, so the echo still comes before any later event.
 void Watcher::Impl::note_link_change(NodeId id, EventKind kind, bool only_if_changed) {
-  if (!model.node(id).stat_known) restat(id);
+  if (!model.stat_known(id)) restat(id);
   const core::Node& n = model.node(id);
-  if (n.is_dir() || (n.stat_known && n.st.nlink < 2)) return;
-  const std::uint64_t dev = n.stat_known ? n.st.dev : 0;
-  const std::uint64_t ino = n.stat_known ? n.st.ino : 0;
+  const bool known = model.stat_known(id);
+  if (n.is_dir() || (known && n.st.nlink < 2)) return;
+  const std::uint64_t dev = known ? n.st.dev : 0;
+  const std::uint64_t ino = known ? n.st.ino : 0;
   for (const auto& c : link_changes) {
     if (c.dev == dev && c.ino == ino && c.origin == id && c.kind == kind &&
         c.only_if_changed == only_if_changed) {
@@ -38,9 +39,9 @@ void Watcher::Impl::note_link_arrival(NodeId id) { note_link_change(id, EventKin
 void Watcher::Impl::restat_unstatted() {
   for (auto it = unstatted.begin(); it != unstatted.end();) {
     NodeId id = *it;
-    bool pending = model.valid(id) && !model.node(id).is_dir() && !model.node(id).stat_known;
+    bool pending = model.valid(id) && !model.node(id).is_dir() && !model.stat_known(id);
     if (pending) restat(id);
-    it = pending && !model.node(id).stat_known ? std::next(it) : unstatted.erase(it);
+    it = pending && !model.stat_known(id) ? std::next(it) : unstatted.erase(it);
   }
 }
 
@@ -55,7 +56,7 @@ void Watcher::Impl::echo_link_changes() {
     }
     if (!model.valid(c.origin) || model.node(c.origin).is_dir()) continue;  // gone meanwhile
     const core::Node& o = model.node(c.origin);
-    if (!o.stat_known) {
+    if (!model.stat_known(c.origin)) {
       unresolved.push_back(c);
     } else if (o.st.nlink >= 2) {
       c.dev = o.st.dev;
@@ -80,7 +81,7 @@ void Watcher::Impl::echo_link_changes() {
   for (auto& [id, c] : echoes) {
     if (!model.valid(id)) continue;
     const sys::FileStat before = model.node(id).st;
-    const bool had_stat = model.node(id).stat_known;
+    const bool had_stat = model.stat_known(id);
     restat(id);
     // The name may hold another object by now (restat then keeps the old stat, whose inode
     // is the one changed): the inode's identity decides.
@@ -95,7 +96,7 @@ void Watcher::Impl::echo_link_changes() {
 void Watcher::Impl::check_arrived(NodeId id, const sys::FileStat& before, bool had_stat) {
   restat(id);
   const core::Node& n = model.node(id);
-  if (n.is_dir() || !n.stat_known) return;
+  if (n.is_dir() || !model.stat_known(id)) return;
   bool changed = had_stat ? n.st.size != before.size || n.st.mtime_ns != before.mtime_ns
                           // Listed without a stat at start: written since then, perhaps.
                           : n.st.mtime_ns >= unstat_since_ns;

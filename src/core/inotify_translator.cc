@@ -25,15 +25,15 @@ void Watcher::Impl::restat(NodeId id) {
   sys::FileStat st;
   core::Node& n = model.node(id);
   if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
-    if (!n.is_dir() && !n.stat_known) unstatted.insert(id);  // tried again until it resolves
+    if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
     return;
   }
   // A file's name that holds another inode now was renamed over or re-created, and the
   // event saying so is still queued: taking the newcomer's stat here would make that event
   // look like nothing happened (appeared() compares inodes). The model keeps the old one.
-  if (!n.is_dir() && n.stat_known && (st.ino != n.st.ino || st.dev != n.st.dev)) return;
+  if (!n.is_dir() && model.stat_known(id) && (st.ino != n.st.ino || st.dev != n.st.dev)) return;
   n.st = st;
-  n.stat_known = true;
+  model.set_stat_known(id, true);
 }
 
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
@@ -71,12 +71,12 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
 
 void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const sys::FileStat before = model.node(id).st;
-  const bool had_stat = model.node(id).stat_known;
+  const bool had_stat = model.stat_known(id);
   restat(id);
   const core::Node& n = model.node(id);
   // Not check_arrived(): a file that entered without a stat (its path was stale) has no
   // stamps to compare, and its mtime says nothing about a write nobody reported.
-  if (kind != EventKind::attrib || n.is_dir() || !had_stat || !n.stat_known) return;
+  if (kind != EventKind::attrib || n.is_dir() || !had_stat || !model.stat_known(id)) return;
   if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
   emit(EventKind::modify, id);
   note_link_change(id, EventKind::modify);
@@ -94,8 +94,8 @@ void Watcher::Impl::recheck_replaced() {
       continue;
     }
     const core::Node& n = model.node(id);
-    if (n.stat_known && st.ino == n.st.ino && st.dev == n.st.dev && st.type == n.st.type) continue;
-    if (!n.stat_known && st.type == n.st.type && !n.is_dir()) continue;  // nothing to compare
+    if (model.stat_known(id) && st.ino == n.st.ino && st.dev == n.st.dev && st.type == n.st.type) continue;
+    if (!model.stat_known(id) && st.type == n.st.type && !n.is_dir()) continue;  // nothing to compare
     NodeId dir = n.parent;
     std::string name = n.name;
     vanished(dir, name);
@@ -148,7 +148,7 @@ void Watcher::Impl::moved(NodeId from_dir, const std::string& from_name, NodeId 
   }
   std::string from = model.path(id);
   const sys::FileStat before = model.node(id).st;
-  const bool had_stat = model.node(id).stat_known;
+  const bool had_stat = model.stat_known(id);
   if (!model.move(id, to_dir, to_name)) {
     // Only a model gone stale (events lost in an overflow) asks to move a directory into
     // itself: let the rescan settle it instead of guessing.

@@ -49,7 +49,7 @@ class Watcher::Impl::FanotifyLink final : public backend::Tracker {
     // known only from a record (its stat failed: it had moved on) has no device yet: it
     // is no mount point.
     const core::Node& n = w_.model.node(d);
-    if (n.stat_known && !w_.model.is_root(d) && w_.at_mount_boundary(d)) {
+    if (w_.model.stat_known(d) && !w_.model.is_root(d) && w_.at_mount_boundary(d)) {
       w_.fan_mount_points.insert(d);
       if (!w_.fan->marked(n.st.dev)) w_.enter_submount(d, path);
     }

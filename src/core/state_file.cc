@@ -99,9 +99,9 @@ const char* kind_of(mode_t mode) {
   return "not a regular file";
 }
 
-void put_stat(Writer& w, const Node& n) {
+void put_stat(Writer& w, const Node& n, bool stat_known) {
   w.put<std::uint8_t>(static_cast<std::uint8_t>(n.st.type));
-  w.put<std::uint8_t>(n.stat_known ? 1 : 0);
+  w.put<std::uint8_t>(stat_known ? 1 : 0);
   w.put(n.st.dev);
   w.put(n.st.ino);
   w.put(n.st.size);
@@ -153,7 +153,7 @@ Result<void> save_state(const TreeModel& model, const std::string& file) {
     for (auto& [id, parent_index] : order) {
       w.put(parent_index);
       w.str(model.node(id).name);
-      put_stat(w, model.node(id));
+      put_stat(w, model.node(id), model.stat_known(id));
     }
   }
   w.put<std::uint32_t>(0x4C4B4F54);  // trailer: detects truncation

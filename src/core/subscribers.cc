@@ -21,12 +21,17 @@ std::string parent_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-Event make_event(EventKind kind, std::string path, bool is_dir, const core::Node* n) {
+// `id`: the entry in `m` whose identity the event carries when its stat is known; kNoNode: none.
+Event make_event(EventKind kind, std::string path, bool is_dir, const core::TreeModel& m,
+                 NodeId id) {
   Event e;
   e.kind = kind;
   e.path = std::move(path);
   e.is_dir = is_dir;
-  if (n && n->stat_known) e.stat = EntryStat{n->st.dev, n->st.ino, n->st.size, n->st.mtime_ns};
+  if (id != kNoNode && m.stat_known(id)) {
+    const sys::FileStat& st = m.node(id).st;
+    e.stat = EntryStat{st.dev, st.ino, st.size, st.mtime_ns};
+  }
   return e;
 }
 
@@ -68,16 +73,16 @@ void Watcher::Impl::list_existing(core::Reader& r) {
       stack.pop_back();
       core::Node& n = model.node(id);
       std::string path = model.path(id);
-      if (!n.stat_known) {
+      if (!model.stat_known(id)) {
         // Files listed at start were not stat'ed (readiness needs only directories); a
         // consumer of existing entries needs their identity, as it would stat them itself.
         sys::FileStat st;
-        if (sys::stat_at(AT_FDCWD, path.c_str(), st) == 0) {
+        if (fs->stat_at(AT_FDCWD, path.c_str(), st) == 0) {
           n.st = st;
-          n.stat_known = true;
+          model.set_stat_known(id, true);
         }
       }
-      out.push_back(make_event(EventKind::exists, std::move(path), n.is_dir(), &n));
+      out.push_back(make_event(EventKind::exists, std::move(path), n.is_dir(), model, id));
       if (n.is_dir()) model.for_each_child(id, [&](NodeId c) { stack.push_back(c); });
     }
   }
@@ -109,13 +114,13 @@ void Watcher::Impl::hand_off(core::Reader& r, core::TreeModel& snap) {
     }
   }
   for (auto [s, l] : pairs) {
-    Event rescan = make_event(EventKind::rescan, model.path(l), true, nullptr);
+    Event rescan = make_event(EventKind::rescan, model.path(l), true, model, kNoNode);
     rescan.reason = "lagged";
     out.push_back(std::move(rescan));
     core::DiffSink sink;
     sink.event = [&](EventKind k, const std::string& path, const std::string& from, bool is_dir) {
       NodeId id = k == EventKind::remove ? kNoNode : model.find_path(path);
-      Event e = make_event(k, path, is_dir, id != kNoNode ? &model.node(id) : nullptr);
+      Event e = make_event(k, path, is_dir, model, id);
       if (k == EventKind::rename) e.from = from;
       out.push_back(std::move(e));
     };
@@ -124,7 +129,7 @@ void Watcher::Impl::hand_off(core::Reader& r, core::TreeModel& snap) {
     // that kept size and mtime, an attrib, a close): they are replayed from what was noted.
     if (missed.all_changed) {
       for (NodeId id : model.subtree_post_order(l)) {
-        if (!model.node(id).is_dir()) out.push_back(make_event(EventKind::modify, model.path(id), false, &model.node(id)));
+        if (!model.node(id).is_dir()) out.push_back(make_event(EventKind::modify, model.path(id), false, model, id));
       }
     }
   }
@@ -133,7 +138,7 @@ void Watcher::Impl::hand_off(core::Reader& r, core::TreeModel& snap) {
     if (id == kNoNode) continue;  // gone since: the diff said so
     for (EventKind k : {EventKind::modify, EventKind::attrib, EventKind::close_write, EventKind::open,
                         EventKind::access, EventKind::close_nowrite}) {
-      if (kinds & event_bit(k)) out.push_back(make_event(k, path, model.node(id).is_dir(), &model.node(id)));
+      if (kinds & event_bit(k)) out.push_back(make_event(k, path, model.node(id).is_dir(), model, id));
     }
   }
   log.deliver(r, std::move(out));

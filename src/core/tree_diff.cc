@@ -77,12 +77,12 @@ struct Reconciler {
       kind = EventKind::attrib;
     } else {
       ln.st = fn.st;  // a rename's ctime: recorded, so the next pass does not report it
-      ln.stat_known = true;
+      live.set_stat_known(l, true);
       if (fresh_hash) live.set_content_hash(l, *fresh_hash);
       return;
     }
     ln.st = fn.st;
-    ln.stat_known = true;
+    live.set_stat_known(l, true);
     if (fresh_hash) live.set_content_hash(l, *fresh_hash);
     ++stats.modified;
     emit(kind, l);
@@ -94,11 +94,11 @@ struct Reconciler {
     Node& ln = live.node(l);
     const Node& fn = fresh.node(f);
     ln.st = fn.st;
-    ln.stat_known = fn.stat_known;
+    live.set_stat_known(l, fresh.stat_known(f));
     if (auto h = fresh.content_hash(f)) live.set_content_hash(l, *h);
     if (ln.is_dir()) {
       work.emplace_back(l, f);
-    } else if (fn.stat_known && std::max(fn.st.ctime_ns, fn.st.mtime_ns) >= sink.unstat_since_ns) {
+    } else if (fresh.stat_known(f) && std::max(fn.st.ctime_ns, fn.st.mtime_ns) >= sink.unstat_since_ns) {
       ++stats.modified;
       emit(EventKind::modify, l);
     }
@@ -114,7 +114,7 @@ struct Reconciler {
         NodeId lc = live.find(l, fresh.node(fc).name);
         if (lc == kNoNode) {
           added.emplace_back(l, fc);
-        } else if (!live.node(lc).stat_known &&
+        } else if (!live.stat_known(lc) &&
                    live.node(lc).st.type == fresh.node(fc).st.type) {
           seen.insert(lc);
           adopt_unstat(lc, fc);

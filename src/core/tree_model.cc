@@ -17,9 +17,9 @@ std::size_t mix(std::size_t h) {
 
 TreeModel::TreeModel() : slots_(1024, kNoNode) {
   Node top;
-  top.live = true;
   top.st.type = sys::FileType::dir;
   nodes_.push_back(std::move(top));
+  stat_known_.push_back(false);
   live_count_ = 0;
 }
 
@@ -79,6 +79,7 @@ NodeId TreeModel::allocate() {
     return id;
   }
   nodes_.emplace_back();
+  stat_known_.push_back(false);
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
@@ -120,8 +121,7 @@ NodeId TreeModel::add_new(NodeId parent, std::string_view name, const sys::FileS
   n = Node{};
   n.name.assign(name);
   n.st = st;
-  n.stat_known = stat_known;
-  n.live = true;
+  stat_known_[id] = stat_known;
   link_child(parent, id);
   index_insert(id);
   ++live_count_;
@@ -155,8 +155,9 @@ void TreeModel::remove(NodeId id) {
     index_erase(cur);
     if (!hashes_.empty()) hashes_.erase(cur);  // the id will be reused
     Node& n = nodes_[cur];
-    n.live = false;
-    n.first_child = n.next_sibling = n.prev_sibling = kNoNode;
+    stat_known_[cur] = false;
+    n.first_child = n.next_sibling = kNoNode;
+    n.prev_sibling = kFreeSlot;
     std::string().swap(n.name);
     free_.push_back(cur);
     --live_count_;

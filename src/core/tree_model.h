@@ -27,14 +27,14 @@ struct Node {
   NodeId first_child = kNoNode;
   NodeId next_sibling = kNoNode;
   NodeId prev_sibling = kNoNode;
-  sys::FileStat st;
-  bool live = false;    // false for free slots
-  bool stat_known = false;
+  sys::FileStat st;  // only st.type is meaningful unless TreeModel::stat_known()
   bool is_dir() const { return st.type == sys::FileType::dir; }
 };
 // One per directory entry (550k at the largest benchmark tree): what a mechanism needs per
-// node (inotify's wd, fanotify's key) lives in its own side table, not here.
-static_assert(sizeof(void*) != 8 || sizeof(Node) <= 112, "Node grew: see docs/design.md Tree model");
+// node (inotify's wd, fanotify's key) lives in its own side table, and the node's two flags
+// (free slot, stat known) live outside it too (a sentinel link, a bit vector): a bool here
+// costs 8 bytes of padding per node.
+static_assert(sizeof(void*) != 8 || sizeof(Node) <= 104, "Node grew: see docs/design.md Tree model");
 
 class TreeModel {
  public:
@@ -67,7 +67,10 @@ class TreeModel {
 
   Node& node(NodeId id) { return nodes_[id]; }
   const Node& node(NodeId id) const { return nodes_[id]; }
-  bool valid(NodeId id) const { return id < nodes_.size() && nodes_[id].live; }
+  bool valid(NodeId id) const { return id < nodes_.size() && nodes_[id].prev_sibling != kFreeSlot; }
+  // Whether the node's st holds a stat (else only its type, from a listing: see tree_scanner.h).
+  bool stat_known(NodeId id) const { return stat_known_[id]; }
+  void set_stat_known(NodeId id, bool known) { stat_known_[id] = known; }
   std::size_t size() const { return live_count_; }
 
   // Calls f(child) for each child of `dir`. f may not add or remove nodes.
@@ -80,7 +83,7 @@ class TreeModel {
   template <typename F>
   void for_each_node(F&& f) const {
     for (NodeId id = 1; id < nodes_.size(); ++id) {
-      if (nodes_[id].live) f(id);
+      if (nodes_[id].prev_sibling != kFreeSlot) f(id);
     }
   }
   // Post-order (children before parents) list of the subtree at `id`, `id` last.
@@ -106,7 +109,11 @@ class TreeModel {
   void unlink_child(NodeId id);
   NodeId allocate();
 
+  // A free slot's prev_sibling (never a link: free slots are in no list). Not its parent,
+  // which a stale id's path() may still walk.
+  static constexpr NodeId kFreeSlot = 0xfffffffeu;
   std::vector<Node> nodes_;
+  std::vector<bool> stat_known_;  // by node id, beside nodes_
   std::vector<NodeId> free_;
   std::size_t live_count_ = 0;
   // Open-addressed (parent, name) -> id index. kNoNode = empty, kTombstone = erased.

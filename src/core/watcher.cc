@@ -152,13 +152,13 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
   const core::Node& n = model.node(id);
   emit_path(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
-            n.stat_known ? &n.st : nullptr);
+            model.stat_known(id) ? &n.st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
                                bool is_dir, NodeId root, const char* reason) {
   NodeId id = kind == EventKind::rescan ? kNoNode : model.find_path(path);
-  const sys::FileStat* st = id != kNoNode && model.node(id).stat_known ? &model.node(id).st : nullptr;
+  const sys::FileStat* st = id != kNoNode && model.stat_known(id) ? &model.node(id).st : nullptr;
   emit_path(kind, path, from, is_dir, root, reason, st);
 }
 
@@ -566,7 +566,7 @@ void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
       stack.pop_back();
       model.for_each_child(l, [&](NodeId lc) {
         const core::Node& n = model.node(lc);
-        NodeId fc = fresh.add(f, n.name, n.st, n.stat_known);
+        NodeId fc = fresh.add(f, n.name, n.st, model.stat_known(lc));
         if (n.is_dir()) stack.emplace_back(lc, fc);
       });
     }

@@ -1,7 +1,6 @@
 #include "run/http_post.h"
 
-#include <httplib.h>
-
+#include "net/http_client.h"
 #include "sink/json_format.h"
 
 namespace lookout::run {
@@ -39,19 +38,9 @@ std::string post_body(const std::vector<Event>& batch) {
 }
 
 PostOutcome post_once(const PostTarget& target, const std::string& body, std::int64_t timeout_ms) {
-  httplib::Client client(target.scheme_host_port);
-  const auto t = std::chrono::milliseconds(timeout_ms);
-  client.set_connection_timeout(t);
-  client.set_read_timeout(t);
-  client.set_write_timeout(t);
-  auto res = client.Post(target.path, body, "application/json");
-  PostOutcome out;
-  if (res) {
-    out.status = res->status;
-  } else {
-    out.error = httplib::to_string(res.error());
-  }
-  return out;
+  net::HttpOutcome got = net::http_post(target.scheme_host_port, target.path, body, "application/json",
+                                        timeout_ms);
+  return PostOutcome{got.status, std::move(got.error)};
 }
 
 }  // namespace lookout::run

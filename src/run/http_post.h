@@ -1,5 +1,5 @@
 // Posting a batch to a URL (`lookout run --post URL`): {"count":N,"changes":[records as in
-// `watch --json --json-stat`]}, through cpp-httplib (http and https). One try per call: the
+// `watch --json --json-stat`]}, through net::http_post (cpp-httplib: http and https). One try per call: the
 // Runner spaces the retries, so a slow or dead endpoint never holds its loop longer than one
 // try's timeout. Thread-compatible (one instance per thread).
 #pragma once

@@ -2,6 +2,7 @@
 
 #include "host/host.h"
 #include "lookout/watcher.h"
+#include "net/http_client.h"
 #include "run/http_post.h"
 #include "run/runner.h"
 #include "run/watch_plan.h"
@@ -20,6 +21,7 @@ std::string check_run_options(const RunOptions& o) {
       if (o.post_url.empty()) return "--post needs a URL";
       if (!o.command.empty()) return "--post sends the batch to a URL; it takes no COMMAND";
       if (auto t = parse_post_url(o.post_url); !t) return t.error().message;
+      if (auto m = net::load_http_module(); !m) return m.error().message;
       if (o.retries < 0 || o.retries > 100) return "--retries must be between 0 and 100";
       if (o.expect_status != 0 && (o.expect_status < 100 || o.expect_status > 599)) {
         return "--expect-status must be an HTTP status (100 to 599)";

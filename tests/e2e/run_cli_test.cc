@@ -613,5 +613,25 @@ TEST_F(RunCli, HttpModeGivesUpAfterItsRetriesAndGoesOn) {
   EXPECT_FALSE(lk->exited());
 }
 
+// cpp-httplib (with libssl and libcrypto) is a module loaded only by --post: a binary
+// without it beside it, and none installed, refuses --post at start, naming the module and
+// the fix, and every other command still works.
+TEST_F(RunCli, PostWithoutTheHttpModuleIsRefusedAtStartAndNothingElseNeedsIt) {
+  const fs::path lone = tmp / "bin/lookout";
+  fs::create_directories(lone.parent_path());
+  fs::copy_file(LOOKOUT_BINARY, lone);
+  if (fs::exists(fs::path(LOOKOUT_MODULE_DIR) / "lookout-http.so")) {
+    GTEST_SKIP() << "lookout-http.so is installed in " << LOOKOUT_MODULE_DIR << ": the binary would load it";
+  }
+  LookoutProcess::Options o;
+  o.program = lone.string();
+  LookoutProcess post({"run", root, "--post", "http://127.0.0.1:9/"}, o);
+  EXPECT_EQ(post.wait_exit(milliseconds(20000)), std::optional<int>(1)) << post.describe();
+  EXPECT_NE(post.err().find("lookout-http.so could not be loaded"), std::string::npos) << post.err();
+  EXPECT_EQ(std::count(post.err().begin(), post.err().end(), '\n'), 1) << post.err();
+  LookoutProcess once({"run", root, "--once", "--initial", "--", "true"}, o);
+  EXPECT_EQ(once.wait_exit(milliseconds(20000)), std::optional<int>(0)) << once.describe();
+}
+
 }  // namespace
 }  // namespace lookout::e2e
