@@ -1,6 +1,6 @@
 #include "sink/json_format.h"
 
-#include <time.h>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -120,11 +120,17 @@ void append_json_string(std::string_view s, std::string& out) {
 }
 
 void append_rfc3339(std::int64_t realtime_ns, std::string& out) {
-  time_t secs = static_cast<time_t>(realtime_ns / 1000000000);
-  struct tm tm;
-  ::gmtime_r(&secs, &tm);
-  out += fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (realtime_ns % 1000000000) / 1000);
+  // <chrono>'s civil calendar, not gmtime_r: glibc's gmtime_r loads /etc/localtime on its
+  // first call (tzset), which `run` paid on the way to its first command.
+  using namespace std::chrono;
+  const sys_time<microseconds> t{floor<microseconds>(nanoseconds(realtime_ns))};
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> hms{t - day};
+  out += fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
 }
 
 void format_json(const Event& e, std::string& out, bool with_stat) {

@@ -149,3 +149,18 @@ TEST(JsonFormat, InvalidUtf8GetsBase64) {
 
 }  // namespace
 }  // namespace lookout::sink
+
+namespace lookout::sink {
+// UTC from the civil calendar, to the microsecond (truncated), across a leap day and the epoch.
+TEST(JsonFormat, Rfc3339IsUtcWithMicroseconds) {
+  auto fmt = [](std::int64_t ns) {
+    std::string s;
+    append_rfc3339(ns, s);
+    return s;
+  };
+  EXPECT_EQ(fmt(1796526132726487900LL), "2026-12-06T03:02:12.726487Z");
+  EXPECT_EQ(fmt(951782400000000000LL), "2000-02-29T00:00:00.000000Z");
+  EXPECT_EQ(fmt(951868799999999999LL), "2000-02-29T23:59:59.999999Z");
+  EXPECT_EQ(fmt(0), "1970-01-01T00:00:00.000000Z");
+}
+}  // namespace lookout::sink
