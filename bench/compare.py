@@ -797,6 +797,55 @@ def ratio_median(lo_runs, peer_runs, key):
     return med(rs), len(rs)
 
 
+# --------------------------------------------------------------------------- command line
+
+
+def pick_tools(ap, all_tools, only):
+    """The tools of --only (comma list), in all_tools' order; an unknown name is an error."""
+    tools = all_tools if not only else [t.strip() for t in only.split(",")]
+    for t in tools:
+        if t not in all_tools:
+            ap.error("unknown tool %s (known: %s)" % (t, ", ".join(all_tools)))
+    return [t for t in all_tools if t in tools]
+
+
+def machine():
+    """(CPU model, OS name) for a report's header; "?" where unknown."""
+    cpu, osname = "?", "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return cpu, osname
+
+
+def write_raw(path, meta, results):
+    """--raw: every per-run number as JSON, beside the markdown tables (no-op without a path)."""
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    log("wrote %s" % path)
+
+
+def term_as_interrupt():
+    """SIGTERM unwinds like ^C, so every exit path stops what the bench started."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+
+
 # --------------------------------------------------------------------------- report
 
 def fmt(v, kind):
@@ -810,6 +859,8 @@ def fmt(v, kind):
         return "%.1f" % v
     if kind == "cpu":
         return "%.2f" % v
+    if kind == "rate":
+        return "%.1f" % v if v < 100 else "%.0f" % v
     if kind == "int":
         return "%d" % round(v)
     if kind == "ratio":
@@ -1161,11 +1212,7 @@ def main():
         if s not in SIZES:
             ap.error("unknown size %s (known: %s)" % (s, ", ".join(SIZES)))
     runs = args.runs or (1 if args.quick else 3)
-    tools = ALL_TOOLS if not args.only else [t.strip() for t in args.only.split(",")]
-    for t in tools:
-        if t not in ALL_TOOLS:
-            ap.error("unknown tool %s" % t)
-    tools = [t for t in ALL_TOOLS if t in tools]   # canonical order, lookout first
+    tools = pick_tools(ap, ALL_TOOLS, args.only)
     skip = set(x for x in args.skip.split(",") if x)
     args.lookout = os.path.abspath(args.lookout)
     missing = [t for t in tools if not t.startswith("lookout") and not shutil.which(t)]
@@ -1174,9 +1221,7 @@ def main():
     if missing:
         ap.error("not found: %s" % ", ".join(missing))
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
+    term_as_interrupt()
 
     is_root = os.geteuid() == 0
     base = tempfile.mkdtemp(prefix="lookout-bench-", dir="/tmp" if is_root else "/dev/shm")
@@ -1254,23 +1299,7 @@ def main():
             mem = int(f.readline().split()[1]) // 1024
     except (OSError, ValueError):
         mem = 0
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    osname = "?"
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    osname = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    cpu, osname = machine()
     wr = [r.get("writer_s") for k in R["burst"] for t in R["burst"][k]
           for r in R["burst"][k][t] if r and r.get("writer_s")]
     meta.update({
@@ -1298,10 +1327,7 @@ def main():
     })
     write_report(args.out, R, meta, tools, sizes)
     log("wrote %s" % args.out)
-    if args.raw:
-        with open(args.raw, "w") as f:
-            json.dump({"meta": meta, "results": R}, f, indent=1)
-        log("wrote %s" % args.raw)
+    write_raw(args.raw, meta, R)
 
 
 def short(r):

@@ -567,10 +567,7 @@ def main():
     }
     write_section(args.out, R, meta, sizes)
     log("updated %s" % args.out)
-    if args.raw:
-        with open(args.raw, "w") as f:
-            json.dump({"meta": meta, "results": R}, f, indent=1)
-        log("wrote %s" % args.raw)
+    C.write_raw(args.raw, meta, R)
 
 
 if __name__ == "__main__":

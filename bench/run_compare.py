@@ -16,13 +16,10 @@ processes started by this script are ever signalled (by pid / their own process 
 import argparse
 import datetime
 import hashlib
-import json
-import math
 import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -472,46 +469,12 @@ def run_tool(tool, base, stamp, args):
 # --------------------------------------------------------------------------- statistics
 
 
-def runs_of(per_runs, key):
-    return [r.get(key) if r and "error" not in r else None for r in per_runs]
+# compare.py's: runs_of, the median ratio of two tools within each run, cell formatting.
+runs_of, fmt, cell = C.runs_of, C.fmt, C.cell
 
 
 def ratio_median(a_runs, b_runs, key):
-    rs = []
-    for a, b in zip(runs_of(a_runs, key), runs_of(b_runs, key)):
-        if a is not None and b not in (None, 0):
-            rs.append(a / b)
-    return med(rs)
-
-
-# --------------------------------------------------------------------------- report
-
-def fmt(v, kind):
-    if v is None:
-        return "—"
-    if kind == "ms":
-        return "%.2f" % v if v < 10 else "%.1f" % v
-    if kind == "s":
-        return "%.3f" % v
-    if kind == "rate":
-        return "%.1f" % v if v < 100 else "%.0f" % v
-    if kind == "int":
-        return "%d" % round(v)
-    if kind == "ratio":
-        return "%.2f" % v
-    return str(v)
-
-
-def cell(runs, key, kind):
-    vals = runs_of(runs, key)
-    good = [x for x in vals if x is not None]
-    errs = sum(1 for r in runs if r and "error" in r)
-    s = fmt(med(good), kind)
-    if len(good) > 1 and min(good) != max(good):
-        s += " <sub>(%s–%s)</sub>" % (fmt(min(good), kind), fmt(max(good), kind))
-    if errs:
-        s += " ⚠%d" % errs
-    return s
+    return C.ratio_median(a_runs, b_runs, key)[0]
 
 
 def table(L, tools, R, rows):
@@ -641,26 +604,6 @@ def version(tool, lookout):
         return "? (%s)" % e
 
 
-def machine():
-    cpu, osname = "?", "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    osname = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return cpu, osname
-
-
 def short(r):
     keys = ("p50_ms", "p99_ms", "missed", "extra_runs", "idle_cpu_ms", "idle_sched_ms",
             "idle_wakeups_s", "atomic_runs", "echo_runs", "error")
@@ -687,11 +630,7 @@ def main():
     runs = args.runs or (1 if args.quick else 3)
     args.saves = args.saves or (50 if args.quick else 100)
     args.idle_seconds = args.idle_seconds or (10.0 if args.quick else 30.0)
-    tools = ALL_TOOLS if not args.only else [t.strip() for t in args.only.split(",")]
-    for t in tools:
-        if t not in ALL_TOOLS:
-            ap.error("unknown tool %s (known: %s)" % (t, ", ".join(ALL_TOOLS)))
-    tools = [t for t in ALL_TOOLS if t in tools]
+    tools = C.pick_tools(ap, ALL_TOOLS, args.only)
     args.lookout = os.path.abspath(args.lookout)
     missing = []
     if "entr" in tools and not shutil.which("entr"):
@@ -703,9 +642,7 @@ def main():
     if missing:
         ap.error("not found: %s" % ", ".join(missing))
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
+    C.term_as_interrupt()
 
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
     base = tempfile.mkdtemp(prefix="lookout-runbench-", dir=shm)
@@ -744,7 +681,7 @@ def main():
                 log("stop failed: %r" % e)
         shutil.rmtree(base, ignore_errors=True)
 
-    cpu, osname = machine()
+    cpu, osname = C.machine()
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu, "os": osname,
@@ -758,10 +695,7 @@ def main():
     }
     replace_section(args.out, MARKER, build_section(R, meta, tools))
     log("wrote %s (section %s)" % (args.out, MARKER))
-    if args.raw:
-        with open(args.raw, "w") as f:
-            json.dump({"meta": meta, "results": R}, f, indent=1)
-        log("wrote %s" % args.raw)
+    C.write_raw(args.raw, meta, R)
 
 
 if __name__ == "__main__":
