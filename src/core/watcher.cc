@@ -18,6 +18,7 @@
 #include "core/tree_diff.h"
 #include "core/tree_scanner.h"
 #include "core/watcher_impl.h"
+#include "sys/path_text.h"
 #include "sys/proc_limits.h"
 
 namespace lookout {
@@ -26,22 +27,12 @@ using core::kNoNode;
 using core::NodeId;
 
 namespace {
+// Paths in events are as the user named the root, made absolute ("./" dropped).
 std::string make_absolute(sys::Fs& fs, const std::string& p) {
-  std::string out;
-  if (!p.empty() && p[0] == '/') {
-    out = p;
-  } else {
-    if (fs.current_dir(out) != 0) return p;
-    if (p != ".") {
-      if (out.back() != '/') out.push_back('/');
-      out += p;
-    }
-  }
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  // Drop "./" components so paths in events match what users expect.
-  for (std::size_t pos; (pos = out.find("/./")) != std::string::npos;) out.erase(pos, 2);
-  if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
-  return out;
+  if (!p.empty() && p[0] == '/') return sys::absolute_path("", p);
+  std::string cwd;
+  if (fs.current_dir(cwd) != 0) return p;
+  return sys::absolute_path(cwd, p);
 }
 
 std::uint32_t mask_for(EventMask events) {
