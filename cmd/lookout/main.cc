@@ -20,6 +20,7 @@ constexpr const char* kCommands =
     "commands:\n"
     "  watch    print every change under the given paths (inotifywait-compatible)\n"
     "  run      run, restart or signal a program after each batch of changes\n"
+    "  stats    count events per directory for a while (inotifywatch-compatible)\n"
     "  doctor   explain how lookout would watch each path\n"
     "run 'lookout COMMAND --help' for a command's options\n";
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   lookout::cmd::WatchCommand watch(app);
   lookout::cmd::DoctorCommand doctor(app);
   lookout::cmd::RunCommand run(app);
+  lookout::cmd::StatsCommand stats(app);
 
   // The subcommand is argv[1] (no global options besides --help/--version): judged here so
   // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required".
@@ -77,7 +79,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool top_flag = command == "-h" || command == "--help" || command == "--version";
-  if (!top_flag && command != "watch" && command != "doctor" && command != "run") {
+  if (!top_flag && command != "watch" && command != "doctor" && command != "run" &&
+      command != "stats") {
     std::fprintf(stderr, "lookout: unknown %s '%s'\n%s", command[0] == '-' ? "option" : "command",
                  command.c_str(), kCommands);
     return 2;
@@ -113,5 +116,6 @@ int main(int argc, char** argv) {
   if (watch.selected()) return watch.run(start);
   if (doctor.selected()) return doctor.run();
   if (run.selected()) return run.run();
+  if (stats.selected()) return stats.run();
   return 2;
 }

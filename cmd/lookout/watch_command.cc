@@ -15,8 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
+#include <climits>
 #include <thread>
 
 #include "lookout/commands.h"
@@ -27,6 +26,8 @@
 #include "sink/inotifywait_format.h"
 #include "sink/json_format.h"
 #include "host/host.h"
+#include "path_args.h"
+#include "sys/path_text.h"
 
 namespace lookout::cmd {
 
@@ -98,19 +99,11 @@ std::uint32_t in_bits_to_kinds_mask(std::uint32_t in) {
   return m;
 }
 
-std::string absolute(const std::string& p) {
-  if (!p.empty() && p[0] == '/') return p;
-  char cwd[4096];
-  std::string base = ::getcwd(cwd, sizeof cwd) ? cwd : ".";
-  return base + "/" + p;
-}
-
+// The root as the engine names it in events: absolute, by text.
 std::string normalized_abs(const std::string& p) {
-  std::string out = absolute(p);
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  for (std::size_t pos; (pos = out.find("/./")) != std::string::npos;) out.erase(pos, 2);
-  if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
-  return out;
+  if (!p.empty() && p[0] == '/') return sys::absolute_path("", p);
+  char cwd[PATH_MAX];
+  return sys::absolute_path(::getcwd(cwd, sizeof cwd) ? cwd : "", p);
 }
 
 // Argument checks CLI11 cannot express; the first problem as one line naming the option,
@@ -172,26 +165,10 @@ int WatchCommand::run(const ProcessStart& start) {
     return err("standard output is closed; use -o FILE (or redirect it, e.g. >/dev/null)");
   }
   WatchOptions wo;
-  std::vector<std::string> paths = o.paths;
-  if (!o.fromfile.empty()) {
-    std::ifstream f;
-    std::istream* in = &std::cin;
-    if (o.fromfile != "-") {
-      f.open(o.fromfile);
-      if (!f) return err("cannot read --fromfile " + o.fromfile + ": " + std::strerror(errno));
-      in = &f;
-    }
-    for (std::string line; std::getline(*in, line);) {
-      if (!line.empty()) paths.push_back(line);
-    }
-  }
-  for (const auto& p : paths) {
-    if (p.size() > 1 && p[0] == '@') {
-      wo.exclude_paths.push_back(normalized_abs(p.substr(1)));
-    } else {
-      wo.paths.push_back(p);
-    }
-  }
+  auto path_args = read_path_args(o.paths, o.fromfile);
+  if (!path_args) return err(path_args.error().message);
+  wo.paths = path_args->watch;
+  wo.exclude_paths = path_args->exclude;
   if (wo.paths.empty()) return err("no path to watch; usage: lookout watch [-m] [-r] PATH...");
   const BackendChoice backend = o.engine.backend_choice();
   const bool inotify_only = backend != BackendChoice::poll && backend != BackendChoice::fanotify;

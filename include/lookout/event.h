@@ -63,7 +63,12 @@ struct Event {
   bool is_dir = false;
   std::string path;              // absolute path, as bytes
   std::string from;              // rename only: the old absolute path
-  std::string reason;            // rescan: "overflow", "fresh", "lagged", ...; backend: "poll: why"
+  // rescan: "overflow", "fresh", "lagged", ...; backend: "poll: why"; create/remove:
+  // "moved_in"/"moved_out" (an entry moved into or out of the tree). A change the engine
+  // inferred rather than read from a kernel record says which inference: "stamps" (a modify
+  // seen in an entry's size or mtime: its write went unreported, or came before the watch
+  // could tell) and "hard_link" (the change, reported under another name of the same inode).
+  std::string reason;
   // The entry's identity and stamps, when the model has a stat for it: after the change for
   // create/modify/close_write/attrib/rename/exists, as last known for a delete. Empty for
   // entries listed but not yet stat'ed, and for rescan, backend and unmount records.

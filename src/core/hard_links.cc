@@ -89,7 +89,7 @@ void Watcher::Impl::echo_link_changes() {
     if (n.st.ino != c->ino) continue;
     if (c->only_if_changed && had_stat && n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) continue;
     if (c->only_if_changed && !had_stat && n.st.mtime_ns < unstat_since_ns) continue;
-    emit(c->kind, id);
+    emit(c->kind, id, {}, "hard_link");
   }
 }
 
@@ -101,7 +101,7 @@ void Watcher::Impl::check_arrived(NodeId id, const sys::FileStat& before, bool h
                           // Listed without a stat at start: written since then, perhaps.
                           : n.st.mtime_ns >= unstat_since_ns;
   if (!changed) return;
-  emit(EventKind::modify, id);
+  emit(EventKind::modify, id, {}, "stamps");
   note_link_change(id, EventKind::modify);  // so are its other names in the trees
 }
 

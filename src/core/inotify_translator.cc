@@ -78,7 +78,7 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   // stamps to compare, and its mtime says nothing about a write nobody reported.
   if (kind != EventKind::attrib || n.is_dir() || !had_stat || !model.stat_known(id)) return;
   if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
-  emit(EventKind::modify, id);
+  emit(EventKind::modify, id, {}, "stamps");
   note_link_change(id, EventKind::modify);
 }
 

@@ -454,6 +454,10 @@ Result<void> Watcher::Impl::start() {
     report_since_last_run();
     next_state_save_ms = now_ms() + opt.state_save_every_ms;
   }
+  // Subscriptions made before start that asked for the existing entries get them now, at
+  // ready, before any later event: the stream of one that waited for the loop's first step
+  // began after the changes made meanwhile, which it then never saw.
+  service_due = true;
   serve_readers();
   publish_stats();
   return {};

@@ -82,7 +82,13 @@ std::string display_form(std::string_view s) {
 }
 
 void append_path_field(const char* key, const std::string& path, std::string& out) {
-  out += ",\"";
+  out.push_back(',');
+  append_path_member(key, path, out);
+}
+}  // namespace
+
+void append_path_member(const char* key, const std::string& path, std::string& out) {
+  out += "\"";
   out += key;
   out += "\":";
   if (valid_utf8(path)) {
@@ -96,7 +102,6 @@ void append_path_field(const char* key, const std::string& path, std::string& ou
   out += base64(path);
   out += '"';
 }
-}  // namespace
 
 void append_json_string(std::string_view s, std::string& out) {
   out.push_back('"');

@@ -713,6 +713,14 @@ inline bool write_small_file(const std::string& path, const std::string& data) {
   return ::close(fd) == 0 && ok;
 }
 
+// One open(O_APPEND), one write, one close: the kernel reports open, modify, close_write.
+inline bool append_small_file(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  return ::close(fd) == 0 && ok;
+}
+
 using testing::SysctlOverride;
 
 

@@ -248,6 +248,29 @@ TEST_P(ReportExisting, ListsTheTreeOnceThenChanges) {
   EXPECT_EQ(count(late_got, EventKind::create, dir / "later"), 0u) << "it existed when it subscribed";
 }
 
+// A subscription made before start() is listed at ready, before any later change: a file
+// removed right after ready is an `exists` then a `delete` in its stream, not missing from
+// both (its listing used to wait for the loop's first step, after the removal).
+TEST(ReportExistingAtReady, ChangesRightAfterReadyFollowTheListing) {
+  TempDir dir;
+  write_file(dir / "gone", "");
+  auto created = Watcher::create(options_for(dir.path()));
+  ASSERT_TRUE(created);
+  auto& w = **created;
+  SubscribeOptions o;
+  o.report_existing = true;
+  auto early = w.subscribe(o);
+  ASSERT_TRUE(w.start());
+  ASSERT_EQ(::unlink((dir / "gone").c_str()), 0);  // before any step of the loop
+  write_file(dir / "cookie", "");
+  std::vector<Event> got;
+  ASSERT_TRUE(pump(w, *early, got, [&](auto& e) { return has(e, EventKind::create, dir / "cookie"); }));
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got[0].kind, EventKind::exists);
+  EXPECT_EQ(got[0].path, dir / "gone");
+  EXPECT_TRUE(has(got, EventKind::remove, dir / "gone"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ReportExisting,
                          ::testing::Values(BackendChoice::inotify, BackendChoice::fanotify, BackendChoice::poll),
                          [](const auto& info) {

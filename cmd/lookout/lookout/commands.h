@@ -66,4 +66,20 @@ class RunCommand {
   std::unique_ptr<Options> o_;
 };
 
+// `lookout stats [-r] [-e EVENT]... [-t SECONDS] PATH...`: inotifywatch's table of event
+// counts per directory, on lookout's engine (see src/stats/stats.h).
+class StatsCommand {
+ public:
+  explicit StatsCommand(CLI::App& app);
+  ~StatsCommand();
+  bool selected() const;
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 }  // namespace lookout::cmd

@@ -1,0 +1,211 @@
+// `lookout stats` against the real inotifywatch: the same operations on two identical trees
+// give the same table (columns, widths, order, numbers), rows follow renames, an overflow is
+// said rather than hidden, and bad input exits as inotifywatch does. Each tool is stopped only
+// once a SIGUSR1 table shows the last operation counted: no sleeps, no timing margins.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "e2e/lookout_process.h"
+#include "support/test_dirs.h"
+#include "support/test_labels.h"
+
+namespace lookout::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StatsCli : public ::testing::Test {
+ protected:
+  // A tree "t" under its own directory, so both tools print the same row names.
+  std::string make_tree(const std::string& name) {
+    const std::string base = tmp / name;
+    fs::create_directories(base + "/t/d");
+    EXPECT_TRUE(write_small_file(base + "/t/a", "x"));
+    EXPECT_TRUE(write_small_file(base + "/t/d/b", "x"));
+    EXPECT_TRUE(write_small_file(base + "/t/sentinel", ""));
+    // Written an hour ago, as a tree is that a user starts counting on: a file written just
+    // before the watch began may have changed after it, for all a stamp can say, and the
+    // engine reports a rename of one as a modify too (its write may have gone unseen).
+    const timespec old[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+    for (const char* f : {"/t/a", "/t/d/b", "/t/sentinel"}) {
+      EXPECT_EQ(::utimensat(AT_FDCWD, (base + f).c_str(), old, 0), 0);
+    }
+    return base;
+  }
+
+  // inotifywatch says it collects before it installs its SIGUSR1 handler (which would kill
+  // it until then): wait until /proc says the signal is caught.
+  static bool catches_usr1(pid_t pid) {
+    auto status = read_small_file("/proc/" + std::to_string(pid) + "/status");
+    if (!status) return false;
+    auto at = status->find("SigCgt:\t");
+    if (at == std::string::npos) return false;
+    const unsigned long long caught = std::stoull(status->substr(at + 8, 16), nullptr, 16);
+    return (caught >> (SIGUSR1 - 1)) & 1;
+  }
+
+  // Runs `program args` in `base`, waits until it collects, does `ops` there, then asks for the
+  // table (SIGUSR1) until it shows a `delete` column (the ops end by removing t/sentinel, and
+  // nothing else deletes), stops it with SIGINT and returns its final table.
+  std::string table_after(const std::string& program, std::vector<std::string> args, const std::string& base,
+                          const std::function<void()>& ops, std::string* err = nullptr) {
+    LookoutProcess::Options po;
+    po.cwd = base;
+    po.program = program;
+    LookoutProcess p(args, po);
+    EXPECT_TRUE(p.wait_stderr_contains("now collecting statistics", milliseconds(20000))) << p.describe();
+    if (program != LOOKOUT_BINARY) {
+      EXPECT_TRUE(p.wait_until([&] { return catches_usr1(p.pid()); }, milliseconds(20000))) << p.describe();
+    }
+    ops();
+    EXPECT_EQ(::unlink((base + "/t/sentinel").c_str()), 0);
+    bool counted = p.wait_until(
+        [&] {
+          p.signal(SIGUSR1);
+          return p.pump(200), p.out().find("delete  ") != std::string::npos;
+        },
+        milliseconds(20000));
+    EXPECT_TRUE(counted) << p.describe() << "\nstdout:\n" << p.out();
+    p.signal(SIGINT);
+    EXPECT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(0)) << p.describe();
+    if (err) *err = p.err();
+    // The last table: the one printed at exit (each SIGUSR1 table ends with a blank line).
+    const std::string& out = p.out();
+    const std::size_t last = out.rfind("total  ");
+    if (last == std::string::npos || (last > 0 && out[last - 1] != '\n')) return out;
+    return out.substr(last);
+  }
+
+  lookout::testing::TempDir tmp;
+};
+
+// Files written, appended, read, chmod'ed and renamed, in and across directories: every
+// column of these kernel events, the same numbers. (No directory is read or created: both
+// tools list new directories themselves, and inotifywatch counts its own listing.)
+TEST_F(StatsCli, TheTableIsInotifywatchsForTheSameOperations) {
+  if (::access("/usr/bin/inotifywatch", X_OK) != 0) GTEST_SKIP() << "needs inotifywatch (apt-get install inotify-tools)";
+  auto ops = [](const std::string& base) {
+    return [base] {
+      ASSERT_TRUE(write_small_file(base + "/t/new", "hello"));      // create open modify close_write
+      ASSERT_TRUE(append_small_file(base + "/t/d/b", "more"));      // open modify close_write
+      ASSERT_TRUE(read_small_file(base + "/t/a").has_value());       // open access close_nowrite
+      ASSERT_EQ(::chmod((base + "/t/d/b").c_str(), 0600), 0);       // attrib
+      ASSERT_EQ(::rename((base + "/t/a").c_str(), (base + "/t/c").c_str()), 0);
+      ASSERT_EQ(::rename((base + "/t/d/b").c_str(), (base + "/t/b2").c_str()), 0);
+    };
+  };
+  const std::string a = make_tree("iw"), b = make_tree("lk");
+  const std::string theirs = table_after("/usr/bin/inotifywatch", {"-r", "t"}, a, ops(a));
+  const std::string ours = table_after(LOOKOUT_BINARY, {"stats", "-r", "t"}, b, ops(b));
+  EXPECT_EQ(ours, theirs);
+  EXPECT_NE(ours.find("total  access  modify  attrib  close_write  close_nowrite  open  moved_from  moved_to"),
+            std::string::npos)
+      << ours;
+}
+
+// After `mv t/d t/e`, what was counted under t/d/ and what comes after is one row, t/e/.
+TEST_F(StatsCli, RowsFollowARenamedDirectory) {
+  const std::string base = make_tree("lk");
+  std::string err;
+  const std::string table = table_after(LOOKOUT_BINARY, {"stats", "-r", "-e", "modify,move,delete,move_self", "t"}, base,
+                                        [&] {
+                                          ASSERT_TRUE(append_small_file(base + "/t/d/b", "1"));
+                                          ASSERT_EQ(::rename((base + "/t/d").c_str(), (base + "/t/e").c_str()), 0);
+                                          ASSERT_TRUE(append_small_file(base + "/t/e/b", "2"));
+                                          // Another name: two modify records of one name in a
+                                          // row may be merged by the kernel before any read.
+                                          ASSERT_TRUE(write_small_file(base + "/t/e/c", "3"));
+                                        },
+                                        &err);
+  EXPECT_EQ(table,
+            "total  modify  moved_from  moved_to  move_self  delete  filename\n"
+            "4      3       0           0         1          0       t/e/\n"
+            "3      0       1           1         0          1       t/\n")
+      << table;
+  EXPECT_NE(err.find("Establishing watches...\nFinished establishing watches, now collecting statistics.\n"),
+            std::string::npos)
+      << err;
+}
+
+// A queue overflow loses kernel events: inotifywatch's counts are silently low; lookout's
+// summary says so, and the JSON totals carry the rescan.
+LOOKOUT_TEST_F(StatsCli, AnOverflowIsSaidNotHidden, LABELS(root, serial)) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to lower /proc/sys/fs/inotify/max_queued_events";
+  const std::string base = make_tree("lk");
+  std::unique_ptr<LookoutProcess> lk;
+  {
+    testing::SysctlOverride small("/proc/sys/fs/inotify/max_queued_events", "64");
+    if (!small.valid()) GTEST_SKIP() << "/proc/sys/fs/inotify/max_queued_events is not writable here";
+    LookoutProcess::Options po;
+    po.cwd = base;
+    lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"stats", "-r", "--backend", "inotify", "--json", "t"}, po);
+    ASSERT_TRUE(lk->wait_stderr_contains("now collecting statistics", milliseconds(20000))) << lk->describe();
+  }  // restored: only lookout's instance has the small queue
+  lk->signal(SIGSTOP);
+  ASSERT_TRUE(wait_stopped(lk->pid(), milliseconds(10000))) << lk->describe();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(write_small_file(base + "/t/n" + std::to_string(i), "x"));
+  lk->signal(SIGCONT);
+  ASSERT_TRUE(lk->wait_until(
+      [&] {
+        lk->signal(SIGUSR1);
+        return lk->pump(200), lk->out().find("\"overflow\":1") != std::string::npos;
+      },
+      milliseconds(20000)))
+      << lk->describe();
+  lk->signal(SIGINT);
+  EXPECT_EQ(lk->wait_exit(milliseconds(20000)), std::optional<int>(0)) << lk->describe();
+  EXPECT_NE(lk->err().find("the kernel queue overflowed"), std::string::npos) << lk->err();
+}
+
+TEST_F(StatsCli, BadInputExitsOneWithOneLineNamingIt) {
+  const std::string base = make_tree("lk");
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"stats", base + "/missing"}, base + "/missing"},
+           {{"stats", "-e", "nope", base}, "'nope' is not a valid event"},
+           {{"stats", "--fromfile", base + "/no-list"}, "cannot read --fromfile " + base + "/no-list"},
+           {{"stats", "-a", "total", "-d", "modify", base}, "Please specify -a or -d once only!"},
+           {{"stats", "-e", "modify", "-d", "create", base}, "Can't sort by an event which isn't being watched for!"},
+           {{"stats", "-a", "move", base}, "Cannot sort by `move' event"},
+           {{"stats"}, "No files specified to watch!"},
+       }) {
+    LookoutProcess p(c.args);
+    EXPECT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(1)) << p.describe();
+    EXPECT_NE(p.err().find(c.says), std::string::npos) << p.err();
+  }
+}
+
+// -z lists every watched directory, --files one row per file, --top the busiest, -t stops
+// by itself, and with no event at all inotifywatch's "No events occurred." is said.
+TEST_F(StatsCli, ZeroFilesTopAndTimeout) {
+  const std::string base = make_tree("lk");
+  fs::create_directories(base + "/t/quiet");
+  const std::string zero = table_after(LOOKOUT_BINARY, {"stats", "-r", "-z", "-e", "delete", "t"}, base, [] {});
+  EXPECT_NE(zero.find("0      0       t/quiet/\n"), std::string::npos) << zero;
+  EXPECT_NE(zero.find("1      1       t/\n"), std::string::npos) << zero;
+  ASSERT_TRUE(write_small_file(base + "/t/sentinel", ""));
+  const std::string files = table_after(LOOKOUT_BINARY, {"stats", "-r", "--files", "--top", "1", "t"}, base, [&] {
+    ASSERT_TRUE(append_small_file(base + "/t/a", "1"));
+    ASSERT_TRUE(append_small_file(base + "/t/a", "2"));
+  });
+  EXPECT_NE(files.find("t/a\n"), std::string::npos) << files;
+  EXPECT_EQ(std::count(files.begin(), files.end(), '\n'), 2) << files;
+  LookoutProcess::Options po;
+  po.cwd = base;
+  LookoutProcess timed({"stats", "-t", "1", "t"}, po);
+  EXPECT_EQ(timed.wait_exit(milliseconds(20000)), std::optional<int>(0)) << timed.describe();
+  EXPECT_NE(timed.err().find("No events occurred."), std::string::npos) << timed.err();
+}
+
+}  // namespace
+}  // namespace lookout::e2e
