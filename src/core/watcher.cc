@@ -457,7 +457,7 @@ void Watcher::Impl::retry_blind(NodeId under) {
   for (NodeId d : ids) {
     if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
     if (fanotify->live() && crawl && !fanotify->in_step(d)) {
-      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (see handle_fan)
+      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (its handle())
     } else {
       restat(d);
       catch_up(d, true);
