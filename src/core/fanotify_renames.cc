@@ -69,7 +69,8 @@ void FanotifyTranslator::renamed(const backend::FanEvent& ev) {
     // hold was never reported.
     NodeId there = to.dir != kNoNode ? model_.find(to.dir, ev.to_name) : kNoNode;
     sys::FileStat now_to;
-    if (there != kNoNode && fs_.stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 && same_object(there, now_to)) {
+    if (there != kNoNode && fs_.stat_at(AT_FDCWD, to_path.c_str(), now_to) == 0 &&
+        same_object(there, now_to)) {
       // And the object is where the model (and so the consumer) has it already: the record
       // describes a change the model holds (a listing made after it), or one a merged record
       // undid.
@@ -84,7 +85,7 @@ void FanotifyTranslator::renamed(const backend::FanEvent& ev) {
 }
 
 void FanotifyTranslator::rename_in_model(const backend::FanEvent& ev, NodeId id, const Place& from,
-                                        const Place& to) {
+                                         const Place& to) {
   const std::string from_path = child_path(from.path, ev.name);
   const std::string to_path = child_path(to.path, ev.to_name);
   // Where the consumer has it: where it was told, if the crawl's renames told it elsewhere.
@@ -93,7 +94,10 @@ void FanotifyTranslator::rename_in_model(const backend::FanEvent& ev, NodeId id,
   if (rename_undone(ev, id, from_path, to_path)) {
     if (undone_.size() > 4096) undone_.clear();  // merged-away halves never come
     undone_[Name{to.dir, ev.to_name}] = Home{Name{from.dir, ev.name}, ev.target_key};
-    if (was != from_path) engine_.emit_path(EventKind::rename, from_path, was, model_.node(id).is_dir(), root_for(from_path));
+    if (was != from_path) {
+      engine_.emit_path(EventKind::rename, from_path, was, model_.node(id).is_dir(),
+                        root_for(from_path));
+    }
     tell(ev.target_key, Spot{ev.dir_key, ev.name});
     return;
   }
@@ -116,7 +120,7 @@ void FanotifyTranslator::rename_in_model(const backend::FanEvent& ev, NodeId id,
 }
 
 void FanotifyTranslator::rename_unlisted(const backend::FanEvent& ev, NodeId id, const Place& from,
-                                        const Place& to) {
+                                         const Place& to) {
   const bool is_dir = ev.mask & FAN_ONDIR;
   const std::string from_path = child_path(from.path, ev.name);
   const std::string to_path = child_path(to.path, ev.to_name);
@@ -144,8 +148,9 @@ void FanotifyTranslator::rename_unlisted(const backend::FanEvent& ev, NodeId id,
     // A listing may have met it at its destination on the way there and back.
     if (there == kNoNode || (to_exists && same_object(there, now_to))) return;
     sys::FileStat now_from;
-    if (id == kNoNode && from.dir != kNoNode && fs_.stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 &&
-        same_object(there, now_from) && model_.move(there, from.dir, ev.name)) {
+    if (id == kNoNode && from.dir != kNoNode &&
+        fs_.stat_at(AT_FDCWD, from_path.c_str(), now_from) == 0 && same_object(there, now_from) &&
+        model_.move(there, from.dir, ev.name)) {
       return;
     }
     model_.remove(there);
@@ -182,8 +187,9 @@ std::string FanotifyTranslator::told_path(const std::string& object) {
   return at.known ? child_path(at.path, told->second.name) : std::string{};
 }
 
-bool FanotifyTranslator::rename_undone(const backend::FanEvent& ev, NodeId id, const std::string& from_path,
-                                  const std::string& to_path) const {
+bool FanotifyTranslator::rename_undone(const backend::FanEvent& ev, NodeId id,
+                                       const std::string& from_path,
+                                       const std::string& to_path) const {
   if (!ev.target_key.empty()) {
     // By handle, wherever the two directories are now (their paths may lag queued renames).
     return group_->key_in(ev.dir_key, ev.name) == ev.target_key &&

@@ -18,7 +18,8 @@ FanotifyTranslator::FanotifyTranslator(EngineServices& engine, TreeModel& model,
 
 std::uint64_t FanotifyTranslator::fanotify_mask() const {
   // Structure events always (the model must stay true); the rest only when reported.
-  std::uint64_t m = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
+  std::uint64_t m =
+      FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
   if (opt_.events & event_bit(EventKind::modify)) m |= FAN_MODIFY;
   if (opt_.events & event_bit(EventKind::close_write)) m |= FAN_CLOSE_WRITE;
   if (opt_.events & event_bit(EventKind::attrib)) m |= FAN_ATTRIB;
@@ -32,7 +33,8 @@ Result<std::unique_ptr<backend::Fanotify>> FanotifyTranslator::open_group() cons
   if (opener_) return opener_(fanotify_mask());
   auto backend = backend::FanotifyBackend::open(fanotify_mask());
   if (!backend) return backend.error();
-  return std::unique_ptr<backend::Fanotify>(std::make_unique<backend::FanotifyBackend>(std::move(*backend)));
+  return std::unique_ptr<backend::Fanotify>(
+      std::make_unique<backend::FanotifyBackend>(std::move(*backend)));
 }
 
 Result<void> FanotifyTranslator::open() {
@@ -52,9 +54,12 @@ void FanotifyTranslator::key_existing(NodeId root, const std::unordered_set<Node
   for (NodeId id : model_.subtree_post_order(root)) {
     const Node& n = model_.node(id);
     if (n.is_dir() && !engine_.under_polled(id)) {
-      sys::FsFd fd(fs_, fs_.open_dir(model_.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+      sys::FsFd fd(fs_, fs_.open_dir(model_.path(id).c_str(),
+                                     O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so
-      if (std::string key = group_->key_of(fd.get(), n.st.dev); !key.empty()) map_key(id, key, true);
+      if (std::string key = group_->key_of(fd.get(), n.st.dev); !key.empty()) {
+        map_key(id, key, true);
+      }
       if (!unlisted.count(id)) in_step_.insert(id);
     }
   }
@@ -63,7 +68,8 @@ void FanotifyTranslator::key_existing(NodeId root, const std::unordered_set<Node
 Result<void> FanotifyTranslator::mark_root(NodeId root) {
   std::string path = model_.path(root);
   // A file root: its directory's filesystem is the one to mark.
-  std::string dir = model_.node(root).is_dir() ? path : path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
+  std::string dir =
+      model_.node(root).is_dir() ? path : path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
   if (auto r = group_->mark(dir); !r) return r.error();
   if (model_.node(root).is_dir()) mount_points_.insert(root);
   engine_.announce(root, "fanotify", "asked for", Cause::fanotify_asked);
@@ -172,7 +178,9 @@ void FanotifyTranslator::after_read(bool caught_up) {
 void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
   // Its entries were just reported, or are the consumer's view at ready.
   if ((report || !engine_.has_started()) && model_partial()) in_step_.insert(d);
-  if (std::string key = group_->key_of(fd, model_.node(d).st.dev); !key.empty()) map_key(d, key, true);
+  if (std::string key = group_->key_of(fd, model_.node(d).st.dev); !key.empty()) {
+    map_key(d, key, true);
+  }
   // Its subdirectories too, listed or not: a record about one then has the path the model
   // gives it (event order), not where the directory happens to be when it is read. Not
   // below a non-recursive root: records from inside its subdirectories are not reported.
@@ -190,7 +198,9 @@ void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
 }
 
 void FanotifyTranslator::unlisted(NodeId d) {
-  if (group_ && engine_.crawling() && engine_.has_started()) suspects_.insert(d);  // see drop_suspects()
+  if (group_ && engine_.crawling() && engine_.has_started()) {
+    suspects_.insert(d);  // see drop_suspects()
+  }
 }
 
 void FanotifyTranslator::drop_suspects(const std::function<void()>& before_first_report) {

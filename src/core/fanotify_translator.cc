@@ -187,7 +187,7 @@ void FanotifyTranslator::remember_outside(const std::string& key) {
 }
 
 void FanotifyTranslator::created(const Place& at, const std::string& name, bool is_dir,
-                                const char* reason, const std::string& key) {
+                                 const char* reason, const std::string& key) {
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode || engine_.excluded(path)) return;
@@ -260,13 +260,13 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
 }
 
 NodeId FanotifyTranslator::node_at(const Place& at, const std::string& name,
-                               const std::string& path) const {
+                                   const std::string& path) const {
   // A file root's directory is not in the model: the root is found by its path.
   return at.dir != kNoNode ? model_.find(at.dir, name) : model_.find(kTopNode, path);
 }
 
 void FanotifyTranslator::deleted(const Place& at, const std::string& name, bool is_dir,
-                                const char* reason) {
+                                 const char* reason) {
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode) return;
@@ -280,7 +280,7 @@ void FanotifyTranslator::deleted(const Place& at, const std::string& name, bool 
 }
 
 void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::string& name,
-                                bool is_dir) {
+                                 bool is_dir) {
   // Reading a directory (what every scanner does) is not a change to it.
   if (is_dir && (kind == EventKind::open || kind == EventKind::access ||
                  kind == EventKind::close_nowrite)) {
@@ -381,7 +381,8 @@ void FanotifyTranslator::handle(std::vector<backend::FanEvent>& events) {
   for (const auto& ev : events) {
     if (engine_.has_ended()) return;
     handle_one(ev);
-    engine_.echo_link_changes();  // before the next event: a later change (a sync cookie) must not overtake it
+    // Before the next event: a later change (a sync cookie) must not overtake it.
+    engine_.echo_link_changes();
   }
   // Directories whose path did not resolve when they were to be listed (an ancestor's
   // rename was still queued): list them at their place now. Left unlisted, their entries

@@ -100,7 +100,8 @@ class FanotifyTranslator final : public backend::Tracker {
   };
   struct NameHash {
     std::size_t operator()(const Name& n) const {
-      return std::hash<std::string>()(n.name) ^ (std::hash<NodeId>()(n.dir) * 0x9e3779b97f4a7c15ull);
+      return std::hash<std::string>()(n.name) ^
+             (std::hash<NodeId>()(n.dir) * 0x9e3779b97f4a7c15ull);
     }
   };
   struct Home {

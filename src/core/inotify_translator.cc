@@ -140,7 +140,7 @@ bool InotifyTranslator::pass_wd_to_heir(int wd, NodeId from) {
 }
 
 void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, NodeId to_dir,
-                          const std::string& to_name, bool is_dir_hint) {
+                              const std::string& to_name, bool is_dir_hint) {
   NodeId id = model_.find(from_dir, from_name);
   if (id == kNoNode) {
     engine_.appeared(to_dir, to_name, is_dir_hint, "moved_in");  // source excluded or unknown
@@ -161,12 +161,16 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     return;
   }
   engine_.emit(EventKind::rename, id, from);
-  if (engine_.watched_self(id)) engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
+  if (engine_.watched_self(id)) {
+    engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
+  }
   engine_.check_arrived(id, before, had_stat);  // rename changes ctime; keeps the model exact too
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const Node& n = model_.node(id);
-  if (n.is_dir() && !watches_.watched(id) && opt_.recursive && !engine_.under_polled(id)) engine_.catch_up(id, true);
+  if (n.is_dir() && !watches_.watched(id) && opt_.recursive && !engine_.under_polled(id)) {
+    engine_.catch_up(id, true);
+  }
   // So do directories inside it that met ENOENT because of this very rename: now, in event
   // order, not after the batch, or what they hold would be reported after later events.
   if (n.is_dir() && engine_.any_blind()) engine_.retry_blind(id);
@@ -266,14 +270,17 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
     if (m & (IN_DELETE_SELF | IN_MOVE_SELF)) {
       if (model_.is_root(node)) {
         engine_.root_gone(node, m & IN_DELETE_SELF ? "deleted" : "moved away");
-      } else if ((m & IN_DELETE_SELF) && engine_.watched_self(node) && self_reported_.insert(node).second) {
+      } else if ((m & IN_DELETE_SELF) && engine_.watched_self(node) &&
+                 self_reported_.insert(node).second) {
         engine_.emit(EventKind::delete_self, node);  // before the parent's DELETE, as it came
       }
       return;  // a subdirectory's own DELETE/MOVED event comes from its parent's watch
     }
     if (model_.is_root(node) && !model_.node(node).is_dir()) {
       EventKind k = kind_of(m);
-      if (k == EventKind::modify || k == EventKind::close_write || k == EventKind::attrib) engine_.restat(node);
+      if (k == EventKind::modify || k == EventKind::close_write || k == EventKind::attrib) {
+        engine_.restat(node);
+      }
       engine_.emit(k, node);
     }
     return;  // directory self events (open/access of the dir itself) carry no change
@@ -306,7 +313,8 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
 void InotifyTranslator::handle(std::vector<backend::RawEvent>& events) {
   for (const auto& ev : events) {
     handle_one(ev);
-    engine_.echo_link_changes();  // before the next event: a later change (a sync cookie) must not overtake it
+    // Before the next event: a later change (a sync cookie) must not overtake it.
+    engine_.echo_link_changes();
   }
   engine_.retry_blind();
   if (pending_move_ && !engine_.has_ended() && backend_) {
