@@ -85,10 +85,8 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
-    for (backend::Tracker* t : {poll_tracker.get(), static_cast<backend::Tracker*>(fanotify.get()),
-                                static_cast<backend::Tracker*>(inotify.get())}) {
-      t->unwatch(id);
-    }
+    backend::Tracker* const all[] = {poll_tracker.get(), fanotify.get(), inotify.get()};
+    for (backend::Tracker* t : all) t->unwatch(id);
   });
 }
 

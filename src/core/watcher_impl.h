@@ -98,9 +98,9 @@ struct Watcher::Impl final : core::EngineServices {
   // The mechanisms, each a backend::Tracker the loop drives alike. At most one kernel
   // tracker is live: inotify's or fanotify's.
   backend::Tracker* kernel_tracker() const {
-    return inotify->live() ? static_cast<backend::Tracker*>(inotify.get())
-           : fanotify->live() ? fanotify.get()
-                              : nullptr;
+    if (inotify->live()) return inotify.get();
+    if (fanotify->live()) return fanotify.get();
+    return nullptr;
   }
   // The live trackers, kernel first (a null entry: none).
   std::array<backend::Tracker*, 2> trackers() const { return {kernel_tracker(), poll_tracker.get()}; }
