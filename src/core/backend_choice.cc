@@ -1,15 +1,12 @@
 // Which mechanism watches which part of the tree: inotify by default, a fanotify filesystem
 // mark for large trees where allowed (or when asked), polling where the kernel cannot see
 // changes. Every decision is reported as a `backend` event and a verbose diagnostic.
-#include <fcntl.h>
 #include <malloc.h>
-#include <sys/fanotify.h>
 
 #include <climits>
 #include <cstdlib>
 
 #include "core/fs_kind.h"
-#include "sys/mountinfo.h"
 #include "core/watcher_impl.h"
 
 namespace lookout {
@@ -44,33 +41,17 @@ std::optional<Watcher::Impl::PollingReason> Watcher::Impl::polling_reason(const 
   return std::nullopt;
 }
 
-Result<std::unique_ptr<backend::Fanotify>> Watcher::Impl::open_fanotify() const {
-  if (fanotify_opener) return fanotify_opener(fanotify_mask());
-  auto backend = backend::FanotifyBackend::open(fanotify_mask());
-  if (!backend) return backend.error();
-  return std::unique_ptr<backend::Fanotify>(std::make_unique<backend::FanotifyBackend>(std::move(*backend)));
+bool Watcher::Impl::polling_instead(NodeId dir, const std::string& path) {
+  auto why = polling_reason(path);
+  if (!why) return false;
+  start_polling(dir, nullptr);
+  announce(dir, "poll", why->why, why->cause);
+  return true;
 }
 
-std::uint64_t Watcher::Impl::fanotify_mask() const {
-  // Structure events always (the model must stay true); the rest only when reported.
-  std::uint64_t m = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR;
-  if (opt.events & event_bit(EventKind::modify)) m |= FAN_MODIFY;
-  if (opt.events & event_bit(EventKind::close_write)) m |= FAN_CLOSE_WRITE;
-  if (opt.events & event_bit(EventKind::attrib)) m |= FAN_ATTRIB;
-  if (opt.events & event_bit(EventKind::open)) m |= FAN_OPEN;
-  if (opt.events & event_bit(EventKind::access)) m |= FAN_ACCESS;
-  if (opt.events & event_bit(EventKind::close_nowrite)) m |= FAN_CLOSE_NOWRITE;
-  return m;
-}
-
-Result<void> Watcher::Impl::mark_root(NodeId root) {
-  std::string path = model.path(root);
-  // A file root: its directory's filesystem is the one to mark.
-  std::string dir = model.node(root).is_dir() ? path : path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
-  if (auto r = fan->mark(dir); !r) return r.error();
-  if (model.node(root).is_dir()) fan_mount_points.insert(root);
-  announce(root, "fanotify", "asked for", Cause::fanotify_asked);
-  return {};
+void Watcher::Impl::poll_instead(NodeId dir, const std::string& why) {
+  start_polling(dir, nullptr);
+  announce(dir, "poll", why);
 }
 
 bool Watcher::Impl::switch_to_fanotify(NodeId root) {
@@ -85,88 +66,23 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
     }
     return false;
   };
-  auto backend = open_fanotify();
+  auto backend = fanotify->open_group();
   if (!backend) return why_not(backend.error().message);
   if (auto r = (*backend)->mark(path); !r) return why_not(r.error().message);
-  fan = std::move(*backend);
-  fan_mount_points.insert(root);
-  crawl_tail = true;  // the rest of the crawl runs after ready
+  fanotify->adopt(std::move(*backend), root);
   // The mark sees everything from now on. What the watches saw before it (changes to the
   // directories listed so far) is only in their queue: applied before the watches go, so
   // those directories are in step with the consumer's view at ready. Then each gets its key.
-  raw.clear();
-  if (inotify->drain(raw, SIZE_MAX)) handle(raw);
+  inotify->drain_all();
   std::unordered_set<NodeId> unlisted;
   if (crawl) unlisted.insert(crawl->pending().begin(), crawl->pending().end());
-  inotify.reset();
-  watches.clear();  // every node's wd went with the instance
-  wd_heirs.clear();
+  inotify->close();
   blind.clear();
-  for (NodeId id : model.subtree_post_order(root)) {
-    const core::Node& n = model.node(id);
-    if (n.is_dir() && !under_polled(id)) {
-      sys::FsFd fd(*fs, fs->open_dir(model.path(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-      if (!fd.valid()) continue;  // gone: its parent's listing or event says so
-      if (std::string key = fan->key_of(fd.get(), n.st.dev); !key.empty()) fan_map(id, key, true);
-      if (!unlisted.count(id)) fan_in_step.insert(id);
-    }
-  }
+  fanotify->key_existing(root, unlisted);
   announce(root, "fanotify",
            "more than " + std::to_string(kFanotifyMinDirs) +
                " directories: one filesystem mark instead of a watch each");
   return true;
-}
-
-bool Watcher::Impl::mark_submounts(NodeId root) {
-  auto mounts = fs->mounts();
-  if (!mounts) return false;
-  std::string real;
-  if (fs->real_path(model.path(root).c_str(), real) != 0) return false;
-  for (const sys::MountEntry* m : sys::find_submounts(*mounts, real)) {
-    if (m->mount_point == real) continue;
-    if (excluded(m->mount_point)) continue;
-    if (polling_reason(m->mount_point) || !fan->mark(m->mount_point)) return false;
-    announce_path(m->mount_point, root, "fanotify",
-                  "a mount of its own (" + m->fstype + "): one more filesystem mark");
-  }
-  return true;
-}
-
-void Watcher::Impl::enter_submount(NodeId dir, const std::string& path) {
-  if (auto why = polling_reason(path)) {
-    start_polling(dir, nullptr);
-    announce(dir, "poll", why->why, why->cause);
-    return;
-  }
-  if (auto r = fan->mark(path); !r) {
-    start_polling(dir, nullptr);
-    announce(dir, "poll", "a mount without fanotify support: " + r.error().message);
-    return;
-  }
-  announce(dir, "fanotify", "a mount of its own: one more filesystem mark");
-}
-
-void Watcher::Impl::check_mount_points() {
-  fs->rearm_mount_notice(mountinfo_fd->get());
-  std::vector<NodeId> points(fan_mount_points.begin(), fan_mount_points.end());
-  for (NodeId id : points) {
-    if (!model.valid(id)) {
-      fan_mount_points.erase(id);
-      continue;
-    }
-    sys::FileStat st;
-    std::string path = model.path(id);
-    // A mount point gone from its path was moved or deleted: its own records say so.
-    if (fs->stat_follow(path.c_str(), st) != 0 || st.dev == model.node(id).st.dev) continue;
-    // Unmounted (or covered by another mount): what is there now differs wholesale.
-    fan_mount_points.erase(id);
-    emit(EventKind::unmount, id);
-    if (model.is_root(id)) {
-      root_gone(id, "unmounted");
-    } else {
-      schedule_rescan("unmount");
-    }
-  }
 }
 
 void Watcher::Impl::release_crawl_memory() {

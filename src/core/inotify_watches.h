@@ -1,9 +1,9 @@
 // InotifyWatches: which model directory each inotify watch descriptor stands for, and back.
 // A side table of the inotify side, so the tree model knows nothing of inotify and a node
-// pays nothing for it under fanotify or polling (as fanotify keys its directories in
-// fan_dirs / fan_key_of). Both directions are set and cleared explicitly: a wd may point at
-// a node that no longer holds it (see Watcher::Impl::watch_dir), so readers check both.
-// Loop thread only.
+// pays nothing for it under fanotify or polling (as FanotifyTranslator keys its directories
+// by handle in its own maps). Owned by InotifyTranslator. Both directions are set and cleared
+// explicitly: a wd may point at a node that no longer holds it (see
+// InotifyTranslator::watch_dir), so readers check both. Loop thread only.
 #pragma once
 
 #include <vector>

@@ -19,14 +19,14 @@ class Watcher::Impl::PollLink final : public backend::PollHost {
   void root_gone(NodeId root, const char* how) override { w_.root_gone(root, how); }
   void appeared(NodeId dir, const std::string& name) override { w_.appeared(dir, name, true); }
   bool rewatch(NodeId dir) override {
-    if (!w_.inotify || w_.opt.backend == BackendChoice::poll) return false;
-    if (!w_.watch_dir(dir, w_.model.path(dir))) return false;
+    if (!w_.inotify->live() || w_.opt.backend == BackendChoice::poll) return false;
+    if (!w_.inotify->watch_dir(dir, w_.model.path(dir))) return false;
     w_.poller.stop(dir);  // before the catch-up, which lists only what is not polled
     w_.catch_up(dir, true);
     w_.announce(dir, "inotify", "the inotify watch limit allows watching it again");
     return true;
   }
-  bool watched(NodeId dir) const override { return w_.watches.watched(dir); }
+  bool watched(NodeId dir) const override { return w_.inotify->watched(dir); }
   void catch_up(NodeId dir) override { w_.catch_up(dir, true); }
   bool at_mount_boundary(NodeId dir) const override { return w_.at_mount_boundary(dir); }
   void hash(NodeId live_dir, core::TreeModel& fresh, NodeId fresh_dir) override {

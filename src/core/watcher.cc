@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,17 +34,6 @@ std::string make_absolute(sys::Fs& fs, const std::string& p) {
   return sys::absolute_path(cwd, p);
 }
 
-std::uint32_t mask_for(EventMask events) {
-  std::uint32_t m = 0;
-  if (events & event_bit(EventKind::modify)) m |= IN_MODIFY;
-  if (events & event_bit(EventKind::close_write)) m |= IN_CLOSE_WRITE;
-  if (events & event_bit(EventKind::attrib)) m |= IN_ATTRIB;
-  if (events & event_bit(EventKind::open)) m |= IN_OPEN;
-  if (events & event_bit(EventKind::access)) m |= IN_ACCESS;
-  if (events & event_bit(EventKind::close_nowrite)) m |= IN_CLOSE_NOWRITE;
-  return m;
-}
-
 // True once request_stop() has written stop_fd. poll(), not read(): the count stays for
 // step(). Checked between slices of the start-up crawl, which runs before the loop does.
 bool stop_pending(sys::Waiter& waiter, int stop_fd) {
@@ -60,19 +48,20 @@ constexpr std::size_t kStopCheckDirs = 64;
 Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     : clock(seams.clock ? seams.clock : &sys::system_clock()),
       fs(seams.fs ? seams.fs : &sys::real_fs()),
-      inotify_calls(seams.inotify ? seams.inotify : &sys::real_inotify_calls()),
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
-      fanotify_opener(std::move(seams.fanotify)),
       may_use_fanotify(seams.may_use_fanotify ? std::move(seams.may_use_fanotify)
                                               : std::function<bool()>(sys::has_cap_sys_admin)),
       opt(std::move(o)),
       shared_log(std::make_shared<core::EventLog>()),
       log(*shared_log),
       stop_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      inotify(std::make_unique<core::InotifyTranslator>(
+          *this, model, opt, *fs, seams.inotify ? *seams.inotify : sys::real_inotify_calls(),
+          *waiter)),
+      fanotify(std::make_unique<core::FanotifyTranslator>(*this, model, opt, *fs,
+                                                          std::move(seams.fanotify))),
       poll_host(make_poll_host()),
       poll_tracker(make_poll_tracker()),
-      inotify_link(make_inotify_link()),
-      fanotify_link(make_fanotify_link()),
       poller(backend::PollOptions{opt.poll_min_ms, opt.poll_max_ms, opt.poll_full_every_ms,
                                   opt.poll_full, opt.recursive}) {
   if (opt.primary_consumer) {
@@ -83,20 +72,12 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     primary = log.add_reader(so, /*hold_loop=*/true);
     primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
-  // Structure events are always needed to keep the model true, whatever is reported.
-  // IN_EXCL_UNLINK: no events for names already unlinked
-  // (docs/kernel-facts.md#deleted-open-file-events); IN_ONLYDIR: never turn a directory watch into
-  // a file watch through a race.
-  dir_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
-             IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW | mask_for(opt.events);
-  file_mask = IN_DELETE_SELF | IN_MOVE_SELF | mask_for(opt.events);
   model.set_remove_hook([this](NodeId id, const core::Node&) {
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
-    crawl_suspects.erase(id);
-    self_reported.erase(id);
-    for (backend::Tracker* t : {poll_tracker.get(), fanotify_link.get(), inotify_link.get()}) t->unwatch(id);
+    backend::Tracker* const all[] = {poll_tracker.get(), fanotify.get(), inotify.get()};
+    for (backend::Tracker* t : all) t->unwatch(id);
   });
 }
 
@@ -160,48 +141,6 @@ void Watcher::Impl::end(Error e) {
   if (opt.on_diagnostic) opt.on_diagnostic(end_error, true);
 }
 
-Result<void> Watcher::Impl::watch_dir(NodeId dir, const std::string& path) {
-  bool root = model.is_root(dir);
-  // Roots may be symlinks the user named on purpose (a ConfigMap's ..data): follow those.
-  std::uint32_t mask = model.node(dir).is_dir() ? dir_mask : file_mask;
-  if (root && opt.follow_root_symlinks) mask &= ~static_cast<std::uint32_t>(IN_DONT_FOLLOW);
-  if (root && !opt.follow_root_symlinks) mask |= IN_DONT_FOLLOW;
-  auto wd = inotify->watch(path, mask);
-  if (!wd) return wd.error();
-  int w = *wd;
-  NodeId prev = watches.node_of(w);
-  if (prev != kNoNode && prev != dir && model.valid(prev) && watches.wd_of(prev) == w) {
-    // Watches are per inode, so the kernel handed back a wd the model holds for another
-    // path. If that path still leads to this directory it is a bind mount: the first path
-    // keeps the wd. Otherwise this listing ran ahead of the events: the directory has moved
-    // here and the events saying so are still queued. Those events, and all queued before
-    // them for this wd, happened where the other node is, so the wd stays with it; this
-    // node inherits it when that one is moved onto it or removed (pass_wd_to_heir).
-    sys::FileStat st;
-    std::string prev_path = model.path(prev);
-    if (fs->stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model.node(dir).st.ino ||
-        st.dev != model.node(dir).st.dev) {
-      wd_heirs[w] = WdHeir{dir, model.node(dir).st.ino};
-    }
-    return {};
-  }
-  watches.bind(dir, w);
-  return {};
-}
-
-bool Watcher::Impl::pass_wd_to_heir(int wd, NodeId from) {
-  auto it = wd_heirs.find(wd);
-  if (it == wd_heirs.end()) return false;
-  WdHeir heir = it->second;
-  wd_heirs.erase(it);
-  // Node ids are reused: the heir must still be that directory, and still without a watch.
-  if (heir.node == from || !model.valid(heir.node)) return false;
-  const core::Node& n = model.node(heir.node);
-  if (!n.is_dir() || n.st.ino != heir.ino || watches.watched(heir.node)) return false;
-  watches.bind(heir.node, wd);
-  return true;
-}
-
 core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   core::ScanHooks hooks;
   hooks.enter_dir = [this](NodeId d, const std::string& path) {
@@ -248,29 +187,12 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   hooks.error = [this](const Error& e) { warn(e); };
   hooks.unlisted = [this](NodeId d) {
     blind.insert(d);
-    if (fan && crawl && started) crawl_suspects.insert(d);  // see settle_crawl()
+    fanotify->unlisted(d);  // see settle_crawl()
   };
   hooks.starved = [this](NodeId d, int err) { note_starved(d, err); };
   hooks.stat_files = [this](NodeId d) { return !defer_file_stats || under_polled(d); };
   hooks.listed = [this, report](NodeId d, int fd) {
-    if (!fan) return;
-    // Its entries were just reported, or are the consumer's view at ready.
-    if ((report || !started) && model_partial()) fan_in_step.insert(d);
-    if (std::string key = fan->key_of(fd, model.node(d).st.dev); !key.empty()) fan_map(d, key, true);
-    // Its subdirectories too, listed or not: a record about one then has the path the model
-    // gives it (event order), not where the directory happens to be when it is read. Not
-    // below a non-recursive root: records from inside its subdirectories are not reported.
-    if (opt.recursive) model.for_each_child(d, [&](NodeId c) {
-      const core::Node& n = model.node(c);
-      if (!n.is_dir() || fan_key_of.count(c) || n.st.dev != model.node(d).st.dev) return;
-      if (std::string key = fan->key_of(fd, n.name, n.st.dev); !key.empty()) fan_map(c, key, true);
-    });
-    // Listed after ready with entries changed since: see settle_crawl().
-    sys::FileStat st;
-    if (crawl && started &&
-        (fs->fstat(fd, st) != 0 || std::max(st.mtime_ns, st.ctime_ns) >= started_ns)) {
-      crawl_suspects.insert(d);
-    }
+    if (fanotify->live()) fanotify->listed(d, fd, report);
   };
   return hooks;
 }
@@ -306,7 +228,7 @@ void Watcher::Impl::retry_starved() {
   std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
   for (NodeId d : ids) {
     if (!model.valid(d) || !model.node(d).is_dir()) continue;
-    if (fan && crawl && !in_step(d)) {
+    if (fanotify->live() && crawl && !fanotify->in_step(d)) {
       crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl
     } else {
       catch_up(d, true);  // failing again puts it back in `starved`
@@ -323,15 +245,11 @@ void Watcher::Impl::catch_up(NodeId dir, bool report) {
 }
 
 Result<void> Watcher::Impl::start() {
-  self_pid = ::getpid();
+  fanotify->set_self_pid(::getpid());
   if (opt.backend == BackendChoice::fanotify) {
-    auto backend = open_fanotify();
-    if (!backend) return backend.error();
-    fan = std::move(*backend);
+    if (auto r = fanotify->open(); !r) return r.error();
   } else if (opt.backend != BackendChoice::poll) {
-    auto backend = backend::InotifyBackend::open(*inotify_calls);
-    if (!backend) return backend.error();
-    inotify.emplace(std::move(*backend));
+    if (auto r = inotify->open(); !r) return r.error();
   }
   auto fr = core::PathFilter::create(core::FilterSpec{opt.exclude_regex, opt.exclude_regex_icase,
                                                       opt.include_regex, opt.include_regex_icase,
@@ -376,18 +294,18 @@ Result<void> Watcher::Impl::start() {
     if (opt.backend == BackendChoice::poll) {
       start_polling(root, nullptr);
       announce(root, "poll", "asked for", Cause::poll_asked);
-    } else if (fan) {
-      if (auto r = mark_root(root); !r) return r.error();
+    } else if (fanotify->live()) {
+      if (auto r = fanotify->mark_root(root); !r) return r.error();
     }
     // Without -r too: the root's own entries enter the model (scan_hooks lists no deeper).
     const bool crawl_root = st.type == sys::FileType::dir;
-    if (fan) {
+    if (fanotify->live()) {
       // The mark is live: ready now, the model fills in from the loop (continue_crawl),
       // unless a mount below needs polling (only a listing before ready can baseline it).
       if (crawl_root) {
         if (!crawl) crawl.emplace(model, scan_hooks(false), *fs);
         crawl->begin(root);
-        if (!mark_submounts(root)) {
+        if (!fanotify->mark_submounts(root)) {
           finish_crawl();
         } else if (crawl->run(kFanotifyMinDirs)) {
           // The first kFanotifyMinDirs directories before ready, as auto mode lists them
@@ -399,7 +317,7 @@ Result<void> Watcher::Impl::start() {
           // settle_crawl() can report it away and back.
           crawl.reset();
         } else {
-          crawl_tail = true;
+          fanotify->crawl_continues();
         }
       }
     } else if (crawl_root) {
@@ -424,17 +342,17 @@ Result<void> Watcher::Impl::start() {
                           may_use_fanotify() && !under_polled(root);
       auto listed = crawl_some(try_fanotify ? kFanotifyMinDirs : SIZE_MAX);
       if (!listed) return interrupted;
-      if (!*listed && !(try_fanotify && switch_to_fanotify(root) && mark_submounts(root))) {
+      if (!*listed && !(try_fanotify && switch_to_fanotify(root) && fanotify->mark_submounts(root))) {
         if (!crawl_some(SIZE_MAX)) return interrupted;
       }
-      if (!fan) crawl.reset();  // finished; with a mark the rest fills in after ready
+      if (!fanotify->live()) crawl.reset();  // finished; with a mark the rest fills in after ready
       if (ended) return end_error;
-      if (!fan && !watches.watched(root) && !under_polled(root)) {
+      if (!fanotify->live() && !inotify->watched(root) && !under_polled(root)) {
         return Error{ErrorCode::permission_denied, EACCES, abs,
                      "cannot watch " + abs + ": the directory could not be watched"};
       }
     } else if (!under_polled(root)) {
-      if (auto r = watch_dir(root, abs); !r) return r.error();
+      if (auto r = inotify->watch_dir(root, abs); !r) return r.error();
     }
   }
   if (opt.checksum) {
@@ -531,8 +449,8 @@ void Watcher::Impl::retry_blind(NodeId under) {
   std::sort(ids.begin(), ids.end(), [&](NodeId a, NodeId b) { return depth(a) < depth(b); });
   for (NodeId d : ids) {
     if (!model.valid(d) || !model.node(d).is_dir() || under_polled(d)) continue;
-    if (fan && crawl && !in_step(d)) {
-      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (see handle_fan)
+    if (fanotify->live() && crawl && !fanotify->in_step(d)) {
+      crawl->begin(d);  // fanotify: a crawl's directory goes back to the crawl (its handle())
     } else {
       restat(d);
       catch_up(d, true);
@@ -597,14 +515,7 @@ void Watcher::Impl::settle_crawl(const std::function<void()>& before_first_repor
   // Directories unchanged since ready when listed hold what the consumer has; the root was
   // listed before ready. The consumer ends with the real tree, re-reading only what changed.
   finish_crawl();
-  std::vector<NodeId> suspects(crawl_suspects.begin(), crawl_suspects.end());
-  crawl_suspects.clear();
-  for (NodeId d : suspects) {
-    if (!model.valid(d) || model.is_root(d) || !model.node(d).is_dir()) continue;
-    before_first_report();
-    emit(EventKind::remove, d, {}, "");
-    model.remove(d);
-  }
+  fanotify->drop_suspects(before_first_report);
 }
 
 void Watcher::Impl::rescan(const std::string& reason) {
@@ -623,8 +534,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
   if (!backstop) announce_rescan();
   // A half-filled model (fanotify's crawl) cannot be diffed as it is: settle it first.
   settle_crawl(announce_rescan);
-  fan_virtual.clear();  // the diff puts every object where it is
-  fan_told.clear();
+  fanotify->forget_renames();
   // Events still queued describe changes the scan below may already include; the model
   // absorbs them idempotently.
   for (NodeId root : model.children(core::kTopNode)) {
@@ -659,19 +569,19 @@ void Watcher::Impl::rescan(const std::string& reason) {
     core::reconcile(model, root, fresh, fresh_root, sink);
     // Watch the new directories now and list them: everything inside is reported as created.
     for (NodeId d : new_dirs) {
-      if (model.valid(d) && !watches.watched(d)) catch_up(d, true);
+      if (model.valid(d) && !inotify->watched(d)) catch_up(d, true);
     }
     // Any directory still without a watch (its catch-up met ENOENT, its wd went to another
     // path, it was known only from an event whose stat failed) would stay blind: fix all.
-    if (inotify && opt.recursive) {
+    if (inotify->live() && opt.recursive) {
       std::vector<NodeId> blind;
       for (NodeId id : model.subtree_post_order(root)) {
         const core::Node& n = model.node(id);
-        if (n.is_dir() && !watches.watched(id) && !under_polled(id)) blind.push_back(id);
+        if (n.is_dir() && !inotify->watched(id) && !under_polled(id)) blind.push_back(id);
       }
       if (!blind.empty()) announce_rescan();
       for (auto it = blind.rbegin(); it != blind.rend(); ++it) {  // parents first
-        if (model.valid(*it) && !watches.watched(*it)) catch_up(*it, true);
+        if (model.valid(*it) && !inotify->watched(*it)) catch_up(*it, true);
       }
     }
   }
@@ -815,8 +725,8 @@ void Watcher::Impl::publish_stats() {
   WatcherStats s = stats;
   s.events = log.appended();
   s.coalesced = log.coalesced();
-  s.watches = inotify ? inotify->watch_count() : 0;
-  s.fanotify_marks = fan ? fan->mark_count() : 0;
+  s.watches = inotify->watch_count();
+  s.fanotify_marks = fanotify->mark_count();
   s.crawling = crawl.has_value();
   s.nodes = model.size();
   s.polled_dirs = poller.size();

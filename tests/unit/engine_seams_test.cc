@@ -197,8 +197,8 @@ TEST_P(FanotifySwitch, ALargeTreeGoesToFanotifyOnlyWhenAllowed) {
   ASSERT_TRUE(w->start());
   for (int i = 0; i < 3; ++i) w->step(0);  // the crawl after ready, when fanotify took over
   EXPECT_EQ(opened, allowed);
-  EXPECT_EQ(w->fan != nullptr, allowed);
-  EXPECT_EQ(w->inotify.has_value(), !allowed);
+  EXPECT_EQ(w->fanotify->live(), allowed);
+  EXPECT_EQ(w->inotify->live(), !allowed);
   EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 11);  // listed whole either way
   EXPECT_EQ(fs.open_fds(), 0u);
 }

@@ -1,0 +1,144 @@
+// What an entry's arrival, departure or change means for the model, the same whichever
+// mechanism saw it (inotify, fanotify, polling, a rescan's catch-up): the engine's side of the
+// translators (see core/engine_services.h). Kernel events are hints: every operation here is
+// idempotent against the model, so an event that a catch-up scan or a rescan already
+// accounted for changes nothing and reports nothing.
+#include <fcntl.h>
+
+#include <string_view>
+
+#include "core/watcher_impl.h"
+
+namespace lookout {
+
+using core::kNoNode;
+using core::NodeId;
+
+void Watcher::Impl::restat(NodeId id) {
+  std::string p = model.path(id);
+  sys::FileStat st;
+  core::Node& n = model.node(id);
+  if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
+    if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
+    return;
+  }
+  // A file's name that holds another inode now was renamed over or re-created, and the
+  // event saying so is still queued: taking the newcomer's stat here would make that event
+  // look like nothing happened (appeared() compares inodes). The model keeps the old one.
+  if (!n.is_dir() && model.stat_known(id) && (st.ino != n.st.ino || st.dev != n.st.dev)) return;
+  n.st = st;
+  model.set_stat_known(id, true);
+}
+
+void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
+                             const char* reason) {
+  NodeId existing = model.find(dir, name);
+  std::string path = model.child_path(dir, name);
+  sys::FileStat st;
+  bool known = fs->stat_at(AT_FDCWD, path.c_str(), st) == 0;
+  if (existing != kNoNode) {
+    // Usually a catch-up scan reported it already. But a rename onto an existing name
+    // (MOVED_TO) puts another object there: the one the model holds is gone, and what
+    // arrived must be reported and listed, or its contents would never be.
+    const sys::FileStat& had = model.node(existing).st;
+    if (!known) {
+      // The path is stale (an ancestor's rename still queued): whether another object
+      // arrived cannot be told yet. Look again once the path resolves (recheck_replaced).
+      replaced_maybe.insert(existing);
+      return;
+    }
+    if (had.ino == st.ino && had.type == st.type) return;
+    vanished(dir, name);
+  }
+  if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
+  if (excluded(path)) return;
+  NodeId id = model.add(dir, name, st, known);
+  emit(EventKind::create, id, {}, reason);
+  note_link_arrival(id);
+  // Watch first, then list: whatever was created inside before the watch existed is found
+  // by the listing, whatever comes after by the watch (0 missed in 4000 trials:
+  // docs/kernel-facts.md#new-directory-race).
+  if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);
+  // The path did not resolve: an ancestor was renamed and its event is still queued.
+  if (!known && is_dir_hint && opt.recursive) blind.insert(id);
+}
+
+void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
+  const sys::FileStat before = model.node(id).st;
+  const bool had_stat = model.stat_known(id);
+  restat(id);
+  const core::Node& n = model.node(id);
+  // Not check_arrived(): a file that entered without a stat (its path was stale) has no
+  // stamps to compare, and its mtime says nothing about a write nobody reported.
+  if (kind != EventKind::attrib || n.is_dir() || !had_stat || !model.stat_known(id)) return;
+  if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
+  emit(EventKind::modify, id, {}, "stamps");
+  note_link_change(id, EventKind::modify);
+}
+
+void Watcher::Impl::recheck_replaced() {
+  std::vector<NodeId> ids(replaced_maybe.begin(), replaced_maybe.end());
+  replaced_maybe.clear();
+  for (NodeId id : ids) {
+    if (!model.valid(id) || model.node(id).parent == core::kTopNode || model.is_root(id)) continue;
+    sys::FileStat st;
+    if (fs->stat_at(AT_FDCWD, model.path(id).c_str(), st) != 0) {
+      // Still stale, or gone (its delete is queued and removes the node): try again later.
+      if (replaced_maybe.size() < 4096) replaced_maybe.insert(id);
+      continue;
+    }
+    const core::Node& n = model.node(id);
+    if (model.stat_known(id) && st.ino == n.st.ino && st.dev == n.st.dev && st.type == n.st.type) continue;
+    if (!model.stat_known(id) && st.type == n.st.type && !n.is_dir()) continue;  // nothing to compare
+    NodeId dir = n.parent;
+    std::string name = n.name;
+    vanished(dir, name);
+    appeared(dir, name, st.type == sys::FileType::dir, "moved_in");
+  }
+}
+
+void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* reason) {
+  NodeId id = model.find(dir, name);
+  if (id == kNoNode) return;
+  // Children normally went first (rm -rf is bottom-up); any left over were missed or moved
+  // out with the directory: report each, deepest first, so a consumer can apply them.
+  const bool moved_out = std::string_view(reason) == "moved_out";
+  for (NodeId n : model.subtree_post_order(id)) {
+    // inotifywait -e delete_self: each watched directory reports its own end. inotify
+    // says when (InotifyTranslator::owns_delete_self); fanotify and polling have no such
+    // event: made here, just before the parent's DELETE.
+    if (!moved_out && watched_self(n) && !inotify->owns_delete_self(n)) {
+      emit(EventKind::delete_self, n);
+    }
+    emit(EventKind::remove, n, {}, n == id ? reason : "");
+  }
+  // Moved out: inotify's MOVE_SELF follows the MOVED_FROM and names the old place.
+  if (moved_out && watched_self(id)) emit(EventKind::move_self, id);
+  model.remove(id);
+}
+
+bool Watcher::Impl::watched_self(NodeId id) const {
+  // The nodes inotifywait holds a watch on: every directory under -r, else only the roots.
+  return model.is_root(id) || (opt.recursive && model.node(id).is_dir());
+}
+
+void Watcher::Impl::root_gone(NodeId root, const char* how) {
+  if (!model.valid(root)) return;
+  std::string path = model.path(root);
+  std::string_view h = how;
+  if (h == "deleted") emit(EventKind::delete_self, root);
+  if (h == "moved away") emit(EventKind::move_self, root);
+  emit(EventKind::remove, root);
+  model.remove(root);
+  bool any_left = false;
+  model.for_each_child(core::kTopNode, [&](NodeId) { any_left = true; });
+  if (!any_left) {
+    end(Error{ErrorCode::root_gone, 0, path,
+              "watched path " + path + " was " + how + "; nothing is left to watch"});
+  } else if (opt.on_diagnostic) {
+    opt.on_diagnostic(Error{ErrorCode::root_gone, 0, path, "watched path " + path + " was " + how},
+                      false);
+  }
+}
+
+}  // namespace lookout
