@@ -81,7 +81,9 @@ std::string display_form(std::string_view s) {
   return out;
 }
 
-void append_path_field(const char* key, const std::string& path, std::string& out) {
+}  // namespace
+
+void append_path_field(const char* key, std::string_view path, std::string& out) {
   out += ",\"";
   out += key;
   out += "\":";
@@ -96,7 +98,6 @@ void append_path_field(const char* key, const std::string& path, std::string& ou
   out += base64(path);
   out += '"';
 }
-}  // namespace
 
 void append_json_string(std::string_view s, std::string& out) {
   out.push_back('"');

@@ -23,5 +23,7 @@ void append_rfc3339(std::int64_t realtime_ns, std::string& out);
 bool valid_utf8(std::string_view s);
 std::string base64(std::string_view bytes);
 void append_json_string(std::string_view s, std::string& out);
+// `,"key":"path"` and, when the bytes are not UTF-8, `,"key_b64":"..."` with them exactly.
+void append_path_field(const char* key, std::string_view path, std::string& out);
 
 }  // namespace lookout::sink
