@@ -44,6 +44,9 @@ void CompletionTracker::add(const Event& e, bool polled, std::int64_t now_ms, st
       [[fallthrough]];
     case EventKind::modify: {
       Entry& en = entry(e.path, now_ns);
+      // The engine may report a modify right after a rename when the write it saw before had
+      // stale stamps: if nothing moved since the file was judged complete, it stays so.
+      if (e.kind == EventKind::modify && en.state == State::complete && e.stat && same_stamps(e.stat, en.stamps)) return;
       en.polled = polled;
       set(e.path, en, State::writing, now_ms, e.stat ? e.stat : stat_(e.path));
       return;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -127,7 +128,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Op
   namespace fs = std::filesystem;
   std::string moved;
   struct stat st;
-  const bool exists = ::stat(path.c_str(), &st) == 0;
+  bool exists = ::stat(path.c_str(), &st) == 0;
   if (!exists && (o.read_only || !o.create)) {
     return error_from_errno(errno, "journal", path, "lookout ingest writes it; name the journal file");
   }
@@ -146,6 +147,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Op
       std::string from = path + side;
       if (::access(from.c_str(), F_OK) == 0) ::rename(from.c_str(), (moved + side).c_str());
     }
+    exists = false;
   }
   if (!o.read_only) {
     std::error_code ec;
@@ -153,9 +155,40 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Op
     if (!parent.empty()) fs::create_directories(parent, ec);
     if (ec) return error_from_errno(ec.value(), "cannot make the journal's directory", parent.string());
   }
-  sqlite3* db = nullptr;
+  std::string parent = fs::path(path).parent_path().string();
+  if (parent.empty()) parent = ".";
+  if (!o.read_only && exists && ::access(path.c_str(), W_OK) != 0) {
+    int err = errno;
+    return Error{ErrorCode::permission_denied, err, path,
+                 "journal " + path + ": is read-only (" + std::strerror(err) +
+                     "); make it writable, or put the journal elsewhere"};
+  }
+  if (!o.read_only && ::access(parent.c_str(), W_OK) != 0) {
+    int err = errno;
+    return Error{ErrorCode::permission_denied, err, path,
+                 "journal " + path + ": its directory is read-only (" + std::strerror(err) +
+                     "; SQLite keeps -wal and -shm files beside it); make it writable, or put the journal elsewhere"};
+  }
+  // A reader on a read-only directory cannot make the -shm file WAL readers share: read the
+  // file as it is (nobody can be writing it there).
+  std::string name = path;
   int flags = o.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (o.read_only && ::access(parent.c_str(), W_OK) != 0 && ::access((path + "-shm").c_str(), F_OK) != 0) {
+    name = "file:";
+    for (char c : fs::absolute(path).string()) {
+      if (c == '?' || c == '#' || c == '%') {
+        char b[4];
+        std::snprintf(b, sizeof b, "%%%02X", static_cast<unsigned char>(c));
+        name += b;
+      } else {
+        name.push_back(c);
+      }
+    }
+    name += "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<Journal> j(new Journal(path, db));
   j->moved_aside_ = moved;
   if (rc != SQLITE_OK) {

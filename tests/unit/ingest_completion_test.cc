@@ -107,6 +107,25 @@ TEST_F(IngestCompletion, ARenameIntoPlaceIsTakenAtOnceUnlessSettleMoves) {
   EXPECT_EQ(take(510), f);
 }
 
+TEST_F(IngestCompletion, AModifyThatChangedNothingAfterARenameKeepsItComplete) {
+  write("/box/f", 3);
+  Event r = ev(EventKind::rename, "/box/f");
+  r.from = "/box/f.tmp";
+  r.stat = files["/box/f"];
+  t->add(r, false, 10, 0);
+  Event m = ev(EventKind::modify, "/box/f");
+  m.stat = files["/box/f"];
+  t->add(m, false, 11, 0);
+  EXPECT_EQ(take(11), f);
+  // A real write after it is a new version, judged again.
+  t->add(r, false, 20, 0);
+  write("/box/f", 4);
+  m.stat = files["/box/f"];
+  t->add(m, false, 21, 0);
+  EXPECT_EQ(take(21), none);
+  EXPECT_EQ(take(521), f);
+}
+
 TEST_F(IngestCompletion, WhatWasPendingUnderTheOldNameMovesWithTheRename) {
   write("/box/f.part", 3);
   write("/box/f", 3);
