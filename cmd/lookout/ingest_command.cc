@@ -17,6 +17,7 @@
 
 #include "batch/duration.h"
 #include "diagnostic_words.h"
+#include "duration_flags.h"
 #include "engine_flags.h"
 #include "ingest/ingest.h"
 
@@ -141,16 +142,12 @@ int IngestCommand::run() {
   auto timeout = parse_seconds(o.timeout);
   if (!timeout) return fail("--timeout: '" + o.timeout + "' is not a number of seconds or a duration (e.g. 30, 2m)");
   r.timeout_ms = *timeout;
-  struct Dur {
-    const char* name;
-    const std::string& text;
-    std::int64_t& out;
-  };
-  for (Dur d : {Dur{"--settle", o.settle, r.settle_ms}, Dur{"--kill-after", o.kill_after, r.kill_after_ms},
-                Dur{"--retry-delay", o.retry_delay, r.retry_delay_ms}, Dur{"--stop-timeout", o.stop_timeout, r.stop_timeout_ms}}) {
-    auto ms = batch::parse_duration_ms(d.text);
-    if (!ms) return fail(std::string(d.name) + ": '" + d.text + "' is not a duration (e.g. 150ms, 2s, 1m)");
-    d.out = *ms;
+  if (std::string bad = parse_duration_flags({{"--settle", o.settle, r.settle_ms},
+                                                {"--kill-after", o.kill_after, r.kill_after_ms},
+                                                {"--retry-delay", o.retry_delay, r.retry_delay_ms},
+                                                {"--stop-timeout", o.stop_timeout, r.stop_timeout_ms}});
+      !bad.empty()) {
+    return fail(bad);
   }
   if (std::string bad = check_engine_flags(o.engine); !bad.empty()) return fail(bad);
   if (std::string bad = fill_watch_options(o.engine, r.watch); !bad.empty()) return fail(bad);

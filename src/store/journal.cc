@@ -65,6 +65,14 @@ void bind_text(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
   }
 }
 
+// Parameters 1-4: path, ino, size, mtime_ns (what identifies a version, with the hash).
+void bind_version(sqlite3_stmt* s, const std::string& path, const Version& v) {
+  sqlite3_bind_text(s, 1, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(v.ino));
+  sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(v.size));
+  sqlite3_bind_int64(s, 4, v.mtime_ns);
+}
+
 Row row_from(sqlite3_stmt* s, bool with_content) {
   Row r;
   r.id = sqlite3_column_int64(s, 0);
@@ -314,16 +322,13 @@ sqlite3_stmt* Journal::prepare(const char* sql) {
 Result<std::int64_t> Journal::claim(const std::string& path, const Version& v, const std::optional<std::string>& hash,
                                     std::int64_t first_seen_ns) {
   static constexpr const char* kSql =
-      "INSERT INTO ingested (path, dev, ino, size, mtime_ns, hash, first_seen, status) "
+      "INSERT INTO ingested (path, ino, size, mtime_ns, dev, hash, first_seen, status) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')";
   sqlite3_stmt* s = prepare(kSql);
   if (!s) return error("cannot claim");
   Reset reset{s};
-  sqlite3_bind_text(s, 1, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(v.dev));
-  sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(v.ino));
-  sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(v.size));
-  sqlite3_bind_int64(s, 5, v.mtime_ns);
+  bind_version(s, path, v);
+  sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(v.dev));
   bind_text(s, 6, hash);
   bind_text(s, 7, rfc3339(first_seen_ns));
   if (sqlite3_step(s) != SQLITE_DONE) return error("cannot claim");
@@ -389,10 +394,7 @@ Result<bool> Journal::finished(const std::string& path, const Version& v, const 
   sqlite3_stmt* s = prepare(kSql);
   if (!s) return error("cannot read");
   Reset reset{s};
-  sqlite3_bind_text(s, 1, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(v.ino));
-  sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(v.size));
-  sqlite3_bind_int64(s, 4, v.mtime_ns);
+  bind_version(s, path, v);
   sqlite3_bind_text(s, 5, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) return true;

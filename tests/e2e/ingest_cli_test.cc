@@ -36,15 +36,6 @@ std::string xxh3(const std::string& bytes) {
   return buf;
 }
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  auto data = read_small_file(path);
-  if (!data) return out;
-  std::istringstream in(*data);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
 std::string content_for(int i, std::size_t size) {
   std::string s;
   s.reserve(size);

@@ -8,16 +8,12 @@
 
 #include <map>
 
+#include "support/make_event.h"
+
 namespace lookout::ingest {
 namespace {
 
-Event ev(EventKind kind, const std::string& path, bool is_dir = false) {
-  Event e;
-  e.kind = kind;
-  e.path = path;
-  e.is_dir = is_dir;
-  return e;
-}
+using testing::ev;
 
 class IngestCompletion : public ::testing::Test {
  protected:
