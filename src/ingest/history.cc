@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <climits>
 #include <ctime>
 
 #include "batch/duration.h"
@@ -105,7 +106,10 @@ std::optional<std::string> since_bound(const std::string& text, std::int64_t now
     for (++end; *end >= '0' && *end <= '9'; ++end, scale /= 10) frac_ns += (*end - '0') * scale;
   }
   if (*end != '\0') return std::nullopt;
-  return store::rfc3339(static_cast<std::int64_t>(::timegm(&tm)) * 1000000000 + frac_ns);
+  const std::int64_t secs = static_cast<std::int64_t>(::timegm(&tm));
+  // Past what nanoseconds in 64 bits hold (year 2262): later than every row.
+  if (secs >= INT64_MAX / 1000000000 - 1) return std::string("9999-12-31T23:59:59.999999Z");
+  return store::rfc3339(secs * 1000000000 + frac_ns);
 }
 
 Result<int> history(const HistoryOptions& o, std::FILE* out) {

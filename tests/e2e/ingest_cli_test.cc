@@ -632,6 +632,62 @@ TEST_F(IngestCli, PermissionDeniedIsJournaledAndSaid) {
   EXPECT_EQ(runs(), (std::map<std::string, int>{{"cookie.xml", 1}}));
 }
 
+TEST_F(IngestCli, AHandlerStillRunningAtTheStopTimeoutIsStoppedAndRunsAgainAtTheNextStart) {
+  const std::vector<std::string> args = {box, "--stop-timeout", "300ms", "--kill-after", "300ms", "--", "/bin/sh", "-c",
+                                         "touch \"$0/started\"; while [ ! -e \"$0/release\" ]; do sleep 0.05; done; "
+                                         "printf '%s\\n' \"${1##*/}\" >> \"$0/log\"",
+                                         out, "{}"};
+  start(args);
+  drop(box + "/long.xml", "l");
+  ASSERT_TRUE(lk->wait_until([&] { return fs::exists(out + "/started"); }, milliseconds(20000))) << describe();
+  lk->signal(SIGTERM);
+  ASSERT_EQ(lk->wait_exit(milliseconds(20000)).value_or(-1), 0) << describe();
+  auto r = rows();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].at("status"), "pending");
+  EXPECT_NE(r[0].at("note").find("interrupted when lookout stopped"), std::string::npos) << r[0].at("note");
+  ASSERT_TRUE(write_small_file(out + "/release", ""));
+  start(args);
+  ASSERT_TRUE(wait_processed(1)) << describe();
+  r = rows();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].at("status"), "ok");
+  EXPECT_EQ(r[0].at("attempts"), "2");
+  EXPECT_EQ(runs(), (std::map<std::string, int>{{"long.xml", 1}}));
+}
+
+using HistoryCli = IngestCli;
+
+TEST_F(HistoryCli, FiltersByStatusPathAndTimeAndPrintsATable) {
+  start(std::vector<std::string>{box, "-r", "--", "/bin/sh", "-c", "case \"$1\" in *bad*) exit 1;; esac", "sh", "{}"});
+  fs::create_directories(box + "/2026");
+  drop(box + "/2026/a.xml", "a");
+  drop(box + "/2026/bad.xml", "b");
+  drop(box + "/c.csv", "c");
+  ASSERT_TRUE(wait_processed(3)) << describe();
+  auto names = [&](const std::vector<std::string>& extra) {
+    std::set<std::string> out_names;
+    for (const auto& r : rows(extra)) out_names.insert(fs::path(r.at("path")).filename().string());
+    return out_names;
+  };
+  EXPECT_EQ(names({"--status", "failed"}), (std::set<std::string>{"bad.xml"}));
+  EXPECT_EQ(names({"--status", "ok"}), (std::set<std::string>{"a.xml", "c.csv"}));
+  EXPECT_EQ(names({"--path", "2026/*"}), (std::set<std::string>{"a.xml", "bad.xml"}));  // relative to DIR
+  EXPECT_EQ(names({"--path", box + "/*.csv"}), (std::set<std::string>{"c.csv"}));      // absolute
+  EXPECT_EQ(names({"--since", "1h"}).size(), 3u);
+  EXPECT_EQ(names({"--since", "2999-01-01"}).size(), 0u);
+  EXPECT_EQ(names({"--since", "2000-01-01T00:00:00Z"}).size(), 3u);
+  LookoutProcess table({"history", box});  // DIR instead of --journal
+  ASSERT_EQ(table.wait_exit(milliseconds(20000)).value_or(-1), 0) << table.err();
+  auto lines = std::count(table.out().begin(), table.out().end(), '\n');
+  EXPECT_EQ(lines, 4) << table.out();
+  EXPECT_NE(table.out().find("STATUS"), std::string::npos);
+  EXPECT_NE(table.out().find("2026/bad.xml"), std::string::npos) << table.out();
+  LookoutProcess missing({"history", "--journal", journal, "--show", "99"});
+  ASSERT_EQ(missing.wait_exit(milliseconds(20000)).value_or(-1), 1);
+  EXPECT_NE(missing.err().find("no row with id 99"), std::string::npos) << missing.err();
+}
+
 // A small filesystem of its own for the journal (root: mount).
 class IngestJournalFaults : public IngestCli {
  protected:
