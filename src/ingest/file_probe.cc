@@ -55,6 +55,9 @@ std::optional<EntryStat> entry_stamps(const std::string& path) {
 }
 
 Writers writers_of(const std::string& path) {
+  // Never open what is not a regular file (a device may act on open); it is not taken anyway.
+  struct stat ls;
+  if (::lstat(path.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return Writers::none;
   sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return Writers::unknown;
   struct stat st;
