@@ -145,7 +145,7 @@ class Session(object):
             with open(agent, "w") as f:
                 f.write(PYINOTIFY_AGENT)
             mask = "IN_CREATE" if tool == "pyinotify-create" else "IN_CLOSE_WRITE"
-            cmd = [sys.executable, agent, self.dir, handler, self.log, mask]
+            cmd = [PYTHON, agent, self.dir, handler, self.log, mask]
         elif tool == "incron":
             self.incron_dir = tempfile.mkdtemp(prefix="incron-", dir=base)
             for d in ("system", "user", "lock"):
@@ -310,6 +310,17 @@ def scenario(sess, kind, n):
     return {kind + "_ok": c, kind + "_partial": p, kind + "_dup": d, kind + "_lost": l}
 
 
+PYTHON = None   # an interpreter that has pyinotify (Debian's python3-pyinotify is for /usr/bin/python3)
+
+
+def pyinotify_python():
+    for py in (sys.executable, "/usr/bin/python3"):
+        if py and subprocess.run([py, "-c", "import pyinotify"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL).returncode == 0:
+            return py
+    return None
+
+
 def incron_usable():
     if os.geteuid() != 0:
         return "incrond needs root (its -f option and system tables)"
@@ -389,9 +400,9 @@ def main():
     burst_n, lat_n, scen_n = (300, 25, 25) if args.quick else (2000, 100, 100)
     tools = args.only.split(",") if args.only else list(ALL_TOOLS)
     skipped = []
-    try:
-        import pyinotify  # noqa: F401
-    except ImportError:
+    global PYTHON
+    PYTHON = pyinotify_python()
+    if not PYTHON:
         for t in ("pyinotify-close", "pyinotify-create"):
             if t in tools:
                 tools.remove(t)
