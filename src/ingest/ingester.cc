@@ -196,7 +196,10 @@ int Ingester::wait_ms() const {
     // No pidfd (pre-5.3 kernels): look again soon.
     if (j->child && j->child->exit_fd() < 0) due = std::min(due, now + 50);
   }
-  if (stopping_ && !jobs_.empty()) due = std::min(due, stop_deadline_ms_);
+  // The stop deadline matters until every running handler has been told to stop.
+  if (stopping_ && std::any_of(jobs_.begin(), jobs_.end(), [](const auto& j) { return !j->interrupted; })) {
+    due = std::min(due, stop_deadline_ms_);
+  }
   if (due == INT64_MAX) return -1;
   return static_cast<int>(std::clamp<std::int64_t>(due - now, 0, INT_MAX));
 }
