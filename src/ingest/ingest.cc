@@ -1,8 +1,10 @@
 #include "ingest/ingest.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "host/host.h"
@@ -21,6 +23,23 @@ std::string absolute_path(const std::string& p) {
   std::string a = fs::absolute(p, ec).lexically_normal().string();
   if (a.size() > 1 && a.back() == '/') a.pop_back();
   return a;
+}
+
+// What execvp would find: a path with a slash as it is, a bare name in PATH.
+bool executable(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t b = 0; b <= dirs.size();) {
+    std::size_t e = dirs.find(':', b);
+    if (e == std::string::npos) e = dirs.size();
+    std::string d = dirs.substr(b, e - b);
+    std::string candidate = (d.empty() ? std::string(".") : d) + "/" + program;
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) return true;
+    b = e + 1;
+  }
+  return false;
 }
 
 bool inside(const std::string& path, const std::string& dir) {
@@ -49,6 +68,11 @@ Result<int> run(IngestOptions o, std::FILE* log, std::FILE* out,
                 std::function<void(const Error&, bool fatal)> on_diagnostic) {
   if (std::string problem = check_ingest_options(o); !problem.empty()) {
     return Error{ErrorCode::invalid_argument, 0, "", problem};
+  }
+  // A handler that cannot be executed would fail every file: said once, before anything runs.
+  if (!o.store && !o.shell && !executable(o.command[0])) {
+    return Error{ErrorCode::not_found, ENOENT, o.command[0],
+                 "cannot run " + o.command[0] + ": no such program, or not executable (check the name, PATH or its mode)"};
   }
   o.dir = absolute_path(o.dir);
   struct stat st;

@@ -581,6 +581,8 @@ TEST_F(IngestCli, BadArgumentsAreOneLineNamingTheOption) {
            {{"ingest", box, "--store", "--store-max", "lots"}, "--store-max"},
            {{"ingest", box, "--delete", "--done-dir", tmp / "d", "--", "cat"}, "--delete"},
            {{"ingest", tmp / "missing", "--", "cat"}, tmp / "missing"},
+           {{"ingest", box, "--", tmp / "no-such-program", "{}"}, "cannot run " + tmp / "no-such-program"},
+           {{"ingest", box, "--", "no-such-program-anywhere", "{}"}, "no-such-program-anywhere"},
            {{"history"}, "--journal"},
            {{"history", "--journal", tmp / "none.sqlite"}, tmp / "none.sqlite"},
            {{"history", "--journal", journal, "--status", "great"}, "--status"},
