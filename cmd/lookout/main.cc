@@ -21,6 +21,8 @@ constexpr const char* kCommands =
     "  watch    print every change under the given paths (inotifywait-compatible)\n"
     "  run      run, restart or signal a program after each batch of changes\n"
     "  stats    count events per directory for a while (inotifywatch-compatible)\n"
+    "  ingest   process each file dropped into a directory once, when complete, with a journal\n"
+    "  history  show what ingest did (its journal)\n"
     "  doctor   explain how lookout would watch each path\n"
     "run 'lookout COMMAND --help' for a command's options\n";
 
@@ -70,6 +72,8 @@ int main(int argc, char** argv) {
   lookout::cmd::DoctorCommand doctor(app);
   lookout::cmd::RunCommand run(app);
   lookout::cmd::StatsCommand stats(app);
+  lookout::cmd::IngestCommand ingest(app);
+  lookout::cmd::HistoryCommand history(app);
 
   // The subcommand is argv[1] (no global options besides --help/--version): judged here so
   // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required".
@@ -80,17 +84,22 @@ int main(int argc, char** argv) {
   }
   const bool top_flag = command == "-h" || command == "--help" || command == "--version";
   if (!top_flag && command != "watch" && command != "doctor" && command != "run" &&
-      command != "stats") {
+      command != "stats" && command != "ingest" && command != "history") {
     std::fprintf(stderr, "lookout: unknown %s '%s'\n%s", command[0] == '-' ? "option" : "command",
                  command.c_str(), kCommands);
     return 2;
   }
-  if (command == "run") {
+  if (command == "run" || command == "ingest") {
     // `lookout run PATH... -- COMMAND [ARG...]`: everything after the first "--" is the
     // program and its arguments, never lookout's options.
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) != "--") continue;
-      run.set_command(std::vector<std::string>(argv + i + 1, argv + argc));
+      std::vector<std::string> words(argv + i + 1, argv + argc);
+      if (command == "run") {
+        run.set_command(std::move(words));
+      } else {
+        ingest.set_command(std::move(words));
+      }
       argc = i;
       break;
     }
@@ -117,5 +126,7 @@ int main(int argc, char** argv) {
   if (doctor.selected()) return doctor.run();
   if (run.selected()) return run.run();
   if (stats.selected()) return stats.run();
+  if (ingest.selected()) return ingest.run();
+  if (history.selected()) return history.run();
   return 2;
 }

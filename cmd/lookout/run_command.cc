@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "batch/duration.h"
 #include "diagnostic_words.h"
+#include "duration_flags.h"
 #include "engine_flags.h"
 #include "proc/signal_names.h"
 #include "run/path_list.h"
@@ -149,17 +149,13 @@ int RunCommand::run() {
   auto stop_sig = proc::parse_signal(o.stop_signal);
   if (!stop_sig) return fail("--stop-signal: '" + o.stop_signal + "' is not a signal (e.g. TERM, INT, 15)");
   r.stop_signal = *stop_sig;
-  struct Dur {
-    const char* name;
-    const std::string& text;
-    std::int64_t& out;
-  };
-  for (Dur d : {Dur{"--debounce", o.debounce, r.batch.debounce_ms}, Dur{"--max-wait", o.max_wait, r.batch.max_wait_ms},
-                Dur{"--settle", o.settle, r.batch.settle_ms}, Dur{"--stop-timeout", o.stop_timeout, r.stop_timeout_ms},
-                Dur{"--post-timeout", o.post_timeout, r.post_timeout_ms}}) {
-    auto ms = batch::parse_duration_ms(d.text);
-    if (!ms) return fail(std::string(d.name) + ": '" + d.text + "' is not a duration (e.g. 150ms, 2s, 1m)");
-    d.out = *ms;
+  if (std::string bad = parse_duration_flags({{"--debounce", o.debounce, r.batch.debounce_ms},
+                                                {"--max-wait", o.max_wait, r.batch.max_wait_ms},
+                                                {"--settle", o.settle, r.batch.settle_ms},
+                                                {"--stop-timeout", o.stop_timeout, r.stop_timeout_ms},
+                                                {"--post-timeout", o.post_timeout, r.post_timeout_ms}});
+      !bad.empty()) {
+    return fail(bad);
   }
   if (std::string bad = check_engine_flags(o.engine); !bad.empty()) return fail(bad);
   if (std::string bad = fill_watch_options(o.engine, r.watch); !bad.empty()) return fail(bad);

@@ -61,7 +61,8 @@ struct ChildArgs {
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::signal(SIGPIPE, SIG_DFL);
-  if (o.stdin_fd >= 0 && ::dup2(o.stdin_fd, 0) < 0) {
+  if ((o.stdin_fd >= 0 && ::dup2(o.stdin_fd, 0) < 0) || (o.stdout_fd >= 0 && ::dup2(o.stdout_fd, 1) < 0) ||
+      (o.stderr_fd >= 0 && ::dup2(o.stderr_fd, 2) < 0)) {
     int err = errno;
     [[maybe_unused]] auto n = ::write(report, &err, sizeof err);
     ::_exit(127);

@@ -24,6 +24,7 @@ struct SpawnOptions {
   std::vector<std::string> argv;
   std::vector<std::string> env_add;  // "NAME=value", added to (or replacing in) lookout's
   int stdin_fd = -1;                 // -1: lookout's own stdin; else dup'ed onto 0
+  int stdout_fd = -1, stderr_fd = -1;  // -1: lookout's own; else dup'ed onto 1 and 2
 };
 
 class Child {

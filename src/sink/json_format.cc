@@ -81,13 +81,14 @@ std::string display_form(std::string_view s) {
   return out;
 }
 
-void append_path_field(const char* key, const std::string& path, std::string& out) {
+}  // namespace
+
+void append_path_field(const char* key, std::string_view path, std::string& out) {
   out.push_back(',');
   append_path_member(key, path, out);
 }
-}  // namespace
 
-void append_path_member(const char* key, const std::string& path, std::string& out) {
+void append_path_member(const char* key, std::string_view path, std::string& out) {
   out += "\"";
   out += key;
   out += "\":";

@@ -24,7 +24,8 @@ bool valid_utf8(std::string_view s);
 std::string base64(std::string_view bytes);
 void append_json_string(std::string_view s, std::string& out);
 // `"key":"<path>"`, and `,"key_b64":"<bytes>"` when the path is not valid UTF-8 (the rule
-// above), for every JSON output that carries a path.
-void append_path_member(const char* key, const std::string& path, std::string& out);
+// above), for every JSON output that carries a path; append_path_field puts a comma first.
+void append_path_member(const char* key, std::string_view path, std::string& out);
+void append_path_field(const char* key, std::string_view path, std::string& out);
 
 }  // namespace lookout::sink

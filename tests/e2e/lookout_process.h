@@ -706,6 +706,16 @@ inline std::optional<std::string> read_small_file(const std::string& path) {
   return ss.str();
 }
 
+// The lines of a small file (none when it cannot be read).
+inline std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> out;
+  auto data = read_small_file(path);
+  if (!data) return out;
+  std::istringstream in(*data);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
 inline bool write_small_file(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return false;

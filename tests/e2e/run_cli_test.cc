@@ -29,15 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  auto data = read_small_file(path);
-  if (!data) return out;
-  std::istringstream in(*data);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
 bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 // True once `pid` has exited (gone, or a zombie its new parent has not reaped yet).

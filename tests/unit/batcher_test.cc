@@ -6,16 +6,12 @@
 
 #include <map>
 
+#include "support/make_event.h"
+
 namespace lookout::batch {
 namespace {
 
-Event ev(EventKind kind, const std::string& path, bool is_dir = false) {
-  Event e;
-  e.kind = kind;
-  e.path = path;
-  e.is_dir = is_dir;
-  return e;
-}
+using testing::ev;
 
 std::vector<std::string> paths_of(const std::vector<Event>& batch) {
   std::vector<std::string> out;

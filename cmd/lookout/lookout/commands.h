@@ -82,4 +82,37 @@ class StatsCommand {
   std::unique_ptr<Options> o_;
 };
 
+// `lookout ingest DIR -- COMMAND [ARG...]` / `lookout ingest DIR --store`: each complete file
+// dropped into DIR processed exactly once, with a journal (see src/ingest/ingest.h). main()
+// splits the arguments at the first "--": what follows is COMMAND, given by set_command().
+class IngestCommand {
+ public:
+  explicit IngestCommand(CLI::App& app);
+  ~IngestCommand();
+  bool selected() const;
+  void set_command(std::vector<std::string> command);
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
+// `lookout history --journal FILE`: what `ingest` did, as a table or JSON Lines.
+class HistoryCommand {
+ public:
+  explicit HistoryCommand(CLI::App& app);
+  ~HistoryCommand();
+  bool selected() const;
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 }  // namespace lookout::cmd
