@@ -107,21 +107,6 @@ void EventLog::signal(Reader& r) {
   cv_.notify_all();
 }
 
-void EventLog::hold_signals() {
-  std::lock_guard lock(mu_);
-  holding_ = true;
-}
-
-void EventLog::release_signals() {
-  std::lock_guard lock(mu_);
-  holding_ = false;
-  for (auto& r : readers_) {
-    if (!r->signal_held) continue;
-    r->signal_held = false;
-    if (r->waiting > 0 || !r->own.empty()) signal(*r);
-  }
-}
-
 void EventLog::unsignal(Reader& r) {
   if (!r.signalled) return;
   std::uint64_t v;
@@ -150,11 +135,7 @@ void EventLog::offer(Reader& r, const Event& e, std::uint64_t seq) {
     r.cursor = seq;  // its first untaken event in the log
   }
   ++r.waiting;
-  if (holding_ && r.waiting < kHeldSignalMax) {
-    r.signal_held = true;
-  } else {
-    signal(r);
-  }
+  signal(r);
   if (r.hold_loop) {
     if (r.waiting >= r.opt.max_behind) paused_ = true;
   } else if (r.phase == Reader::Phase::live && r.waiting > r.opt.max_behind) {

@@ -60,7 +60,6 @@ struct Reader {
   std::uint64_t next_seq = 1;  // the stream's own numbering
   sys::UniqueFd ready_fd;      // eventfd, signalled while something can be taken
   bool signalled = false;
-  bool signal_held = false;  // has events, to be signalled when the loop releases signals
   bool removed = false;
   SubscriptionStats stats;
 };
@@ -108,25 +107,6 @@ class EventLog {
   bool take(Reader& r, std::vector<Event>& out, int timeout_ms);
   SubscriptionStats stats(const Reader& r) const;
 
-  // Loop thread: while held, a reader given events is woken once, at release, not at each
-  // event: one read of the kernel queue holds a file's create, modify and close_write, and
-  // waking the consumer for each cost two extra context switches and contention on the
-  // mutex before the consumer could act (strace of `run`: 3 wakes per save). A reader with
-  // kHeldSignalMax events waiting is woken at once, so a long step still streams.
-  void hold_signals();
-  void release_signals();
-  static constexpr std::size_t kHeldSignalMax = 256;
-  class HeldSignals {
-   public:
-    explicit HeldSignals(EventLog& log) : log_(log) { log_.hold_signals(); }
-    ~HeldSignals() { log_.release_signals(); }
-    HeldSignals(const HeldSignals&) = delete;
-    HeldSignals& operator=(const HeldSignals&) = delete;
-
-   private:
-    EventLog& log_;
-  };
-
   // Either thread: no more events will come; wakes every reader.
   void close();
 
@@ -158,7 +138,6 @@ class EventLog {
   std::uint64_t coalesced_ = 0;
   bool closed_ = false;
   bool paused_ = false;
-  bool holding_ = false;  // hold_signals() .. release_signals()
   sys::UniqueFd resume_fd_;
   sys::UniqueFd service_fd_;
 };

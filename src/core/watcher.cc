@@ -597,7 +597,6 @@ void Watcher::Impl::rescan(const std::string& reason) {
 
 bool Watcher::Impl::step(int timeout_ms) {
   if (ended || stop_requested) return false;
-  core::EventLog::HeldSignals held(log);  // consumers woken once, after this step's events
   std::int64_t now = now_ms();
   // Wake no later than the next timed duty (a backed-off rescan, a poll, a reconcile pass).
   auto due_at = [&](std::int64_t when_ms) {

@@ -37,37 +37,6 @@ SubscribeOptions opts(bool coalesce = true, std::size_t max_behind = 100) {
   return o;
 }
 
-// While the loop holds signals, a reader is woken once, when they are released (one wake
-// for a save's create, modify and close_write), unless kHeldSignalMax events wait for it.
-TEST(EventLog, HeldSignalsWakeAReaderOnceAtReleaseOrWhenManyWait) {
-  EventLog log;
-  auto r = log.add_reader(opts(false, 100000), false);
-  {
-    EventLog::HeldSignals held(log);
-    log.append(ev(EventKind::create, "/a"));
-    log.append(ev(EventKind::modify, "/a"));
-    log.append(ev(EventKind::close_write, "/a"));
-    EXPECT_FALSE(readable(r->ready_fd.get()));
-  }
-  EXPECT_TRUE(readable(r->ready_fd.get()));
-  EXPECT_EQ(take_all(log, *r).size(), 3u);
-  EXPECT_FALSE(readable(r->ready_fd.get()));
-  {
-    EventLog::HeldSignals held(log);
-    for (std::size_t i = 0; i < EventLog::kHeldSignalMax; ++i) {
-      log.append(ev(EventKind::create, "/f" + std::to_string(i)));
-    }
-    EXPECT_TRUE(readable(r->ready_fd.get()));  // a long step still streams
-  }
-  // Taken before the release: nothing is left, and the release signals nothing.
-  {
-    EventLog::HeldSignals held(log);
-    log.append(ev(EventKind::create, "/b"));
-    EXPECT_EQ(take_all(log, *r).size(), EventLog::kHeldSignalMax + 1);
-  }
-  EXPECT_FALSE(readable(r->ready_fd.get()));
-}
-
 TEST(EventLog, SequencesAndCoalescesIdenticalUntakenChanges) {
   EventLog log;
   auto r = log.add_reader(opts(), false);
