@@ -281,7 +281,7 @@ void FanotifyTranslator::deleted(const Place& at, const std::string& name, bool 
 
 void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::string& name,
                                  bool is_dir) {
-  // Reading a directory (what every scanner does) is not a change to it.
+  // A directory's reads come as its own records (name "."; handle_one), never by name.
   if (is_dir && (kind == EventKind::open || kind == EventKind::access ||
                  kind == EventKind::close_nowrite)) {
     return;
@@ -353,6 +353,13 @@ void FanotifyTranslator::handle_one(const backend::FanEvent& ev) {
     } else if (at.dir != kNoNode && !model_.is_root(at.dir) && (m & FAN_ATTRIB)) {
       engine_.restat(at.dir);
       engine_.emit(EventKind::attrib, at.dir);
+    }
+    // A directory being read (inotifywatch counts these), unless by lookout's own listings:
+    // fanotify says who read it. Records merged by the kernel count once.
+    if (at.dir != kNoNode && (m & FAN_ONDIR) && ev.pid != self_pid_) {
+      if (m & FAN_OPEN) engine_.emit(EventKind::open, at.dir);
+      if (m & FAN_ACCESS) engine_.emit(EventKind::access, at.dir);
+      if (m & FAN_CLOSE_NOWRITE) engine_.emit(EventKind::close_nowrite, at.dir);
     }
     return;
   }

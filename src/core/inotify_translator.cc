@@ -197,6 +197,14 @@ EventKind kind_of(std::uint32_t mask) {
 }
 }  // namespace
 
+bool InotifyTranslator::report_dir_read(EventKind kind, NodeId dir) {
+  if (kind != EventKind::open && kind != EventKind::access && kind != EventKind::close_nowrite) {
+    return false;
+  }
+  // Without OwnDirReads every listing of lookout's own would come back as a read.
+  return own_reads_ && !own_reads_->own(kind, model_.path(dir));
+}
+
 void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
   std::uint32_t m = ev.mask;
   if (m & IN_Q_OVERFLOW) {
@@ -276,6 +284,12 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
       }
       return;  // a subdirectory's own DELETE/MOVED event comes from its parent's watch
     }
+    if (model_.is_root(node) && model_.node(node).is_dir()) {
+      // A root directory read: its parent is not watched, so this is the only record.
+      EventKind k = kind_of(m);
+      if ((m & IN_ISDIR) && report_dir_read(k, node)) engine_.emit(k, node);
+      return;
+    }
     if (model_.is_root(node) && !model_.node(node).is_dir()) {
       EventKind k = kind_of(m);
       if (k == EventKind::modify || k == EventKind::close_write || k == EventKind::attrib) {
@@ -283,7 +297,8 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
       }
       engine_.emit(k, node);
     }
-    return;  // directory self events (open/access of the dir itself) carry no change
+    // Any other directory's own records: its parent's watch reports the same, by name.
+    return;
   }
   if (m & IN_CREATE) {
     engine_.appeared(node, ev.name, m & IN_ISDIR);
@@ -297,9 +312,9 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
     NodeId child = model_.find(node, ev.name);
     if (child == kNoNode) return;  // excluded, or unknown until the pending rescan
     EventKind k = kind_of(m);
-    // Opening or reading a directory is what lookout's own scans do: never report those.
     if ((m & IN_ISDIR) && (k == EventKind::open || k == EventKind::access ||
                            k == EventKind::close_nowrite)) {
+      if (report_dir_read(k, child)) engine_.emit(k, child);
       return;
     }
     if (k == EventKind::modify || k == EventKind::close_write || k == EventKind::attrib) {

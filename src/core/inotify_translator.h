@@ -17,6 +17,7 @@
 #include "backend/tracker.h"
 #include "core/engine_services.h"
 #include "core/inotify_watches.h"
+#include "core/own_dir_reads.h"
 #include "core/tree_model.h"
 #include "lookout/watcher.h"
 #include "sys/fs.h"
@@ -31,6 +32,9 @@ class InotifyTranslator final : public backend::Tracker {
   InotifyTranslator(EngineServices& engine, TreeModel& model, const WatchOptions& opt,
                     sys::Fs& fs, sys::InotifyCalls& calls, sys::Waiter& waiter);
 
+  // Directory reads (open, access, close_nowrite of a directory) are reported when `reads`
+  // is set, except those it says are lookout's own listings; null: never reported.
+  void set_own_reads(OwnDirReads* reads) { own_reads_ = reads; }
   // Opens the inotify instance (start()); an error says why it could not.
   Result<void> open();
   bool live() const { return backend_.has_value(); }
@@ -63,8 +67,12 @@ class InotifyTranslator final : public backend::Tracker {
   NodeId node_for_wd(int wd) const;
   bool pass_wd_to_heir(int wd, NodeId from);
 
+  // True when a read of the directory `dir` (open, access, close_nowrite) is reported.
+  bool report_dir_read(EventKind kind, NodeId dir);
+
   EngineServices& engine_;
   TreeModel& model_;
+  OwnDirReads* own_reads_ = nullptr;
   const WatchOptions& opt_;
   sys::Fs& fs_;
   sys::InotifyCalls& calls_;

@@ -41,13 +41,24 @@ bool stop_pending(sys::Waiter& waiter, int stop_fd) {
   return waiter.poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
+// Reports of directory reads (open, access, close_nowrite of a directory) need the engine's
+// own listings told apart: its filesystem calls then go through OwnDirReads.
+std::unique_ptr<core::OwnDirReads> own_reads_for(const WatchOptions& o, sys::Fs& fs,
+                                                 sys::Clock& clock) {
+  constexpr EventMask kReads = event_bit(EventKind::open) | event_bit(EventKind::access) |
+                               event_bit(EventKind::close_nowrite);
+  if (!(o.events & kReads)) return nullptr;
+  return std::make_unique<core::OwnDirReads>(fs, clock);
+}
+
 // Directories listed between two stop checks: a few milliseconds of crawling.
 constexpr std::size_t kStopCheckDirs = 64;
 }  // namespace
 
 Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     : clock(seams.clock ? seams.clock : &sys::system_clock()),
-      fs(seams.fs ? seams.fs : &sys::real_fs()),
+      own_reads(own_reads_for(o, seams.fs ? *seams.fs : sys::real_fs(), *clock)),
+      fs(own_reads ? own_reads.get() : seams.fs ? seams.fs : &sys::real_fs()),
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
       may_use_fanotify(seams.may_use_fanotify ? std::move(seams.may_use_fanotify)
                                               : std::function<bool()>(sys::has_cap_sys_admin)),
@@ -72,6 +83,7 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     primary = log.add_reader(so, /*hold_loop=*/true);
     primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
+  inotify->set_own_reads(own_reads.get());
   model.set_remove_hook([this](NodeId id, const core::Node&) {
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);

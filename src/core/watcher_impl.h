@@ -28,6 +28,7 @@
 #include "lookout/watcher.h"
 #include "core/watcher_seams.h"
 #include "sys/clock.h"
+#include "core/own_dir_reads.h"
 #include "sys/fs.h"
 #include "sys/content_hasher.h"
 #include "sys/unique_fd.h"
@@ -119,7 +120,10 @@ struct Watcher::Impl final : core::EngineServices {
   std::int64_t next_state_save_ms = 0;
   // Every time the loop reads comes from `clock` (see sys/clock.h).
   sys::Clock* clock;
-  // The filesystem calls of the loop and its scans (see watcher_seams.h).
+  // Set when directory reads are reported (open, access or close_nowrite asked): the
+  // engine's own listings, told apart from other readers' (see core/own_dir_reads.h).
+  std::unique_ptr<core::OwnDirReads> own_reads;
+  // The filesystem calls of the loop and its scans (see watcher_seams.h); own_reads when set.
   sys::Fs* fs;
   sys::Waiter* waiter;  // step()'s poll(2) and batching sleep, the pending move's second look
   std::int64_t now_ms() const { return clock->monotonic_ms(); }

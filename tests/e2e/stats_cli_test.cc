@@ -2,6 +2,7 @@
 // give the same table (columns, widths, order, numbers), rows follow renames, an overflow is
 // said rather than hidden, and bad input exits as inotifywatch does. Each tool is stopped only
 // once a SIGUSR1 table shows the last operation counted: no sleeps, no timing margins.
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,10 +10,13 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
 #include "e2e/lookout_process.h"
+#include "support/fanotify_skip.h"
 #include "support/test_dirs.h"
 #include "support/test_labels.h"
 
@@ -83,6 +87,17 @@ class StatsCli : public ::testing::Test {
     return out.substr(last);
   }
 
+  // A program reading a directory: open, one getdents64 (these directories fit in one), close.
+  // One read call, not readdir's two: the kernel merges two identical ACCESS records on one
+  // watch if the reader has not taken the first yet, so two would count 1 or 2 by timing.
+  static void list_dir(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << dir;
+    alignas(8) char buf[8192];
+    EXPECT_GT(::syscall(SYS_getdents64, fd, buf, sizeof buf), 0) << dir;
+    ::close(fd);
+  }
+
   lookout::testing::TempDir tmp;
 };
 
@@ -109,6 +124,106 @@ TEST_F(StatsCli, TheTableIsInotifywatchsForTheSameOperations) {
             std::string::npos)
       << ours;
 }
+
+// Another program listing directories (a subdirectory and the root): inotifywatch counts the
+// open, access and close_nowrite on the parent's row and on the directory's own; so does
+// lookout, which leaves out only its own listings (none happen here).
+TEST_F(StatsCli, DirectoryReadsCountAsInotifywatchCountsThem) {
+  if (::access("/usr/bin/inotifywatch", X_OK) != 0) GTEST_SKIP() << "needs inotifywatch (apt-get install inotify-tools)";
+  auto ops = [](const std::string& base) {
+    return [base] {
+      list_dir(base + "/t/d");
+      list_dir(base + "/t");
+    };
+  };
+  const std::string a = make_tree("iw"), b = make_tree("lk");
+  const std::string theirs = table_after("/usr/bin/inotifywatch", {"-r", "t"}, a, ops(a));
+  const std::string ours = table_after(LOOKOUT_BINARY, {"stats", "-r", "t"}, b, ops(b));
+  EXPECT_EQ(ours, theirs);
+  EXPECT_NE(ours.find("close_nowrite  open"), std::string::npos) << ours;
+}
+
+// lookout's own listings (a new directory and everything in it, listed as it appears) are no
+// one's reads: directories created count their creates, and one read of one after that
+// counts once, on inotify and on fanotify (which says the reader's pid).
+class StatsDirReads : public StatsCli, public ::testing::WithParamInterface<const char*> {
+ protected:
+  // The table's counts: row -> column -> count.
+  static std::map<std::string, std::map<std::string, int>> parse(const std::string& table) {
+    std::istringstream in(table);
+    std::string line;
+    std::vector<std::string> columns;
+    std::map<std::string, std::map<std::string, int>> rows;
+    while (std::getline(in, line)) {
+      std::istringstream words(line);
+      std::vector<std::string> w;
+      for (std::string x; words >> x;) w.push_back(x);
+      if (w.empty()) continue;
+      if (w[0] == "total") {
+        columns = w;
+        continue;
+      }
+      for (std::size_t i = 0; i + 1 < w.size() && i + 1 < columns.size(); ++i) {
+        rows[w.back()][columns[i]] = std::stoi(w[i]);
+      }
+    }
+    return rows;
+  }
+};
+
+LOOKOUT_TEST_P(StatsDirReads, OwnListingsAreNotCounted, LABELS(root)) {
+  const std::string backend = GetParam();
+  const std::string base = make_tree("lk");
+  if (backend == "fanotify") {
+    if (::geteuid() != 0) GTEST_SKIP() << "fanotify needs root (CAP_SYS_ADMIN)";
+    if (auto why = testing::fanotify_unavailable(base); !why.empty()) GTEST_SKIP() << why;
+  }
+  LookoutProcess::Options po;
+  po.cwd = base;
+  LookoutProcess p({"stats", "-r", "--backend", backend, "-e", "open,access,close_nowrite,create,delete", "t"}, po);
+  ASSERT_TRUE(p.wait_stderr_contains("now collecting statistics", milliseconds(20000))) << p.describe();
+  // Directories only: a file's open before lookout's watch of its directory would count or
+  // not by timing.
+  fs::create_directories(base + "/t/n/m/x");
+  // t/n/m is listed once its subdirectory's create is counted; then another program reads it.
+  auto shows = [&](const std::string& needle) {
+    return p.wait_until(
+        [&] {
+          p.signal(SIGUSR1);
+          return p.pump(200), p.out().find(needle) != std::string::npos;
+        },
+        milliseconds(20000));
+  };
+  ASSERT_TRUE(shows(" t/n/m/\n")) << p.describe() << p.out();
+  list_dir(base + "/t/n/m");
+  ASSERT_EQ(::unlink((base + "/t/sentinel").c_str()), 0);
+  ASSERT_TRUE(shows("delete  ")) << p.describe() << p.out();
+  p.signal(SIGINT);
+  ASSERT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(0)) << p.describe();
+  const std::string table = p.out().substr(p.out().rfind("total  "));
+  auto rows = parse(table);
+  const int accesses = rows["t/n/m/"]["access"];
+  EXPECT_EQ(accesses, 1) << table;
+  // m's read counts on its own row and on its parent's, as inotify reports it on both
+  // watches.
+  EXPECT_EQ(rows["t/n/m/"]["create"], 1) << table;
+  EXPECT_EQ(rows["t/n/m/"]["open"], 1) << table;
+  EXPECT_EQ(rows["t/n/m/"]["close_nowrite"], 1) << table;
+  EXPECT_EQ(rows["t/n/"]["create"], 1) << table;
+  EXPECT_EQ(rows["t/n/"]["open"], 1) << table;
+  EXPECT_EQ(rows["t/n/"]["access"], accesses) << table;
+  EXPECT_EQ(rows["t/n/"]["close_nowrite"], 1) << table;
+  // Nothing else was read: lookout's listings of t, t/d, t/n, t/n/m and t/n/m/x are not.
+  EXPECT_EQ(rows["t/n/m/"]["total"], 4) << table;
+  EXPECT_EQ(rows["t/n/"]["total"], 4) << table;
+  EXPECT_EQ(rows.count("t/n/m/x/"), 0u) << table;
+  EXPECT_EQ(rows["t/"]["create"], 1) << table;
+  EXPECT_EQ(rows["t/"]["delete"], 1) << table;
+  EXPECT_EQ(rows["t/"]["total"], 2) << table;
+  EXPECT_EQ(rows.count("t/d/"), 0u) << table;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StatsDirReads, ::testing::Values("inotify", "fanotify"));
 
 // After `mv t/d t/e`, what was counted under t/d/ and what comes after is one row, t/e/.
 TEST_F(StatsCli, RowsFollowARenamedDirectory) {
