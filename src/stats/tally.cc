@@ -37,6 +37,18 @@ std::string Tally::holder_row(const std::string& path, bool is_dir) const {
   return dir_row(parent_of(path));
 }
 
+std::vector<std::pair<std::string, std::string>> Tally::backends() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& root : opt_.roots) {
+    const bool said = std::any_of(backends_.begin(), backends_.end(), [&](const auto& b) {
+      return b.first == root || starts_with(root, b.first == "/" ? b.first : b.first + "/");
+    });
+    if (!said) out.emplace_back(root, "inotify: default");
+  }
+  out.insert(out.end(), backends_.begin(), backends_.end());
+  return out;
+}
+
 void Tally::add_row(const std::string& key) { rows_.try_emplace(key); }
 
 void Tally::hit(const std::string& row, Column c) {

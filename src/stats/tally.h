@@ -53,9 +53,11 @@ class Tally {
   const std::map<std::string, Row>& rows() const { return rows_; }
   std::uint64_t total() const { return total_; }
   std::uint64_t column_total(Column c) const { return column_totals_[static_cast<std::size_t>(c)]; }
-  // Rescans by reason ("overflow", "lagged", ...), and the backend decisions (path, reason).
+  // Rescans by reason ("overflow", "lagged", ...).
   const std::map<std::string, std::uint64_t>& rescans() const { return rescans_; }
-  const std::vector<std::pair<std::string, std::string>>& backends() const { return backends_; }
+  // The backend of each root and mount (path, reason): the engine's decisions, and for a root
+  // with none inotify (the engine announces only the other choices).
+  std::vector<std::pair<std::string, std::string>> backends() const;
 
  private:
   bool is_root(const std::string& path) const;

@@ -323,4 +323,48 @@ TEST_F(StatsCli, ZeroFilesTopAndTimeout) {
 }
 
 }  // namespace
+// --interval prints the cumulative table (here JSON) every interval without being asked, with
+// a growing duration; the root's backend is named even when it is the default.
+TEST_F(StatsCli, IntervalPrintsTheCumulativeCountsEveryInterval) {
+  const std::string base = make_tree("lk");
+  LookoutProcess::Options po;
+  po.cwd = base;
+  LookoutProcess p({"stats", "-r", "--json", "--interval", "0.2", "-e", "modify", "t"}, po);
+  ASSERT_TRUE(p.wait_stderr_contains("now collecting statistics", milliseconds(20000))) << p.describe();
+  auto totals_lines = [&] {
+    std::vector<std::string> lines;
+    std::istringstream in(p.out());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("{\"totals\":", 0) == 0) lines.push_back(line);
+    }
+    return lines;
+  };
+  ASSERT_TRUE(p.wait_until([&] { return p.pump(100), totals_lines().size() >= 2; }, milliseconds(20000)))
+      << p.describe();
+  const std::size_t before = totals_lines().size();
+  ASSERT_TRUE(append_small_file(base + "/t/d/b", "1"));
+  ASSERT_TRUE(p.wait_until(
+      [&] {
+        p.pump(100);
+        auto l = totals_lines();
+        return l.size() >= before + 2 && l.back().find("\"modify\":1") != std::string::npos;
+      },
+      milliseconds(20000)))
+      << p.describe() << p.out();
+  p.signal(SIGINT);
+  ASSERT_EQ(p.wait_exit(milliseconds(20000)), std::optional<int>(0)) << p.describe();
+  auto lines = totals_lines();
+  double last = 0;
+  for (const std::string& l : lines) {
+    const auto at = l.find("\"duration_s\":");
+    ASSERT_NE(at, std::string::npos) << l;
+    const double d = std::stod(l.substr(at + 13));
+    EXPECT_GE(d, last) << p.out();
+    last = d;
+    EXPECT_NE(l.find("\"reason\":\"inotify: default\""), std::string::npos) << l;
+  }
+  EXPECT_EQ(lines.front().find("\"modify\":1"), std::string::npos) << p.out();
+  EXPECT_NE(p.out().find("{\"path\":\"t/d/\",\"total\":1,\"events\":{\"modify\":1}}"), std::string::npos) << p.out();
+}
+
 }  // namespace lookout::e2e
