@@ -60,14 +60,19 @@ std::shared_ptr<Reader> EventLog::add_reader(const SubscribeOptions& opt, bool h
   r->opt.max_behind = std::max<std::size_t>(1, opt.max_behind);
   r->hold_loop = hold_loop;
   r->ready_fd = sys::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  std::lock_guard lock(mu_);
-  r->cursor = head_;
-  if (opt.report_existing) {
-    r->phase = Reader::Phase::joining;
-    set_service();
+  std::vector<std::shared_ptr<Reader>> woken;
+  {
+    std::lock_guard lock(mu_);
+    r->cursor = head_;
+    if (opt.report_existing) {
+      r->phase = Reader::Phase::joining;
+      set_service();
+    }
+    if (closed_) signal(*r);
+    readers_.push_back(r);
+    woken.swap(wakes_);
   }
-  if (closed_) signal(*r);
-  readers_.push_back(r);
+  wake(woken);
   return r;
 }
 
@@ -101,14 +106,23 @@ bool EventLog::wants(const Reader& r, const Event& e) const {
 
 void EventLog::signal(Reader& r) {
   if (r.signalled) return;
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(r.ready_fd.get(), &one, sizeof one);
   r.signalled = true;
+  wakes_.push_back(r.shared_from_this());  // kept alive (its fd open) until woken
+}
+
+void EventLog::wake(std::vector<std::shared_ptr<Reader>>& readers) {
+  if (readers.empty()) return;
+  for (const auto& r : readers) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(r->ready_fd.get(), &one, sizeof one);
+  }
   cv_.notify_all();
+  readers.clear();
 }
 
 void EventLog::unsignal(Reader& r) {
-  if (!r.signalled) return;
+  // Read even when not signalled: a wake() still on its way when the reader took everything
+  // lands after this, and the next take must clear it (one spurious wake, never a stuck fd).
   std::uint64_t v;
   [[maybe_unused]] auto n = ::read(r.ready_fd.get(), &v, sizeof v);
   r.signalled = false;
@@ -144,7 +158,16 @@ void EventLog::offer(Reader& r, const Event& e, std::uint64_t seq) {
 }
 
 void EventLog::append(Event e) {
-  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Reader>> woken;
+  {
+    std::lock_guard lock(mu_);
+    append_locked(std::move(e));
+    if (!wakes_.empty()) woken.swap(wakes_);
+  }
+  wake(woken);
+}
+
+void EventLog::append_locked(Event e) {
   log_.push_back(std::move(e));
   const std::uint64_t seq = head_++;
   const Event& added = log_.back();
@@ -294,7 +317,16 @@ Missed EventLog::missed(Reader& r) {
 }
 
 void EventLog::deliver(Reader& r, std::vector<Event> events) {
-  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Reader>> woken;
+  {
+    std::lock_guard lock(mu_);
+    deliver_locked(r, std::move(events));
+    woken.swap(wakes_);
+  }
+  wake(woken);
+}
+
+void EventLog::deliver_locked(Reader& r, std::vector<Event> events) {
   if (r.removed) return;
   for (auto& e : events) {
     bool own_record = e.kind == EventKind::exists || (e.kind == EventKind::rescan && e.reason == "lagged");
@@ -395,9 +427,14 @@ SubscriptionStats EventLog::stats(const Reader& r) const {
 }
 
 void EventLog::close() {
-  std::lock_guard lock(mu_);
-  closed_ = true;
-  for (auto& r : readers_) signal(*r);
+  std::vector<std::shared_ptr<Reader>> woken;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    for (auto& r : readers_) signal(*r);
+    woken.swap(wakes_);
+  }
+  wake(woken);
   cv_.notify_all();
 }
 

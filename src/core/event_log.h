@@ -35,7 +35,7 @@
 namespace lookout::core {
 
 // One consumer's place in the log. Fields are guarded by the EventLog's mutex.
-struct Reader {
+struct Reader : std::enable_shared_from_this<Reader> {
   enum class Phase {
     joining,   // report_existing: waiting for the loop to list the tree for it
     live,      // reading the log from `cursor`
@@ -116,14 +116,20 @@ class EventLog {
 
  private:
   bool wants(const Reader& r, const Event& e) const;
+  void append_locked(Event e);
+  void deliver_locked(Reader& r, std::vector<Event> events);
   // Counts `e` for a live reader (or queues it for a cutting one); false if it coalesced.
   void offer(Reader& r, const Event& e, std::uint64_t seq);
   void compact(Reader& r);
   void begin_cut(Reader& r);
   void note_missed(Reader& r, const Event& e);
   void trim();
+  // Under the lock: notes that `r` has events; wake() makes its fd readable once the lock is
+  // released, so the woken consumer does not find it still held and sleep again on it.
   void signal(Reader& r);
   void unsignal(Reader& r);
+  // Without the lock: writes the readiness fds of the readers signalled (taken out of wakes_).
+  void wake(std::vector<std::shared_ptr<Reader>>& readers);
   void set_service();
   // Moves one event into `out` unless it coalesces with one taken in this same call.
   void hand_out(Reader& r, Event&& e, std::vector<Event>& out,
@@ -135,6 +141,7 @@ class EventLog {
   std::uint64_t base_ = 1;         // log sequence number of log_.front()
   std::uint64_t head_ = 1;         // the next event's log sequence number
   std::vector<std::shared_ptr<Reader>> readers_;
+  std::vector<std::shared_ptr<Reader>> wakes_;  // signalled under the lock, woken after it
   std::uint64_t coalesced_ = 0;
   bool closed_ = false;
   bool paused_ = false;

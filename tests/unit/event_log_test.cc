@@ -115,6 +115,43 @@ TEST(EventLog, ReadinessFdFollowsWhatCanBeTaken) {
   EXPECT_FALSE(log.try_take(*only_b, out, SIZE_MAX));
 }
 
+// The readiness fd is written after the log's lock is released (a consumer woken under it
+// would only block on it), so a consumer may take an event before its wake lands. No event may
+// then be left untaken behind an fd that is not readable: a consumer that sleeps on the fd
+// alone sees every event. The producer writes in bursts with pauses so the two threads meet
+// at every point.
+TEST(EventLog, AConsumerWaitingOnTheFdAloneSeesEveryEvent) {
+  EventLog log;
+  auto r = log.add_reader(opts(/*coalesce=*/false, 1u << 20), false);
+  constexpr int kEvents = 20000;
+  std::thread producer([&] {
+    for (int i = 0; i < kEvents; ++i) {
+      log.append(ev(EventKind::modify, "/f" + std::to_string(i)));
+      if (i % 7 == 0) std::this_thread::yield();
+    }
+  });
+  int seen = 0;
+  int stuck = 0;
+  std::vector<Event> out;
+  while (seen < kEvents) {
+    pollfd p{r->ready_fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 2000) == 0) {
+      // Not readable for 2 s: only right if everything was taken.
+      out.clear();
+      log.try_take(*r, out, SIZE_MAX);
+      if (!out.empty()) ++stuck;
+      seen += static_cast<int>(out.size());
+      continue;
+    }
+    out.clear();
+    log.try_take(*r, out, SIZE_MAX);
+    seen += static_cast<int>(out.size());
+  }
+  producer.join();
+  EXPECT_EQ(stuck, 0) << "events were waiting behind an fd that was not readable";
+  EXPECT_EQ(seen, kEvents);
+}
+
 TEST(EventLog, PartialTakesKeepOrderAndNumbering) {
   EventLog log;
   auto r = log.add_reader(opts(false), false);
