@@ -48,7 +48,8 @@ void add_engine_flags(CLI::App& app, EngineFlags& f) {
   app.add_flag("--poll-full", f.poll_full,
                "Stat every entry on every pass (sees in-place writes at once)");
   app.add_option("--poll-full-every", f.poll_full_every,
-                 "Seconds between full passes (default 30)");
+                 "Seconds between full passes (default 0: auto, as often as 1% of the time "
+                 "allows, from every --poll-min on a small tree to every 30 s on a large one)");
   app.add_flag("--poll-overlay", f.poll_overlay,
                "Poll overlay mounts: see writes made directly to their layers");
   app.add_option("--reconcile-every", f.reconcile_every,
@@ -81,9 +82,10 @@ std::string check_engine_flags(const EngineFlags& f) {
     return m;
   if (auto m = check_seconds("--poll-max", f.poll_max, 0.001, kMaxSeconds, false); !m.empty())
     return m;
-  if (auto m = check_seconds("--poll-full-every", f.poll_full_every, 0.001, kMaxSeconds, false);
-      !m.empty())
-    return m;
+  if (f.poll_full_every != 0) {  // 0, the default: from the budget
+    if (auto m = check_seconds("--poll-full-every", f.poll_full_every, 0.001, kMaxSeconds, false); !m.empty())
+      return m;
+  }
   if (f.poll_max < f.poll_min) return "--poll-max must not be below --poll-min";
   if (f.state_reset && f.state.empty()) return "--state-reset needs --state FILE";
   return {};

@@ -19,7 +19,7 @@ namespace lookout::cmd {
 struct EngineFlags {
   std::string backend = "auto";  // auto, inotify, fanotify or poll (checked by CLI11)
   bool poll = false;             // --poll: shorthand for --backend poll
-  double poll_min = 0.25, poll_max = 2.0, poll_full_every = 30.0;  // seconds
+  double poll_min = 0.25, poll_max = 2.0, poll_full_every = 0;  // seconds; 0: auto
   bool poll_full = false;
   bool poll_overlay = false;
   std::string state;

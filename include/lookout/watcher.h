@@ -34,8 +34,10 @@ struct WatchOptions {
   int poll_min_ms = 250;
   int poll_max_ms = 2000;
   // Pruned passes skip unchanged directories; a full pass (every entry stat'ed, catching
-  // in-place writes) runs this often, or every pass with poll_full.
-  int poll_full_every_ms = 30000;
+  // in-place writes) runs this often, or every pass with poll_full. 0: as often as 1% of the
+  // time allows, measured from the last full pass (backend::kFullPassBudget): every
+  // poll_min_ms on a small tree, every 30 s at most on a large one.
+  int poll_full_every_ms = 0;
   bool poll_full = false;
   // A low-rate backstop for kernel-notified trees: every this many ms, rescan and diff as
   // after an overflow; a `rescan` event (reason "reconcile") appears only if something was

@@ -1,6 +1,9 @@
 #include "backend/poll_tracker.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "backend/poll_scanner.h"
 
@@ -8,6 +11,24 @@ namespace lookout::backend {
 
 using core::kNoNode;
 using core::NodeId;
+
+namespace {
+std::int64_t process_cpu_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+int full_pass_interval_ms(std::int64_t cost_us, int min_ms) {
+  const double ms = static_cast<double>(cost_us) / 1000.0 / kFullPassBudget;
+  return static_cast<int>(std::clamp<double>(ms, std::max(min_ms, 1), std::max(min_ms, kFullPassMaxIntervalMs)));
+}
 
 bool PollTracker::start(NodeId dir, const Error* why, PollHost& host) {
   if (!polled_.insert(dir).second) return false;
@@ -34,6 +55,8 @@ bool PollTracker::covers(const core::TreeModel& model, NodeId dir) const {
 
 void PollTracker::pass(bool full, PollHost& host) {
   ++counters_.passes;
+  const std::int64_t began_us = steady_us();
+  const std::int64_t began_cpu_us = process_cpu_us();
   core::TreeModel& model = host.model();
   bool changed = false;
   std::vector<NodeId> tops;
@@ -104,8 +127,17 @@ void PollTracker::pass(bool full, PollHost& host) {
   // Adaptive interval: quick again after a change, backing off while the tree is quiet.
   interval_ms_ = changed ? opt_.min_ms : std::min(opt_.max_ms, std::max(opt_.min_ms, interval_ms_ * 2));
   std::int64_t now = host.now_ms();
+  if (full) {
+    last_full_ms_ = now;
+    if (opt_.full_every_ms <= 0) {
+      const std::int64_t cost_us = std::max(steady_us() - began_us, process_cpu_us() - began_cpu_us);
+      full_interval_ms_ = full_pass_interval_ms(cost_us, opt_.min_ms);
+    }
+  }
+  // The next pass: the adaptive one, or sooner when a full pass falls due before it (a quiet
+  // small tree is fully polled every full_interval_ms_, not at the next 2 s pass after it).
   next_ms_ = now + interval_ms_;
-  if (full) last_full_ms_ = now;
+  if (!opt_.always_full) next_ms_ = std::min(next_ms_, last_full_ms_ + full_interval_ms_);
 }
 
 bool PollTracker::poll_file_root(NodeId root, PollHost& host) {

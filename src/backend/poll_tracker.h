@@ -58,10 +58,24 @@ class PollHost {
 struct PollOptions {
   int min_ms = 250;            // the interval after a change
   int max_ms = 2000;           // ... doubling up to this while quiet
-  int full_every_ms = 30000;   // a full pass (every entry stat'ed) this often
+  // A full pass (every entry stat'ed: the only way to see a write into an existing file)
+  // this often; 0: from the budget below (full_pass_interval_ms).
+  int full_every_ms = 0;
   bool always_full = false;
   bool recursive = true;
 };
+
+// Full passes cost in proportion to the tree. With no fixed interval they may take this share
+// of the time (one core's): a 2,000-file tree (~2 ms a pass) is fully polled every --poll-min
+// and sees an in-place write within a second, a 500,000-file tree (~1 s) every 30 s at most
+// often, as before: never dearer than a fixed 30 s, and never slower to notice a write.
+inline constexpr double kFullPassBudget = 0.01;
+inline constexpr int kFullPassMaxIntervalMs = 30000;
+
+// The interval after a full pass that cost `cost_us` (the larger of its elapsed time and the
+// CPU time the process spent in it: threads walk a large tree in parallel, and on a network
+// filesystem the elapsed time is the server's load). Pure, for tests.
+int full_pass_interval_ms(std::int64_t cost_us, int min_ms);
 
 struct PollCounters {
   std::uint64_t passes = 0;
@@ -86,8 +100,10 @@ class PollTracker {
   std::int64_t due_ms() const { return next_ms_; }
   // Whether the pass due at `now_ms` is a full one.
   bool full_due(std::int64_t now_ms) const {
-    return opt_.always_full || now_ms - last_full_ms_ >= opt_.full_every_ms;
+    return opt_.always_full || now_ms - last_full_ms_ >= full_interval_ms_;
   }
+  // The interval between full passes now (fixed, or from the last one's cost).
+  int full_interval_ms() const { return full_interval_ms_; }
   // A full pass counts from here (the end of the start-up crawl).
   void full_pass_done_at(std::int64_t now_ms) { last_full_ms_ = now_ms; }
   // One pass over every polled subtree; the next is scheduled from its end.
@@ -106,6 +122,8 @@ class PollTracker {
   std::unordered_set<core::NodeId> polled_;
   std::int64_t next_ms_ = 0;
   std::int64_t last_full_ms_ = 0;
+  // Until a full pass was measured: the first comes soon, and tells what the tree costs.
+  int full_interval_ms_ = opt_.full_every_ms > 0 ? opt_.full_every_ms : opt_.min_ms;
   int interval_ms_ = 0;
   bool warned_watch_limit_ = false;
   std::unordered_set<std::string> warned_;  // polling errors already said (bounded)

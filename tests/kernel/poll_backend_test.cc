@@ -136,6 +136,24 @@ TEST(PollBackend, InPlaceWritesAreCaughtByTheFullPass) {
   EXPECT_EQ(evs[0].kind, EventKind::modify);
 }
 
+// The default full-pass interval comes from what a full pass costs: on a small tree a write
+// into an existing file (same size, so its directory's stamps stay) is seen within passes,
+// not after a fixed 30 s. (The deadline only bounds a failure; the time is not asserted.)
+TEST(PollBackend, InPlaceWritesInASmallTreeAreSeenWithoutWaitingForAFixedFullPass) {
+  TempDir t;
+  for (int i = 0; i < 50; ++i) testing::write_file(t / ("f" + std::to_string(i)), "1");
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::poll;
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  testing::Recorder r(*w);
+  // Same size, later mtime.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (t / "f7").c_str(), times, 0), 0);
+  EXPECT_TRUE(r.wait_for(EventKind::modify, t / "f7", {}, std::chrono::seconds(10)));
+}
+
 // The watch limit lowered in a private user namespace: the subtrees past it are polled, and
 // go back to inotify once the limit is raised, losing nothing either way.
 TEST(PollBackend, WatchLimitFallsBackToPollingTheRemainder) {

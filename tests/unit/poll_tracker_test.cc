@@ -3,6 +3,8 @@
 // that is due and the adaptive interval can be read off the clock.
 #include <gtest/gtest.h>
 
+#include "backend/poll_tracker.h"
+
 #include "core/watcher_impl.h"
 #include "support/fake_clock.h"
 #include "support/fake_fs.h"
@@ -93,6 +95,31 @@ TEST_F(PollTrackerTest, PrunedPassesFindStructureAndFullPassesInPlaceWrites) {
   EXPECT_EQ(seen, (std::vector<Seen>{{EventKind::modify, "/w/g"}}));
   EXPECT_GE(waited, opt.poll_full_every_ms - 2 * opt.poll_max_ms);
   EXPECT_EQ(fs.open_fds(), 0u);
+}
+
+// Without a fixed interval, full passes may take 1% of the time: a cheap one (a tree of a
+// few files, here on a fake filesystem) is repeated every poll_min_ms, so an in-place write
+// is seen at the next pass even while the tree is quiet and pruned passes back off.
+TEST_F(PollTrackerTest, WithoutAFixedIntervalACheapTreeIsFullyPolledEveryPollMin) {
+  opt.poll_full_every_ms = 0;
+  w = std::make_unique<Watcher::Impl>(opt, core::WatcherSeams{&clock, &fs, nullptr, &waiter});
+  ASSERT_TRUE(w->start());
+  take();
+  for (int i = 0; i < 8; ++i) step();  // quiet: the pruned interval backs off to poll_max
+  EXPECT_TRUE(take().empty());
+  fs.write("/w/d/f", 42);
+  const std::int64_t waited = step();
+  EXPECT_EQ(take(), (std::vector<Seen>{{EventKind::modify, "/w/d/f"}}));
+  EXPECT_LE(waited, opt.poll_min_ms);
+}
+
+TEST(FullPassInterval, OnePercentOfTheTimeBetweenPollMinAndThirtySeconds) {
+  EXPECT_EQ(backend::full_pass_interval_ms(0, 250), 250);         // nothing measured
+  EXPECT_EQ(backend::full_pass_interval_ms(2000, 250), 250);      // 2 ms: 200 ms, not below poll_min
+  EXPECT_EQ(backend::full_pass_interval_ms(5000, 250), 500);      // 5 ms: every 0.5 s
+  EXPECT_EQ(backend::full_pass_interval_ms(100000, 250), 10000);  // 100 ms: every 10 s
+  EXPECT_EQ(backend::full_pass_interval_ms(1000000, 250), 30000); // 1 s: never rarer than 30 s
+  EXPECT_EQ(backend::full_pass_interval_ms(1000, 60000), 60000);  // poll_min above it wins
 }
 
 TEST_F(PollTrackerTest, TheRootReplacedIsReportedAndEndsWatching) {
