@@ -16,7 +16,14 @@ Fingerprint fingerprint_of(std::string_view b) {
 }
 
 bool read_fingerprint(int fd, std::uint64_t limit, Fingerprint& out) {
-  std::string buf(static_cast<std::size_t>(limit), '\0');
+  std::string buf;
+  if (!read_head(fd, limit, buf)) return false;
+  out = fingerprint_of(buf);
+  return true;
+}
+
+bool read_head(int fd, std::uint64_t limit, std::string& buf) {
+  buf.assign(static_cast<std::size_t>(limit), '\0');
   std::size_t got = 0;
   while (got < buf.size()) {
     ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got));
@@ -26,7 +33,6 @@ bool read_fingerprint(int fd, std::uint64_t limit, Fingerprint& out) {
     got += static_cast<std::size_t>(n);
   }
   buf.resize(got);
-  out = fingerprint_of(buf);
   return true;
 }
 

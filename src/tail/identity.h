@@ -25,6 +25,8 @@ struct Fingerprint {
 };
 
 Fingerprint fingerprint_of(std::string_view first_bytes);
+// The first min(limit, size) bytes of the open file `fd` into `out`; false when unreadable.
+bool read_head(int fd, std::uint64_t limit, std::string& out);
 // The fingerprint of the first min(limit, size) bytes of the open file `fd`; nullopt-like
 // `ok=false` when it cannot be read.
 bool read_fingerprint(int fd, std::uint64_t limit, Fingerprint& out);

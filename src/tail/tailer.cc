@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace lookout::tail {
 
@@ -38,6 +39,9 @@ struct Tailer::File {
   std::string path;
   sys::UniqueFd fd;
   LineSplitter split;
+  // The first bytes read from it (up to kFingerprintMax) and their fingerprint: taken from
+  // the bytes actually read, never re-read later (the file may be cut by then).
+  std::string head;
   Fingerprint fp;
   std::uint64_t size_seen = 0;
   std::int64_t last_growth_ms = 0;
@@ -48,6 +52,7 @@ struct Tailer::File {
   bool copy_wait = false;   // a copy-named new file waiting for its original's truncation
   FileKey copy_of;
   std::int64_t copy_until_ms = 0;
+  std::int64_t mtime_ns = 0;  // when found: orders new files found together (see read())
   File(const FileKey& k, std::string p, std::uint64_t start, std::size_t max_line, bool continued)
       : key(k), path(std::move(p)), split(start, max_line, continued) {}
 };
@@ -182,7 +187,14 @@ void Tailer::poke(const std::string& path, bool initial) {
     return;
   }
   said_.erase("open:" + path);
+  // The name belonged to another file (renamed away or deleted, its event not taken yet):
+  // that one is read to its end first, so a rotated file's last lines come before the new
+  // file's first ones.
+  if (File* prev = find_path(path); prev && !(prev->key == key) && !prev->copy_wait) read_file(*prev, SIZE_MAX);
   start_file(path, key, fd, static_cast<std::uint64_t>(fst.st_size), initial);
+  if (auto it = files_.find(key); it != files_.end()) {
+    it->second->mtime_ns = static_cast<std::int64_t>(fst.st_mtim.tv_sec) * 1000000000 + fst.st_mtim.tv_nsec;
+  }
 }
 
 void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size, bool initial) {
@@ -191,6 +203,7 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   Fingerprint fp;
   bool copy_wait = false;
   FileKey copy_of;
+  (void)fp;
   if (auto r = restored_.find(key); r != restored_.end()) {
     const store::TailFile s = r->second;
     restored_.erase(r);
@@ -231,8 +244,17 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
     }
     if (start == 0 && !initial) {
       // ... or of a file still being read: wait for its truncation to know where to start.
+      // Only when its first bytes are (so far) what was read from that file: a rotated
+      // generation found late (app.log.3, another first line) is not a copy and is read now.
+      std::string head;
       for (const auto& [k, other] : files_) {
-        if (other->deleted || dir_of(other->path) != dir || !is_copy_name(name_of(other->path), name)) continue;
+        if (other->deleted || other->head.empty() || dir_of(other->path) != dir ||
+            !is_copy_name(name_of(other->path), name)) {
+          continue;
+        }
+        if (head.empty()) read_head(fd, kFingerprintMax, head);
+        const std::size_t n = std::min(head.size(), other->head.size());
+        if (head.compare(0, n, other->head, 0, n) != 0) continue;
         copy_wait = true;
         copy_of = k;
         break;
@@ -244,7 +266,10 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   f->fd.reset(fd);
   ++open_;
   f->lru = ++activity_;
-  f->fp = fp;
+  if (start > 0) {
+    read_head(fd, std::min<std::uint64_t>(start, kFingerprintMax), f->head);
+    f->fp = fingerprint_of(f->head);
+  }
   f->size_seen = size;
   f->changed = true;
   f->last_growth_ms = clock_.monotonic_ms();
@@ -255,7 +280,8 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   files_[key] = std::move(f);
   by_path_[path] = key;
   if (open_ > o_.max_open) make_room();
-  mark_dirty(ref);
+  ref.queued = true;
+  fresh_.push_back(key);
 }
 
 void Tailer::close_fd(File& f) {
@@ -316,29 +342,35 @@ void Tailer::truncated(File& f, std::uint64_t size, const char* how) {
                      clock_.monotonic_ms() + kGhostMs});
   resolve_copies(f, true);
   f.split.restart(0);
+  f.head.clear();
   f.fp = {};
   f.size_seen = size;
   f.changed = true;
 }
 
 void Tailer::resolve_copies(const File& original, bool truncated_now) {
+  // Every copy waiting for this file: the one whose first bytes are what was read from it
+  // goes on from where the reading stopped; the others are generations never seen in the
+  // original (it was cut and refilled before lookout looked): read from their start.
+  bool matched = false;
   for (auto& [k, c] : files_) {
     if (!c->copy_wait || !(c->copy_of == original.key)) continue;
     c->copy_wait = false;
     mark_dirty(*c);
-    if (!truncated_now) continue;
+    if (!truncated_now || matched) continue;
     const Ghost& g = ghosts_.back();
-    Fingerprint pre;
+    std::string head;
     struct stat st;
-    if (c->fd.valid() && read_fingerprint(c->fd.get(), g.fp.length, pre) && pre == g.fp &&
+    if (c->fd.valid() && read_head(c->fd.get(), g.fp.length, head) && fingerprint_of(head) == g.fp &&
         ::fstat(c->fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= g.offset) {
       c->split.restart(g.offset, g.continued);
-      c->fp = g.fp;
+      read_head(c->fd.get(), std::min<std::uint64_t>(g.offset, kFingerprintMax), c->head);
+      c->fp = fingerprint_of(c->head);
       note(c->path + ": a copy of " + g.name + " (copytruncate); read from offset " + std::to_string(g.offset));
-      ghosts_.pop_back();
+      matched = true;
     }
-    return;
   }
+  if (matched) ghosts_.pop_back();
 }
 
 bool Tailer::read_file(File& f, std::size_t budget) {
@@ -368,21 +400,34 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     if (n <= 0) break;  // cut while reading: the next look sees it
     used += static_cast<std::size_t>(n);
     grew = true;
+    if (f.head.size() == pos && pos < kFingerprintMax) {
+      f.head.append(chunk, std::min<std::size_t>(static_cast<std::size_t>(n), kFingerprintMax - pos));
+      f.fp = fingerprint_of(f.head);
+    }
     f.split.feed(std::string_view(chunk, static_cast<std::size_t>(n)), pieces);
     emit(f, pieces, size);
     if (!fatal_.message.empty()) return false;
   }
   if (grew) f.last_growth_ms = clock_.monotonic_ms();
-  if (f.fp.length < kFingerprintMax && f.split.read_pos() > f.fp.length) {
-    // The fingerprint grows with what was read (never past it: bytes not yet read may still
-    // be rewritten, and a fingerprint must describe the file lookout read).
-    read_fingerprint(f.fd.get(), std::min<std::uint64_t>(f.split.read_pos(), kFingerprintMax), f.fp);
-    f.changed = true;
-  }
   return f.split.read_pos() < size;
 }
 
 bool Tailer::read() {
+  if (!fresh_.empty()) {
+    // New files found together (one batch of events, a listing) are read oldest write
+    // first: when lookout looks late at a rotation, app.log.1 (last written at the
+    // rotation) comes before the app.log that replaced it, whatever order the names were
+    // seen in. Files already tracked, marked by the same events, come before them.
+    std::vector<std::pair<std::int64_t, FileKey>> order;
+    for (const FileKey& k : fresh_) {
+      if (auto it = files_.find(k); it != files_.end()) order.emplace_back(it->second->mtime_ns, k);
+    }
+    // Equal stamps (the coarse clock: a rotation within a few ms) keep the found order,
+    // which renames have put right (on_event).
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [t, k] : order) dirty_.push_back(k);
+    fresh_.clear();
+  }
   std::size_t n = dirty_.size();
   // Stops at --commit-lines so that a commit comes before more is read: what a kill -9 can
   // repeat stays within that bound.
@@ -461,14 +506,27 @@ void Tailer::on_event(const Event& e) {
         for (auto& [f, p] : moved) mark_dirty(*f);
         return;
       }
+      std::optional<FileKey> newer;  // a file found at e.from this batch: it came after this one
       if (File* f = find_path(e.from)) {
         struct stat st;
         if (::lstat(e.path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == f->key.ino) {
           set_path(*f, e.path);
           mark_dirty(*f);
+        } else {
+          newer = f->key;
         }
       }
       poke(e.path, false);
+      if (newer && fresh_.size() >= 2) {
+        // Both new this batch (lookout looked late): the renamed one is the older generation
+        // (app.log.1 before the app.log that replaced it), so it is read first.
+        auto at = std::find(fresh_.begin(), fresh_.end(), *newer);
+        if (at != fresh_.end() && fresh_.back() != *newer) {
+          FileKey older = fresh_.back();
+          fresh_.pop_back();
+          fresh_.insert(std::find(fresh_.begin(), fresh_.end(), *newer), older);
+        }
+      }
       return;
     }
     case EventKind::create:
@@ -483,6 +541,17 @@ void Tailer::on_event(const Event& e) {
         return;
       }
       if (e.kind == EventKind::attrib) said_.erase("open:" + e.path);  // a chmod may make it readable
+      if (e.stat && !files_.count({e.stat->dev, e.stat->ino})) {
+        // An event about a file that is no longer at this name (lookout looks late): the
+        // file there now has events of its own further on, and this one comes back under its
+        // new name (a rename). Taking the newcomer now would read a rotation's new file
+        // before the rest of the old one.
+        struct stat st;
+        if (::lstat(e.path.c_str(), &st) == 0 &&
+            (static_cast<std::uint64_t>(st.st_ino) != e.stat->ino || static_cast<std::uint64_t>(st.st_dev) != e.stat->dev)) {
+          return;
+        }
+      }
       poke(e.path, false);
       return;
     default:

@@ -104,6 +104,7 @@ class Tailer {
   std::unordered_map<FileKey, store::TailFile, FileKeyHash> restored_;
   bool first_start_ = true;
   std::deque<FileKey> dirty_;
+  std::vector<FileKey> fresh_;  // new files, queued by read() in order of their last write
   std::unordered_set<std::string> said_;  // notes already given (once per path and kind)
   struct Ghost {  // a truncated file's last identity, for its copy (copytruncate)
     std::string dir, name;
