@@ -612,5 +612,129 @@ TEST_F(TailCli, RootMovedAwayAndRecreatedIsReadAsNew) {
   EXPECT_EQ(seen.exactly("r", 2), "");
 }
 
+TEST_F(TailCli, PolledTreeReadsEveryLine) {
+  start(base_args() + std::vector<std::string>{"--poll", "--poll-min", "0.05", "--poll-max", "0.2", root});
+  fs::create_directories(root + "/later/deeper");
+  {
+    Writer a(root + "/p.log"), b(root + "/later/deeper/q.log");
+    for (int i = 0; i < 200; ++i) {
+      a.line("p", i);
+      b.line("q", i);
+    }
+  }
+  Seen seen;
+  EXPECT_TRUE(wait(seen, [&] { return seen.count("p") >= 200 && seen.count("q") >= 200; })) << lk->describe();
+  EXPECT_EQ(seen.exactly("p", 200), "");
+  EXPECT_EQ(seen.exactly("q", 200), "");
+}
+
+TEST_F(TailCli, MaxOpenBoundsHandlesAndReopensByIdentity) {
+  constexpr int kFiles = 12;
+  for (int f = 0; f < kFiles; ++f) testing::write_file(root + "/m" + std::to_string(f) + ".log", "");
+  start(base_args() + std::vector<std::string>{"--max-open", "3", root});
+  for (int round = 0; round < 5; ++round) {
+    for (int f = 0; f < kFiles; ++f) Writer(root + "/m" + std::to_string(f) + ".log").line("m" + std::to_string(f), round);
+  }
+  Seen seen;
+  EXPECT_TRUE(wait(seen, [&] {
+    for (int f = 0; f < kFiles; ++f) {
+      if (seen.count("m" + std::to_string(f)) < 5) return false;
+    }
+    return true;
+  })) << lk->describe();
+  for (int f = 0; f < kFiles; ++f) EXPECT_EQ(seen.exactly("m" + std::to_string(f), 5), "");
+  // Never more than --max-open log files open at once (plus lookout's own fds).
+  int logs_open = 0;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(lk->pid()) + "/fd")) {
+    std::error_code ec;
+    auto target = fs::read_symlink(e.path(), ec).string();
+    if (target.rfind(root + "/m", 0) == 0) ++logs_open;
+  }
+  EXPECT_LE(logs_open, 3);
+}
+
+TEST_F(TailCli, SparseFourGigabyteFileAtEndThenAppended) {
+  const std::string big = root + "/sparse.log";
+  {
+    int fd = ::open(big.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, (4LL << 30) + 10), 0);  // 4 GiB of holes: never read in full
+    ::close(fd);
+  }
+  start(base_args() + std::vector<std::string>{"--start-at", "end", root});
+  { Writer(big).write("\nsparse 0\n"); }
+  Seen seen;
+  EXPECT_TRUE(wait(seen, [&] { return seen.count("sparse") >= 1; })) << lk->describe();
+  ASSERT_GE(seen.records().size(), 2u);
+  // Reading starts at the end (the holes are never read): the LF ends an empty line there.
+  EXPECT_EQ(seen.records()[0].line(), "");
+  EXPECT_EQ(seen.records()[0].o.at("offset"), std::to_string((4LL << 30) + 10));
+  EXPECT_EQ(seen.records()[1].o.at("offset"), std::to_string((4LL << 30) + 11));
+}
+
+TEST_F(TailCli, SymlinkLoopAndFileReplacedByDirectory) {
+  fs::create_directories(root + "/d");
+  fs::create_symlink(root, root + "/d/loop");
+  fs::create_symlink(root + "/d/b", root + "/d/a");
+  fs::create_symlink(root + "/d/a", root + "/d/b");
+  testing::write_file(root + "/x.log", "x 0\n");
+  start(base_args() + std::vector<std::string>{root});
+  Seen seen;
+  ASSERT_TRUE(wait(seen, [&] { return seen.count("x") >= 1; })) << lk->describe();
+  ASSERT_EQ(::unlink((root + "/x.log").c_str()), 0);
+  fs::create_directories(root + "/x.log");
+  Writer(root + "/x.log/inner.log").line("x", 1);
+  EXPECT_TRUE(wait(seen, [&] { return seen.count("x") >= 2; })) << lk->describe();
+  EXPECT_EQ(seen.exactly("x", 2), "");
+}
+
+LOOKOUT_TEST_F(TailCli, OverflowRescanReadsEveryFile, LABELS(root, serial)) {
+  if (!testing::is_root_user()) GTEST_SKIP() << "needs root to lower fs.inotify.max_queued_events";
+  {
+    SysctlOverride small("/proc/sys/fs/inotify/max_queued_events", "32");
+    ASSERT_TRUE(small.valid());
+    start(base_args() + std::vector<std::string>{root});
+    ASSERT_TRUE(small.restore());
+  }
+  // Many directories and files at once: far more records than 32 fit in the queue.
+  constexpr int kDirs = 40;
+  for (int d = 0; d < kDirs; ++d) {
+    fs::create_directories(root + "/o" + std::to_string(d));
+    Writer w(root + "/o" + std::to_string(d) + "/f.log");
+    for (int i = 0; i < 20; ++i) w.line("o" + std::to_string(d), i);
+  }
+  Seen seen;
+  EXPECT_TRUE(wait(seen, [&] {
+    for (int d = 0; d < kDirs; ++d) {
+      if (seen.count("o" + std::to_string(d)) < 20) return false;
+    }
+    return true;
+  })) << lk->describe();
+  for (int d = 0; d < kDirs; ++d) EXPECT_EQ(seen.exactly("o" + std::to_string(d), 20), "");
+}
+
+LOOKOUT_TEST_F(TailCli, DiskFullWhileWritingStateStopsNamingIt, LABELS(root)) {
+  if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  const std::string small_dir = tmp / "small";
+  testing::Submount mount(small_dir, "-t tmpfs -o size=256k lookout-test");
+  ASSERT_TRUE(mount.ok());
+  const std::string st = small_dir + "/state.sqlite";
+  start(base_args() + std::vector<std::string>{"--state", st, "--commit-every", "50ms", root});
+  {
+    // Fill the filesystem to the last byte.
+    int fd = ::open((small_dir + "/fill").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    std::string block(4096, 'f');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    ::close(fd);
+  }
+  for (int f = 0; f < 300; ++f) Writer(root + "/s" + std::to_string(f) + ".log").line("s", f);
+  auto code = lk->wait_exit(milliseconds(60000));
+  ASSERT_TRUE(code) << lk->describe();
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(lk->err().find(st), std::string::npos) << lk->err();
+  EXPECT_NE(lk->err().find("free space"), std::string::npos) << lk->err();
+}
+
 }  // namespace
 }  // namespace lookout::e2e
