@@ -582,6 +582,18 @@ void Tailer::tick() {
   std::vector<File*> close_deleted, idle;
   for (auto& [k, f] : files_) {
     if (f->copy_wait && now >= f->copy_until_ms) {
+      // A copy still being written (logrotate copying a large file) waits on; and the
+      // original is looked at first, so a truncation that came meanwhile is seen now.
+      struct stat cs;
+      if (f->fd.valid() && ::fstat(f->fd.get(), &cs) == 0 && static_cast<std::uint64_t>(cs.st_size) != f->size_seen) {
+        f->size_seen = static_cast<std::uint64_t>(cs.st_size);
+        f->copy_until_ms = now + kCopyWaitMs;
+        continue;
+      }
+      if (auto o = files_.find(f->copy_of); o != files_.end() && !o->second->copy_wait) {
+        read_file(*o->second, kRoundBudget);
+        if (!f->copy_wait) continue;  // resolved by the original's truncation
+      }
       // Its original was not truncated: a copy taken aside (cp), not a rotation. If its first
       // bytes are the original's, the lines are those already read there: skip to its end.
       f->copy_wait = false;

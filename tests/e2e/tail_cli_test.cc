@@ -293,7 +293,7 @@ TEST_F(TailCli, CopyTruncateKeepsEveryLineOnce) {
 }
 
 TEST_F(TailCli, DeletedWhileOpenIsReadToTheEndThenClosed) {
-  start(base_args() + std::vector<std::string>{"--deleted-close", "500ms", root});
+  start(base_args() + std::vector<std::string>{"--deleted-close", "2s", root});
   const std::string log = root + "/gone.log";
   Writer out(log);
   for (int i = 0; i < 100; ++i) out.line("gone", i);
