@@ -125,6 +125,7 @@ Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, 
     restored = std::move(*loaded);
     first_start = state->fresh();
     // The state and SQLite's files beside it are never read as logs.
+    for (const char* side : {"", "-wal", "-shm", "-journal"}) o.own_files.push_back(o.state + side);
     for (const std::string& r : select.roots()) {
       if (inside(o.state, r)) {
         for (const char* side : {"", "-wal", "-shm", "-journal"}) o.watch.exclude_paths.push_back(o.state + side);

@@ -38,7 +38,9 @@ struct TailOptions {
   std::int64_t partial_flush_ms = 5000;
   std::size_t max_line = 1u << 20;
 
-  int output_fd = 1;  // where records go (blocking writes: the output's pace is ours)
+  int output_fd = 1;
+  // Files never read as logs: the state and SQLite's files beside it (run() fills it in).
+  std::vector<std::string> own_files;  // where records go (blocking writes: the output's pace is ours)
 };
 
 // The first problem as one line naming the option (empty: fine). Pure.

@@ -63,6 +63,12 @@ Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std:
   format_.kind = o.format;
   format_.with_filename = o.with_filename;
   format_.terminator = o.null_terminated ? '\0' : '\n';
+  // Output redirected into the tree (`lookout tail DIR > DIR/out.log`) is never read back:
+  // it would feed itself.
+  struct stat st;
+  if (::fstat(o.output_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    output_key_ = FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
 }
 
 Tailer::~Tailer() = default;
@@ -162,6 +168,8 @@ void Tailer::poke(const std::string& path, bool initial) {
     mark_dirty(f);
     return;
   }
+  if (output_key_ && *output_key_ == key) return;
+  if (std::find(o_.own_files.begin(), o_.own_files.end(), path) != o_.own_files.end()) return;
   const bool known = restored_.count(key) != 0;
   if (!known && !select_.selected(path)) return;
   if (!S_ISREG(st.st_mode)) {

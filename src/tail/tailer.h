@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -119,7 +120,7 @@ class Tailer {
   std::size_t open_ = 0;
   std::uint64_t activity_ = 0;  // LRU stamp for handles
   Error fatal_;
-  std::string buf_;
+  std::optional<FileKey> output_key_;  // the output, when it is a regular file
 };
 
 }  // namespace lookout::tail

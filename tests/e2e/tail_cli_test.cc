@@ -612,6 +612,20 @@ TEST_F(TailCli, RootMovedAwayAndRecreatedIsReadAsNew) {
   EXPECT_EQ(seen.exactly("r", 2), "");
 }
 
+TEST_F(TailCli, StateInsideTheRootIsNeverRead) {
+  testing::write_file(root + "/a.log", "a 0\n");
+  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
+  ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
+  restart_reader();
+  Writer(root + "/a.log").line("a", 1);
+  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
+  ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
+  Seen seen;
+  while (auto r = take()) seen.add(*r);
+  ASSERT_EQ(seen.records().size(), 1u) << lk->out();
+  EXPECT_EQ(seen.records()[0].line(), "a 1");
+}
+
 TEST_F(TailCli, PolledTreeReadsEveryLine) {
   start(base_args() + std::vector<std::string>{"--poll", "--poll-min", "0.05", "--poll-max", "0.2", root});
   fs::create_directories(root + "/later/deeper");
