@@ -26,8 +26,28 @@ class LineSplitter {
   LineSplitter(std::uint64_t start, std::size_t max_line, bool continued = false)
       : emitted_(start), max_line_(max_line == 0 ? 1 : max_line), continued_(continued) {}
 
-  // Appends the pieces `bytes` completes to `out`. `bytes` are the file's bytes at read_pos().
-  void feed(std::string_view bytes, std::vector<Piece>& out);
+  // A piece as feed_each hands it over: `text` points into the bytes fed or the held bytes and
+  // is valid only during the call (no allocation per line on the hot path).
+  struct PieceView {
+    std::uint64_t offset = 0;
+    std::string_view text;
+    bool continued = false, split = false;
+  };
+  // Calls emit(PieceView) for each piece `bytes` completes. `bytes` are the file's bytes at
+  // read_pos().
+  template <typename Emit>
+  void feed_each(std::string_view bytes, Emit&& emit);
+  // The same, appending copies to `out` (tests, and anything that keeps pieces).
+  void feed(std::string_view bytes, std::vector<Piece>& out) {
+    feed_each(bytes, [&](const PieceView& v) {
+      Piece p;
+      p.offset = v.offset;
+      p.text = std::string(v.text);
+      p.continued = v.continued;
+      p.split = v.split;
+      out.push_back(std::move(p));
+    });
+  }
   // Emits the held bytes (if any) as a partial piece; the next piece is `continued`.
   bool flush_partial(std::vector<Piece>& out);
 
@@ -49,5 +69,48 @@ class LineSplitter {
   bool continued_;
   std::string hold_;
 };
+
+template <typename Emit>
+void LineSplitter::feed_each(std::string_view bytes, Emit&& emit) {
+  while (!bytes.empty()) {
+    const std::size_t room = max_line_ - hold_.size();  // > 0: a full hold is cut below
+    const std::size_t nl = bytes.find('\n');
+    if (nl != std::string_view::npos && nl <= room) {
+      PieceView p;
+      p.offset = emitted_;
+      p.continued = continued_;
+      if (hold_.empty()) {
+        p.text = bytes.substr(0, nl);  // the common case: the line is in the bytes read
+        emit(p);
+      } else {
+        hold_.append(bytes.substr(0, nl));
+        p.text = hold_;
+        emit(p);
+      }
+      emitted_ += p.text.size() + 1;  // the LF is consumed with its line
+      hold_.clear();
+      continued_ = false;
+      bytes.remove_prefix(nl + 1);
+      continue;
+    }
+    const std::size_t take = std::min(room, bytes.size());
+    hold_.append(bytes.substr(0, take));
+    bytes.remove_prefix(take);
+    if (hold_.size() >= max_line_) {
+      // Longer than max_line: cut here, marked, never dropped. A line of exactly max_line
+      // bytes is not split: the cut waits for the next byte, and an LF there ends the line.
+      if (bytes.empty() || bytes.front() == '\n') continue;
+      PieceView p;
+      p.offset = emitted_;
+      p.text = hold_;
+      p.continued = continued_;
+      p.split = true;
+      emit(p);
+      emitted_ += hold_.size();
+      hold_.clear();
+      continued_ = true;
+    }
+  }
+}
 
 }  // namespace lookout::tail

@@ -14,7 +14,7 @@ namespace lookout::tail {
 
 class Output {
  public:
-  explicit Output(int fd, std::size_t flush_at = 64 * 1024) : fd_(fd), flush_at_(flush_at) {}
+  explicit Output(int fd, std::size_t flush_at = 128 * 1024) : fd_(fd), flush_at_(flush_at) {}
   std::string& buffer() { return buf_; }
   // Writes the buffer when it is past flush_at (call after appending).
   Result<void> maybe_flush() { return buf_.size() >= flush_at_ ? flush() : Result<void>{}; }

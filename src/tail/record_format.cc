@@ -25,7 +25,8 @@ void append_time(std::int64_t time_ns, std::string& out) {
 }
 }  // namespace
 
-void append_line(const Format& f, const LineContext& c, const Piece& p, std::string& out) {
+void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p, bool partial,
+                 std::string& out) {
   if (f.kind == OutputFormat::text) {
     if (f.with_filename) {
       out.append(c.path);
@@ -54,7 +55,7 @@ void append_line(const Format& f, const LineContext& c, const Piece& p, std::str
   out += ",\"ino\":";
   append_uint(c.ino, out);
   append_time(c.time_ns, out);
-  if (p.partial) out += ",\"partial\":true";
+  if (partial) out += ",\"partial\":true";
   if (p.continued) out += ",\"continued\":true";
   if (p.split) out += ",\"split\":true";
   out.push_back('}');

@@ -32,7 +32,11 @@ struct Format {
   char terminator = '\n';
 };
 
-void append_line(const Format& f, const LineContext& c, const Piece& p, std::string& out);
+void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p, bool partial,
+                 std::string& out);
+inline void append_line(const Format& f, const LineContext& c, const Piece& p, std::string& out) {
+  append_line(f, c, LineSplitter::PieceView{p.offset, p.text, p.continued, p.split}, p.partial, out);
+}
 
 // A control record for JSON output (the caller prints text formats' notes on stderr).
 void append_truncated(const Format& f, std::string_view path, std::uint64_t offset, std::uint64_t size,

@@ -14,7 +14,8 @@ namespace lookout::tail {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kTailCheck = 16;  // bytes re-read before the offset to see a refill
+constexpr std::size_t kReadChunk = 128 * 1024;  // one buffer for all files (the read buffer is shared)
 constexpr std::size_t kRoundBudget = 1 << 20;  // bytes per file per round: no file starves another
 constexpr std::int64_t kDeletedPollMs = 200;   // deleted files raise no events: look this often
 constexpr std::int64_t kCopyWaitMs = 3000;     // how long a copy-named new file waits for its original's truncation
@@ -43,6 +44,7 @@ struct Tailer::File {
   // the bytes actually read, never re-read later (the file may be cut by then).
   std::string head;
   Fingerprint fp;
+  std::string tail;  // the last bytes read (up to kTailCheck), compared at the next read
   std::uint64_t size_seen = 0;
   std::int64_t last_growth_ms = 0;
   std::uint64_t lru = 0;
@@ -59,7 +61,7 @@ struct Tailer::File {
 };
 
 Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std::FILE* log, sys::Clock& clock)
-    : o_(o), select_(select), out_(out), log_(log), clock_(clock) {
+    : o_(o), select_(select), out_(out), log_(log), clock_(clock), read_buf_(kReadChunk) {
   format_.kind = o.format;
   format_.with_filename = o.with_filename;
   format_.terminator = o.null_terminated ? '\0' : '\n';
@@ -257,13 +259,20 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
       // generation found late (app.log.3, another first line) is not a copy and is read now.
       std::string head;
       for (const auto& [k, other] : files_) {
-        if (other->deleted || other->head.empty() || dir_of(other->path) != dir ||
-            !is_copy_name(name_of(other->path), name)) {
-          continue;
-        }
+        if (other->deleted || dir_of(other->path) != dir || !is_copy_name(name_of(other->path), name)) continue;
+        // What this file would be a copy of: what was read from the original, or (nothing
+        // read yet) what the original holds now and will be read. A rotated older
+        // generation found late differs from both; a copy in progress (empty) does not.
+        std::string reference = other->head;
+        if (reference.empty() && other->fd.valid()) read_head(other->fd.get(), kFingerprintMax, reference);
+        if (reference.empty()) continue;
+        // A rotation of `other` is under way: its next look compares its first bytes, so a
+        // truncation hidden by a refill past the offset is seen (copytruncate while caught up).
+        other->recheck = true;
+        mark_dirty(*other);
         if (head.empty()) read_head(fd, kFingerprintMax, head);
-        const std::size_t n = std::min(head.size(), other->head.size());
-        if (head.compare(0, n, other->head, 0, n) != 0) continue;
+        const std::size_t n = std::min(head.size(), reference.size());
+        if (head.compare(0, n, reference, 0, n) != 0) continue;
         copy_wait = true;
         copy_of = k;
         break;
@@ -352,6 +361,7 @@ void Tailer::truncated(File& f, std::uint64_t size, const char* how) {
   resolve_copies(f, true);
   f.split.restart(0);
   f.head.clear();
+  f.tail.clear();
   f.fp = {};
   f.size_seen = size;
   f.changed = true;
@@ -373,6 +383,7 @@ void Tailer::resolve_copies(const File& original, bool truncated_now) {
     if (c->fd.valid() && read_head(c->fd.get(), g.fp.length, head) && fingerprint_of(head) == g.fp &&
         ::fstat(c->fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= g.offset) {
       c->split.restart(g.offset, g.continued);
+      c->tail.clear();
       read_head(c->fd.get(), std::min<std::uint64_t>(g.offset, kFingerprintMax), c->head);
       c->fp = fingerprint_of(c->head);
       note(c->path + ": a copy of " + g.name + " (copytruncate); read from offset " + std::to_string(g.offset));
@@ -404,23 +415,47 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     truncated(f, size, "truncated");
   }
   if (size > f.size_seen) f.size_seen = size;
-  char chunk[kReadChunk];
-  std::vector<Piece> pieces;
+  char* chunk = nullptr;
   std::size_t used = 0;
   bool grew = false;
   while (f.split.read_pos() < size && used < budget && lines_ < o_.commit_lines) {
     const std::uint64_t pos = f.split.read_pos();
-    ssize_t n = ::pread(f.fd.get(), chunk, std::min<std::uint64_t>(sizeof chunk, size - pos), static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // cut while reading: the next look sees it
+    // The read starts a few bytes early, at the last bytes already read: if they are not what
+    // was read there, the file was cut and refilled past the offset between two looks (a
+    // copytruncate while lookout was busy) and is read again from 0. No extra system call.
+    const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(f.tail.size(), pos));
+    chunk = read_buf_.data();
+    ssize_t got = ::pread(f.fd.get(), chunk, std::min<std::uint64_t>(kReadChunk - k, size - pos) + k,
+                          static_cast<off_t>(pos - k));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= static_cast<ssize_t>(k)) break;  // cut while reading: the next look sees it
+    if (k > 0 && std::string_view(chunk, k) != std::string_view(f.tail).substr(f.tail.size() - k)) {
+      truncated(f, size, "rewritten under lookout (cut and refilled)");
+      continue;
+    }
+    const ssize_t n = got - static_cast<ssize_t>(k);
+    chunk = read_buf_.data() + k;
+    f.tail.append(chunk + std::max<ssize_t>(0, n - static_cast<ssize_t>(kTailCheck)), static_cast<std::size_t>(std::min<ssize_t>(n, kTailCheck)));
+    if (f.tail.size() > kTailCheck) f.tail.erase(0, f.tail.size() - kTailCheck);
     used += static_cast<std::size_t>(n);
     grew = true;
     if (f.head.size() == pos && pos < kFingerprintMax) {
       f.head.append(chunk, std::min<std::size_t>(static_cast<std::size_t>(n), kFingerprintMax - pos));
       f.fp = fingerprint_of(f.head);
     }
-    f.split.feed(std::string_view(chunk, static_cast<std::size_t>(n)), pieces);
-    emit(f, pieces, size);
+    // Pieces go straight into the output buffer: no copy or allocation per line.
+    LineContext c{f.path, size, f.key.dev, f.key.ino, clock_.realtime_ns()};
+    std::string& buf = out_.buffer();
+    std::uint64_t lines = 0;
+    f.split.feed_each(std::string_view(chunk, static_cast<std::size_t>(n)), [&](const LineSplitter::PieceView& p) {
+      append_line(format_, c, p, false, buf);
+      ++lines;
+    });
+    if (lines) {
+      lines_ += lines;
+      f.changed = true;
+    }
+    if (auto r = out_.maybe_flush(); !r && fatal_.message.empty()) fatal_ = r.error();
     if (!fatal_.message.empty()) return false;
   }
   if (grew) f.last_growth_ms = clock_.monotonic_ms();
@@ -612,6 +647,7 @@ void Tailer::tick() {
           read_fingerprint(f->fd.get(), o->second->fp.length, pre) && pre == o->second->fp &&
           ::fstat(f->fd.get(), &st) == 0) {
         f->split.restart(static_cast<std::uint64_t>(st.st_size));
+        f->tail.clear();
         note(f->path + ": a copy of " + o->second->path + " that was not truncated; its lines were read there");
       }
       mark_dirty(*f);

@@ -121,6 +121,7 @@ class Tailer {
   std::uint64_t activity_ = 0;  // LRU stamp for handles
   Error fatal_;
   std::optional<FileKey> output_key_;  // the output, when it is a regular file
+  std::vector<char> read_buf_;         // one read buffer, shared by every file (one thread)
 };
 
 }  // namespace lookout::tail

@@ -265,12 +265,16 @@ TEST_F(TailCli, CopyTruncateKeepsEveryLineOnce) {
   start(base_args() + std::vector<std::string>{root});
   constexpr int kLines = 3000, kEvery = 500;
   const std::string log = root + "/app.log";
-  std::thread writer([&] {
+  Seen seen;
+  {
     Writer out(log);
     int rotation = 0;
     for (int i = 0; i < kLines; ++i) {
       out.line("app", i);
       if (i % kEvery == kEvery - 1) {
+        // The first two rotations come once lookout has read up to them (a truncation it must
+        // see); the others at full speed (generations it may only find as copies).
+        if (rotation < 2) ASSERT_TRUE(wait(seen, [&] { return seen.has_number("app", i); })) << lk->describe();
         // logrotate copytruncate: copy, then truncate in place (the writer holds O_APPEND,
         // so it goes on at the new end). No line is written between copy and truncate:
         // those would be in neither file, for any reader.
@@ -279,11 +283,9 @@ TEST_F(TailCli, CopyTruncateKeepsEveryLineOnce) {
         if (::truncate(log.c_str(), 0) != 0) throw std::runtime_error("truncate");
       }
     }
-  });
-  writer.join();
-  Seen seen;
+  }
   EXPECT_TRUE(wait(seen, [&] { return seen.count("app") >= kLines; })) << lk->describe();
-  EXPECT_EQ(seen.exactly("app", kLines, false), "") << lk->err();
+  EXPECT_EQ(seen.exactly("app", kLines, false), "") << lk->err() << seen.transitions();
   EXPECT_EQ(seen.ordered_per_file(), "");
   bool truncated = false;
   for (const Record& r : seen.records()) {
@@ -457,7 +459,7 @@ TEST_F(TailCli, KillNineThenRestartLosesNothingRepeatsOnlyTheLastBatch) {
   EXPECT_EQ(b.back(), 1499);
   EXPECT_LE(b.front(), a.back() + 1) << "lost lines between the runs";
   const int repeated = a.back() - b.front() + 1;
-  EXPECT_LE(repeated, kCommitLines + 6000) << "repeated more than the last batch";  // 64 KiB of "app N\n" < 8000 lines
+  EXPECT_LE(repeated, kCommitLines + 16384) << "repeated more than the last batch";  // + one 128 KiB read chunk of "app N\n"
   std::set<int> all(a.begin(), a.end());
   all.insert(b.begin(), b.end());
   EXPECT_EQ(all.size(), 1500u);
