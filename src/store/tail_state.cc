@@ -45,7 +45,7 @@ std::string column_bytes(sqlite3_stmt* s, int col) {
 }
 
 bool move_aside(const std::string& path, std::string& moved) {
-  moved = path + ".old-" + stamp_now();
+  moved = path + std::string(".old-") + stamp_now();
   if (::rename(path.c_str(), moved.c_str()) != 0) return false;
   for (const char* side : {"-wal", "-shm"}) {
     std::string from = path + side;
@@ -62,7 +62,7 @@ Error TailState::error(const char* what) const {
   e.path = path_;
   const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_ERROR;
   e.sys_errno = db_ ? sqlite3_system_errno(db_) : 0;
-  e.message = std::string("state ") + path_ + ": " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "cannot open");
+  e.message = std::string("state ") + path_ + std::string(": ") + what + std::string(": ") + (db_ ? sqlite3_errmsg(db_) : "cannot open");
   if ((code & 0xff) == SQLITE_FULL) {
     e.sys_errno = ENOSPC;
     e.message += " (free space on its filesystem, or put the state elsewhere)";
@@ -81,10 +81,10 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
   struct stat st;
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) {
-    return Error{ErrorCode::invalid_argument, EISDIR, path, "state " + path + ": is a directory; name a file"};
+    return Error{ErrorCode::invalid_argument, EISDIR, path, std::string("state ") + path + ": is a directory; name a file"};
   }
   std::string parent = fs::path(path).parent_path().string();
-  if (parent.empty()) parent = ".";
+  if (parent.empty()) parent.push_back('.');  // (not `= "."`: GCC 12's -Wrestrict false positive)
   struct stat ps;
   if (::stat(parent.c_str(), &ps) != 0) {
     return error_from_errno(errno, "cannot write the state in", parent, "make the directory first");
@@ -92,13 +92,13 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
   if (::access(parent.c_str(), W_OK) != 0) {
     int err = errno;
     return Error{ErrorCode::permission_denied, err, path,
-                 "state " + path + ": its directory is not writable (" + std::strerror(err) +
+                 std::string("state ") + path + std::string(": its directory is not writable (") + std::strerror(err) +
                      "; SQLite keeps -wal and -shm files beside it); make it writable, or put the state elsewhere"};
   }
   if (exists && ::access(path.c_str(), W_OK) != 0) {
     int err = errno;
     return Error{ErrorCode::permission_denied, err, path,
-                 "state " + path + ": is not writable (" + std::strerror(err) + "); make it writable, or put the state elsewhere"};
+                 std::string("state ") + path + std::string(": is not writable (") + std::strerror(err) + "); make it writable, or put the state elsewhere"};
   }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -124,7 +124,7 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
 
 Result<void> TailState::setup(const std::string& roots) {
   auto refuse = [&](const std::string& why) {
-    return Error{ErrorCode::invalid_argument, 0, path_, "state " + path_ + ": " + why + " (reset)"};
+    return Error{ErrorCode::invalid_argument, 0, path_, std::string("state ") + path_ + std::string(": ") + why + " (reset)"};
   };
   int user_version = 0;
   {
@@ -132,7 +132,7 @@ Result<void> TailState::setup(const std::string& roots) {
     if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
       std::string why = sqlite3_errmsg(db_);
       sqlite3_finalize(s);
-      return refuse("cannot be read (" + why + ")");
+      return refuse(std::string("cannot be read (") + why + ")");
     }
     user_version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
@@ -149,7 +149,7 @@ Result<void> TailState::setup(const std::string& roots) {
     }
     if (rc != SQLITE_DONE && problems.empty()) problems = sqlite3_errmsg(db_);
     sqlite3_finalize(s);
-    if (!problems.empty()) return refuse("is corrupt (" + problems + ")");
+    if (!problems.empty()) return refuse(std::string("is corrupt (") + problems + ")");
   }
   bool has_table = false, has_others = false;
   {
@@ -163,10 +163,10 @@ Result<void> TailState::setup(const std::string& roots) {
     sqlite3_finalize(s);
   }
   if (has_others || (user_version != 0 && !has_table)) return refuse("is a SQLite database but not a lookout tail state");
-  if (user_version > 1) return refuse("is of a newer lookout (schema " + std::to_string(user_version) + ")");
+  if (user_version > 1) return refuse(std::string("is of a newer lookout (schema ") + std::to_string(user_version) + ")");
   lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (lock_fd_ >= 0 && ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return Error{ErrorCode::io, EWOULDBLOCK, path_, "state " + path_ + ": another lookout tail is using it (one process per state)"};
+    return Error{ErrorCode::io, EWOULDBLOCK, path_, std::string("state ") + path_ + ": another lookout tail is using it (one process per state)"};
   }
   {
     sqlite3_stmt* s = nullptr;
@@ -203,7 +203,7 @@ Result<void> TailState::setup(const std::string& roots) {
     if (had != roots) {
       std::string h = had;
       for (char& c : h) if (c == '\n') c = ' ';
-      return refuse("belongs to other PATHs (" + h + ")");
+      return refuse(std::string("belongs to other PATHs (") + h + ")");
     }
     sqlite3_stmt* c = nullptr;
     sqlite3_prepare_v2(db_, "SELECT count(*) FROM tail_files", -1, &c, nullptr);
@@ -289,7 +289,7 @@ Result<void> TailState::commit(const std::vector<TailFile>& changed,
 }
 
 void TailState::limit_pages_for_test(int pages) {
-  std::string sql = "PRAGMA max_page_count = " + std::to_string(pages);
+  std::string sql = std::string("PRAGMA max_page_count = ") + std::to_string(pages);
   sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
 }
 

@@ -65,7 +65,10 @@ std::string_view base_name(std::string_view p) {
 // when it has a slash ('**' allowed there).
 bool filter_match(const std::string& pat, std::string_view rel) {
   if (pat.find('/') == std::string::npos) return seg_match(pat, base_name(rel));
-  return glob_match("/" + pat, "/" + std::string(rel));
+  std::string p(1, '/'), r(1, '/');  // appended, not "/" + s: GCC 12's -Wrestrict false positive
+  p += pat;
+  r += rel;
+  return glob_match(p, r);
 }
 }  // namespace
 
@@ -96,7 +99,7 @@ Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths, std::
       }
       if (base.empty()) base = "/";
       if (::stat(base.c_str(), &st) != 0) return error_from_errno(errno, "cannot read", base);
-      if (!S_ISDIR(st.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, base, "cannot read " + base + ": not a directory"};
+      if (!S_ISDIR(st.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, base, std::string("cannot read ") + base + ": not a directory"};
       std::string rest = abs.substr(base == "/" ? 1 : base.size() + 1);
       if (rest.find('/') != std::string::npos || rest.find("**") != std::string::npos) s.recursive_ = true;
       s.specs_.push_back({Spec::glob, abs, base});
@@ -116,7 +119,7 @@ Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths, std::
     if (parent.empty()) parent = "/";
     struct stat ps;
     if (::stat(parent.c_str(), &ps) != 0) return error_from_errno(errno, "cannot read", abs);
-    if (!S_ISDIR(ps.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, parent, "cannot read " + abs + ": " + parent + " is not a directory"};
+    if (!S_ISDIR(ps.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, parent, std::string("cannot read ") + abs + std::string(": ") + parent + " is not a directory"};
     if (::stat(abs.c_str(), &st) != 0) {
       return error_from_errno(ENOENT, "cannot read", abs, "it must exist at start; give its directory to wait for it");
     }

@@ -253,7 +253,9 @@ TEST_F(TailCli, RenameRotationWhileWriting) {
         // file is known when it is renamed), the others at full speed (lookout may find
         // several generations at once, each read in order within its file).
         const bool caught_up = rotation < 2;
-        if (caught_up) ASSERT_TRUE(wait(seen, [&] { return seen.has_number("app", i); })) << lk->describe();
+        if (caught_up) {
+          ASSERT_TRUE(wait(seen, [&] { return seen.has_number("app", i); })) << lk->describe();
+        }
         // logrotate's rename, then a few lines into the renamed file before the service
         // reopens (its old fd still points there), then a new file under the name.
         testing::rename_path(log, log + "." + std::to_string(++rotation));
@@ -288,7 +290,9 @@ TEST_F(TailCli, CopyTruncateKeepsEveryLineOnce) {
       if (i % kEvery == kEvery - 1) {
         // The first two rotations come once lookout has read up to them (a truncation it must
         // see); the others at full speed (generations it may only find as copies).
-        if (rotation < 2) ASSERT_TRUE(wait(seen, [&] { return seen.has_number("app", i); })) << lk->describe();
+        if (rotation < 2) {
+          ASSERT_TRUE(wait(seen, [&] { return seen.has_number("app", i); })) << lk->describe();
+        }
         // logrotate copytruncate: copy, then truncate in place (the writer holds O_APPEND,
         // so it goes on at the new end). No line is written between copy and truncate:
         // those would be in neither file, for any reader.
