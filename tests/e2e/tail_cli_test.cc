@@ -33,6 +33,13 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
   return a;
 }
 
+// "w" + std::to_string(n), built by appending (GCC 12 warns about literal + string).
+std::string tagn(const char* prefix, int n) {
+  std::string t(prefix);
+  t += std::to_string(n);
+  return t;
+}
+
 std::string line_of(const std::string& tag, int n) { return tag + " " + std::to_string(n); }
 
 // An append-only writer that keeps its file open, as a service does.
@@ -209,7 +216,7 @@ TEST_F(TailCli, AppendsAcrossNestedFilesAndNewDirectories) {
       std::string dir = w == 0 ? root + "/app" : w == 1 ? root + "/new" : root + "/d1/d2/d3";
       fs::create_directories(dir);
       Writer out(dir + "/w" + std::to_string(w) + ".log");
-      for (int i = 0; i < kLines; ++i) out.line("w" + std::to_string(w), i);
+      for (int i = 0; i < kLines; ++i) out.line(tagn("w", w), i);
     });
   }
   for (auto& t : writers) t.join();
@@ -217,7 +224,7 @@ TEST_F(TailCli, AppendsAcrossNestedFilesAndNewDirectories) {
   EXPECT_TRUE(wait(seen, [&] {
     return seen.count("w0") >= kLines && seen.count("w1") >= kLines && seen.count("w2") >= kLines && seen.count("old") >= 4;
   })) << lk->describe();
-  for (int w = 0; w < 3; ++w) EXPECT_EQ(seen.exactly("w" + std::to_string(w), kLines), "");
+  for (int w = 0; w < 3; ++w) EXPECT_EQ(seen.exactly(tagn("w", w), kLines), "");
   EXPECT_EQ(seen.exactly("old", 4), "");
   EXPECT_EQ(seen.bad(), "");
   for (const Record& r : seen.records()) {
@@ -667,16 +674,16 @@ TEST_F(TailCli, MaxOpenBoundsHandlesAndReopensByIdentity) {
   for (int f = 0; f < kFiles; ++f) testing::write_file(root + "/m" + std::to_string(f) + ".log", "");
   start(base_args() + std::vector<std::string>{"--max-open", "3", root});
   for (int round = 0; round < 5; ++round) {
-    for (int f = 0; f < kFiles; ++f) Writer(root + "/m" + std::to_string(f) + ".log").line("m" + std::to_string(f), round);
+    for (int f = 0; f < kFiles; ++f) Writer(root + "/m" + std::to_string(f) + ".log").line(tagn("m", f), round);
   }
   Seen seen;
   EXPECT_TRUE(wait(seen, [&] {
     for (int f = 0; f < kFiles; ++f) {
-      if (seen.count("m" + std::to_string(f)) < 5) return false;
+      if (seen.count(tagn("m", f)) < 5) return false;
     }
     return true;
   })) << lk->describe();
-  for (int f = 0; f < kFiles; ++f) EXPECT_EQ(seen.exactly("m" + std::to_string(f), 5), "");
+  for (int f = 0; f < kFiles; ++f) EXPECT_EQ(seen.exactly(tagn("m", f), 5), "");
   // Never more than --max-open log files open at once (plus lookout's own fds).
   int logs_open = 0;
   for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(lk->pid()) + "/fd")) {
@@ -735,16 +742,16 @@ LOOKOUT_TEST_F(TailCli, OverflowRescanReadsEveryFile, LABELS(root, serial)) {
   for (int d = 0; d < kDirs; ++d) {
     fs::create_directories(root + "/o" + std::to_string(d));
     Writer w(root + "/o" + std::to_string(d) + "/f.log");
-    for (int i = 0; i < 20; ++i) w.line("o" + std::to_string(d), i);
+    for (int i = 0; i < 20; ++i) w.line(tagn("o", d), i);
   }
   Seen seen;
   EXPECT_TRUE(wait(seen, [&] {
     for (int d = 0; d < kDirs; ++d) {
-      if (seen.count("o" + std::to_string(d)) < 20) return false;
+      if (seen.count(tagn("o", d)) < 20) return false;
     }
     return true;
   })) << lk->describe();
-  for (int d = 0; d < kDirs; ++d) EXPECT_EQ(seen.exactly("o" + std::to_string(d), 20), "");
+  for (int d = 0; d < kDirs; ++d) EXPECT_EQ(seen.exactly(tagn("o", d), 20), "");
 }
 
 LOOKOUT_TEST_F(TailCli, DiskFullWhileWritingStateStopsNamingIt, LABELS(root)) {
