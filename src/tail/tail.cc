@@ -243,7 +243,9 @@ Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, 
     }
     if (stopping || !failure.message.empty()) break;
   }
-  // A stop: held partial lines are emitted (marked), so that nothing waits in memory only.
+  // A stop: held partial lines are emitted (marked), so that nothing waits in memory only;
+  // a reader that takes nothing more for a while is not waited for (its lines come again).
+  if (stopping || !failure.message.empty()) out.stop(Output::kStopGraceMs);
   if (stopping && !o.once) tailer.flush_partials();
   if (auto c = committer.commit(); !c && failure.message.empty()) failure = c.error();
   if (!tailer.fatal().message.empty()) return tailer.fatal();

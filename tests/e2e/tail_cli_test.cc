@@ -6,6 +6,7 @@
 // the others' lines, or in a file of its own whose line is checked last per file).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -651,6 +652,57 @@ TEST_F(TailCli, StateInsideTheRootIsNeverRead) {
   while (auto r = take()) seen.add(*r);
   ASSERT_EQ(seen.records().size(), 1u) << lk->out();
   EXPECT_EQ(seen.records()[0].line(), "a 1");
+}
+
+TEST_F(TailCli, TermEndsARunWhoseReaderStoppedReading) {
+  // stdout: a pipe nobody reads; stderr: a file. posix_spawn directly (LookoutProcess always
+  // drains stdout, which would unblock lookout).
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  const std::string err_path = tmp / "err";
+  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  std::vector<std::string> args = {LOOKOUT_BINARY, "tail", "--ready", "--state", state, root};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(::posix_spawn(&pid, LOOKOUT_BINARY, &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  ::close(err);
+  ASSERT_TRUE(wait_file_contains(err_path, "READY", milliseconds(30000)));
+  {
+    Writer w(root + "/flood.log");
+    std::string block;
+    for (int i = 0; i < 20000; ++i) block += line_of("flood", i) + "\n";
+    w.write(block);  // ~200 KiB: more than the pipe holds
+  }
+  // Wait until lookout has filled the pipe (its reader never reads).
+  const auto end = Clock::now() + milliseconds(30000);
+  int queued = 0;
+  while (Clock::now() < end) {
+    ::ioctl(out[0], FIONREAD, &queued);
+    if (queued >= 65536) break;
+    std::this_thread::yield();
+  }
+  ASSERT_GE(queued, 65536);
+  ::kill(pid, SIGTERM);
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  pollfd p{pidfd, POLLIN, 0};
+  const bool exited = ::poll(&p, 1, 30000) == 1;
+  if (!exited) ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(pidfd);
+  ::close(out[0]);
+  EXPECT_TRUE(exited) << "lookout tail hung in write(2) after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status));
+  auto text = read_small_file(err_path);
+  EXPECT_NE(text.value_or("").find("not being read"), std::string::npos) << text.value_or("");
 }
 
 TEST_F(TailCli, PolledTreeReadsEveryLine) {
