@@ -429,7 +429,9 @@ def main():
         "How to read it: lines/s counts distinct lines out over the time from the first write to the last line out"
         " (the busy file's 32 MB are made beforehand and written in 64 KiB pieces, so the tool's pace is measured);"
         " CPU s per GB is the tool's user+system time over the bytes written. *lost*: numbered lines never printed;"
-        " *duplicated*: printed more than once. Rotation scenarios write ~50k lines/s and rotate every 2000 lines.",
+        " *duplicated*: printed more than once (a tool whose output stays still for 10 s before every line is out has"
+        " the missing ones counted as lost, and no lines/s for that run). Rotation scenarios write ~50k lines/s and"
+        " rotate every 2000 lines. CPU is read from /proc in clock ticks (10 ms): below ~0.05 s per run it is coarse.",
         "",
         "### Skipped",
         "",
