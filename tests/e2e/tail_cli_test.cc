@@ -545,17 +545,69 @@ TEST_F(TailCli, FifoIsNeverOpenedAndOthersAreRead) {
   EXPECT_EQ(seen.exactly("ok", 1), "");
 }
 
+// As root, the unprivileged cases run lookout as nobody through setpriv (util-linux).
+std::unique_ptr<LookoutProcess> unprivileged(const std::vector<std::string>& args, std::string& skip) {
+  if (!testing::is_root_user()) return std::make_unique<LookoutProcess>(args);
+  if (::access("/usr/bin/setpriv", X_OK) != 0) {
+    skip = "root reads every file; running as nobody needs setpriv (package util-linux)";
+    return nullptr;
+  }
+  LookoutProcess::Options o;
+  o.program = "/usr/bin/setpriv";
+  std::vector<std::string> a = {"--reuid=65534", "--regid=65534", "--clear-groups", LOOKOUT_BINARY};
+  a.insert(a.end(), args.begin(), args.end());
+  return std::make_unique<LookoutProcess>(a, o);
+}
+
 TEST_F(TailCli, PermissionDeniedFileIsSkippedNamedAndOthersRead) {
-  if (testing::is_root_user()) GTEST_SKIP() << "root reads files whatever their mode";
+  ::chmod(tmp.path().c_str(), 0755);
+  ::chmod(root.c_str(), 0755);
   testing::write_file(root + "/secret.log", "secret 0\n");
   ::chmod((root + "/secret.log").c_str(), 0);
   testing::write_file(root + "/ok.log", "ok 0\n");
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", root});
+  ::chmod((root + "/ok.log").c_str(), 0644);
+  std::string skip;
+  lk = unprivileged({"tail", "--once", "--json", root}, skip);
+  if (!lk) GTEST_SKIP() << skip;
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   EXPECT_NE(lk->err().find("cannot read " + root + "/secret.log: Permission denied"), std::string::npos) << lk->err();
   Seen seen;
   while (auto r = take()) seen.add(*r);
   EXPECT_EQ(seen.exactly("ok", 1), "");
+}
+
+TEST_F(TailCli, UnwritableStateDirectoryIsRefusedNamingIt) {
+  ::chmod(tmp.path().c_str(), 0755);
+  ::chmod(root.c_str(), 0755);
+  fs::create_directories(tmp / "ro");
+  ::chmod((tmp / "ro").c_str(), 0555);
+  std::string skip;
+  lk = unprivileged({"tail", "--once", "--state", tmp / "ro/state", root}, skip);
+  if (!lk) GTEST_SKIP() << skip;
+  EXPECT_EQ(lk->wait_exit(milliseconds(30000)), 1) << lk->describe();
+  EXPECT_NE(lk->err().find(tmp / "ro/state"), std::string::npos) << lk->err();
+  EXPECT_NE(lk->err().find("not writable"), std::string::npos) << lk->err();
+  EXPECT_EQ(std::count(lk->err().begin(), lk->err().end(), '\n'), 1) << lk->err();
+}
+
+TEST_F(TailCli, IdleFilesAreClosedAndReopenedByIdentity) {
+  start(base_args() + std::vector<std::string>{"--close-idle", "100ms", root});
+  const std::string log = root + "/idle.log";
+  Writer(log).line("idle", 0);
+  Seen seen;
+  ASSERT_TRUE(wait(seen, [&] { return seen.count("idle") >= 1; })) << lk->describe();
+  auto open_now = [&] {
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(lk->pid()) + "/fd")) {
+      std::error_code ec;
+      if (fs::read_symlink(e.path(), ec).string() == log) return true;
+    }
+    return false;
+  };
+  // Closed once idle (the deadline only matters on failure).
+  ASSERT_TRUE(lk->wait_until([&] { return !open_now(); }, milliseconds(30000))) << lk->describe();
+  Writer(log).line("idle", 1);
+  EXPECT_TRUE(wait(seen, [&] { return seen.count("idle") >= 2; })) << lk->describe();
+  EXPECT_EQ(seen.exactly("idle", 2), "");
 }
 
 TEST_F(TailCli, BadPathsAndStatesSayWhichAndFail) {
@@ -568,13 +620,6 @@ TEST_F(TailCli, BadPathsAndStatesSayWhichAndFail) {
   EXPECT_NE(lk->err().find(root + "/missing/x.log"), std::string::npos) << lk->err();
   EXPECT_EQ(std::count(lk->err().begin(), lk->err().end(), '\n'), 1) << lk->err();
 
-  fs::create_directories(tmp / "ro");
-  ::chmod((tmp / "ro").c_str(), 0555);
-  if (!testing::is_root_user()) {
-    EXPECT_EQ(run({"tail", "--state", tmp / "ro/state", root}), 1);
-    EXPECT_NE(lk->err().find(tmp / "ro/state"), std::string::npos) << lk->err();
-    EXPECT_NE(lk->err().find("not writable"), std::string::npos) << lk->err();
-  }
   testing::write_file(tmp / "corrupt", std::string(4096, 'z'));
   EXPECT_EQ(run({"tail", "--once", "--state", tmp / "corrupt", root}), 1);
   EXPECT_NE(lk->err().find(tmp / "corrupt"), std::string::npos) << lk->err();
