@@ -211,10 +211,8 @@ void Tailer::poke(const std::string& path, bool initial) {
 void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size, bool initial) {
   std::uint64_t start = 0;
   bool continued = false;
-  Fingerprint fp;
   bool copy_wait = false;
   FileKey copy_of;
-  (void)fp;
   if (auto r = restored_.find(key); r != restored_.end()) {
     const store::TailFile s = r->second;
     restored_.erase(r);
@@ -225,7 +223,6 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
       case Verdict::same:
         start = s.offset;
         continued = s.continued;
-        fp = k.fp;
         break;
       case Verdict::truncated:
         note(path + ": truncated while lookout was stopped (" + std::to_string(size) + " bytes, " +
@@ -243,12 +240,11 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
     // copytruncate's copy of a file that was already truncated: read it past the offset
     // the original was read to (those lines exist only here), not from 0.
     for (auto g = ghosts_.begin(); g != ghosts_.end(); ++g) {
-      if (g->dir != dir || !is_copy_name(g->name, name)) continue;
+      if (g->dir != dir || g->fp.length == 0 || !is_copy_name(g->name, name)) continue;
       Fingerprint pre;
       if (!read_fingerprint(fd, g->fp.length, pre) || !(pre == g->fp) || size < g->offset) continue;
       start = g->offset;
       continued = g->continued;
-      fp = g->fp;
       note(path + ": a copy of " + g->name + " (copytruncate); read from offset " + std::to_string(start));
       ghosts_.erase(g);
       break;
