@@ -6,7 +6,9 @@
 // committed. Pure (no I/O, no clock); one per tracked file, not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +39,23 @@ class LineSplitter {
   // read_pos().
   template <typename Emit>
   void feed_each(std::string_view bytes, Emit&& emit);
+  // Bulk form for outputs that are the bytes themselves (text without names, LF-terminated):
+  // when nothing is held and no line in `bytes` can reach max_line, consumes every complete
+  // line at once and returns them as one span (LFs included) with their count; the rest is
+  // left for feed_each. Returns an empty span when it does not apply.
+  std::string_view take_complete(std::string_view& bytes, std::uint64_t& lines) {
+    lines = 0;
+    if (!hold_.empty() || bytes.size() >= max_line_) return {};
+    const void* last = ::memrchr(bytes.data(), '\n', bytes.size());
+    if (!last) return {};
+    const std::size_t n = static_cast<std::size_t>(static_cast<const char*>(last) - bytes.data()) + 1;
+    const std::string_view span = bytes.substr(0, n);
+    lines = static_cast<std::uint64_t>(std::count(span.begin(), span.end(), '\n'));
+    emitted_ += n;
+    continued_ = false;
+    bytes.remove_prefix(n);
+    return span;
+  }
   // The same, appending copies to `out` (tests, and anything that keeps pieces).
   void feed(std::string_view bytes, std::vector<Piece>& out) {
     feed_each(bytes, [&](const PieceView& v) {

@@ -65,6 +65,7 @@ Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std:
   format_.kind = o.format;
   format_.with_filename = o.with_filename;
   format_.terminator = o.null_terminated ? '\0' : '\n';
+  bulk_ = o.format == OutputFormat::text && !o.with_filename && !o.null_terminated;
   // Output redirected into the tree (`lookout tail DIR > DIR/out.log`) is never read back:
   // it would feed itself.
   struct stat st;
@@ -443,7 +444,9 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     LineContext c{f.path, size, f.key.dev, f.key.ino, clock_.realtime_ns()};
     std::string& buf = out_.buffer();
     std::uint64_t lines = 0;
-    f.split.feed_each(std::string_view(chunk, static_cast<std::size_t>(n)), [&](const LineSplitter::PieceView& p) {
+    std::string_view bytes(chunk, static_cast<std::size_t>(n));
+    if (bulk_) buf.append(f.split.take_complete(bytes, lines));  // the output is the bytes
+    f.split.feed_each(bytes, [&](const LineSplitter::PieceView& p) {
       append_line(format_, c, p, false, buf);
       ++lines;
     });

@@ -99,6 +99,7 @@ class Tailer {
   std::FILE* log_;
   sys::Clock& clock_;
   Format format_;
+  bool bulk_ = false;  // bare LF-terminated lines: complete lines are copied as one span
 
   std::unordered_map<FileKey, std::unique_ptr<File>, FileKeyHash> files_;
   std::unordered_map<std::string, FileKey> by_path_;

@@ -281,3 +281,31 @@ TEST(TailStateStore, DiskFullIsAClearError) {
 
 }  // namespace
 }  // namespace lookout::store
+
+namespace lookout::tail {
+namespace {
+
+TEST(TailSplitter, TakeCompleteGivesTheSameBytesAndOffsets) {
+  LineSplitter s(10, 1 << 20);
+  std::string_view b = "a\nbb\nccc";
+  std::uint64_t lines = 0;
+  EXPECT_EQ(s.take_complete(b, lines), "a\nbb\n");
+  EXPECT_EQ(lines, 2u);
+  EXPECT_EQ(s.emitted(), 15u);
+  EXPECT_EQ(b, "ccc");
+  std::vector<Piece> p;
+  s.feed(b, p);
+  EXPECT_TRUE(p.empty());
+  std::string_view more = "\nd\n";
+  EXPECT_EQ(s.take_complete(more, lines), "");  // something is held: the slow path finishes it
+  s.feed(more, p);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].text, "ccc");
+  EXPECT_EQ(p[0].offset, 15u);
+  LineSplitter small(0, 4);
+  std::string_view longer = "abcdefgh\n";
+  EXPECT_EQ(small.take_complete(longer, lines), "");  // could hold a line past max_line
+}
+
+}  // namespace
+}  // namespace lookout::tail
