@@ -62,7 +62,8 @@ Error TailState::error(const char* what) const {
   e.path = path_;
   const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_ERROR;
   e.sys_errno = db_ ? sqlite3_system_errno(db_) : 0;
-  e.message = std::string("state ") + path_ + std::string(": ") + what + std::string(": ") + (db_ ? sqlite3_errmsg(db_) : "cannot open");
+  e.message = std::string("state ") + path_ + std::string(": ") + what + std::string(": ") +
+              (db_ ? sqlite3_errmsg(db_) : "cannot open");
   if ((code & 0xff) == SQLITE_FULL) {
     e.sys_errno = ENOSPC;
     e.message += " (free space on its filesystem, or put the state elsewhere)";
@@ -75,13 +76,15 @@ Error TailState::error(const char* what) const {
   return e;
 }
 
-Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, const std::string& roots, bool reset) {
+Result<std::unique_ptr<TailState>> TailState::open(const std::string& path,
+                                                   const std::string& roots, bool reset) {
   namespace fs = std::filesystem;
   std::string moved;
   struct stat st;
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) {
-    return Error{ErrorCode::invalid_argument, EISDIR, path, std::string("state ") + path + ": is a directory; name a file"};
+    return Error{ErrorCode::invalid_argument, EISDIR, path,
+                 std::string("state ") + path + ": is a directory; name a file"};
   }
   std::string parent = fs::path(path).parent_path().string();
   if (parent.empty()) parent.push_back('.');  // (not `= "."`: GCC 12's -Wrestrict false positive)
@@ -92,16 +95,20 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
   if (::access(parent.c_str(), W_OK) != 0) {
     int err = errno;
     return Error{ErrorCode::permission_denied, err, path,
-                 std::string("state ") + path + std::string(": its directory is not writable (") + std::strerror(err) +
-                     "; SQLite keeps -wal and -shm files beside it); make it writable, or put the state elsewhere"};
+                 std::string("state ") + path + std::string(": its directory is not writable (") +
+                     std::strerror(err) +
+                     "; SQLite keeps -wal and -shm files beside it); make it writable, or put the "
+                     "state elsewhere"};
   }
   if (exists && ::access(path.c_str(), W_OK) != 0) {
     int err = errno;
     return Error{ErrorCode::permission_denied, err, path,
-                 std::string("state ") + path + std::string(": is not writable (") + std::strerror(err) + "); make it writable, or put the state elsewhere"};
+                 std::string("state ") + path + std::string(": is not writable (") +
+                     std::strerror(err) + "); make it writable, or put the state elsewhere"};
   }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<TailState> s(new TailState(path, db));
   if (rc != SQLITE_OK) return s->error("cannot open");
   sqlite3_extended_result_codes(db, 1);
@@ -113,7 +120,8 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
     s->db_ = nullptr;
     if (s->lock_fd_ >= 0) ::close(s->lock_fd_);
     s->lock_fd_ = -1;
-    if (!move_aside(path, moved)) return error_from_errno(errno, "cannot move aside the state", path);
+    if (!move_aside(path, moved))
+      return error_from_errno(errno, "cannot move aside the state", path);
     auto again = open(path, roots, false);
     if (again) (*again)->moved_aside_ = moved;
     return again;
@@ -124,12 +132,14 @@ Result<std::unique_ptr<TailState>> TailState::open(const std::string& path, cons
 
 Result<void> TailState::setup(const std::string& roots) {
   auto refuse = [&](const std::string& why) {
-    return Error{ErrorCode::invalid_argument, 0, path_, std::string("state ") + path_ + std::string(": ") + why + " (reset)"};
+    return Error{ErrorCode::invalid_argument, 0, path_,
+                 std::string("state ") + path_ + std::string(": ") + why + " (reset)"};
   };
   int user_version = 0;
   {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
       std::string why = sqlite3_errmsg(db_);
       sqlite3_finalize(s);
       return refuse(std::string("cannot be read (") + why + ")");
@@ -144,7 +154,8 @@ Result<void> TailState::setup(const std::string& roots) {
     if (rc == SQLITE_OK) {
       while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         std::string line = column_bytes(s, 0);
-        if (line != "ok" && problems.size() < 200) problems += (problems.empty() ? "" : "; ") + line;
+        if (line != "ok" && problems.size() < 200)
+          problems += (problems.empty() ? "" : "; ") + line;
       }
     }
     if (rc != SQLITE_DONE && problems.empty()) problems = sqlite3_errmsg(db_);
@@ -157,16 +168,23 @@ Result<void> TailState::setup(const std::string& roots) {
     sqlite3_prepare_v2(db_, "SELECT name FROM sqlite_master WHERE type = 'table'", -1, &s, nullptr);
     while (sqlite3_step(s) == SQLITE_ROW) {
       std::string name = column_bytes(s, 0);
-      if (name == "tail_files") has_table = true;
-      else if (name != "tail_meta") has_others = true;
+      if (name == "tail_files")
+        has_table = true;
+      else if (name != "tail_meta")
+        has_others = true;
     }
     sqlite3_finalize(s);
   }
-  if (has_others || (user_version != 0 && !has_table)) return refuse("is a SQLite database but not a lookout tail state");
-  if (user_version > 1) return refuse(std::string("is of a newer lookout (schema ") + std::to_string(user_version) + ")");
+  if (has_others || (user_version != 0 && !has_table))
+    return refuse("is a SQLite database but not a lookout tail state");
+  if (user_version > 1)
+    return refuse(std::string("is of a newer lookout (schema ") + std::to_string(user_version) +
+                  ")");
   lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (lock_fd_ >= 0 && ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return Error{ErrorCode::io, EWOULDBLOCK, path_, std::string("state ") + path_ + ": another lookout tail is using it (one process per state)"};
+    return Error{ErrorCode::io, EWOULDBLOCK, path_,
+                 std::string("state ") + path_ +
+                     ": another lookout tail is using it (one process per state)"};
   }
   {
     sqlite3_stmt* s = nullptr;
@@ -185,7 +203,8 @@ Result<void> TailState::setup(const std::string& roots) {
       return r;
     }
     sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "INSERT INTO tail_meta (key, value) VALUES ('paths', ?)", -1, &s, nullptr);
+    sqlite3_prepare_v2(db_, "INSERT INTO tail_meta (key, value) VALUES ('paths', ?)", -1, &s,
+                       nullptr);
     sqlite3_bind_blob(s, 1, roots.data(), static_cast<int>(roots.size()), SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
@@ -202,7 +221,8 @@ Result<void> TailState::setup(const std::string& roots) {
     sqlite3_finalize(s);
     if (had != roots) {
       std::string h = had;
-      for (char& c : h) if (c == '\n') c = ' ';
+      for (char& c : h)
+        if (c == '\n') c = ' ';
       return refuse(std::string("belongs to other PATHs (") + h + ")");
     }
     sqlite3_stmt* c = nullptr;
@@ -211,11 +231,12 @@ Result<void> TailState::setup(const std::string& roots) {
     sqlite3_finalize(c);
   }
   if (sqlite3_prepare_v3(db_,
-                         "INSERT OR REPLACE INTO tail_files (dev, ino, path, offset, fp_length, fp_hash, continued) "
+                         "INSERT OR REPLACE INTO tail_files (dev, ino, path, offset, fp_length, "
+                         "fp_hash, continued) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
                          -1, SQLITE_PREPARE_PERSISTENT, &upsert_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(db_, "DELETE FROM tail_files WHERE dev = ? AND ino = ?", -1, SQLITE_PREPARE_PERSISTENT,
-                         &remove_, nullptr) != SQLITE_OK) {
+      sqlite3_prepare_v3(db_, "DELETE FROM tail_files WHERE dev = ? AND ino = ?", -1,
+                         SQLITE_PREPARE_PERSISTENT, &remove_, nullptr) != SQLITE_OK) {
     return error("cannot prepare");
   }
   return {};
@@ -236,8 +257,9 @@ Result<void> TailState::exec(const char* sql) {
 Result<std::vector<TailFile>> TailState::load() {
   std::vector<TailFile> out;
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT dev, ino, path, offset, fp_length, fp_hash, continued FROM tail_files", -1, &s,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(
+          db_, "SELECT dev, ino, path, offset, fp_length, fp_hash, continued FROM tail_files", -1,
+          &s, nullptr) != SQLITE_OK) {
     return error("cannot read");
   }
   int rc;
@@ -257,8 +279,9 @@ Result<std::vector<TailFile>> TailState::load() {
   return out;
 }
 
-Result<void> TailState::commit(const std::vector<TailFile>& changed,
-                               const std::vector<std::pair<std::uint64_t, std::uint64_t>>& forgotten) {
+Result<void> TailState::commit(
+    const std::vector<TailFile>& changed,
+    const std::vector<std::pair<std::uint64_t, std::uint64_t>>& forgotten) {
   if (changed.empty() && forgotten.empty()) return {};
   if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
   auto fail = [&](const char* what) {
@@ -283,7 +306,8 @@ Result<void> TailState::commit(const std::vector<TailFile>& changed,
     sqlite3_bind_int64(remove_, 2, static_cast<sqlite3_int64>(ino));
     if (sqlite3_step(remove_) != SQLITE_DONE) return fail("cannot write");
   }
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("cannot commit");
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return fail("cannot commit");
   fresh_ = false;
   return {};
 }

@@ -31,7 +31,8 @@ class TailState {
  public:
   // `roots`: the PATHs as resolved, one a line. With `reset`, a file that cannot be used (or
   // any old file) is moved to FILE.old-TIME first.
-  static Result<std::unique_ptr<TailState>> open(const std::string& path, const std::string& roots, bool reset);
+  static Result<std::unique_ptr<TailState>> open(const std::string& path, const std::string& roots,
+                                                 bool reset);
   ~TailState();
   TailState(const TailState&) = delete;
   TailState& operator=(const TailState&) = delete;

@@ -48,7 +48,8 @@ class LineSplitter {
     if (!hold_.empty() || bytes.size() >= max_line_) return {};
     const void* last = ::memrchr(bytes.data(), '\n', bytes.size());
     if (!last) return {};
-    const std::size_t n = static_cast<std::size_t>(static_cast<const char*>(last) - bytes.data()) + 1;
+    const std::size_t n =
+        static_cast<std::size_t>(static_cast<const char*>(last) - bytes.data()) + 1;
     const std::string_view span = bytes.substr(0, n);
     lines = static_cast<std::uint64_t>(std::count(span.begin(), span.end(), '\n'));
     emitted_ += n;
@@ -70,7 +71,7 @@ class LineSplitter {
   // Emits the held bytes (if any) as a partial piece; the next piece is `continued`.
   bool flush_partial(std::vector<Piece>& out);
 
-  std::uint64_t emitted() const { return emitted_; }                   // safe to commit
+  std::uint64_t emitted() const { return emitted_; }                  // safe to commit
   std::uint64_t read_pos() const { return emitted_ + hold_.size(); }  // where to read next
   bool holding() const { return !hold_.empty(); }
   bool continued() const { return continued_; }  // the next piece continues an earlier one

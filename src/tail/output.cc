@@ -72,7 +72,8 @@ Result<void> Output::flush() {
     const int err = n < 0 ? errno : EIO;
     buf_.erase(0, done);
     return Error{ErrorCode::io, err, "",
-                 std::string("cannot write the output: ") + std::strerror(err) + (err == EPIPE ? " (the reader closed it)" : "")};
+                 std::string("cannot write the output: ") + std::strerror(err) +
+                     (err == EPIPE ? " (the reader closed it)" : "")};
   }
   buf_.clear();
   return {};

@@ -35,8 +35,8 @@ bool seg_match(std::string_view pat, std::string_view name) {
   return ::fnmatch(std::string(pat).c_str(), std::string(name).c_str(), 0) == 0;
 }
 
-bool match_from(const std::vector<std::string_view>& pat, std::size_t pi, const std::vector<std::string_view>& path,
-                std::size_t si) {
+bool match_from(const std::vector<std::string_view>& pat, std::size_t pi,
+                const std::vector<std::string_view>& path, std::size_t si) {
   while (pi < pat.size()) {
     if (pat[pi] == "**") {
       for (std::size_t k = si; k <= path.size(); ++k) {
@@ -78,7 +78,8 @@ bool glob_match(std::string_view pattern, std::string_view path) {
   return match_from(segments(pattern), 0, segments(path), 0);
 }
 
-Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths, std::vector<std::string> match,
+Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths,
+                                    std::vector<std::string> match,
                                     std::vector<std::string> exclude) {
   PathSelect s;
   s.match_ = std::move(match);
@@ -99,9 +100,12 @@ Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths, std::
       }
       if (base.empty()) base = "/";
       if (::stat(base.c_str(), &st) != 0) return error_from_errno(errno, "cannot read", base);
-      if (!S_ISDIR(st.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, base, std::string("cannot read ") + base + ": not a directory"};
+      if (!S_ISDIR(st.st_mode))
+        return Error{ErrorCode::not_a_directory, ENOTDIR, base,
+                     std::string("cannot read ") + base + ": not a directory"};
       std::string rest = abs.substr(base == "/" ? 1 : base.size() + 1);
-      if (rest.find('/') != std::string::npos || rest.find("**") != std::string::npos) s.recursive_ = true;
+      if (rest.find('/') != std::string::npos || rest.find("**") != std::string::npos)
+        s.recursive_ = true;
       s.specs_.push_back({Spec::glob, abs, base});
       roots.push_back(base);
       continue;
@@ -112,16 +116,21 @@ Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths, std::
       roots.push_back(abs);
       continue;
     }
-    if (::stat(abs.c_str(), &st) != 0 && errno != ENOENT) return error_from_errno(errno, "cannot read", abs);
+    if (::stat(abs.c_str(), &st) != 0 && errno != ENOENT)
+      return error_from_errno(errno, "cannot read", abs);
     // A file (present or not yet): its directory is watched, so that it is found when it
     // is created and followed across rotation.
     std::string parent = fs::path(abs).parent_path().string();
     if (parent.empty()) parent = "/";
     struct stat ps;
     if (::stat(parent.c_str(), &ps) != 0) return error_from_errno(errno, "cannot read", abs);
-    if (!S_ISDIR(ps.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, parent, std::string("cannot read ") + abs + std::string(": ") + parent + " is not a directory"};
+    if (!S_ISDIR(ps.st_mode))
+      return Error{
+          ErrorCode::not_a_directory, ENOTDIR, parent,
+          std::string("cannot read ") + abs + std::string(": ") + parent + " is not a directory"};
     if (::stat(abs.c_str(), &st) != 0) {
-      return error_from_errno(ENOENT, "cannot read", abs, "it must exist at start; give its directory to wait for it");
+      return error_from_errno(ENOENT, "cannot read", abs,
+                              "it must exist at start; give its directory to wait for it");
     }
     s.specs_.push_back({Spec::file, abs, parent});
     roots.push_back(parent);
@@ -147,16 +156,19 @@ bool PathSelect::selected(std::string_view p) const {
       case Spec::glob:
         if (glob_match(s.path, p)) {
           std::string_view rel = p.substr(std::min(p.size(), s.base.size() + 1));
-          bool excluded = std::any_of(exclude_.begin(), exclude_.end(), [&](const std::string& g) { return filter_match(g, rel); });
+          bool excluded = std::any_of(exclude_.begin(), exclude_.end(),
+                                      [&](const std::string& g) { return filter_match(g, rel); });
           if (!excluded) return true;
         }
         break;
       case Spec::dir: {
         if (!inside(p, s.path)) break;
         std::string_view rel = p.substr(s.path == "/" ? 1 : s.path.size() + 1);
-        bool excluded = std::any_of(exclude_.begin(), exclude_.end(), [&](const std::string& g) { return filter_match(g, rel); });
+        bool excluded = std::any_of(exclude_.begin(), exclude_.end(),
+                                    [&](const std::string& g) { return filter_match(g, rel); });
         bool matched = match_.empty() ||
-                       std::any_of(match_.begin(), match_.end(), [&](const std::string& g) { return filter_match(g, rel); });
+                       std::any_of(match_.begin(), match_.end(),
+                                   [&](const std::string& g) { return filter_match(g, rel); });
         if (matched && !excluded) return true;
         break;
       }

@@ -18,8 +18,8 @@ class PathSelect {
  public:
   // Absolute-izes and checks the PATHs: an Error naming the first that does not exist (a
   // file whose directory does not exist, a glob whose literal part does not exist).
-  static Result<PathSelect> make(const std::vector<std::string>& paths, std::vector<std::string> match,
-                                 std::vector<std::string> exclude);
+  static Result<PathSelect> make(const std::vector<std::string>& paths,
+                                 std::vector<std::string> match, std::vector<std::string> exclude);
 
   bool selected(std::string_view abs_path) const;
   const std::vector<std::string>& roots() const { return roots_; }  // nested ones dropped

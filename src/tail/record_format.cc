@@ -25,8 +25,8 @@ void append_time(std::int64_t time_ns, std::string& out) {
 }
 }  // namespace
 
-void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p, bool partial,
-                 std::string& out) {
+void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p,
+                 bool partial, std::string& out) {
   if (f.kind == OutputFormat::text) {
     if (f.with_filename) {
       out.append(c.path);
@@ -62,8 +62,9 @@ void append_line(const Format& f, const LineContext& c, const LineSplitter::Piec
   out.push_back(f.terminator);
 }
 
-void append_truncated(const Format& f, std::string_view path, std::uint64_t offset, std::uint64_t size,
-                      std::uint64_t unread, std::int64_t time_ns, std::string& out) {
+void append_truncated(const Format& f, std::string_view path, std::uint64_t offset,
+                      std::uint64_t size, std::uint64_t unread, std::int64_t time_ns,
+                      std::string& out) {
   if (f.kind != OutputFormat::json) return;
   out += "{\"event\":\"truncated\",";
   sink::append_path_member("path", path, out);
@@ -78,8 +79,8 @@ void append_truncated(const Format& f, std::string_view path, std::uint64_t offs
   out.push_back(f.terminator);
 }
 
-void append_closed_deleted(const Format& f, std::string_view path, std::uint64_t offset, std::int64_t time_ns,
-                           std::string& out) {
+void append_closed_deleted(const Format& f, std::string_view path, std::uint64_t offset,
+                           std::int64_t time_ns, std::string& out) {
   if (f.kind != OutputFormat::json) return;
   out += "{\"event\":\"closed_deleted\",";
   sink::append_path_member("path", path, out);

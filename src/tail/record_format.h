@@ -32,16 +32,18 @@ struct Format {
   char terminator = '\n';
 };
 
-void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p, bool partial,
-                 std::string& out);
+void append_line(const Format& f, const LineContext& c, const LineSplitter::PieceView& p,
+                 bool partial, std::string& out);
 inline void append_line(const Format& f, const LineContext& c, const Piece& p, std::string& out) {
-  append_line(f, c, LineSplitter::PieceView{p.offset, p.text, p.continued, p.split}, p.partial, out);
+  append_line(f, c, LineSplitter::PieceView{p.offset, p.text, p.continued, p.split}, p.partial,
+              out);
 }
 
 // A control record for JSON output (the caller prints text formats' notes on stderr).
-void append_truncated(const Format& f, std::string_view path, std::uint64_t offset, std::uint64_t size,
-                      std::uint64_t unread, std::int64_t time_ns, std::string& out);
-void append_closed_deleted(const Format& f, std::string_view path, std::uint64_t offset, std::int64_t time_ns,
-                           std::string& out);
+void append_truncated(const Format& f, std::string_view path, std::uint64_t offset,
+                      std::uint64_t size, std::uint64_t unread, std::int64_t time_ns,
+                      std::string& out);
+void append_closed_deleted(const Format& f, std::string_view path, std::uint64_t offset,
+                           std::int64_t time_ns, std::string& out);
 
 }  // namespace lookout::tail

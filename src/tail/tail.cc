@@ -37,7 +37,8 @@ namespace {
 namespace fs = std::filesystem;
 
 bool inside(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && (dir == "/" || path[dir.size()] == '/');
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         (dir == "/" || path[dir.size()] == '/');
 }
 
 // Blocks the stop signals for the whole run (Host blocks them only while it lives), so that a
@@ -60,13 +61,21 @@ struct SignalBlock {
 
 class Committer {
  public:
-  Committer(store::TailState* state, Output& out, Tailer& tailer, sys::Clock& clock, const TailOptions& o)
-      : state_(state), out_(out), tailer_(tailer), clock_(clock), o_(o), last_(clock.monotonic_ms()) {}
+  Committer(store::TailState* state, Output& out, Tailer& tailer, sys::Clock& clock,
+            const TailOptions& o)
+      : state_(state),
+        out_(out),
+        tailer_(tailer),
+        clock_(clock),
+        o_(o),
+        last_(clock.monotonic_ms()) {}
   bool due() const {
-    return tailer_.lines_since_commit() >= o_.commit_lines || clock_.monotonic_ms() - last_ >= o_.commit_every_ms;
+    return tailer_.lines_since_commit() >= o_.commit_lines ||
+           clock_.monotonic_ms() - last_ >= o_.commit_every_ms;
   }
   int wait_ms() const {
-    return static_cast<int>(std::max<std::int64_t>(0, last_ + std::max<std::int64_t>(o_.commit_every_ms, 1) - clock_.monotonic_ms()));
+    return static_cast<int>(std::max<std::int64_t>(
+        0, last_ + std::max<std::int64_t>(o_.commit_every_ms, 1) - clock_.monotonic_ms()));
   }
   // Output first, then the offsets: an offset is never ahead of what the output holds.
   Result<void> commit() {
@@ -100,7 +109,8 @@ bool all_exist(const std::vector<std::string>& roots) {
 
 }  // namespace
 
-Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, bool fatal)> on_diagnostic) {
+Result<int> run(TailOptions o, std::FILE* log,
+                std::function<void(const Error&, bool fatal)> on_diagnostic) {
   if (std::string problem = check_tail_options(o); !problem.empty()) {
     return Error{ErrorCode::invalid_argument, 0, "", problem};
   }
@@ -118,7 +128,8 @@ Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, 
     if (!opened) return opened.error();
     state = std::move(*opened);
     if (!state->moved_aside().empty() && log) {
-      std::fprintf(log, "lookout tail: the old state was moved to %s; starting fresh\n", state->moved_aside().c_str());
+      std::fprintf(log, "lookout tail: the old state was moved to %s; starting fresh\n",
+                   state->moved_aside().c_str());
     }
     auto loaded = state->load();
     if (!loaded) return loaded.error();
@@ -128,7 +139,8 @@ Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, 
     for (const char* side : {"", "-wal", "-shm", "-journal"}) o.own_files.push_back(o.state + side);
     for (const std::string& r : select.roots()) {
       if (inside(o.state, r)) {
-        for (const char* side : {"", "-wal", "-shm", "-journal"}) o.watch.exclude_paths.push_back(o.state + side);
+        for (const char* side : {"", "-wal", "-shm", "-journal"})
+          o.watch.exclude_paths.push_back(o.state + side);
       }
     }
   }
@@ -151,8 +163,9 @@ Result<int> run(TailOptions o, std::FILE* log, std::function<void(const Error&, 
     if (!created) return created.error();
     std::unique_ptr<Watcher> watcher = std::move(*created);
     SubscribeOptions so;
-    so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) | event_bit(EventKind::close_write) |
-                event_bit(EventKind::attrib) | event_bit(EventKind::remove) | event_bit(EventKind::rename) |
+    so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) |
+                event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
+                event_bit(EventKind::remove) | event_bit(EventKind::rename) |
                 event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
     std::unique_ptr<Subscription> events = watcher->subscribe(so);
     host::Host host(*watcher, {SIGINT, SIGTERM, SIGHUP});

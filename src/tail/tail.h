@@ -20,6 +20,7 @@ namespace lookout::tail {
 
 // `log`: lookout's own lines (stderr): READY, notes on truncation and skipped files.
 // `on_diagnostic`: the engine's warnings, worded by the caller.
-Result<int> run(TailOptions options, std::FILE* log, std::function<void(const Error&, bool fatal)> on_diagnostic);
+Result<int> run(TailOptions options, std::FILE* log,
+                std::function<void(const Error&, bool fatal)> on_diagnostic);
 
 }  // namespace lookout::tail

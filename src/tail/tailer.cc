@@ -15,11 +15,14 @@ namespace lookout::tail {
 namespace {
 
 constexpr std::size_t kTailCheck = 16;  // bytes re-read before the offset to see a refill
-constexpr std::size_t kReadChunk = 128 * 1024;  // one buffer for all files (the read buffer is shared)
+constexpr std::size_t kReadChunk =
+    128 * 1024;  // one buffer for all files (the read buffer is shared)
 constexpr std::size_t kRoundBudget = 1 << 20;  // bytes per file per round: no file starves another
 constexpr std::int64_t kDeletedPollMs = 200;   // deleted files raise no events: look this often
-constexpr std::int64_t kCopyWaitMs = 3000;     // how long a copy-named new file waits for its original's truncation
-constexpr std::int64_t kGhostMs = 60000;       // how long a truncated file's identity is kept for its copy
+constexpr std::int64_t kCopyWaitMs =
+    3000;  // how long a copy-named new file waits for its original's truncation
+constexpr std::int64_t kGhostMs =
+    60000;  // how long a truncated file's identity is kept for its copy
 
 std::string dir_of(const std::string& p) {
   std::size_t s = p.rfind('/');
@@ -30,7 +33,8 @@ std::string name_of(const std::string& p) {
   return s == std::string::npos ? p : p.substr(s + 1);
 }
 bool under(const std::string& p, const std::string& dir) {
-  return p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && (dir == "/" || p[dir.size()] == '/');
+  return p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 &&
+         (dir == "/" || p[dir.size()] == '/');
 }
 
 }  // namespace
@@ -48,10 +52,10 @@ struct Tailer::File {
   std::uint64_t size_seen = 0;
   std::int64_t last_growth_ms = 0;
   std::uint64_t lru = 0;
-  bool deleted = false;     // no name in the tree any more: read until idle, then close
-  bool queued = false;      // in dirty_
-  bool changed = false;     // offset not yet committed
-  bool copy_wait = false;   // a copy-named new file waiting for its original's truncation
+  bool deleted = false;    // no name in the tree any more: read until idle, then close
+  bool queued = false;     // in dirty_
+  bool changed = false;    // offset not yet committed
+  bool copy_wait = false;  // a copy-named new file waiting for its original's truncation
   FileKey copy_of;
   std::int64_t copy_until_ms = 0;
   bool recheck = false;       // compare the first bytes at the next look (after a rescan)
@@ -60,7 +64,8 @@ struct Tailer::File {
       : key(k), path(std::move(p)), split(start, max_line, continued) {}
 };
 
-Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std::FILE* log, sys::Clock& clock)
+Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std::FILE* log,
+               sys::Clock& clock)
     : o_(o), select_(select), out_(out), log_(log), clock_(clock), read_buf_(kReadChunk) {
   format_.kind = o.format;
   format_.with_filename = o.with_filename;
@@ -70,7 +75,8 @@ Tailer::Tailer(const TailOptions& o, const PathSelect& select, Output& out, std:
   // it would feed itself.
   struct stat st;
   if (::fstat(o.output_fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    output_key_ = FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+    output_key_ =
+        FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
   }
 }
 
@@ -141,7 +147,8 @@ void Tailer::scan(const std::string& root, bool initial) {
         if (select_.recursive()) stack.push_back(p);
         continue;
       }
-      if (restored_.count({static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)})) {
+      if (restored_.count(
+              {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)})) {
         poke(p, initial);
       } else {
         later.push_back(std::move(p));
@@ -189,12 +196,14 @@ void Tailer::poke(const std::string& path, bool initial) {
   if (fd < 0) {
     const int err = errno;
     if (err != ENOENT && said_.insert("open:" + path).second) {
-      note("cannot read " + path + ": " + std::strerror(err) + "; skipped, the other files are read");
+      note("cannot read " + path + ": " + std::strerror(err) +
+           "; skipped, the other files are read");
     }
     return;
   }
   struct stat fst;
-  if (::fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
+  if (::fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino ||
+      fst.st_dev != st.st_dev) {
     ::close(fd);  // replaced between lstat and open: its own event follows
     return;
   }
@@ -202,14 +211,17 @@ void Tailer::poke(const std::string& path, bool initial) {
   // The name belonged to another file (renamed away or deleted, its event not taken yet):
   // that one is read to its end first, so a rotated file's last lines come before the new
   // file's first ones.
-  if (File* prev = find_path(path); prev && !(prev->key == key) && !prev->copy_wait) read_file(*prev, SIZE_MAX);
+  if (File* prev = find_path(path); prev && !(prev->key == key) && !prev->copy_wait)
+    read_file(*prev, SIZE_MAX);
   start_file(path, key, fd, static_cast<std::uint64_t>(fst.st_size), initial);
   if (auto it = files_.find(key); it != files_.end()) {
-    it->second->mtime_ns = static_cast<std::int64_t>(fst.st_mtim.tv_sec) * 1000000000 + fst.st_mtim.tv_nsec;
+    it->second->mtime_ns =
+        static_cast<std::int64_t>(fst.st_mtim.tv_sec) * 1000000000 + fst.st_mtim.tv_nsec;
   }
 }
 
-void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size, bool initial) {
+void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size,
+                        bool initial) {
   std::uint64_t start = 0;
   bool continued = false;
   bool copy_wait = false;
@@ -229,11 +241,13 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
         note(path + ": truncated while lookout was stopped (" + std::to_string(size) + " bytes, " +
              std::to_string(s.offset) + " were read); reading it from the start");
         append_truncated(format_, path, s.offset, size, 0, clock_.realtime_ns(), out_.buffer());
-        ghosts_.push_back({dir_of(path), name_of(path), k.fp, s.offset, s.continued, clock_.monotonic_ms() + kGhostMs});
+        ghosts_.push_back({dir_of(path), name_of(path), k.fp, s.offset, s.continued,
+                           clock_.monotonic_ms() + kGhostMs});
         break;
       case Verdict::replaced:
         // Another file on a reused inode: new. Its old identity may still find a copy.
-        ghosts_.push_back({dir_of(path), name_of(path), k.fp, s.offset, s.continued, clock_.monotonic_ms() + kGhostMs});
+        ghosts_.push_back({dir_of(path), name_of(path), k.fp, s.offset, s.continued,
+                           clock_.monotonic_ms() + kGhostMs});
         break;
     }
   } else {
@@ -246,7 +260,8 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
       if (!read_fingerprint(fd, g->fp.length, pre) || !(pre == g->fp) || size < g->offset) continue;
       start = g->offset;
       continued = g->continued;
-      note(path + ": a copy of " + g->name + " (copytruncate); read from offset " + std::to_string(start));
+      note(path + ": a copy of " + g->name + " (copytruncate); read from offset " +
+           std::to_string(start));
       ghosts_.erase(g);
       break;
     }
@@ -256,12 +271,15 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
       // generation found late (app.log.3, another first line) is not a copy and is read now.
       std::string head;
       for (const auto& [k, other] : files_) {
-        if (other->deleted || dir_of(other->path) != dir || !is_copy_name(name_of(other->path), name)) continue;
+        if (other->deleted || dir_of(other->path) != dir ||
+            !is_copy_name(name_of(other->path), name))
+          continue;
         // What this file would be a copy of: what was read from the original, or (nothing
         // read yet) what the original holds now and will be read. A rotated older
         // generation found late differs from both; a copy in progress (empty) does not.
         std::string reference = other->head;
-        if (reference.empty() && other->fd.valid()) read_head(other->fd.get(), kFingerprintMax, reference);
+        if (reference.empty() && other->fd.valid())
+          read_head(other->fd.get(), kFingerprintMax, reference);
         if (reference.empty()) continue;
         // A rotation of `other` is under way: its next look compares its first bytes, so a
         // truncation hidden by a refill past the offset is seen (copytruncate while caught up).
@@ -350,9 +368,12 @@ void Tailer::truncated(File& f, std::uint64_t size, const char* how) {
   const std::uint64_t unread = f.size_seen > read_to ? f.size_seen - read_to : 0;
   std::vector<Piece> pieces;
   if (f.split.flush_partial(pieces)) emit(f, pieces, f.size_seen);
-  note(f.path + ": " + how + " (" + std::to_string(size) + " bytes, " + std::to_string(f.split.emitted()) +
-       " were read" + (unread ? ", " + std::to_string(unread) + " seen but not read" : "") + "); reading it from the start");
-  append_truncated(format_, f.path, f.split.emitted(), size, unread, clock_.realtime_ns(), out_.buffer());
+  note(f.path + ": " + how + " (" + std::to_string(size) + " bytes, " +
+       std::to_string(f.split.emitted()) + " were read" +
+       (unread ? ", " + std::to_string(unread) + " seen but not read" : "") +
+       "); reading it from the start");
+  append_truncated(format_, f.path, f.split.emitted(), size, unread, clock_.realtime_ns(),
+                   out_.buffer());
   ghosts_.push_back({dir_of(f.path), name_of(f.path), f.fp, f.split.emitted(), f.split.continued(),
                      clock_.monotonic_ms() + kGhostMs});
   resolve_copies(f, true);
@@ -377,13 +398,15 @@ void Tailer::resolve_copies(const File& original, bool truncated_now) {
     const Ghost& g = ghosts_.back();
     std::string head;
     struct stat st;
-    if (c->fd.valid() && read_head(c->fd.get(), g.fp.length, head) && fingerprint_of(head) == g.fp &&
-        ::fstat(c->fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= g.offset) {
+    if (c->fd.valid() && read_head(c->fd.get(), g.fp.length, head) &&
+        fingerprint_of(head) == g.fp && ::fstat(c->fd.get(), &st) == 0 &&
+        static_cast<std::uint64_t>(st.st_size) >= g.offset) {
       c->split.restart(g.offset, g.continued);
       c->tail.clear();
       read_head(c->fd.get(), std::min<std::uint64_t>(g.offset, kFingerprintMax), c->head);
       c->fp = fingerprint_of(c->head);
-      note(c->path + ": a copy of " + g.name + " (copytruncate); read from offset " + std::to_string(g.offset));
+      note(c->path + ": a copy of " + g.name + " (copytruncate); read from offset " +
+           std::to_string(g.offset));
       matched = true;
     }
   }
@@ -401,13 +424,15 @@ bool Tailer::read_file(File& f, std::size_t budget) {
   // file is shorter than what was read (certain), or lookout is a read chunk or more behind
   // (it may have been cut and refilled past the offset since the last look). Caught up, an
   // append is only an append, and the extra pread per look would cost ~15 % of the CPU.
-  const bool suspect = size < f.split.read_pos() || size - f.split.read_pos() >= kReadChunk || f.recheck;
+  const bool suspect =
+      size < f.split.read_pos() || size - f.split.read_pos() >= kReadChunk || f.recheck;
   f.recheck = false;
   if (f.fp.length > 0 && suspect) {
     Seen seen{size, {}};
     read_fingerprint(f.fd.get(), f.fp.length, seen.prefix);
     Verdict v = decide({f.split.read_pos(), f.fp}, seen);
-    if (v != Verdict::same) truncated(f, size, v == Verdict::truncated ? "truncated" : "rewritten from the start");
+    if (v != Verdict::same)
+      truncated(f, size, v == Verdict::truncated ? "truncated" : "rewritten from the start");
   } else if (size < f.split.read_pos()) {
     truncated(f, size, "truncated");
   }
@@ -422,8 +447,9 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     // copytruncate while lookout was busy) and is read again from 0. No extra system call.
     const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(f.tail.size(), pos));
     chunk = read_buf_.data();
-    ssize_t got = ::pread(f.fd.get(), chunk, std::min<std::uint64_t>(kReadChunk - k, size - pos) + k,
-                          static_cast<off_t>(pos - k));
+    ssize_t got =
+        ::pread(f.fd.get(), chunk, std::min<std::uint64_t>(kReadChunk - k, size - pos) + k,
+                static_cast<off_t>(pos - k));
     if (got < 0 && errno == EINTR) continue;
     if (got <= static_cast<ssize_t>(k)) break;  // cut while reading: the next look sees it
     if (k > 0 && std::string_view(chunk, k) != std::string_view(f.tail).substr(f.tail.size() - k)) {
@@ -432,12 +458,14 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     }
     const ssize_t n = got - static_cast<ssize_t>(k);
     chunk = read_buf_.data() + k;
-    f.tail.append(chunk + std::max<ssize_t>(0, n - static_cast<ssize_t>(kTailCheck)), static_cast<std::size_t>(std::min<ssize_t>(n, kTailCheck)));
+    f.tail.append(chunk + std::max<ssize_t>(0, n - static_cast<ssize_t>(kTailCheck)),
+                  static_cast<std::size_t>(std::min<ssize_t>(n, kTailCheck)));
     if (f.tail.size() > kTailCheck) f.tail.erase(0, f.tail.size() - kTailCheck);
     used += static_cast<std::size_t>(n);
     grew = true;
     if (f.head.size() == pos && pos < kFingerprintMax) {
-      f.head.append(chunk, std::min<std::size_t>(static_cast<std::size_t>(n), kFingerprintMax - pos));
+      f.head.append(chunk,
+                    std::min<std::size_t>(static_cast<std::size_t>(n), kFingerprintMax - pos));
       f.fp = fingerprint_of(f.head);
     }
     // Pieces go straight into the output buffer: no copy or allocation per line.
@@ -473,7 +501,8 @@ bool Tailer::read() {
     }
     // Equal stamps (the coarse clock: a rotation within a few ms) keep the found order,
     // which renames have put right (on_event).
-    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [t, k] : order) dirty_.push_back(k);
     fresh_.clear();
   }
@@ -541,7 +570,8 @@ void Tailer::on_event(const Event& e) {
       File* f = find_path(e.path);
       if (!f) return;
       struct stat st;
-      if (::lstat(e.path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == f->key.ino &&
+      if (::lstat(e.path.c_str(), &st) == 0 &&
+          static_cast<std::uint64_t>(st.st_ino) == f->key.ino &&
           static_cast<std::uint64_t>(st.st_dev) == f->key.dev) {
         return;  // still there (a stale event)
       }
@@ -552,7 +582,8 @@ void Tailer::on_event(const Event& e) {
       if (e.is_dir) {
         std::vector<std::pair<File*, std::string>> moved;
         for (auto& [k, f] : files_) {
-          if (under(f->path, e.from)) moved.emplace_back(f.get(), e.path + f->path.substr(e.from.size()));
+          if (under(f->path, e.from))
+            moved.emplace_back(f.get(), e.path + f->path.substr(e.from.size()));
         }
         for (auto& [f, p] : moved) set_path(*f, p);
         for (auto& [f, p] : moved) mark_dirty(*f);
@@ -561,7 +592,8 @@ void Tailer::on_event(const Event& e) {
       std::optional<FileKey> newer;  // a file found at e.from this batch: it came after this one
       if (File* f = find_path(e.from)) {
         struct stat st;
-        if (::lstat(e.path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == f->key.ino) {
+        if (::lstat(e.path.c_str(), &st) == 0 &&
+            static_cast<std::uint64_t>(st.st_ino) == f->key.ino) {
           set_path(*f, e.path);
           mark_dirty(*f);
         } else {
@@ -595,12 +627,14 @@ void Tailer::on_event(const Event& e) {
       if (e.kind == EventKind::modify || e.kind == EventKind::close_write) {
         // A write to a file tracked under this name: read it (a file put in its place comes
         // with a create or rename event of its own, so no lstat is needed here).
-        if (File* f = find_path(e.path); f && (!e.stat || (e.stat->ino == f->key.ino && e.stat->dev == f->key.dev))) {
+        if (File* f = find_path(e.path);
+            f && (!e.stat || (e.stat->ino == f->key.ino && e.stat->dev == f->key.dev))) {
           mark_dirty(*f);
           return;
         }
       }
-      if (e.kind == EventKind::attrib) said_.erase("open:" + e.path);  // a chmod may make it readable
+      if (e.kind == EventKind::attrib)
+        said_.erase("open:" + e.path);  // a chmod may make it readable
       if (e.stat && !files_.count({e.stat->dev, e.stat->ino})) {
         // An event about a file that is no longer at this name (lookout looks late): the
         // file there now has events of its own further on, and this one comes back under its
@@ -608,7 +642,8 @@ void Tailer::on_event(const Event& e) {
         // before the rest of the old one.
         struct stat st;
         if (::lstat(e.path.c_str(), &st) == 0 &&
-            (static_cast<std::uint64_t>(st.st_ino) != e.stat->ino || static_cast<std::uint64_t>(st.st_dev) != e.stat->dev)) {
+            (static_cast<std::uint64_t>(st.st_ino) != e.stat->ino ||
+             static_cast<std::uint64_t>(st.st_dev) != e.stat->dev)) {
           return;
         }
       }
@@ -627,7 +662,8 @@ void Tailer::tick() {
       // A copy still being written (logrotate copying a large file) waits on; and the
       // original is looked at first, so a truncation that came meanwhile is seen now.
       struct stat cs;
-      if (f->fd.valid() && ::fstat(f->fd.get(), &cs) == 0 && static_cast<std::uint64_t>(cs.st_size) != f->size_seen) {
+      if (f->fd.valid() && ::fstat(f->fd.get(), &cs) == 0 &&
+          static_cast<std::uint64_t>(cs.st_size) != f->size_seen) {
         f->size_seen = static_cast<std::uint64_t>(cs.st_size);
         f->copy_until_ms = now + kCopyWaitMs;
         continue;
@@ -647,7 +683,8 @@ void Tailer::tick() {
           ::fstat(f->fd.get(), &st) == 0) {
         f->split.restart(static_cast<std::uint64_t>(st.st_size));
         f->tail.clear();
-        note(f->path + ": a copy of " + o->second->path + " that was not truncated; its lines were read there");
+        note(f->path + ": a copy of " + o->second->path +
+             " that was not truncated; its lines were read there");
       }
       mark_dirty(*f);
     }
@@ -664,7 +701,8 @@ void Tailer::tick() {
       f->split.flush_partial(pieces);
       emit(*f, pieces, f->size_seen);
     }
-    if (f->fd.valid() && !f->split.holding() && now - f->last_growth_ms >= o_.close_idle_ms) idle.push_back(f.get());
+    if (f->fd.valid() && !f->split.holding() && now - f->last_growth_ms >= o_.close_idle_ms)
+      idle.push_back(f.get());
   }
   for (File* f : idle) close_fd(*f);
   for (File* f : close_deleted) {
@@ -675,7 +713,8 @@ void Tailer::tick() {
     }
     std::vector<Piece> pieces;
     if (f->split.flush_partial(pieces)) emit(*f, pieces, f->size_seen);
-    append_closed_deleted(format_, f->path, f->split.emitted(), clock_.realtime_ns(), out_.buffer());
+    append_closed_deleted(format_, f->path, f->split.emitted(), clock_.realtime_ns(),
+                          out_.buffer());
     forget(*f);
   }
   std::erase_if(ghosts_, [&](const Ghost& g) { return now >= g.until_ms; });
@@ -715,7 +754,8 @@ std::vector<store::TailFile> Tailer::take_changed() {
   for (auto& [k, f] : files_) {
     if (!f->changed || f->copy_wait) continue;
     f->changed = false;
-    out.push_back({k.dev, k.ino, f->path, f->split.emitted(), f->fp.length, f->fp.hash, f->split.continued()});
+    out.push_back({k.dev, k.ino, f->path, f->split.emitted(), f->fp.length, f->fp.hash,
+                   f->split.continued()});
   }
   return out;
 }

@@ -35,12 +35,15 @@ struct FileKey {
   bool operator==(const FileKey&) const = default;
 };
 struct FileKeyHash {
-  std::size_t operator()(const FileKey& k) const { return std::hash<std::uint64_t>()(k.dev * 0x9e3779b97f4a7c15ull ^ k.ino); }
+  std::size_t operator()(const FileKey& k) const {
+    return std::hash<std::uint64_t>()(k.dev * 0x9e3779b97f4a7c15ull ^ k.ino);
+  }
 };
 
 class Tailer {
  public:
-  Tailer(const TailOptions& o, const PathSelect& select, Output& out, std::FILE* log, sys::Clock& clock);
+  Tailer(const TailOptions& o, const PathSelect& select, Output& out, std::FILE* log,
+         sys::Clock& clock);
   ~Tailer();
 
   // The committed offsets of an earlier run; `first_start`: no state yet (--start-at applies).
@@ -78,7 +81,8 @@ class Tailer {
 
  private:
   void poke(const std::string& path, bool initial);
-  void start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size, bool initial);
+  void start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size,
+                  bool initial);
   bool ensure_open(File& f);
   void close_fd(File& f);
   void make_room();

@@ -5,6 +5,7 @@
 // nothing more comes, a cookie line is written last and waited for (its file is read after
 // the others' lines, or in a file of its own whose line is checked last per file).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -17,8 +18,6 @@
 #include <mutex>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "e2e/lookout_process.h"
 #include "support/test_dirs.h"
@@ -56,7 +55,8 @@ class Writer {
     if (fd_ < 0) throw std::runtime_error("open " + path + ": " + errno_text(errno));
   }
   void write(const std::string& s) {
-    if (::write(fd_, s.data(), s.size()) != static_cast<ssize_t>(s.size())) throw std::runtime_error("short write");
+    if (::write(fd_, s.data(), s.size()) != static_cast<ssize_t>(s.size()))
+      throw std::runtime_error("short write");
   }
   void line(const std::string& tag, int n) { write(line_of(tag, n) + "\n"); }
   int fd() const { return fd_; }
@@ -100,7 +100,8 @@ class Seen {
   }
   bool has_number(const std::string& tag, int n) const {
     auto it = numbers_.find(tag);
-    return it != numbers_.end() && std::find(it->second.begin(), it->second.end(), n) != it->second.end();
+    return it != numbers_.end() &&
+           std::find(it->second.begin(), it->second.end(), n) != it->second.end();
   }
   // "" when numbers 0..n-1 of `tag` were each seen exactly once, in order; else what is wrong.
   // "" when every file's numbers are in order (lines of one tag moved between files by
@@ -129,10 +130,12 @@ class Seen {
     }
     std::string inversion;
     for (std::size_t i = 1; i < got.size() && inversion.empty(); ++i) {
-      if (got[i] < got[i - 1]) inversion = " (" + std::to_string(got[i - 1]) + " then " + std::to_string(got[i]) + ")";
+      if (got[i] < got[i - 1])
+        inversion = " (" + std::to_string(got[i - 1]) + " then " + std::to_string(got[i]) + ")";
     }
-    return tag + ": lost " + std::to_string(lost) + " (first " + first_lost + "), duplicated " + std::to_string(dup) +
-           (ordered ? "" : ", out of order" + inversion) + ", seen " + std::to_string(got.size()) + " of " + std::to_string(n);
+    return tag + ": lost " + std::to_string(lost) + " (first " + first_lost + "), duplicated " +
+           std::to_string(dup) + (ordered ? "" : ", out of order" + inversion) + ", seen " +
+           std::to_string(got.size()) + " of " + std::to_string(n);
   }
   const std::vector<Record>& records() const { return records_; }
   const std::map<std::string, std::vector<int>>& numbers() const { return numbers_; }
@@ -175,7 +178,8 @@ class TailCli : public ::testing::Test {
     ASSERT_TRUE(lk->wait_stderr_contains("READY\n", milliseconds(30000))) << lk->describe();
   }
   // Pumps records into `seen` until pred() or the deadline.
-  bool wait(Seen& seen, const std::function<bool()>& pred, milliseconds timeout = milliseconds(60000)) {
+  bool wait(Seen& seen, const std::function<bool()>& pred,
+            milliseconds timeout = milliseconds(60000)) {
     return lk->wait_until(
         [&] {
           while (auto r = take()) seen.add(*r);
@@ -223,7 +227,8 @@ TEST_F(TailCli, AppendsAcrossNestedFilesAndNewDirectories) {
   for (auto& t : writers) t.join();
   Writer(root + "/old.log").line("old", 3);
   EXPECT_TRUE(wait(seen, [&] {
-    return seen.count("w0") >= kLines && seen.count("w1") >= kLines && seen.count("w2") >= kLines && seen.count("old") >= 4;
+    return seen.count("w0") >= kLines && seen.count("w1") >= kLines && seen.count("w2") >= kLines &&
+           seen.count("old") >= 4;
   })) << lk->describe();
   for (int w = 0; w < 3; ++w) EXPECT_EQ(seen.exactly(tagn("w", w), kLines), "");
   EXPECT_EQ(seen.exactly("old", 4), "");
@@ -237,10 +242,12 @@ TEST_F(TailCli, AppendsAcrossNestedFilesAndNewDirectories) {
 
 TEST_F(TailCli, TextFormatsNoFilenameAndNull) {
   testing::write_file(root + "/a.log", "one\ntwo\n");
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", root + "/a.log"});
+  lk =
+      std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", root + "/a.log"});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   EXPECT_EQ(lk->out(), root + "/a.log:one\n" + root + "/a.log:two\n");
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--no-filename", "-0", root + "/a.log"});
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--no-filename", "-0", root + "/a.log"});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   EXPECT_EQ(lk->out(), std::string("one\0two\0", 8));
 }
@@ -373,7 +380,8 @@ TEST_F(TailCli, LongLinesAreSplitAndMarked) {
   std::string big(3000, 'x');
   big[1500] = 'y';
   testing::write_file(root + "/big.log", big + "\nafter 0\n");
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--max-line", "1K", root});
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--json", "--max-line", "1K", root});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   Seen seen;
   while (auto r = take()) seen.add(*r);
@@ -404,8 +412,10 @@ TEST_F(TailCli, IdenticalFirstLinesTinyFilesAndBinaryBytes) {
 }
 
 TEST_F(TailCli, OddNames) {
-  const std::vector<std::string> names = {"a b.log", "new\nline.log", "-dash.log", "bad\xff.log", "colon:x.log"};
-  for (std::size_t i = 0; i < names.size(); ++i) testing::write_file(root + "/" + names[i], "odd " + std::to_string(i) + "\n");
+  const std::vector<std::string> names = {"a b.log", "new\nline.log", "-dash.log", "bad\xff.log",
+                                          "colon:x.log"};
+  for (std::size_t i = 0; i < names.size(); ++i)
+    testing::write_file(root + "/" + names[i], "odd " + std::to_string(i) + "\n");
   lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", root});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   Seen seen;
@@ -416,8 +426,9 @@ TEST_F(TailCli, OddNames) {
     EXPECT_EQ(r.path(), root + "/" + names[static_cast<std::size_t>(i)]);
   }
   // A leading dash as a PATH argument after "--" is a file, not an option.
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--no-filename", "--", root + "/-dash.log"},
-                                        LookoutProcess::Options{root});
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--no-filename", "--", root + "/-dash.log"},
+      LookoutProcess::Options{root});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   EXPECT_EQ(lk->out(), "odd 2\n");
 }
@@ -460,8 +471,11 @@ TEST_F(TailCli, TermThenRestartRepeatsNothingAndFindsRotatedFile) {
 
 TEST_F(TailCli, KillNineThenRestartLosesNothingRepeatsOnlyTheLastBatch) {
   constexpr int kCommitLines = 200;
-  auto args = base_args() + std::vector<std::string>{"--state", state, "--commit-lines", std::to_string(kCommitLines),
-                                                       "--commit-every", "10m", root};
+  auto args =
+      base_args() +
+      std::vector<std::string>{
+          "--state", state, "--commit-lines", std::to_string(kCommitLines), "--commit-every",
+          "10m",     root};
   start(args);
   const std::string log = root + "/app.log";
   Seen first;
@@ -485,7 +499,8 @@ TEST_F(TailCli, KillNineThenRestartLosesNothingRepeatsOnlyTheLastBatch) {
   EXPECT_EQ(b.back(), 1499);
   EXPECT_LE(b.front(), a.back() + 1) << "lost lines between the runs";
   const int repeated = a.back() - b.front() + 1;
-  EXPECT_LE(repeated, kCommitLines + 16384) << "repeated more than the last batch";  // + one 128 KiB read chunk of "app N\n"
+  EXPECT_LE(repeated, kCommitLines + 16384)
+      << "repeated more than the last batch";  // + one 128 KiB read chunk of "app N\n"
   std::set<int> all(a.begin(), a.end());
   all.insert(b.begin(), b.end());
   EXPECT_EQ(all.size(), 1500u);
@@ -497,7 +512,8 @@ TEST_F(TailCli, OnceReadsOnlyWhatIsNewSinceTheState) {
   for (int i = 0; i < 100; ++i) out.line("c", i);
   out.write("part");
   auto once = [&] {
-    lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
+    lk = std::make_unique<LookoutProcess>(
+        std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
     EXPECT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
     restart_reader();
   };
@@ -518,7 +534,8 @@ TEST_F(TailCli, OnceReadsOnlyWhatIsNewSinceTheState) {
 TEST_F(TailCli, InodeReuseIsANewFile) {
   testing::write_file(root + "/x.log", "first 0\n");
   auto once = [&] {
-    lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
+    lk = std::make_unique<LookoutProcess>(
+        std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
     EXPECT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
     restart_reader();
   };
@@ -546,7 +563,8 @@ TEST_F(TailCli, FifoIsNeverOpenedAndOthersAreRead) {
 }
 
 // As root, the unprivileged cases run lookout as nobody through setpriv (util-linux).
-std::unique_ptr<LookoutProcess> unprivileged(const std::vector<std::string>& args, std::string& skip) {
+std::unique_ptr<LookoutProcess> unprivileged(const std::vector<std::string>& args,
+                                             std::string& skip) {
   if (!testing::is_root_user()) return std::make_unique<LookoutProcess>(args);
   if (::access("/usr/bin/setpriv", X_OK) != 0) {
     skip = "root reads every file; running as nobody needs setpriv (package util-linux)";
@@ -570,7 +588,9 @@ TEST_F(TailCli, PermissionDeniedFileIsSkippedNamedAndOthersRead) {
   lk = unprivileged({"tail", "--once", "--json", root}, skip);
   if (!lk) GTEST_SKIP() << skip;
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
-  EXPECT_NE(lk->err().find("cannot read " + root + "/secret.log: Permission denied"), std::string::npos) << lk->err();
+  EXPECT_NE(lk->err().find("cannot read " + root + "/secret.log: Permission denied"),
+            std::string::npos)
+      << lk->err();
   Seen seen;
   while (auto r = take()) seen.add(*r);
   EXPECT_EQ(seen.exactly("ok", 1), "");
@@ -624,7 +644,8 @@ TEST_F(TailCli, BadPathsAndStatesSayWhichAndFail) {
   EXPECT_EQ(run({"tail", "--once", "--state", tmp / "corrupt", root}), 1);
   EXPECT_NE(lk->err().find(tmp / "corrupt"), std::string::npos) << lk->err();
   EXPECT_NE(lk->err().find("--reset-state"), std::string::npos) << lk->err();
-  EXPECT_EQ(run({"tail", "--once", "--reset-state", "--state", tmp / "corrupt", root}), 0) << lk->err();
+  EXPECT_EQ(run({"tail", "--once", "--reset-state", "--state", tmp / "corrupt", root}), 0)
+      << lk->err();
   EXPECT_NE(lk->err().find("moved to"), std::string::npos) << lk->err();
 
   // A state of other PATHs.
@@ -687,11 +708,13 @@ TEST_F(TailCli, RootMovedAwayAndRecreatedIsReadAsNew) {
 
 TEST_F(TailCli, StateInsideTheRootIsNeverRead) {
   testing::write_file(root + "/a.log", "a 0\n");
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   restart_reader();
   Writer(root + "/a.log").line("a", 1);
-  lk = std::make_unique<LookoutProcess>(std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--json", "--state", root + "/.state", root});
   ASSERT_EQ(lk->wait_exit(milliseconds(30000)), 0) << lk->describe();
   Seen seen;
   while (auto r = take()) seen.add(*r);
@@ -751,7 +774,8 @@ TEST_F(TailCli, TermEndsARunWhoseReaderStoppedReading) {
 }
 
 TEST_F(TailCli, PolledTreeReadsEveryLine) {
-  start(base_args() + std::vector<std::string>{"--poll", "--poll-min", "0.05", "--poll-max", "0.2", root});
+  start(base_args() +
+        std::vector<std::string>{"--poll", "--poll-min", "0.05", "--poll-max", "0.2", root});
   fs::create_directories(root + "/later/deeper");
   {
     Writer a(root + "/p.log"), b(root + "/later/deeper/q.log");
@@ -761,17 +785,20 @@ TEST_F(TailCli, PolledTreeReadsEveryLine) {
     }
   }
   Seen seen;
-  EXPECT_TRUE(wait(seen, [&] { return seen.count("p") >= 200 && seen.count("q") >= 200; })) << lk->describe();
+  EXPECT_TRUE(wait(seen, [&] { return seen.count("p") >= 200 && seen.count("q") >= 200; }))
+      << lk->describe();
   EXPECT_EQ(seen.exactly("p", 200), "");
   EXPECT_EQ(seen.exactly("q", 200), "");
 }
 
 TEST_F(TailCli, MaxOpenBoundsHandlesAndReopensByIdentity) {
   constexpr int kFiles = 12;
-  for (int f = 0; f < kFiles; ++f) testing::write_file(root + "/m" + std::to_string(f) + ".log", "");
+  for (int f = 0; f < kFiles; ++f)
+    testing::write_file(root + "/m" + std::to_string(f) + ".log", "");
   start(base_args() + std::vector<std::string>{"--max-open", "3", root});
   for (int round = 0; round < 5; ++round) {
-    for (int f = 0; f < kFiles; ++f) Writer(root + "/m" + std::to_string(f) + ".log").line(tagn("m", f), round);
+    for (int f = 0; f < kFiles; ++f)
+      Writer(root + "/m" + std::to_string(f) + ".log").line(tagn("m", f), round);
   }
   Seen seen;
   EXPECT_TRUE(wait(seen, [&] {

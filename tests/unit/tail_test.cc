@@ -3,9 +3,8 @@
 // reuse, copy names), output encoding (text, JSON with line_b64, NUL), PATH selection with
 // '**' globs, and the offsets store on real SQLite files (commit, reload, refusing a corrupt
 // or foreign file, one writer, a full disk).
-#include <sqlite3.h>
-
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fstream>
 
@@ -35,7 +34,7 @@ TEST(TailSplitter, CompleteLinesCarryTheirOffsets) {
   EXPECT_EQ(p[0].offset, 0u);
   EXPECT_EQ(p[1].text, "two\r");  // a CR stays in the text
   EXPECT_EQ(p[1].offset, 4u);
-  EXPECT_EQ(s.emitted(), 9u);    // "three" is held, not committed
+  EXPECT_EQ(s.emitted(), 9u);  // "three" is held, not committed
   EXPECT_EQ(s.read_pos(), 14u);
   p = feed(s, "\n");
   ASSERT_EQ(p.size(), 1u);
@@ -120,7 +119,8 @@ TEST(TailIdentity, Decisions) {
   EXPECT_EQ(decide({6, fp}, {3, fingerprint_of("hel")}), Verdict::truncated);
   EXPECT_EQ(decide({6, fp}, {100, fingerprint_of("other\n")}), Verdict::replaced);  // inode reuse
   EXPECT_EQ(decide({0, {}}, {0, {}}), Verdict::same);  // an empty file: nothing to compare
-  EXPECT_EQ(decide({10, fingerprint_of("0123456789")}, {4, fingerprint_of("0123")}), Verdict::truncated);
+  EXPECT_EQ(decide({10, fingerprint_of("0123456789")}, {4, fingerprint_of("0123")}),
+            Verdict::truncated);
 }
 
 TEST(TailIdentity, TinyFilesHaveTinyFingerprints) {
@@ -160,15 +160,17 @@ TEST(TailFormat, JsonValidAndInvalidUtf8) {
   p.partial = true;
   std::string out;
   append_line(Format{OutputFormat::json, true, '\n'}, ctx("/l/x"), p, out);
-  EXPECT_EQ(out,
-            "{\"path\":\"/l/x\",\"line\":\"a\\\"\\u0000z\",\"offset\":7,\"size\":42,\"dev\":1,\"ino\":2,"
-            "\"time\":\"1970-01-01T00:00:00.000000Z\",\"partial\":true}\n");
+  EXPECT_EQ(
+      out,
+      "{\"path\":\"/l/x\",\"line\":\"a\\\"\\u0000z\",\"offset\":7,\"size\":42,\"dev\":1,\"ino\":2,"
+      "\"time\":\"1970-01-01T00:00:00.000000Z\",\"partial\":true}\n");
   out.clear();
   p.text = "\xff\xfe";
   p.partial = false;
   p.continued = true;
   append_line(Format{OutputFormat::json, true, '\n'}, ctx("/l/\xff"), p, out);
-  EXPECT_NE(out.find("\"line_b64\":\"" + sink::base64("\xff\xfe") + "\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"line_b64\":\"" + sink::base64("\xff\xfe") + "\""), std::string::npos)
+      << out;
   EXPECT_EQ(out.find("\"line\":"), std::string::npos) << out;
   EXPECT_NE(out.find("\"path_b64\":"), std::string::npos) << out;
   EXPECT_NE(out.find("\"continued\":true"), std::string::npos) << out;
@@ -183,7 +185,9 @@ TEST(TailFormat, ControlRecordsOnlyInJson) {
   EXPECT_NE(out.find("\"unread\":3"), std::string::npos);
   out.clear();
   append_closed_deleted(Format{OutputFormat::json, true, '\n'}, "/l/a", 5, 0, out);
-  EXPECT_NE(out.find("{\"event\":\"closed_deleted\",\"path\":\"/l/a\",\"offset\":5"), std::string::npos) << out;
+  EXPECT_NE(out.find("{\"event\":\"closed_deleted\",\"path\":\"/l/a\",\"offset\":5"),
+            std::string::npos)
+      << out;
 }
 
 TEST(TailSelect, GlobsWithDoubleStar) {
@@ -209,7 +213,8 @@ TEST(TailSelect, DirectoriesFilesAndMatch) {
   EXPECT_TRUE(s->recursive());
   auto missing = PathSelect::make({t / "nope/x.log"}, {}, {});
   ASSERT_FALSE(missing);
-  EXPECT_NE(missing.error().message.find(t / "nope/x.log"), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find(t / "nope/x.log"), std::string::npos)
+      << missing.error().message;
 }
 
 }  // namespace
@@ -249,7 +254,8 @@ TEST(TailStateStore, RefusesOtherPathsCorruptAndSecondWriter) {
     ASSERT_TRUE(s);
     auto second = TailState::open(f, "/logs", false);
     ASSERT_FALSE(second);
-    EXPECT_NE(second.error().message.find("another lookout tail"), std::string::npos) << second.error().message;
+    EXPECT_NE(second.error().message.find("another lookout tail"), std::string::npos)
+        << second.error().message;
   }
   auto other = TailState::open(f, "/elsewhere", false);
   ASSERT_FALSE(other);
@@ -259,7 +265,10 @@ TEST(TailStateStore, RefusesOtherPathsCorruptAndSecondWriter) {
   EXPECT_FALSE((*reset)->moved_aside().empty());
   reset->reset();
   const std::string junk = t / "junk";
-  { std::ofstream(junk) << "this is not a database, not at all, no sqlite header here......................"; }
+  {
+    std::ofstream(junk)
+        << "this is not a database, not at all, no sqlite header here......................";
+  }
   auto bad = TailState::open(junk, "/logs", false);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find(junk), std::string::npos) << bad.error().message;
@@ -272,7 +281,8 @@ TEST(TailStateStore, DiskFullIsAClearError) {
   ASSERT_TRUE(s);
   (*s)->limit_pages_for_test(3);
   std::vector<TailFile> many;
-  for (std::uint64_t i = 0; i < 2000; ++i) many.push_back({1, i, "/logs/file-" + std::to_string(i), i, 0, 0, false});
+  for (std::uint64_t i = 0; i < 2000; ++i)
+    many.push_back({1, i, "/logs/file-" + std::to_string(i), i, 0, 0, false});
   auto r = (*s)->commit(many, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().sys_errno, ENOSPC) << r.error().message;
