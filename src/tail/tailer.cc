@@ -15,8 +15,8 @@ namespace lookout::tail {
 namespace {
 
 constexpr std::size_t kTailCheck = 16;  // bytes re-read before the offset to see a refill
-constexpr std::size_t kReadChunk =
-    128 * 1024;  // one buffer for all files (the read buffer is shared)
+// One read buffer for all files (one thread reads).
+constexpr std::size_t kReadChunk = std::size_t{128} * 1024;
 constexpr std::size_t kRoundBudget = 1 << 20;  // bytes per file per round: no file starves another
 constexpr std::int64_t kDeletedPollMs = 200;   // deleted files raise no events: look this often
 constexpr std::int64_t kCopyWaitMs =
@@ -139,7 +139,9 @@ void Tailer::scan(const std::string& root, bool initial) {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
-      std::string p = dir == "/" ? "/" + name : dir + "/" + name;
+      std::string p = dir;
+      if (p != "/") p += '/';
+      p += name;
       struct stat st;
       if (::lstat(p.c_str(), &st) != 0) continue;
       // Symlinks are not followed (a loop cannot trap the listing; the engine does the same).
