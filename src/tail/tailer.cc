@@ -58,6 +58,7 @@ struct Tailer::File {
   bool copy_wait = false;  // a copy-named new file waiting for its original's truncation
   FileKey copy_of;
   std::int64_t copy_until_ms = 0;
+  std::uint64_t once_limit = UINT64_MAX;  // --once: the size at the first look
   bool recheck = false;       // compare the first bytes at the next look (after a rescan)
   std::int64_t mtime_ns = 0;  // when found: orders new files found together (see read())
   File(const FileKey& k, std::string p, std::uint64_t start, std::size_t max_line, bool continued)
@@ -439,6 +440,12 @@ bool Tailer::read_file(File& f, std::size_t budget) {
     truncated(f, size, "truncated");
   }
   if (size > f.size_seen) f.size_seen = size;
+  if (o_.once) {
+    // --once reads what each file held when first looked at, so that a file written faster
+    // than it is read cannot keep the run going (the rest is for the next run).
+    if (f.once_limit == UINT64_MAX) f.once_limit = size;
+    size = std::min(size, f.once_limit);
+  }
   char* chunk = nullptr;
   std::size_t used = 0;
   bool grew = false;

@@ -531,6 +531,39 @@ TEST_F(TailCli, OnceReadsOnlyWhatIsNewSinceTheState) {
   EXPECT_EQ(lk->out(), "");
 }
 
+TEST_F(TailCli, OnceEndsWhileAWriterKeepsWriting) {
+  const std::string log = root + "/busy.log";
+  {
+    Writer w(log);
+    for (int i = 0; i < 1000; ++i) w.line("busy", i);
+  }
+  std::atomic<bool> done{false};
+  std::atomic<int> written{1000};
+  std::thread writer([&] {
+    Writer w(log);
+    while (!done) w.line("busy", written++);
+  });
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
+  auto code = lk->wait_exit(milliseconds(60000));
+  done = true;
+  writer.join();
+  ASSERT_TRUE(code) << "--once did not end while the file kept growing\n" << lk->describe();
+  EXPECT_EQ(*code, 0);
+  Seen seen;
+  while (auto r = take()) seen.add(*r);
+  const int got = static_cast<int>(seen.count("busy"));
+  EXPECT_GE(got, 1000);
+  EXPECT_EQ(seen.exactly("busy", got), "");  // a prefix, each line once
+  // The next run goes on from there, to the end of what was written.
+  restart_reader();
+  lk = std::make_unique<LookoutProcess>(
+      std::vector<std::string>{"tail", "--once", "--json", "--state", state, root});
+  ASSERT_EQ(lk->wait_exit(milliseconds(60000)), 0) << lk->describe();
+  while (auto r = take()) seen.add(*r);
+  EXPECT_EQ(seen.exactly("busy", written.load()), "");
+}
+
 TEST_F(TailCli, InodeReuseIsANewFile) {
   testing::write_file(root + "/x.log", "first 0\n");
   auto once = [&] {
