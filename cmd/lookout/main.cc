@@ -23,6 +23,7 @@ constexpr const char* kCommands =
     "  stats    count events per directory for a while (inotifywatch-compatible)\n"
     "  ingest   process each file dropped into a directory once, when complete, with a journal\n"
     "  history  show what ingest did (its journal)\n"
+    "  tail     print every line appended under a log root, exactly once, across rotation\n"
     "  doctor   explain how lookout would watch each path\n"
     "run 'lookout COMMAND --help' for a command's options\n";
 
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   lookout::cmd::StatsCommand stats(app);
   lookout::cmd::IngestCommand ingest(app);
   lookout::cmd::HistoryCommand history(app);
+  lookout::cmd::TailCommand tail(app);
 
   // The subcommand is argv[1] (no global options besides --help/--version): judged here so
   // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required".
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
   }
   const bool top_flag = command == "-h" || command == "--help" || command == "--version";
   if (!top_flag && command != "watch" && command != "doctor" && command != "run" &&
-      command != "stats" && command != "ingest" && command != "history") {
+      command != "stats" && command != "ingest" && command != "history" && command != "tail") {
     std::fprintf(stderr, "lookout: unknown %s '%s'\n%s", command[0] == '-' ? "option" : "command",
                  command.c_str(), kCommands);
     return 2;
@@ -128,5 +130,6 @@ int main(int argc, char** argv) {
   if (stats.selected()) return stats.run();
   if (ingest.selected()) return ingest.run();
   if (history.selected()) return history.run();
+  if (tail.selected()) return tail.run();
   return 2;
 }

@@ -100,6 +100,22 @@ class IngestCommand {
   std::unique_ptr<Options> o_;
 };
 
+// `lookout tail [OPTIONS] PATH...`: every line appended to the files under PATH..., exactly
+// once, across rotation and restarts (see src/tail/tail.h).
+class TailCommand {
+ public:
+  explicit TailCommand(CLI::App& app);
+  ~TailCommand();
+  bool selected() const;
+  int run();
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 // `lookout history --journal FILE`: what `ingest` did, as a table or JSON Lines.
 class HistoryCommand {
  public:
