@@ -27,9 +27,8 @@ DoctorCommand::DoctorCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 DoctorCommand::~DoctorCommand() = default;
-bool DoctorCommand::selected() const { return sub_->parsed(); }
 
-int DoctorCommand::run() {
+int DoctorCommand::run(const ProcessStart& /*start*/) {
   std::vector<std::string> paths = o_->paths;
   for (const auto& p : paths) {
     if (p.empty()) {

@@ -38,9 +38,8 @@ HistoryCommand::HistoryCommand(CLI::App& app) : o_(std::make_unique<Options>()) 
 }
 
 HistoryCommand::~HistoryCommand() = default;
-bool HistoryCommand::selected() const { return sub_->parsed(); }
 
-int HistoryCommand::run() {
+int HistoryCommand::run(const ProcessStart& /*start*/) {
   const Options& o = *o_;
   auto fail = [](const std::string& m) {
     std::fprintf(stderr, "lookout history: %s\n", m.c_str());

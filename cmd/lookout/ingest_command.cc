@@ -75,8 +75,7 @@ IngestCommand::IngestCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 IngestCommand::~IngestCommand() = default;
-bool IngestCommand::selected() const { return sub_->parsed(); }
-void IngestCommand::set_command(std::vector<std::string> command) { o_->command = std::move(command); }
+void IngestCommand::set_program(std::vector<std::string> words) { o_->command = std::move(words); }
 
 namespace {
 int fail(const std::string& message) {
@@ -115,7 +114,7 @@ std::optional<std::int64_t> parse_seconds(const std::string& t) {
 }
 }  // namespace
 
-int IngestCommand::run() {
+int IngestCommand::run(const ProcessStart& /*start*/) {
   const Options& o = *o_;
   ingest::IngestOptions r;
   r.dir = o.dir;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,16 +17,49 @@
 
 namespace {
 
-constexpr const char* kCommands =
-    "commands:\n"
-    "  watch    print every change under the given paths (inotifywait-compatible)\n"
-    "  run      run, restart or signal a program after each batch of changes\n"
-    "  stats    count events per directory for a while (inotifywatch-compatible)\n"
-    "  ingest   process each file dropped into a directory once, when complete, with a journal\n"
-    "  history  show what ingest did (its journal)\n"
-    "  tail     print every line appended under a log root, exactly once, across rotation\n"
-    "  doctor   explain how lookout would watch each path\n"
-    "run 'lookout COMMAND --help' for a command's options\n";
+// Every subcommand, in the order the usage lists them.
+struct CommandInfo {
+  const char* name;
+  const char* summary;
+  std::unique_ptr<lookout::cmd::Command> (*make)(CLI::App& app);
+};
+
+template <typename C>
+std::unique_ptr<lookout::cmd::Command> make(CLI::App& app) {
+  return std::make_unique<C>(app);
+}
+
+constexpr CommandInfo kCommandList[] = {
+    {"watch", "print every change under the given paths (inotifywait-compatible)", make<lookout::cmd::WatchCommand>},
+    {"run", "run, restart or signal a program after each batch of changes", make<lookout::cmd::RunCommand>},
+    {"stats", "count events per directory for a while (inotifywatch-compatible)", make<lookout::cmd::StatsCommand>},
+    {"ingest", "process each file dropped into a directory once, when complete, with a journal",
+     make<lookout::cmd::IngestCommand>},
+    {"history", "show what ingest did (its journal)", make<lookout::cmd::HistoryCommand>},
+    {"tail", "read every line appended under a log root, exactly once, across rotation",
+     make<lookout::cmd::TailCommand>},
+    {"doctor", "explain how lookout would watch each path", make<lookout::cmd::DoctorCommand>},
+};
+
+const CommandInfo* find_command(const std::string& name) {
+  for (const CommandInfo& c : kCommandList) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+std::string command_usage() {
+  std::string out = "commands:\n";
+  for (const CommandInfo& c : kCommandList) {
+    out += "  ";
+    out += c.name;
+    const std::size_t len = std::strlen(c.name);
+    out.append(len < 9 ? 9 - len : 1, ' ');  // the summaries in one column
+    out += c.summary;
+    out += "\n";
+  }
+  return out + "run 'lookout COMMAND --help' for a command's options\n";
+}
 
 // Opens /dev/null onto any of fds 0-2 that is closed, so that no fd lookout opens later (an
 // eventfd, the inotify fd) can become standard output and receive records. Must run before
@@ -69,39 +103,32 @@ int main(int argc, char** argv) {
   CLI::App app{"lookout: watch directory trees and never lose a change"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lookout 0.1.0");
-  lookout::cmd::WatchCommand watch(app);
-  lookout::cmd::DoctorCommand doctor(app);
-  lookout::cmd::RunCommand run(app);
-  lookout::cmd::StatsCommand stats(app);
-  lookout::cmd::IngestCommand ingest(app);
-  lookout::cmd::HistoryCommand history(app);
-  lookout::cmd::TailCommand tail(app);
-
   // The subcommand is argv[1] (no global options besides --help/--version): judged here so
-  // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required".
+  // that a typo gets a clear word and exit 2, not CLI11's "A subcommand is required". Only
+  // its options are set up (all of them for `lookout --help`, which lists them).
   std::string command = argc > 1 ? argv[1] : "";
+  const std::string usage = command_usage();
   if (command.empty()) {
-    std::fprintf(stderr, "usage: lookout COMMAND [OPTIONS] [PATH...]\n%s", kCommands);
+    std::fprintf(stderr, "usage: lookout COMMAND [OPTIONS] [PATH...]\n%s", usage.c_str());
     return 2;
   }
   const bool top_flag = command == "-h" || command == "--help" || command == "--version";
-  if (!top_flag && command != "watch" && command != "doctor" && command != "run" &&
-      command != "stats" && command != "ingest" && command != "history" && command != "tail") {
+  const CommandInfo* chosen = top_flag ? nullptr : find_command(command);
+  if (!top_flag && !chosen) {
     std::fprintf(stderr, "lookout: unknown %s '%s'\n%s", command[0] == '-' ? "option" : "command",
-                 command.c_str(), kCommands);
+                 command.c_str(), usage.c_str());
     return 2;
   }
-  if (command == "run" || command == "ingest") {
+  std::vector<std::unique_ptr<lookout::cmd::Command>> made;
+  for (const CommandInfo& c : kCommandList) {
+    if (top_flag || &c == chosen) made.push_back(c.make(app));
+  }
+  if (chosen && made.front()->takes_program()) {
     // `lookout run PATH... -- COMMAND [ARG...]`: everything after the first "--" is the
     // program and its arguments, never lookout's options.
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) != "--") continue;
-      std::vector<std::string> words(argv + i + 1, argv + argc);
-      if (command == "run") {
-        run.set_command(std::move(words));
-      } else {
-        ingest.set_command(std::move(words));
-      }
+      made.front()->set_program(std::vector<std::string>(argv + i + 1, argv + argc));
       argc = i;
       break;
     }
@@ -116,7 +143,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (top_flag) {
-      std::fprintf(stderr, "lookout: %s\n%s", one_line(e.what()).c_str(), kCommands);
+      std::fprintf(stderr, "lookout: %s\n%s", one_line(e.what()).c_str(), usage.c_str());
       return 2;
     }
     std::fprintf(stderr, "lookout %s: %s\n", command.c_str(), one_line(e.what()).c_str());
@@ -124,12 +151,6 @@ int main(int argc, char** argv) {
   }
   lookout::cmd::ProcessStart start;
   start.stdout_closed = (closed_fds & 2u) != 0;
-  if (watch.selected()) return watch.run(start);
-  if (doctor.selected()) return doctor.run();
-  if (run.selected()) return run.run();
-  if (stats.selected()) return stats.run();
-  if (ingest.selected()) return ingest.run();
-  if (history.selected()) return history.run();
-  if (tail.selected()) return tail.run();
-  return 2;
+  if (!chosen) return 2;  // --help and --version end in parse()
+  return made.front()->run(start);
 }

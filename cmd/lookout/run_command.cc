@@ -86,8 +86,7 @@ RunCommand::RunCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 RunCommand::~RunCommand() = default;
-bool RunCommand::selected() const { return sub_->parsed(); }
-void RunCommand::set_command(std::vector<std::string> command) { o_->command = std::move(command); }
+void RunCommand::set_program(std::vector<std::string> words) { o_->command = std::move(words); }
 
 namespace {
 int fail(const std::string& message) {
@@ -96,7 +95,7 @@ int fail(const std::string& message) {
 }
 }  // namespace
 
-int RunCommand::run() {
+int RunCommand::run(const ProcessStart& /*start*/) {
   const Options& o = *o_;
   run::RunOptions r;
   r.paths = o.paths;

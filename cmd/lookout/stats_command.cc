@@ -62,7 +62,6 @@ StatsCommand::StatsCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 StatsCommand::~StatsCommand() = default;
-bool StatsCommand::selected() const { return sub_->parsed(); }
 
 namespace {
 
@@ -108,7 +107,7 @@ std::string parse_sort(const std::string& name, stats::ColumnMask counted, std::
 
 }  // namespace
 
-int StatsCommand::run() {
+int StatsCommand::run(const ProcessStart& /*start*/) {
   const Options& o = *o_;
   stats::StatsOptions s;
   auto path_args = read_path_args(o.paths, o.fromfile);

@@ -83,7 +83,6 @@ TailCommand::TailCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 TailCommand::~TailCommand() = default;
-bool TailCommand::selected() const { return sub_->parsed(); }
 
 namespace {
 int fail(const std::string& message) {
@@ -112,7 +111,7 @@ std::optional<std::uint64_t> parse_size(const std::string& t) {
 }
 }  // namespace
 
-int TailCommand::run() {
+int TailCommand::run(const ProcessStart& /*start*/) {
   const Options& o = *o_;
   tail::TailOptions r;
   r.paths = o.paths;

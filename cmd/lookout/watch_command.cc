@@ -79,7 +79,6 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 }
 
 WatchCommand::~WatchCommand() = default;
-bool WatchCommand::selected() const { return sub_->parsed(); }
 
 namespace {
 

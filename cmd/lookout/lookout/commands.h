@@ -1,5 +1,6 @@
-// The subcommands. Each registers its options on the CLI11 app and runs when selected;
-// only these decide exit codes.
+// The subcommands. Each registers its options on the CLI11 app when made (main() makes only the
+// one named, or all of them for `lookout --help`) and runs once parsed; only these decide exit
+// codes.
 #pragma once
 
 #include <memory>
@@ -17,12 +18,22 @@ struct ProcessStart {
   bool stdout_closed = false;  // fd 1 was closed at exec (now /dev/null)
 };
 
-class WatchCommand {
+class Command {
+ public:
+  virtual ~Command() = default;
+  // The words after the first "--" (`run`, `ingest`: the program and its arguments), for the
+  // commands that take a program; main() gives them before parsing the rest.
+  virtual bool takes_program() const { return false; }
+  virtual void set_program(std::vector<std::string> /*words*/) {}
+  // After a successful parse: does the work, returns the exit code.
+  virtual int run(const ProcessStart& start) = 0;
+};
+
+class WatchCommand final : public Command {
  public:
   explicit WatchCommand(CLI::App& app);
   ~WatchCommand();
-  bool selected() const;
-  int run(const ProcessStart& start);
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -35,12 +46,11 @@ class WatchCommand {
 // filesystem and its submounts, the backend auto mode picks, the directory count against the
 // inotify watch budget, fanotify availability, whether this is a container, and advice.
 // Exit code 0, or 1 when a path cannot be examined. Single-threaded.
-class DoctorCommand {
+class DoctorCommand final : public Command {
  public:
   explicit DoctorCommand(CLI::App& app);
   ~DoctorCommand();
-  bool selected() const;
-  int run();
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -51,13 +61,13 @@ class DoctorCommand {
 
 // `lookout run PATH... -- COMMAND [ARG...]`: act on change (see src/run/run.h). main()
 // splits the arguments at the first "--": what follows is COMMAND, given by set_command().
-class RunCommand {
+class RunCommand final : public Command {
  public:
   explicit RunCommand(CLI::App& app);
   ~RunCommand();
-  bool selected() const;
-  void set_command(std::vector<std::string> command);
-  int run();
+  bool takes_program() const override { return true; }
+  void set_program(std::vector<std::string> words) override;
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -68,12 +78,11 @@ class RunCommand {
 
 // `lookout stats [-r] [-e EVENT]... [-t SECONDS] PATH...`: inotifywatch's table of event
 // counts per directory, on lookout's engine (see src/stats/stats.h).
-class StatsCommand {
+class StatsCommand final : public Command {
  public:
   explicit StatsCommand(CLI::App& app);
   ~StatsCommand();
-  bool selected() const;
-  int run();
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -85,13 +94,13 @@ class StatsCommand {
 // `lookout ingest DIR -- COMMAND [ARG...]` / `lookout ingest DIR --store`: each complete file
 // dropped into DIR processed exactly once, with a journal (see src/ingest/ingest.h). main()
 // splits the arguments at the first "--": what follows is COMMAND, given by set_command().
-class IngestCommand {
+class IngestCommand final : public Command {
  public:
   explicit IngestCommand(CLI::App& app);
   ~IngestCommand();
-  bool selected() const;
-  void set_command(std::vector<std::string> command);
-  int run();
+  bool takes_program() const override { return true; }
+  void set_program(std::vector<std::string> words) override;
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -102,12 +111,11 @@ class IngestCommand {
 
 // `lookout tail [OPTIONS] PATH...`: every line appended to the files under PATH..., exactly
 // once, across rotation and restarts (see src/tail/tail.h).
-class TailCommand {
+class TailCommand final : public Command {
  public:
   explicit TailCommand(CLI::App& app);
   ~TailCommand();
-  bool selected() const;
-  int run();
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
@@ -117,12 +125,11 @@ class TailCommand {
 };
 
 // `lookout history --journal FILE`: what `ingest` did, as a table or JSON Lines.
-class HistoryCommand {
+class HistoryCommand final : public Command {
  public:
   explicit HistoryCommand(CLI::App& app);
   ~HistoryCommand();
-  bool selected() const;
-  int run();
+  int run(const ProcessStart& start) override;
 
   struct Options;
 
