@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "host/host.h"
+#include "host/hosted_watch.h"
 #include "ingest/ingester.h"
 #include "lookout/watcher.h"
 #include "store/journal.h"
@@ -117,23 +117,18 @@ Result<int> run(IngestOptions o, std::FILE* log, std::FILE* out,
 
   o.watch.paths = {o.dir};
   o.watch.recursive = o.recursive;
-  o.watch.primary_consumer = false;
   o.watch.on_diagnostic = std::move(on_diagnostic);
-  auto created = Watcher::create(o.watch);
-  if (!created) return created.error();
-  std::unique_ptr<Watcher> watcher = std::move(*created);
   SubscribeOptions so;
   so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) | event_bit(EventKind::close_write) |
               event_bit(EventKind::attrib) | event_bit(EventKind::remove) | event_bit(EventKind::rename) |
               event_bit(EventKind::rescan) | event_bit(EventKind::unmount) | event_bit(EventKind::backend);
-  std::unique_ptr<Subscription> events = watcher->subscribe(so);
-
-  host::Host host(*watcher, {SIGINT, SIGTERM});
-  if (auto started = host.start(); !started) {
-    if (started.error().code == ErrorCode::interrupted) return 0;
-    return started.error();
+  auto hosted = host::start_hosted(o.watch, so, {SIGINT, SIGTERM});
+  if (!hosted) {
+    if (hosted.error().code == ErrorCode::interrupted) return 0;
+    return hosted.error();
   }
-  Ingester ingester(o, **journal, *events, log, out, sys::system_clock());
+  host::Host& host = *hosted->host;
+  Ingester ingester(o, **journal, *hosted->events, log, out, sys::system_clock());
   ingester.start();
   if (o.ready && log) {
     std::fputs("READY\n", log);
@@ -144,7 +139,7 @@ Result<int> run(IngestOptions o, std::FILE* log, std::FILE* out,
     if (wake.signal != 0) ingester.stop();
   }
   host.stop();
-  if (Error end = watcher->end_reason(); !end.message.empty()) return end;
+  if (Error end = hosted->watcher->end_reason(); !end.message.empty()) return end;
   return ingester.exit_code();
 }
 

@@ -1,6 +1,6 @@
 #include "run/run.h"
 
-#include "host/host.h"
+#include "host/hosted_watch.h"
 #include "lookout/watcher.h"
 #include "net/http_client.h"
 #include "run/http_post.h"
@@ -53,27 +53,22 @@ Result<int> run(RunOptions o, std::FILE* log, std::function<void(const Error&, b
   o.watch.paths = plan->roots;
   // Files are watched by name in their directories: those need their own entries only.
   o.watch.recursive = o.recursive && plan->has_dirs;
-  o.watch.primary_consumer = false;  // the Runner reads its own subscription
   o.watch.on_diagnostic = std::move(on_diagnostic);
-  auto created = Watcher::create(o.watch);
-  if (!created) return created.error();
-  std::unique_ptr<Watcher> watcher = std::move(*created);
-
   SubscribeOptions so;
   so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) |
               event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
               event_bit(EventKind::remove) | event_bit(EventKind::rename) |
               event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
   so.under = plan->under;
-  std::unique_ptr<Subscription> events = watcher->subscribe(so);
-
-  host::Host host(*watcher, {SIGINT, SIGTERM});
-  if (auto started = host.start(); !started) {
-    if (started.error().code == ErrorCode::interrupted) return 0;
-    return started.error();
+  auto hosted = host::start_hosted(o.watch, so, {SIGINT, SIGTERM});
+  if (!hosted) {
+    if (hosted.error().code == ErrorCode::interrupted) return 0;
+    return hosted.error();
   }
+  Subscription& events = *hosted->events;
+  host::Host& host = *hosted->host;
   sys::Clock& clock = sys::system_clock();
-  Runner runner(o, *plan, *events, log);
+  Runner runner(o, *plan, events, log);
   runner.announce_ready();
   if (o.ready) {
     std::fputs("READY\n", log);
@@ -90,7 +85,7 @@ Result<int> run(RunOptions o, std::FILE* log, std::function<void(const Error&, b
   runner.stop();
   host.stop();
   // Watching ended on its own (the root deleted, the watch limit): said by the engine.
-  if (Error end = watcher->end_reason(); !end.message.empty()) return end;
+  if (Error end = hosted->watcher->end_reason(); !end.message.empty()) return end;
   return runner.exit_code();
 }
 

@@ -2,7 +2,7 @@
 
 #include <csignal>
 
-#include "host/host.h"
+#include "host/hosted_watch.h"
 #include "lookout/watcher.h"
 #include "stats/table.h"
 #include "sys/clock.h"
@@ -55,19 +55,12 @@ Result<int> run(StatsOptions o, std::FILE* out, std::FILE* log,
                 std::function<void(const Error&, bool fatal)> on_diagnostic) {
   if (o.watch.paths.empty()) return Error{ErrorCode::invalid_argument, 0, "", "No files specified to watch!"};
   o.watch.events = kinds_for_columns(o.columns);
-  o.watch.primary_consumer = false;  // the tally reads its own subscription
   o.watch.on_diagnostic = std::move(on_diagnostic);
-  auto created = Watcher::create(o.watch);
-  if (!created) return created.error();
-  std::unique_ptr<Watcher> watcher = std::move(*created);
-
   SubscribeOptions so;
   so.events = o.watch.events;
   so.coalesce = false;            // every kernel event counts, as inotifywatch counts it
   so.report_existing = o.zero;    // -z: a row for every watched directory
   so.max_behind = 1u << 20;       // counting keeps up; a lag would cost a rescan, not counts
-  std::unique_ptr<Subscription> events = watcher->subscribe(so);
-
   TallyOptions to;
   for (const auto& [abs, given] : o.spelled_roots) to.roots.push_back(abs);
   to.columns = o.columns;
@@ -81,16 +74,18 @@ Result<int> run(StatsOptions o, std::FILE* out, std::FILE* log,
   table.top = o.top;
   table.display = [roots = o.spelled_roots](const std::string& key) { return spelled(roots, key); };
 
-  // SIGUSR1 prints the table so far and goes on, as inotifywatch does.
-  host::Host host(*watcher, {SIGINT, SIGTERM, SIGHUP, SIGUSR1});
   if (!o.quiet) {
     std::fputs("Establishing watches...\n", log);
     std::fflush(log);
   }
-  if (auto started = host.start(); !started) {
-    if (started.error().code == ErrorCode::interrupted) return 0;
-    return started.error();
+  // SIGUSR1 prints the table so far and goes on, as inotifywatch does.
+  auto hosted = host::start_hosted(o.watch, so, {SIGINT, SIGTERM, SIGHUP, SIGUSR1});
+  if (!hosted) {
+    if (hosted.error().code == ErrorCode::interrupted) return 0;
+    return hosted.error();
   }
+  host::Host& host = *hosted->host;
+  Subscription* events = hosted->events.get();
   if (!o.quiet) {
     std::fputs("Finished establishing watches, now collecting statistics.\n", log);
     std::fflush(log);
@@ -152,7 +147,7 @@ Result<int> run(StatsOptions o, std::FILE* out, std::FILE* log,
     const std::string summary = format_summary(tally, table, duration_s);
     std::fwrite(summary.data(), 1, summary.size(), log);
   }
-  if (Error end = watcher->end_reason(); !end.message.empty()) return end;
+  if (Error end = hosted->watcher->end_reason(); !end.message.empty()) return end;
   return 0;
 }
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "host/host.h"
+#include "host/hosted_watch.h"
 #include "lookout/watcher.h"
 #include "store/tail_state.h"
 #include "sys/clock.h"
@@ -154,30 +154,28 @@ Result<int> run(TailOptions o, std::FILE* log,
 
   o.watch.paths = select.roots();
   o.watch.recursive = select.recursive();
-  o.watch.primary_consumer = false;
   o.watch.on_diagnostic = std::move(on_diagnostic);
   bool first = true, stopping = false;
   Error failure;
   for (;;) {
-    auto created = Watcher::create(o.watch);
-    if (!created) return created.error();
-    std::unique_ptr<Watcher> watcher = std::move(*created);
     SubscribeOptions so;
     so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) |
                 event_bit(EventKind::close_write) | event_bit(EventKind::attrib) |
                 event_bit(EventKind::remove) | event_bit(EventKind::rename) |
                 event_bit(EventKind::rescan) | event_bit(EventKind::unmount);
-    std::unique_ptr<Subscription> events = watcher->subscribe(so);
-    host::Host host(*watcher, {SIGINT, SIGTERM, SIGHUP});
-    if (auto started = host.start(); !started) {
-      if (started.error().code == ErrorCode::interrupted) {
+    auto hosted = host::start_hosted(o.watch, so, {SIGINT, SIGTERM, SIGHUP});
+    if (!hosted) {
+      if (hosted.error().code == ErrorCode::interrupted) {
         stopping = true;
         break;
       }
-      if (first) return started.error();
-      failure = started.error();
+      if (first) return hosted.error();
+      failure = hosted.error();
       break;
     }
+    Watcher* watcher = hosted->watcher.get();
+    Subscription* events = hosted->events.get();
+    host::Host& host = *hosted->host;
     for (const std::string& r : select.roots()) tailer.scan(r, first);
     if (first) tailer.finish_initial_scan();
     if (first && o.ready && log) {
