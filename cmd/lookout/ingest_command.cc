@@ -18,6 +18,7 @@
 #include "batch/duration.h"
 #include "diagnostic_words.h"
 #include "duration_flags.h"
+#include "size_flags.h"
 #include "engine_flags.h"
 #include "ingest/ingest.h"
 
@@ -83,22 +84,6 @@ int fail(const std::string& message) {
   return 1;
 }
 
-// "16M", "512k", "1G", "1000": bytes.
-std::optional<std::uint64_t> parse_size(const std::string& t) {
-  if (t.empty() || !std::isdigit(static_cast<unsigned char>(t[0]))) return std::nullopt;
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(t, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = t.substr(used);
-  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
-  int shift = unit.empty() ? 0 : unit == "K" || unit == "k" ? 10 : unit == "M" || unit == "m" ? 20 : unit == "G" || unit == "g" ? 30 : -1;
-  if (shift < 0 || v > (~0ULL >> shift)) return std::nullopt;
-  return static_cast<std::uint64_t>(v) << shift;
-}
 
 // --timeout SEC: a bare number is seconds here (as timeout(1)); else a duration.
 std::optional<std::int64_t> parse_seconds(const std::string& t) {

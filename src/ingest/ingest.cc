@@ -12,18 +12,13 @@
 #include "lookout/watcher.h"
 #include "store/journal.h"
 #include "sys/clock.h"
+#include "sys/path_text.h"
 
 namespace lookout::ingest {
 
 namespace {
 namespace fs = std::filesystem;
 
-std::string absolute_path(const std::string& p) {
-  std::error_code ec;
-  std::string a = fs::absolute(p, ec).lexically_normal().string();
-  if (a.size() > 1 && a.back() == '/') a.pop_back();
-  return a;
-}
 
 // What execvp would find: a path with a slash as it is, a bare name in PATH.
 bool executable(const std::string& program) {
@@ -47,7 +42,7 @@ bool inside(const std::string& path, const std::string& dir) {
 }
 }  // namespace
 
-std::string default_journal(const std::string& dir) { return absolute_path(dir) + "/.lookout/journal.sqlite"; }
+std::string default_journal(const std::string& dir) { return sys::absolute_path(dir) + "/.lookout/journal.sqlite"; }
 
 std::string check_ingest_options(const IngestOptions& o) {
   if (o.dir.empty()) return "no DIR to watch was given (lookout ingest DIR -- COMMAND [ARG...], or DIR --store)";
@@ -74,14 +69,14 @@ Result<int> run(IngestOptions o, std::FILE* log, std::FILE* out,
     return Error{ErrorCode::not_found, ENOENT, o.command[0],
                  "cannot run " + o.command[0] + ": no such program, or not executable (check the name, PATH or its mode)"};
   }
-  o.dir = absolute_path(o.dir);
+  o.dir = sys::absolute_path(o.dir);
   struct stat st;
   if (::stat(o.dir.c_str(), &st) != 0) return error_from_errno(errno, "cannot watch", o.dir);
   if (!S_ISDIR(st.st_mode)) return Error{ErrorCode::not_a_directory, ENOTDIR, o.dir, "cannot watch " + o.dir + ": not a directory"};
-  o.journal = o.journal.empty() ? default_journal(o.dir) : absolute_path(o.journal);
+  o.journal = o.journal.empty() ? default_journal(o.dir) : sys::absolute_path(o.journal);
   for (std::string* d : {&o.done_dir, &o.failed_dir}) {
     if (d->empty()) continue;
-    *d = absolute_path(*d);
+    *d = sys::absolute_path(*d);
     std::error_code ec;
     fs::create_directories(*d, ec);
     struct stat ds;

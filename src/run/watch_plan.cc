@@ -12,11 +12,6 @@
 
 namespace lookout::run {
 
-std::string absolute_path(const std::string& p) {
-  if (!p.empty() && p[0] == '/') return sys::absolute_path("", p);
-  char cwd[PATH_MAX];
-  return sys::absolute_path(::getcwd(cwd, sizeof cwd) ? cwd : "", p);
-}
 
 namespace {
 std::string dir_of(const std::string& abs) {
@@ -32,7 +27,7 @@ void add_once(std::vector<std::string>& v, const std::string& s) {
 Result<WatchPlan> plan_watch(const std::vector<std::string>& paths, bool allow_missing) {
   WatchPlan plan;
   for (const std::string& given : paths) {
-    const std::string abs = absolute_path(given);
+    const std::string abs = sys::absolute_path(given);
     struct stat st {};
     // stat, not lstat: a symlink to a directory is watched as that directory, a symlink to a
     // file (a ConfigMap key) by name like any file.

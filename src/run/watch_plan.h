@@ -24,8 +24,4 @@ struct WatchPlan {
 // does) or cannot be examined; the error names it.
 Result<WatchPlan> plan_watch(const std::vector<std::string>& paths, bool allow_missing);
 
-// `p` made absolute against the working directory, without "." components or a trailing
-// slash. Symlinks are kept: a ConfigMap's names are symlinks to be watched by name.
-std::string absolute_path(const std::string& p);
-
 }  // namespace lookout::run

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
 
 #include "sink/json_format.h"
+#include "store/sqlite_file.h"
 
 namespace lookout::store {
 
@@ -215,44 +217,13 @@ Result<void> Journal::setup(const OpenOptions& o) {
   auto refuse = [&](const std::string& why) {
     return Error{ErrorCode::invalid_argument, 0, path_, "journal " + path_ + ": " + why + unusable};
   };
-  // A file that is not a database, or a corrupt one, fails its first read.
-  int user_version = 0;
-  {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-      std::string why = sqlite3_errmsg(db_);
-      sqlite3_finalize(s);
-      return refuse("cannot be read (" + why + ")");
-    }
-    user_version = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-  }
-  {
-    sqlite3_stmt* s = nullptr;
-    std::string problems;
-    int rc = sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &s, nullptr);
-    if (rc == SQLITE_OK) {
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        std::string line = text_at(s, 0).value_or("");
-        if (line != "ok" && problems.size() < 200) problems += (problems.empty() ? "" : "; ") + line;
-      }
-    }
-    if (rc != SQLITE_DONE && problems.empty()) problems = sqlite3_errmsg(db_);
-    sqlite3_finalize(s);
-    if (!problems.empty()) return refuse("is corrupt (" + problems + ")");
-  }
-  bool has_table = false, has_others = false;
-  {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "SELECT name FROM sqlite_master WHERE type = 'table'", -1, &s, nullptr);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      std::string name = text_at(s, 0).value_or("");
-      if (name == "ingested") has_table = true;
-      else if (name != "lookout_meta") has_others = true;
-    }
-    sqlite3_finalize(s);
-  }
+  SqliteFileFacts facts;
+  if (std::string why = examine_sqlite_file(db_, facts); !why.empty()) return refuse(why);
+  const int user_version = facts.user_version;
+  const bool has_table = facts.has_table("ingested");
+  const bool has_others = std::any_of(facts.tables.begin(), facts.tables.end(), [](const std::string& t) {
+    return t != "ingested" && t != "lookout_meta";
+  });
   if (user_version > kSchemaVersion) {
     return refuse("has schema version " + std::to_string(user_version) + ", newer than this lookout's (" +
                   std::to_string(kSchemaVersion) + "); use a newer lookout");

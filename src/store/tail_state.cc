@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
+
+#include "store/sqlite_file.h"
 
 namespace lookout::store {
 
@@ -135,46 +138,13 @@ Result<void> TailState::setup(const std::string& roots) {
     return Error{ErrorCode::invalid_argument, 0, path_,
                  std::string("state ") + path_ + std::string(": ") + why + " (reset)"};
   };
-  int user_version = 0;
-  {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-      std::string why = sqlite3_errmsg(db_);
-      sqlite3_finalize(s);
-      return refuse(std::string("cannot be read (") + why + ")");
-    }
-    user_version = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-  }
-  {
-    sqlite3_stmt* s = nullptr;
-    std::string problems;
-    int rc = sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &s, nullptr);
-    if (rc == SQLITE_OK) {
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        std::string line = column_bytes(s, 0);
-        if (line != "ok" && problems.size() < 200)
-          problems += (problems.empty() ? "" : "; ") + line;
-      }
-    }
-    if (rc != SQLITE_DONE && problems.empty()) problems = sqlite3_errmsg(db_);
-    sqlite3_finalize(s);
-    if (!problems.empty()) return refuse(std::string("is corrupt (") + problems + ")");
-  }
-  bool has_table = false, has_others = false;
-  {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "SELECT name FROM sqlite_master WHERE type = 'table'", -1, &s, nullptr);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      std::string name = column_bytes(s, 0);
-      if (name == "tail_files")
-        has_table = true;
-      else if (name != "tail_meta")
-        has_others = true;
-    }
-    sqlite3_finalize(s);
-  }
+  SqliteFileFacts facts;
+  if (std::string why = examine_sqlite_file(db_, facts); !why.empty()) return refuse(why);
+  const int user_version = facts.user_version;
+  const bool has_table = facts.has_table("tail_files");
+  const bool has_others = std::any_of(facts.tables.begin(), facts.tables.end(), [](const std::string& t) {
+    return t != "tail_files" && t != "tail_meta";
+  });
   if (has_others || (user_version != 0 && !has_table))
     return refuse("is a SQLite database but not a lookout tail state");
   if (user_version > 1)

@@ -1,4 +1,5 @@
 #include "tail/path_select.h"
+#include "sys/path_text.h"
 
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -12,12 +13,6 @@ namespace lookout::tail {
 namespace {
 namespace fs = std::filesystem;
 
-std::string absolute_path(const std::string& p) {
-  std::error_code ec;
-  std::string a = fs::absolute(p, ec).lexically_normal().string();
-  if (a.size() > 1 && a.back() == '/') a.pop_back();
-  return a;
-}
 
 std::vector<std::string_view> segments(std::string_view p) {
   std::vector<std::string_view> out;
@@ -88,7 +83,7 @@ Result<PathSelect> PathSelect::make(const std::vector<std::string>& paths,
   std::vector<std::string> roots;
   for (const std::string& given : paths) {
     if (given.empty()) return Error{ErrorCode::invalid_argument, 0, "", "an empty PATH"};
-    std::string abs = absolute_path(given);
+    std::string abs = sys::absolute_path(given);
     struct stat st;
     if (has_glob_chars(given) && ::stat(abs.c_str(), &st) != 0) {
       // The literal directories before the first segment with a glob character.
