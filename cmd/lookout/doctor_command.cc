@@ -12,6 +12,19 @@
 
 namespace lookout::cmd {
 
+class DoctorCommand final : public Command {
+ public:
+  explicit DoctorCommand(CLI::App& app);
+  ~DoctorCommand();
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct DoctorCommand::Options {
   std::vector<std::string> paths;
   bool json = false;
@@ -55,5 +68,7 @@ int DoctorCommand::run(const ProcessStart& /*start*/) {
   std::fflush(stdout);
   return exit_code;
 }
+
+std::unique_ptr<Command> make_doctor_command(CLI::App& app) { return std::make_unique<DoctorCommand>(app); }
 
 }  // namespace lookout::cmd

@@ -18,6 +18,19 @@
 
 namespace lookout::cmd {
 
+class HistoryCommand final : public Command {
+ public:
+  explicit HistoryCommand(CLI::App& app);
+  ~HistoryCommand();
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct HistoryCommand::Options {
   std::string journal, dir, since, status, path;
   bool json = false;
@@ -64,5 +77,7 @@ int HistoryCommand::run(const ProcessStart& /*start*/) {
   if (!r) return fail(diagnostic_words(r.error()));
   return *r;
 }
+
+std::unique_ptr<Command> make_history_command(CLI::App& app) { return std::make_unique<HistoryCommand>(app); }
 
 }  // namespace lookout::cmd

@@ -24,6 +24,21 @@
 
 namespace lookout::cmd {
 
+class IngestCommand final : public Command {
+ public:
+  explicit IngestCommand(CLI::App& app);
+  ~IngestCommand();
+  bool takes_program() const override { return true; }
+  void set_program(std::vector<std::string> words) override;
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct IngestCommand::Options {
   EngineFlags engine;
   std::string dir;
@@ -158,5 +173,7 @@ int IngestCommand::run(const ProcessStart& /*start*/) {
   }
   return *result;
 }
+
+std::unique_ptr<Command> make_ingest_command(CLI::App& app) { return std::make_unique<IngestCommand>(app); }
 
 }  // namespace lookout::cmd

@@ -24,21 +24,16 @@ struct CommandInfo {
   std::unique_ptr<lookout::cmd::Command> (*make)(CLI::App& app);
 };
 
-template <typename C>
-std::unique_ptr<lookout::cmd::Command> make(CLI::App& app) {
-  return std::make_unique<C>(app);
-}
-
 constexpr CommandInfo kCommandList[] = {
-    {"watch", "print every change under the given paths (inotifywait-compatible)", make<lookout::cmd::WatchCommand>},
-    {"run", "run, restart or signal a program after each batch of changes", make<lookout::cmd::RunCommand>},
-    {"stats", "count events per directory for a while (inotifywatch-compatible)", make<lookout::cmd::StatsCommand>},
+    {"watch", "print every change under the given paths (inotifywait-compatible)", lookout::cmd::make_watch_command},
+    {"run", "run, restart or signal a program after each batch of changes", lookout::cmd::make_run_command},
+    {"stats", "count events per directory for a while (inotifywatch-compatible)", lookout::cmd::make_stats_command},
     {"ingest", "process each file dropped into a directory once, when complete, with a journal",
-     make<lookout::cmd::IngestCommand>},
-    {"history", "show what ingest did (its journal)", make<lookout::cmd::HistoryCommand>},
+     lookout::cmd::make_ingest_command},
+    {"history", "show what ingest did (its journal)", lookout::cmd::make_history_command},
     {"tail", "read every line appended under a log root, exactly once, across rotation",
-     make<lookout::cmd::TailCommand>},
-    {"doctor", "explain how lookout would watch each path", make<lookout::cmd::DoctorCommand>},
+     lookout::cmd::make_tail_command},
+    {"doctor", "explain how lookout would watch each path", lookout::cmd::make_doctor_command},
 };
 
 const CommandInfo* find_command(const std::string& name) {

@@ -23,6 +23,21 @@
 
 namespace lookout::cmd {
 
+class RunCommand final : public Command {
+ public:
+  explicit RunCommand(CLI::App& app);
+  ~RunCommand();
+  bool takes_program() const override { return true; }
+  void set_program(std::vector<std::string> words) override;
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct RunCommand::Options {
   EngineFlags engine;
   std::vector<std::string> paths;
@@ -170,5 +185,7 @@ int RunCommand::run(const ProcessStart& /*start*/) {
   if (!result) return said_fatal->load() ? 1 : fail(diagnostic_words(result.error()));
   return *result;
 }
+
+std::unique_ptr<Command> make_run_command(CLI::App& app) { return std::make_unique<RunCommand>(app); }
 
 }  // namespace lookout::cmd

@@ -25,6 +25,19 @@
 
 namespace lookout::cmd {
 
+class StatsCommand final : public Command {
+ public:
+  explicit StatsCommand(CLI::App& app);
+  ~StatsCommand();
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct StatsCommand::Options {
   EngineFlags engine;
   std::vector<std::string> paths;
@@ -159,5 +172,7 @@ int StatsCommand::run(const ProcessStart& /*start*/) {
   if (!result) return said_fatal->load() ? 1 : fail(diagnostic_words(result.error()));
   return *result;
 }
+
+std::unique_ptr<Command> make_stats_command(CLI::App& app) { return std::make_unique<StatsCommand>(app); }
 
 }  // namespace lookout::cmd

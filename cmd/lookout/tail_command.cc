@@ -22,6 +22,19 @@
 
 namespace lookout::cmd {
 
+class TailCommand final : public Command {
+ public:
+  explicit TailCommand(CLI::App& app);
+  ~TailCommand();
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct TailCommand::Options {
   EngineFlags engine;
   std::vector<std::string> paths, match;
@@ -149,5 +162,7 @@ int TailCommand::run(const ProcessStart& /*start*/) {
   }
   return *result;
 }
+
+std::unique_ptr<Command> make_tail_command(CLI::App& app) { return std::make_unique<TailCommand>(app); }
 
 }  // namespace lookout::cmd

@@ -31,6 +31,19 @@
 
 namespace lookout::cmd {
 
+class WatchCommand final : public Command {
+ public:
+  explicit WatchCommand(CLI::App& app);
+  ~WatchCommand();
+  int run(const ProcessStart& start) override;
+
+  struct Options;
+
+ private:
+  CLI::App* sub_;
+  std::unique_ptr<Options> o_;
+};
+
 struct WatchCommand::Options {
   std::vector<std::string> paths;
   bool monitor = false;
@@ -367,5 +380,7 @@ int WatchCommand::run(const ProcessStart& start) {
   if (!end.message.empty() && exit_code == 0) exit_code = 1;
   return exit_code;
 }
+
+std::unique_ptr<Command> make_watch_command(CLI::App& app) { return std::make_unique<WatchCommand>(app); }
 
 }  // namespace lookout::cmd

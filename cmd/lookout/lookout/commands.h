@@ -29,113 +29,35 @@ class Command {
   virtual int run(const ProcessStart& start) = 0;
 };
 
-class WatchCommand final : public Command {
- public:
-  explicit WatchCommand(CLI::App& app);
-  ~WatchCommand();
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+// The subcommands, each defined in cmd/lookout/NAME_command.cc; making one registers its
+// options on `app`.
+// `lookout watch`: inotifywait-compatible output of every change (see README).
+std::unique_ptr<Command> make_watch_command(CLI::App& app);
 
 // `lookout doctor [PATH...] [--json]`: what lookout would do for each path and why: the
 // filesystem and its submounts, the backend auto mode picks, the directory count against the
 // inotify watch budget, fanotify availability, whether this is a container, and advice.
 // Exit code 0, or 1 when a path cannot be examined. Single-threaded.
-class DoctorCommand final : public Command {
- public:
-  explicit DoctorCommand(CLI::App& app);
-  ~DoctorCommand();
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+std::unique_ptr<Command> make_doctor_command(CLI::App& app);
 
 // `lookout run PATH... -- COMMAND [ARG...]`: act on change (see src/run/run.h). main()
-// splits the arguments at the first "--": what follows is COMMAND, given by set_command().
-class RunCommand final : public Command {
- public:
-  explicit RunCommand(CLI::App& app);
-  ~RunCommand();
-  bool takes_program() const override { return true; }
-  void set_program(std::vector<std::string> words) override;
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+// splits the arguments at the first "--": what follows is COMMAND, given by set_program().
+std::unique_ptr<Command> make_run_command(CLI::App& app);
 
 // `lookout stats [-r] [-e EVENT]... [-t SECONDS] PATH...`: inotifywatch's table of event
 // counts per directory, on lookout's engine (see src/stats/stats.h).
-class StatsCommand final : public Command {
- public:
-  explicit StatsCommand(CLI::App& app);
-  ~StatsCommand();
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+std::unique_ptr<Command> make_stats_command(CLI::App& app);
 
 // `lookout ingest DIR -- COMMAND [ARG...]` / `lookout ingest DIR --store`: each complete file
 // dropped into DIR processed exactly once, with a journal (see src/ingest/ingest.h). main()
-// splits the arguments at the first "--": what follows is COMMAND, given by set_command().
-class IngestCommand final : public Command {
- public:
-  explicit IngestCommand(CLI::App& app);
-  ~IngestCommand();
-  bool takes_program() const override { return true; }
-  void set_program(std::vector<std::string> words) override;
-  int run(const ProcessStart& start) override;
+// splits the arguments at the first "--": what follows is COMMAND, given by set_program().
+std::unique_ptr<Command> make_ingest_command(CLI::App& app);
 
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+// `lookout history --journal FILE`: what `ingest` did, as a table or JSON Lines.
+std::unique_ptr<Command> make_history_command(CLI::App& app);
 
 // `lookout tail [OPTIONS] PATH...`: every line appended to the files under PATH..., exactly
 // once, across rotation and restarts (see src/tail/tail.h).
-class TailCommand final : public Command {
- public:
-  explicit TailCommand(CLI::App& app);
-  ~TailCommand();
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
-
-// `lookout history --journal FILE`: what `ingest` did, as a table or JSON Lines.
-class HistoryCommand final : public Command {
- public:
-  explicit HistoryCommand(CLI::App& app);
-  ~HistoryCommand();
-  int run(const ProcessStart& start) override;
-
-  struct Options;
-
- private:
-  CLI::App* sub_;
-  std::unique_ptr<Options> o_;
-};
+std::unique_ptr<Command> make_tail_command(CLI::App& app);
 
 }  // namespace lookout::cmd
