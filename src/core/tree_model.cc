@@ -178,6 +178,7 @@ void TreeModel::set_content_hash(NodeId id, std::uint64_t hash) {
 
 bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
   if (!valid(id) || !valid(new_parent) || is_ancestor(id, new_parent)) return false;
+  ++moves_;
   NodeId occupant = find(new_parent, new_name);
   if (occupant == id) return true;
   // Onto its own ancestor's name: impossible on disk (rename(2) replaces only an empty

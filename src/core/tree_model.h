@@ -57,6 +57,8 @@ class TreeModel {
   // Refuses (returns false) to move a directory into its own subtree: only a stale model
   // can ask for that, and obeying would make a cycle.
   bool move(NodeId id, NodeId new_parent, std::string_view new_name);
+  // How many moves were made: a path that did not resolve can only start to after one.
+  std::uint64_t moves() const { return moves_; }
 
   std::string path(NodeId id) const;
   // Path of `name` inside directory `dir` without adding it.
@@ -125,6 +127,7 @@ class TreeModel {
     std::int64_t ctime_ns;  // the node's ctime when the hash was taken
   };
   std::unordered_map<NodeId, StampedHash> hashes_;
+  std::uint64_t moves_ = 0;
 };
 
 }  // namespace lookout::core

@@ -203,10 +203,12 @@ struct Watcher::Impl final : core::EngineServices {
     bool only_if_changed = false;  // an arrival: report a name only if its stamps moved
   };
   std::vector<LinkChange> link_changes;
+  bool resolved_link_change = false;  // one of link_changes has its inode: echo it
   // Files without a stat whose restat() failed: their path did not resolve (an ancestor's
   // rename still queued). Their inode is unknown, so no echo would find them; they are
   // statted again before each echo and after each batch until it resolves.
   std::unordered_set<core::NodeId> unstatted;
+  std::uint64_t unstatted_checked_at_moves = 0;  // model.moves() at the last echo's retry
   // Names a MOVED_TO landed on while their path did not resolve: the object there may be
   // another one. Statted again after each batch; a new object is reported as delete and
   // create (with its contents listed), the same one is left alone.

@@ -73,9 +73,11 @@ class FakeFs final : public sys::Fs {
   }
   void set_dev(const std::string& path, std::uint64_t dev) { entries_.at(path).dev = dev; }
   bool has(const std::string& path) const { return entries_.count(path) != 0; }
+  std::uint64_t stat_calls = 0;  // stat_at and stat_follow: what an engine step costs
   std::uint64_t ino(const std::string& path) const { return entries_.at(path).ino; }
 
   int stat_at(int dirfd, const char* name, sys::FileStat& out) override {
+    ++stat_calls;
     std::string p = dirfd == AT_FDCWD ? std::string(name) : join(open_.at(dirfd), name);
     auto it = entries_.find(p);
     if (it == entries_.end()) return ENOENT;
