@@ -58,7 +58,12 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   // Watch first, then list: whatever was created inside before the watch existed is found
   // by the listing, whatever comes after by the watch (0 missed in 4000 trials:
   // docs/kernel-facts.md#new-directory-race).
-  if (known && st.type == sys::FileType::dir && opt.recursive) catch_up(id, true);
+  if (known && st.type == sys::FileType::dir && opt.recursive) {
+    // What a directory brought in by a rename holds came with it: no record of its own.
+    listing_reason = std::string_view(reason) == "moved_in" ? "with_parent" : "";
+    catch_up(id, true);
+    listing_reason = "";
+  }
   // The path did not resolve: an ancestor was renamed and its event is still queued.
   if (!known && is_dir_hint && opt.recursive) blind.insert(id);
 }
@@ -110,7 +115,8 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
     if (!moved_out && watched_self(n) && !inotify->owns_delete_self(n)) {
       emit(EventKind::delete_self, n);
     }
-    emit(EventKind::remove, n, {}, n == id ? reason : "");
+    // Below a directory moved out, the entries went with it: no record of their own.
+    emit(EventKind::remove, n, {}, n == id ? reason : moved_out ? "with_parent" : "");
   }
   // Moved out: inotify's MOVE_SELF follows the MOVED_FROM and names the old place.
   if (moved_out && watched_self(id)) emit(EventKind::move_self, id);

@@ -191,7 +191,7 @@ core::ScanHooks Watcher::Impl::scan_hooks(bool report) {
   };
   if (report) {
     hooks.added = [this](NodeId id) {
-      emit(EventKind::create, id);
+      emit(EventKind::create, id, {}, listing_reason);
       note_link_arrival(id);
     };
   }

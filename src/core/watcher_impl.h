@@ -76,6 +76,8 @@ struct Watcher::Impl final : core::EngineServices {
   // What a scan of the live tree does at each directory: watch it (inotify), key it
   // (fanotify), or hand it to polling; and whether new entries are reported.
   core::ScanHooks scan_hooks(bool report);
+  // The reason a catch-up's creates carry ("with_parent" inside a directory moved in).
+  const char* listing_reason = "";
   bool excluded(const std::string& path) const override;
   bool filters_paths() const override { return filter && !filter->empty(); }
   // The exclusion predicate for scanners; empty (no per-entry calls) without filters.

@@ -81,6 +81,9 @@ void Tally::count(const Event& e) {
   // inotifywatch counts kernel records: not what the engine inferred from stamps, nor a
   // change echoed to a hard link's other names (inotify reports the name used only).
   if (e.reason == "stamps" || e.reason == "hard_link") return;
+  // Entries that came or went inside a directory moved in or out: inotify sent one
+  // MOVED_TO or MOVED_FROM, for the directory.
+  if (e.reason == "with_parent") return;
   switch (e.kind) {
     case EventKind::create:
       // An entry moved in from outside the tree is inotify's MOVED_TO.

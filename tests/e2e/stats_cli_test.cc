@@ -249,6 +249,24 @@ TEST_F(StatsCli, RowsFollowARenamedDirectory) {
       << err;
 }
 
+// A directory moved into the tree and out again is one MOVED_TO and one MOVED_FROM on its
+// parent's row, as inotify reports it; what it holds came and went with it and is not counted
+// (lookout reports those entries with reason `with_parent`).
+TEST_F(StatsCli, ADirectoryMovedInAndOutCountsOneRecordEach) {
+  const std::string base = make_tree("lk");
+  fs::create_directories(base + "/out/d/s");
+  ASSERT_TRUE(write_small_file(base + "/out/d/a", "x"));
+  ASSERT_TRUE(write_small_file(base + "/out/d/s/x", "x"));
+  const std::string table = table_after(LOOKOUT_BINARY, {"stats", "-r", "-e", "create,delete,move", "t"}, base, [&] {
+    ASSERT_EQ(::rename((base + "/out/d").c_str(), (base + "/t/d2").c_str()), 0);
+    ASSERT_EQ(::rename((base + "/t/d2").c_str(), (base + "/out/d3").c_str()), 0);
+  });
+  EXPECT_EQ(table,
+            "total  moved_from  moved_to  delete  filename\n"
+            "3      1           1         1       t/\n")
+      << table;
+}
+
 // A queue overflow loses kernel events: inotifywatch's counts are silently low; lookout's
 // summary says so, and the JSON totals carry the rescan.
 LOOKOUT_TEST_F(StatsCli, AnOverflowIsSaidNotHidden, LABELS(root, serial)) {

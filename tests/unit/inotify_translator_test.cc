@@ -129,8 +129,9 @@ TEST_F(InotifyTranslator, DirectoryMovedOutIsReportedDeletedAndUnwatched) {
   kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "d", 9);
   std::vector<Seen> seen = step();
   std::sort(seen.begin(), seen.end() - 1, [](const Seen& a, const Seen& b) { return a.path < b.path; });
-  EXPECT_EQ(seen, (std::vector<Seen>{{EventKind::remove, "/w/d/e", ""},
-                                     {EventKind::remove, "/w/d/f", ""},
+  // What it held went with it: no record of their own (reason with_parent).
+  EXPECT_EQ(seen, (std::vector<Seen>{{EventKind::remove, "/w/d/e", "with_parent"},
+                                     {EventKind::remove, "/w/d/f", "with_parent"},
                                      {EventKind::remove, "/w/d", "moved_out"}}));
   // Its watches would keep reporting from outside under stale paths: both removed.
   std::vector<int> removed = kernel.removed();
@@ -148,7 +149,7 @@ TEST_F(InotifyTranslator, MovedToFromOutsideIsACreateWithItsContents) {
   fs.rename("/elsewhere/d", "/w/d");
   kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "d", 4);
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/d", "moved_in"},
-                                       {EventKind::create, "/w/d/f", ""}}));
+                                       {EventKind::create, "/w/d/f", "with_parent"}}));
   EXPECT_GE(kernel.wd("/w/d"), 1);
 }
 
