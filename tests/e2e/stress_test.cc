@@ -142,6 +142,8 @@ class Mutator {
   }
 
   const std::vector<std::string>& log() const { return log_; }
+  // A line in the ops log that is no operation (e.g. where a content check ran).
+  void note(const std::string& line) { log_.push_back("-- " + line); }
   std::size_t failures() const { return failures_; }
 
   // Inodes written since the last call only through names that were made and removed
@@ -368,6 +370,20 @@ class Mutator {
       dirs_.insert(ds.begin(), ds.end());
       files_.insert(fs.begin(), fs.end());
     }
+    // The names made since the last check, and the writes through them, follow the move:
+    // a write through a name whose directory was renamed is still a write through a new name.
+    std::set<std::string> born;
+    for (auto& b : born_) {
+      if (!under(b, from)) born.insert(b);
+      else if (!to.empty()) born.insert(to + b.substr(from.size()));
+    }
+    born_ = std::move(born);
+    std::map<std::string, std::vector<ino_t>> writes;
+    for (auto& [name, inos] : writes_by_name_) {
+      if (!under(name, from)) writes[name] = inos;
+      else if (!to.empty()) writes[to + name.substr(from.size())] = inos;
+    }
+    writes_by_name_ = std::move(writes);
   }
 
   void op_rename_dir() {
@@ -710,6 +726,7 @@ RunResult run_stress(std::uint64_t seed, int ops, bool overflow, Backend backend
         ADD_FAILURE() << "cookie " << i << " never reported";
         break;
       }
+      mut.note("still tree, contents checked after operation " + std::to_string(i + 1));
       std::string stale = check_contents();
       if (!stale.empty()) content_failures += "after operation " + std::to_string(i + 1) + ":\n" + stale;
     }
