@@ -43,6 +43,9 @@ class EngineServices {
   virtual void root_gone(NodeId root, const char* how) = 0;
   virtual void restat(NodeId id) = 0;
   virtual void restat_reporting_writes(NodeId id, EventKind kind) = 0;
+  // A read from the kernel queue is about to be handled: stats taken from now on reflect
+  // every change it holds (see Watcher::Impl::fresh_stats).
+  virtual void note_kernel_read() = 0;
   virtual void check_arrived(NodeId id, const sys::FileStat& before, bool had_stat) = 0;
   // Hard links (hard_links.cc): noted while a record is applied, echoed right after it.
   virtual void note_link_change(NodeId id, EventKind kind, bool only_if_changed = false) = 0;

@@ -162,7 +162,27 @@ void EventLog::append(Event e) {
   {
     std::lock_guard lock(mu_);
     append_locked(std::move(e));
-    if (!wakes_.empty()) woken.swap(wakes_);
+    const bool now = wake_batches_ == 0 || ++appended_unwoken_ >= kWakeEvery;
+    if (now && !wakes_.empty()) {
+      woken.swap(wakes_);
+      appended_unwoken_ = 0;
+    }
+  }
+  wake(woken);
+}
+
+void EventLog::begin_wake_batch() {
+  std::lock_guard lock(mu_);
+  ++wake_batches_;
+}
+
+void EventLog::end_wake_batch() {
+  std::vector<std::shared_ptr<Reader>> woken;
+  {
+    std::lock_guard lock(mu_);
+    if (--wake_batches_ > 0) return;
+    appended_unwoken_ = 0;
+    woken.swap(wakes_);
   }
   wake(woken);
 }

@@ -385,6 +385,7 @@ void FanotifyTranslator::handle_one(const backend::FanEvent& ev) {
 }
 
 void FanotifyTranslator::handle(std::vector<backend::FanEvent>& events) {
+  engine_.note_kernel_read();
   for (const auto& ev : events) {
     if (engine_.has_ended()) return;
     handle_one(ev);

@@ -326,6 +326,7 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
 }
 
 void InotifyTranslator::handle(std::vector<backend::RawEvent>& events) {
+  engine_.note_kernel_read();
   for (const auto& ev : events) {
     handle_one(ev);
     // Before the next event: a later change (a sync cookie) must not overtake it.
@@ -338,6 +339,7 @@ void InotifyTranslator::handle(std::vector<backend::RawEvent>& events) {
     if (waiter_.poll(&p, 1, 1) > 0) {
       std::vector<backend::RawEvent> more;
       if (auto got = backend_->drain(more, 16384); got && *got > 0) {
+        engine_.note_kernel_read();
         for (const auto& ev : more) {
           handle_one(ev);
           engine_.echo_link_changes();

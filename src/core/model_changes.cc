@@ -14,20 +14,23 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
-void Watcher::Impl::restat(NodeId id) {
+void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
+
+bool Watcher::Impl::restat_taken(NodeId id) {
   std::string p = model.path(id);
   sys::FileStat st;
   core::Node& n = model.node(id);
   if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
     if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
-    return;
+    return false;
   }
   // A file's name that holds another inode now was renamed over or re-created, and the
   // event saying so is still queued: taking the newcomer's stat here would make that event
   // look like nothing happened (appeared() compares inodes). The model keeps the old one.
-  if (!n.is_dir() && model.stat_known(id) && (st.ino != n.st.ino || st.dev != n.st.dev)) return;
+  if (!n.is_dir() && model.stat_known(id) && (st.ino != n.st.ino || st.dev != n.st.dev)) return false;
   n.st = st;
   model.set_stat_known(id, true);
+  return true;
 }
 
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
@@ -71,7 +74,14 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
 void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const sys::FileStat before = model.node(id).st;
   const bool had_stat = model.stat_known(id);
-  restat(id);
+  if (model.moves() != fresh_stats_moves || model.removals() != fresh_stats_removals) {
+    fresh_stats.clear();
+    fresh_stats_moves = model.moves();
+    fresh_stats_removals = model.removals();
+  }
+  if (!had_stat || !fresh_stats.count(id)) {
+    if (restat_taken(id)) fresh_stats.insert(id);
+  }
   const core::Node& n = model.node(id);
   // Not check_arrived(): a file that entered without a stat (its path was stale) has no
   // stamps to compare, and its mtime says nothing about a write nobody reported.

@@ -149,6 +149,7 @@ std::vector<NodeId> TreeModel::subtree_post_order(NodeId id) const {
 
 void TreeModel::remove(NodeId id) {
   if (!valid(id) || id == kTopNode) return;
+  ++removals_;
   unlink_child(id);
   for (NodeId cur : subtree_post_order(id)) {
     if (remove_hook_) remove_hook_(cur, nodes_[cur]);

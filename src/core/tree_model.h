@@ -59,6 +59,8 @@ class TreeModel {
   bool move(NodeId id, NodeId new_parent, std::string_view new_name);
   // How many moves were made: a path that did not resolve can only start to after one.
   std::uint64_t moves() const { return moves_; }
+  // How many removals were made (an id may now name another node).
+  std::uint64_t removals() const { return removals_; }
 
   std::string path(NodeId id) const;
   // Path of `name` inside directory `dir` without adding it.
@@ -128,6 +130,7 @@ class TreeModel {
   };
   std::unordered_map<NodeId, StampedHash> hashes_;
   std::uint64_t moves_ = 0;
+  std::uint64_t removals_ = 0;
 };
 
 }  // namespace lookout::core

@@ -640,6 +640,7 @@ bool Watcher::Impl::step(int timeout_ms) {
     stop_requested = true;
     return false;
   }
+  core::EventLog::WakeBatch wake_batch(log);  // consumers are woken per 256 events, not per event
   bool got_all = false;
   if (!reading) {
     if (fds[1].revents & POLLIN) log.clear_resume();

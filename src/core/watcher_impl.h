@@ -187,6 +187,16 @@ struct Watcher::Impl final : core::EngineServices {
   // lost (an overflow) or went to another name, and taking the new stamps silently would
   // hide it from every later diff.
   void restat_reporting_writes(core::NodeId id, EventKind kind) override;
+  void note_kernel_read() override { fresh_stats.clear(); }
+  // Files restat_reporting_writes() statted since the last kernel read, with the model's
+  // moves and removals then. Every change a read returns happened before the read, so a stat
+  // taken while handling it already shows them all: a file written 10 times (open, modify,
+  // close_write each) is statted once a read, not 20 times, which was a third of the loop's
+  // time in a burst. A move or a removal (ids are reused) forgets them all.
+  std::unordered_set<core::NodeId> fresh_stats;
+  std::uint64_t fresh_stats_moves = 0, fresh_stats_removals = 0;
+  // restat() that says whether it took a new stat.
+  bool restat_taken(core::NodeId id);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to
   // every name: inotify (and fanotify) report it under the name used only. Changes are
   // noted while an event is handled and echoed to the inode's other names in the model

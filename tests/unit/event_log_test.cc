@@ -115,6 +115,35 @@ TEST(EventLog, ReadinessFdFollowsWhatCanBeTaken) {
   EXPECT_FALSE(log.try_take(*only_b, out, SIZE_MAX));
 }
 
+// Inside a WakeBatch the loop wakes readers every kWakeEvery events and at the batch's end,
+// not per event (a wake per event made the loop and a fast consumer run in lock step). No
+// event is left behind a silent fd: the batch's end wakes whoever has something to take.
+TEST(EventLog, AWakeBatchWakesEveryFewHundredEventsAndAtItsEnd) {
+  EventLog log;
+  auto r = log.add_reader(opts(/*coalesce=*/false, 1u << 20), false);
+  {
+    EventLog::WakeBatch batch(log);
+    log.append(ev(EventKind::create, "/a0"));
+    EXPECT_FALSE(readable(r->ready_fd.get())) << "one event inside a batch does not wake";
+    for (std::size_t i = 1; i < EventLog::kWakeEvery; ++i)
+      log.append(ev(EventKind::create, "/a" + std::to_string(i)));
+    EXPECT_TRUE(readable(r->ready_fd.get())) << "kWakeEvery events wake the reader";
+    EXPECT_EQ(take_all(log, *r).size(), EventLog::kWakeEvery);
+    EXPECT_FALSE(readable(r->ready_fd.get()));
+    log.append(ev(EventKind::create, "/b"));
+    EXPECT_FALSE(readable(r->ready_fd.get()));
+    {
+      EventLog::WakeBatch nested(log);
+      log.append(ev(EventKind::create, "/c"));
+    }
+    EXPECT_FALSE(readable(r->ready_fd.get())) << "a nested batch's end is not the end";
+  }
+  EXPECT_TRUE(readable(r->ready_fd.get())) << "the outer batch's end wakes the reader";
+  EXPECT_EQ(take_all(log, *r).size(), 2u);
+  log.append(ev(EventKind::create, "/d"));
+  EXPECT_TRUE(readable(r->ready_fd.get())) << "outside a batch every event wakes";
+}
+
 // The readiness fd is written after the log's lock is released (a consumer woken under it
 // would only block on it), so a consumer may take an event before its wake lands. No event may
 // then be left untaken behind an fd that is not readable: a consumer that sleeps on the fd

@@ -72,6 +72,31 @@ TEST_F(InotifyTranslator, FilesGoneBeforeTheirCreateIsReadCostLinearly) {
   EXPECT_EQ(w->model.find_path("/w/n0"), core::kNoNode);
 }
 
+// Every record a read returns describes a change made before the read, so one stat taken
+// while handling it shows them all: a file written many times in one read is statted once,
+// and the write is still reported once per record (stats counts each).
+TEST_F(InotifyTranslator, AFileWrittenManyTimesInOneReadIsStattedOnce) {
+  fs.write("/w/f");
+  start();
+  fs.write("/w/f", 100);
+  for (int i = 0; i < 50; ++i) {
+    kernel.queue("/w", IN_MODIFY, "f");
+    kernel.queue("/w", IN_CLOSE_WRITE, "f");
+  }
+  const std::uint64_t before = fs.stat_calls;
+  auto seen = step();
+  EXPECT_EQ(std::count_if(seen.begin(), seen.end(),
+                          [](const Seen& s) { return s.kind == EventKind::modify; }),
+            50);
+  EXPECT_LE(fs.stat_calls - before, 3u) << "a stat per record";
+  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 100u);
+  // The next read stats again: what it holds may be newer than the last stat.
+  fs.write("/w/f", 200);
+  kernel.queue("/w", IN_MODIFY, "f");
+  step();
+  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 200u);
+}
+
 TEST_F(InotifyTranslator, NewDirectoryIsWatchedThenListed) {
   start();
   // mkdir -p: what was made inside before the watch existed is found by the listing.
