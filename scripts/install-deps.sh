@@ -3,9 +3,9 @@
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libxxhash-dev libcpp-httplib-dev libsqlite3-dev sqlite3 inotify-tools python3)
+      libbenchmark-dev libxxhash-dev libcpp-httplib-dev libsqlite3-dev sqlite3 inotify-tools rsync python3)
 # Peers for bench/ (rsyslog: imfile for bench/tail_compare.py), FUSE/loop fixtures for root tests.
-extra=(fswatch watchman entr python3-pyinotify incron rsyslog bindfs xfsprogs btrfs-progs e2fsprogs util-linux procps)
+extra=(fswatch watchman entr python3-pyinotify incron rsyslog lsyncd openssh-server openssh-client bindfs xfsprogs btrfs-progs e2fsprogs util-linux procps)
 missing=()
 for p in "${pkgs[@]}" "${extra[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 namespace lookout::cmd {
@@ -17,5 +18,9 @@ struct DurationFlag {
 // Fills each out_ms; the first flag that is not a duration as one line naming it, empty when
 // all are.
 std::string parse_duration_flags(std::initializer_list<DurationFlag> flags);
+
+// Options given in seconds (--timeout SEC, --retry-max SEC): a bare number is seconds, as
+// timeout(1) reads it; else a duration ("90s", "2m"). Milliseconds, nullopt when neither.
+std::optional<std::int64_t> parse_seconds_or_duration(const std::string& text);
 
 }  // namespace lookout::cmd

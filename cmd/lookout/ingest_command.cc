@@ -98,20 +98,6 @@ int fail(const std::string& message) {
   std::fprintf(stderr, "lookout ingest: %s\n", message.c_str());
   return 1;
 }
-
-
-// --timeout SEC: a bare number is seconds here (as timeout(1)); else a duration.
-std::optional<std::int64_t> parse_seconds(const std::string& t) {
-  if (!t.empty() && t.find_first_not_of("0123456789.") == std::string::npos) {
-    try {
-      double s = std::stod(t);
-      if (s >= 0 && s < 1e9) return static_cast<std::int64_t>(s * 1000);
-    } catch (...) {
-    }
-    return std::nullopt;
-  }
-  return batch::parse_duration_ms(t);
-}
 }  // namespace
 
 int IngestCommand::run(const ProcessStart& /*start*/) {
@@ -138,7 +124,7 @@ int IngestCommand::run(const ProcessStart& /*start*/) {
   auto max = parse_size(o.store_max);
   if (!max || *max == 0) return fail("--store-max: '" + o.store_max + "' is not a size (e.g. 16M, 512K, 1G)");
   r.store_max = *max;
-  auto timeout = parse_seconds(o.timeout);
+  auto timeout = parse_seconds_or_duration(o.timeout);
   if (!timeout) return fail("--timeout: '" + o.timeout + "' is not a number of seconds or a duration (e.g. 30, 2m)");
   r.timeout_ms = *timeout;
   if (std::string bad = parse_duration_flags({{"--settle", o.settle, r.settle_ms},

@@ -31,6 +31,8 @@ constexpr CommandInfo kCommandList[] = {
     {"ingest", "process each file dropped into a directory once, when complete, with a journal",
      lookout::cmd::make_ingest_command},
     {"history", "show what ingest did (its journal)", lookout::cmd::make_history_command},
+    {"sync", "mirror a directory to several rsync targets in real time, each on its own",
+     lookout::cmd::make_sync_command},
     {"tail", "read every line appended under a log root, exactly once, across rotation",
      lookout::cmd::make_tail_command},
     {"doctor", "explain how lookout would watch each path", lookout::cmd::make_doctor_command},

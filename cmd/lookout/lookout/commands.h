@@ -60,4 +60,8 @@ std::unique_ptr<Command> make_history_command(CLI::App& app);
 // once, across rotation and restarts (see src/tail/tail.h).
 std::unique_ptr<Command> make_tail_command(CLI::App& app);
 
+// `lookout sync SOURCE_DIR TARGET...`: a real-time mirror of SOURCE_DIR to several rsync
+// targets, each with its own queue and retries (see src/sync/sync.h).
+std::unique_ptr<Command> make_sync_command(CLI::App& app);
+
 }  // namespace lookout::cmd

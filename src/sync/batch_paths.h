@@ -1,0 +1,34 @@
+// What a batch of changes means for a mirror: the paths (relative to SOURCE) to send or to
+// delete on every target, or "a full pass" when the engine lost track of the whole tree.
+//   create/modify/close_write/attrib  the path
+//   remove                            the path (rsync deletes it: --delete-missing-args)
+//   rename                            the old path (deleted) and the new one; a directory
+//                                     moved also brings everything under it, listed from the
+//                                     source now (the engine reports the move, not its content)
+//   rescan of SOURCE, unmount         a full pass (a subtree's rescan reports its
+//                                     differences as ordinary events that follow)
+// Pure but for `list_under`, a seam for the directory walk.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lookout/event.h"
+
+namespace lookout::sync {
+
+struct BatchPaths {
+  std::vector<std::string> paths;  // relative, sorted, unique; never ""
+  bool full = false;
+};
+
+// Every entry under `relative_dir` (relative paths, the directory itself excluded).
+using ListUnder = std::function<std::vector<std::string>(const std::string& relative_dir)>;
+
+BatchPaths batch_paths(const std::vector<Event>& batch, const std::string& source, const ListUnder& list_under);
+
+// The real walk: lstat-based, does not follow symlinks, skips what it cannot read.
+std::vector<std::string> list_under_source(const std::string& source, const std::string& relative_dir);
+
+}  // namespace lookout::sync

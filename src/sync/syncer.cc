@@ -1,0 +1,393 @@
+#include "sync/syncer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cerrno>
+#include <cstring>
+
+#include "sink/json_format.h"
+#include "sync/batch_paths.h"
+#include "sys/clock.h"
+
+namespace lookout::sync {
+
+namespace {
+
+std::optional<EntryStat> lstat_entry(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  return EntryStat{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                   static_cast<std::uint64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+bool regular_file(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// An anonymous file for rsync's stdin or output: no name, gone with its last fd.
+sys::UniqueFd anonymous_file(const char* name) {
+  return sys::UniqueFd(::memfd_create(name, MFD_CLOEXEC));
+}
+
+bool write_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return ::lseek(fd, 0, SEEK_SET) == 0;
+}
+
+// The last `max` bytes of what was written to `fd`.
+std::string read_tail(int fd, std::size_t max) {
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) return {};
+  const off_t size = st.st_size;
+  const off_t from = size > static_cast<off_t>(max) ? size - static_cast<off_t>(max) : 0;
+  std::string out(static_cast<std::size_t>(size - from), '\0');
+  ssize_t n = ::pread(fd, out.data(), out.size(), from);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::string seconds_text(std::int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+const char* pass_name(PassKind k) {
+  switch (k) {
+    case PassKind::full: return "full";
+    case PassKind::incremental: return "incremental";
+    case PassKind::verify: return "verify";
+  }
+  return "?";
+}
+
+}  // namespace
+
+struct Syncer::Target {
+  TargetSpec spec;
+  TargetQueue queue;
+  TargetStats stats;
+  std::optional<proc::Child> child;
+  TargetJob job;
+  std::int64_t started_ms = 0;
+  sys::UniqueFd out, err;
+  TargetHealth announced = TargetHealth::starting;
+  bool tried = false;  // --once: one try each
+
+  Target(TargetSpec s, std::int64_t retry_max_ms) : spec(std::move(s)), queue(retry_max_ms) {}
+};
+
+Syncer::Syncer(const SyncOptions& options, RsyncCommand command, Subscription* events, store::SyncState* state,
+               std::FILE* log, std::FILE* out)
+    : opt_(options),
+      command_(std::move(command)),
+      events_(events),
+      state_(state),
+      log_(log),
+      out_(out),
+      // A file still open for writing is not sent: it is complete at its close_write, or after
+      // kSettleMs without a change (a writer that never closes), not after the short --delay.
+      batcher_(batch::BatchOptions{opt_.delay_ms, std::max(opt_.max_delay_ms, opt_.delay_ms),
+                                   std::max<std::int64_t>(opt_.delay_ms, kSettleMs)},
+               lstat_entry),
+      devnull_(::open("/dev/null", O_RDWR | O_CLOEXEC)) {
+  for (const TargetSpec& t : opt_.targets) targets_.push_back(std::make_unique<Target>(t, opt_.retry_max_ms));
+  ended_ = events_ == nullptr;
+}
+
+Syncer::~Syncer() {
+  for (auto& t : targets_) {
+    if (t->child && t->child->running()) t->child->stop(SIGTERM, std::chrono::milliseconds(opt_.stop_timeout_ms));
+  }
+}
+
+const TargetStats& Syncer::stats(std::size_t target) const { return targets_.at(target)->stats; }
+
+void Syncer::say(const std::string& line) {
+  if (!log_) return;
+  std::fprintf(log_, "lookout sync: %s\n", line.c_str());
+  std::fflush(log_);
+}
+
+void Syncer::emit(const std::string& json_line) {
+  if (!opt_.json || !out_) return;
+  std::fputs(json_line.c_str(), out_);
+  std::fputc('\n', out_);
+  std::fflush(out_);
+}
+
+void Syncer::record(const std::vector<std::string>& targets, const std::vector<std::string>& paths) {
+  if (!state_ || failed_state_ || paths.empty()) return;
+  if (auto r = state_->add_pending(targets, paths); !r) {
+    say(r.error().message);
+    failed_state_ = true;
+    exit_code_ = 1;
+  }
+}
+
+Result<void> Syncer::begin(bool restarted, std::int64_t now_ms) {
+  std::vector<std::string> known;
+  if (state_) {
+    auto k = state_->known_targets();
+    if (!k) return k.error();
+    known = std::move(*k);
+  }
+  std::vector<std::string> fresh;
+  for (auto& t : targets_) {
+    const bool seen = std::find(known.begin(), known.end(), t->spec.text) != known.end();
+    if (!restarted || !seen || opt_.once) {
+      t->queue.add_full();
+      fresh.push_back(t->spec.text);
+      continue;
+    }
+    auto pending = state_->pending(t->spec.text);
+    if (!pending) return pending.error();
+    for (const std::string& p : *pending) t->queue.add(p);
+  }
+  record(fresh, {""});
+  if (restarted && events_) {
+    // The engine reported what changed while lookout was not running before it was ready:
+    // it is all in the subscription now. Most of it the targets already have (sent before a
+    // kill -9, after the state was saved), so rsync may skip what matches by size and mtime.
+    scratch_.clear();
+    if (!events_->try_take(scratch_)) ended_ = true;
+    enqueue(scratch_, /*quick_check=*/true);
+  }
+  if (opt_.verify_every_ms > 0) next_verify_ms_ = now_ms + opt_.verify_every_ms;
+  step(now_ms);
+  return {};
+}
+
+void Syncer::enqueue(const std::vector<Event>& batch, bool quick_check) {
+  if (batch.empty()) return;
+  BatchPaths bp = batch_paths(batch, command_.source, [&](const std::string& rel) {
+    return list_under_source(command_.source, rel);
+  });
+  std::vector<std::string> names;
+  for (auto& t : targets_) names.push_back(t->spec.text);
+  if (bp.full) {
+    for (auto& t : targets_) t->queue.add_full();
+    record(names, {""});
+  }
+  for (auto& t : targets_) {
+    for (const std::string& p : bp.paths) t->queue.add(p, quick_check);
+  }
+  record(names, bp.paths);
+}
+
+void Syncer::take_events(std::int64_t now_ms) {
+  if (ended_) return;
+  scratch_.clear();
+  if (!events_->try_take(scratch_)) ended_ = true;
+  for (const Event& e : scratch_) {
+    // The batcher waits for a new file's close_write (or `settle` of quiet). A symlink, a
+    // hard link or a file moved in from outside is never written after its create: it is
+    // complete at once, so it goes with the batch it came in.
+    if (e.kind == EventKind::create && !e.is_dir && (e.reason == "moved_in" || !regular_file(e.path))) {
+      Event done = e;
+      done.kind = EventKind::close_write;
+      batcher_.add(done, now_ms);
+      continue;
+    }
+    batcher_.add(e, now_ms);
+  }
+}
+
+std::vector<int> Syncer::fds() const {
+  std::vector<int> out;
+  if (!ended_) out.push_back(events_->fd());
+  for (const auto& t : targets_) {
+    if (t->child && t->child->running() && t->child->exit_fd() >= 0) out.push_back(t->child->exit_fd());
+  }
+  return out;
+}
+
+int Syncer::wait_ms(std::int64_t now_ms) const {
+  std::int64_t due = std::min(batcher_.next_due_ms(), next_verify_ms_);
+  for (const auto& t : targets_) {
+    due = std::min(due, t->queue.next_try_ms());
+    // No pidfd (a kernel before 5.3): look for the child's exit every 50 ms.
+    if (t->child && t->child->running() && t->child->exit_fd() < 0) due = std::min(due, now_ms + 50);
+  }
+  if (due == INT64_MAX) return -1;
+  return static_cast<int>(std::clamp<std::int64_t>(due - now_ms, 0, 24 * 3600 * 1000));
+}
+
+void Syncer::verify_now() {
+  for (auto& t : targets_) t->queue.add_full(/*verify=*/true, opt_.verify_checksum);
+}
+
+bool Syncer::step(std::int64_t now_ms) {
+  take_events(now_ms);
+  std::vector<Event> batch = ended_ ? batcher_.take_all() : batcher_.take_due(now_ms);
+  enqueue(batch, false);
+  if (now_ms >= next_verify_ms_) {
+    verify_now();
+    next_verify_ms_ = now_ms + opt_.verify_every_ms;
+  }
+  bool busy = false;
+  for (auto& t : targets_) {
+    if (t->child && t->child->try_reap()) finish_transfer(*t, now_ms);
+    if (!t->child && t->queue.ready(now_ms) && !(opt_.once && t->tried)) start_transfer(*t, now_ms);
+    busy = busy || t->child.has_value() || (t->queue.has_work() && !(opt_.once && t->tried));
+  }
+  if (failed_state_) return false;
+  if (opt_.once) return busy;
+  // Watching ended (the source deleted, a fatal error): what was seen is sent, then done.
+  return !(ended_ && !busy);
+}
+
+void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
+  t.job = t.queue.take();
+  t.tried = true;
+  t.out = anonymous_file("rsync-stdout");
+  t.err = anonymous_file("rsync-stderr");
+  sys::UniqueFd list;
+  proc::SpawnOptions so;
+  so.argv = rsync_argv(command_, t.spec, t.job.kind, t.job.checksum, t.job.quick_check);
+  so.env_add = {"LC_ALL=C"};  // --stats in one known format
+  so.stdout_fd = t.out.get();
+  so.stderr_fd = t.err.get();
+  so.stdin_fd = devnull_.get();
+  if (t.job.kind == PassKind::incremental) {
+    list = anonymous_file("rsync-files-from");
+    if (list.get() < 0 || !write_all(list.get(), files_from_list(t.job.paths))) {
+      say(t.spec.text + ": cannot write the list of changed files (" + std::strerror(errno) + "); trying again");
+      t.queue.finish(false, now_ms);
+      return;
+    }
+    so.stdin_fd = list.get();
+  }
+  auto child = proc::Child::spawn(so);
+  if (!child) {
+    say(t.spec.text + ": cannot run " + command_.rsync + ": " + child.error().message);
+    t.queue.finish(false, now_ms);
+    ++t.stats.failed;
+    return;
+  }
+  t.child.emplace(std::move(*child));
+  t.started_ms = now_ms;
+}
+
+void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
+  const int status = *t.child->status();
+  t.child.reset();
+  const int code = proc::exit_code_of(status);
+  const bool ok = rsync_succeeded(code);
+  const RsyncStats rs = parse_rsync_stats(read_tail(t.out.get(), 1 << 16));
+  const std::string err = trim(read_tail(t.err.get(), 2048));
+  t.out.reset();
+  t.err.reset();
+  ++t.stats.transfers;
+  if (ok) {
+    t.stats.files += rs.files;
+    t.stats.deleted += rs.deleted;
+  } else {
+    ++t.stats.failed;
+  }
+  t.stats.bytes += rs.bytes;
+  const TargetJob job = t.job;
+  std::vector<std::string> confirmed = t.queue.finish(ok, now_ms);
+  if (ok && state_ && !failed_state_) {
+    if (auto r = state_->confirm(t.spec.text, confirmed); !r) {
+      say(r.error().message);
+      failed_state_ = true;
+      exit_code_ = 1;
+    }
+  }
+  if (opt_.json) {
+    std::string j = "{\"event\":\"transfer\",\"target\":";
+    sink::append_json_string(t.spec.text, j);
+    j += ",\"pass\":\"";
+    j += pass_name(job.kind);
+    j += "\",\"files\":" + std::to_string(rs.files) + ",\"deleted\":" + std::to_string(rs.deleted) +
+         ",\"bytes\":" + std::to_string(rs.bytes) + ",\"seconds\":" + seconds_text(now_ms - t.started_ms) +
+         ",\"result\":\"" + (ok ? "ok" : "failed") + "\",\"rsync_exit\":" + std::to_string(code);
+    if (!ok) {
+      j += ",\"stderr\":";
+      sink::append_json_string(err, j);
+    }
+    j += "}";
+    emit(j);
+  }
+  if (ok && job.kind == PassKind::verify) {
+    const std::uint64_t repaired = rs.files + rs.deleted;
+    t.stats.repaired += repaired;
+    say(t.spec.text + ": verify pass repaired " + std::to_string(repaired) + " entries");
+    std::string j = "{\"event\":\"verify\",\"target\":";
+    sink::append_json_string(t.spec.text, j);
+    j += ",\"repaired\":" + std::to_string(repaired) + "}";
+    emit(j);
+  }
+  if (!ok) {
+    std::string why = describe_rsync_exit(code);
+    if (!err.empty()) {
+      std::string last = err.substr(err.rfind('\n') == std::string::npos ? 0 : err.rfind('\n') + 1);
+      why += "; rsync said: " + last;
+    }
+    if (opt_.once) {
+      say(t.spec.text + ": " + pass_name(job.kind) + " pass failed: " + why);
+      exit_code_ = 1;
+    } else if (t.queue.health() != t.announced) {
+      say(t.spec.text + ": " + health_name(t.queue.health()) + ", next try in " +
+          seconds_text(t.queue.next_try_ms() - now_ms) + " s (" + why + ")");
+    }
+  } else if (t.announced == TargetHealth::retrying || t.announced == TargetHealth::down) {
+    say(t.spec.text + ": up again");
+  }
+  if (t.queue.health() != t.announced) {
+    t.announced = t.queue.health();
+    std::string j = "{\"event\":\"target\",\"target\":";
+    sink::append_json_string(t.spec.text, j);
+    j += ",\"state\":\"";
+    j += health_name(t.announced);
+    j += "\",\"pending\":" + std::to_string(t.queue.pending()) + "}";
+    emit(j);
+  }
+}
+
+void Syncer::stop(std::int64_t now_ms) {
+  for (auto& t : targets_) {
+    if (t->child && t->child->running()) {
+      t->child->stop(SIGTERM, std::chrono::milliseconds(opt_.stop_timeout_ms));
+    }
+    if (t->child) {
+      // It may have finished just now: then its result counts.
+      const int code = t->child->status() ? proc::exit_code_of(*t->child->status()) : -1;
+      if (code == 0 || code == 24) {
+        finish_transfer(*t, now_ms);
+      } else {
+        t->child.reset();
+        t->queue.abandon();
+      }
+    }
+  }
+  // What the watcher saw until it stopped, batched or not, is recorded as unconfirmed.
+  while (!ended_) {
+    scratch_.clear();
+    if (!events_->try_take(scratch_)) ended_ = true;
+    if (scratch_.empty()) break;
+    for (const Event& e : scratch_) batcher_.add(e, now_ms);
+  }
+  enqueue(batcher_.take_all(), false);
+}
+
+}  // namespace lookout::sync
