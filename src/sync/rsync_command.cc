@@ -9,7 +9,10 @@ std::vector<std::string> rsync_argv(const RsyncCommand& c, const TargetSpec& tar
   std::vector<std::string> a{c.rsync, "-a", "--stats"};
   if (kind == PassKind::incremental) {
     a.insert(a.end(), {"--from0", "--files-from=-"});
-    if (!quick_check) a.push_back("--ignore-times");
+    // rsync's quick check compares whole seconds by default: a same-size rewrite within the
+    // second of the last transfer would be skipped. -1 compares nanoseconds too (receiver
+    // 3.1.3 or later).
+    a.push_back(quick_check ? "--modify-window=-1" : "--ignore-times");
     // Paths the list names that the source no longer has are deleted on the target; this
     // is the mirror's deletion, so --no-delete turns it off too.
     if (c.delete_extraneous) a.insert(a.end(), {"--delete-missing-args", "--force"});

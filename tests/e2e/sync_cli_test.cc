@@ -305,7 +305,14 @@ LOOKOUT_TEST_F(SyncCli, ARestartWithStateSendsOnlyWhatChanged, LABELS(slow)) {
   }
   {
     // Changes while stopped, a run that is killed -9 after more changes, and changes again.
+    // The first: same size, and an mtime in the same second as the one the target has, so
+    // rsync's quick check by whole seconds would skip it.
+    struct stat before {};
+    ::stat((src + "/d1/f1").c_str(), &before);
     write_file(src + "/d1/f1", std::string(20000, 'y'));
+    timespec same_second[2] = {before.st_atim, before.st_mtim};
+    same_second[1].tv_nsec = (before.st_mtim.tv_nsec + 1000) % 1000000000;
+    ::utimensat(AT_FDCWD, (src + "/d1/f1").c_str(), same_second, 0);
     LookoutProcess p(daemon_args({&d1}) + std::vector<std::string>{"--state", state});
     ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
     ASSERT_EQ(converge(p, d1.module()), "") << p.err();

@@ -55,7 +55,9 @@ TEST(SyncRsyncCommand, IncrementalPassesReadANulListAndDeleteWhatIsGone) {
   EXPECT_EQ(a[a.size() - 3], "--");
   EXPECT_EQ(a[a.size() - 2], "/src/");
   EXPECT_EQ(a.back(), "rsync://u@h/m/");
-  EXPECT_FALSE(has(rsync_argv(c, t, PassKind::incremental, false, /*quick_check=*/true), "--ignore-times"));
+  auto quick = rsync_argv(c, t, PassKind::incremental, false, /*quick_check=*/true);
+  EXPECT_FALSE(has(quick, "--ignore-times"));
+  EXPECT_TRUE(has(quick, "--modify-window=-1")) << "whole seconds would miss a rewrite within the second";
   c.delete_extraneous = false;
   auto keep = rsync_argv(c, t, PassKind::incremental);
   EXPECT_FALSE(has(keep, "--delete-missing-args"));
