@@ -5,8 +5,9 @@ Standard library only; shares bench/compare.py's helpers (tree layout, /proc CPU
 tmpfs handling).  See bench/README.md, "Polling", for what is measured and how.  From the
 repository root:
 
-    python3 bench/poll_compare.py            # 100k and 500k trees, 3 runs, 60 s idle windows
-    python3 bench/poll_compare.py --quick    # 100k tree, 1 run, 20 s idle window (~1.5 min)
+    python3 bench/poll_compare.py            # scans: 100k and 500k trees; idle: 2k, 100k and
+                                             # 500k trees; 3 runs, 60 s idle windows
+    python3 bench/poll_compare.py --quick    # scan 100k, idle 2k and 100k, 1 run, 20 s windows
 
 It writes its section of bench/RESULTS.md (between `<!-- poll:begin -->` and
 `<!-- poll:end -->`), leaving the rest of the file alone.  Only processes started by this
@@ -32,10 +33,16 @@ sys.path.insert(0, HERE)
 import compare as C  # noqa: E402  (the sibling script; importing it runs nothing)
 
 REPO = C.REPO
-SIZES = {"100k": C.SIZES["10k"], "500k": C.SIZES["50k"]}   # (dirs, files), 10-ary layout
+SIZES = {"2k": (200, 2000), "100k": C.SIZES["10k"], "500k": C.SIZES["50k"]}   # (dirs, files),
+                                                                            # 10-ary layout
 QUIET_MIN = 15.0          # the issue's "change made after 15 s of quiet"
 LATENCY_TARGET = 3.0      # ... "is still reported within 3 s"
 PROBE_TIMEOUT = 30.0
+INPLACE_TARGET = 1.0      # issue 16: an in-place write seen within 1 s on a 2,000-file tree
+INPLACE_TIMEOUT = 40.0    # > 30 s, the longest interval between lookout's full passes
+INPLACE_BYTES = 4096      # the in-place probe file's size (the other files are empty)
+WARMUP_S = 5.0            # after ready, before the idle window (see idle_run)
+CPU_NOISE = 0.05          # idle CPU "no more than": lookout/fixed-30-s ratio <= 1 + this
 LIVE = []                 # Popen objects to stop on any exit path
 
 SCAN_TOOLS = ["find", "lookout_pass", "lookout_pass_1t", "lookout_crawl", "fswatch_first",
@@ -52,8 +59,16 @@ SCAN_LABELS = {
 SCAN_RATIOS = [("lookout_pass", "find"), ("lookout_pass", "fswatch_first"),
                ("lookout_crawl", "find"), ("lookout_crawl", "fswatch_first")]
 SHORT = {"find": "find", "lookout_pass": "pass", "lookout_crawl": "crawl",
-         "fswatch_first": "fswatch 1st", "lookout": "lookout", "fswatch": "fswatch"}
-IDLE_TOOLS = ["lookout", "fswatch"]
+         "fswatch_first": "fswatch 1st", "lookout": "lookout", "fswatch": "fswatch",
+         "lookout_fixed30": "fixed 30 s"}
+IDLE_TOOLS = ["lookout", "lookout_fixed30", "fswatch"]
+IDLE_LABELS = {
+    "lookout": "lookout --poll (defaults: full passes from the 1 % budget)",
+    "lookout_fixed30": "lookout --poll --poll-full-every 30 (fixed 30 s, before)",
+    "fswatch": "fswatch -m poll_monitor -r",
+}
+IDLE_RATIOS = [("lookout", "fswatch"), ("lookout_fixed30", "fswatch"),
+               ("lookout", "lookout_fixed30")]
 log = C.log
 
 
@@ -258,20 +273,51 @@ def scan_fswatch(root, nfiles, workdir):
 
 # --------------------------------------------------------------------------- idle cost
 
-def idle_run(tool, lookout, root, seconds, workdir):
-    """CPU per minute on a quiet tree, then how long a new file takes to be reported.
+def inplace_file(last_dir, ndirs):
+    """The in-place probe: a file of the deepest, last-built directory (build_tree puts file j
+    in directory 1 + j % ndirs), given INPLACE_BYTES of content so a same-size rewrite is a
+    real write (a 0-byte write() to an empty file changes no timestamp)."""
+    path = os.path.join(last_dir, "f%d" % (ndirs - 1))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, b"\0" * INPLACE_BYTES)
+    finally:
+        os.close(fd)
+    return path
 
-    lookout: `lookout watch --poll -m -r -q --format '%w%f %e' --ready ROOT` (its defaults:
-    interval 0.25 s after a change doubling to 2 s when quiet, a full pass every 30 s).
-    fswatch: `fswatch -v -m poll_monitor -r ROOT` (default latency 1 s; -v only to learn
-    when its first scan is over).  The window starts once the tool is ready; the probe file
-    is written in the root directory at the end of it, after >= 15 s of quiet."""
+
+def rewrite_in_place(path, seq):
+    """Writes over `path` without O_TRUNC: same size, new content, new mtime and ctime; the
+    directory's mtime does not change, so only a pass that stats the file can see it."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        data = bytes([1 + seq % 255]) * INPLACE_BYTES
+        n = os.write(fd, data)
+    finally:
+        os.close(fd)
+    return n
+
+
+def idle_run(tool, lookout, root, probe_file, seconds, workdir, seq=0):
+    """CPU per minute on a quiet tree, then how long a new file and an in-place write take to
+    be reported.
+
+    lookout: `lookout watch --poll -m -r -q --format '%w%f %e' --ready ROOT` with its defaults
+    (pruned passes 0.25 s after a change, doubling to 2 s while quiet; a full pass after 100x
+    the last one's cost, clamped to [0.25 s, 30 s]); lookout_fixed30: the same with
+    `--poll-full-every 30` (the fixed interval of before).  fswatch: `fswatch -v -m
+    poll_monitor -r ROOT` (default latency 1 s; -v only to learn when its first scan is over).
+    After ready the bench waits WARMUP_S (lookout's budget makes its first full pass 0.25 s
+    after READY, to learn what one costs; that start-up pass is not idle cost), then the idle
+    window, >= 15 s, touching nothing.  At its end a new file is created in the root
+    directory; once it is reported, `probe_file` (deep in the tree) is rewritten in place."""
     res = {}
     err = open(os.path.join(workdir, "%s-idle.stderr" % tool), "wb")
     t_spawn = time.monotonic()
-    if tool == "lookout":
-        p = spawn([lookout, "watch", "--poll", "-m", "-r", "-q", "--ready",
-                   "--format", "%w%f %e", root], stdout=subprocess.PIPE, stderr=err)
+    if tool.startswith("lookout"):
+        extra = ["--poll-full-every", "30"] if tool == "lookout_fixed30" else []
+        p = spawn([lookout, "watch", "--poll"] + extra + ["-m", "-r", "-q", "--ready",
+                  "--format", "%w%f %e", root], stdout=subprocess.PIPE, stderr=err)
         out = Lines(p.stdout)
         t_ready, start = out.wait_for(lambda line: line == "READY", 0, 120)
         name_of = lambda line: line.rsplit(" ", 1)[0]
@@ -288,6 +334,7 @@ def idle_run(tool, lookout, root, seconds, workdir):
             res["error"] = "not ready within 120 s (rc=%s)" % p.poll()
             return res
         res["ready_s"] = t_ready - t_spawn
+        time.sleep(WARMUP_S)
         c0, w0 = C.cpu_seconds([p.pid]), time.monotonic()
         time.sleep(max(seconds, QUIET_MIN))
         c1, w1 = C.cpu_seconds([p.pid]), time.monotonic()
@@ -297,11 +344,27 @@ def idle_run(tool, lookout, root, seconds, workdir):
         with open(probe, "w"):
             pass
         t_w = time.monotonic()
-        t_seen, _ = out.wait_for(lambda line: name_of(line) == probe, start, PROBE_TIMEOUT)
+        t_seen, nxt = out.wait_for(lambda line: name_of(line) == probe, start, PROBE_TIMEOUT)
         if t_seen is None:
             res["error"] = "probe not reported within %.0f s" % PROBE_TIMEOUT
+            nxt = start
         else:
             res["latency_s"] = t_seen - t_w
+        # In-place write: same size, new mtime; a miss is recorded, not an error (the other
+        # numbers of the run stand).
+        size0 = os.stat(probe_file).st_size
+        rewrite_in_place(probe_file, seq)
+        t_w = time.monotonic()
+        if os.stat(probe_file).st_size != size0:
+            res["error"] = "in-place probe changed size"
+        t_seen, i = out.wait_for(lambda line: name_of(line) == probe_file, nxt, INPLACE_TIMEOUT)
+        if t_seen is None:
+            res["inplace_s"] = None
+            res["inplace_missed"] = True
+        else:
+            res["inplace_s"] = t_seen - t_w
+            if tool.startswith("lookout"):   # the event it named
+                res["inplace_line"] = out.lines[i - 1][1][len(probe_file):].strip()
         if p.poll() is not None:
             res["error"] = "%s exited rc=%s" % (tool, p.returncode)
         return res
@@ -339,7 +402,49 @@ def verdict(ok):
     return "**yes**" if ok else "**no**"
 
 
-def write_section(path, R, meta, sizes):
+def previous_scan(path):
+    """The full-scan part of the poll section already in `path`, kept when this run skips
+    the scan test: {"meta": [header lines], "targets": [target rows], "blocks": [lines]}.
+    None when there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    b, z = text.find("<!-- poll:begin -->"), text.find("<!-- poll:end -->")
+    if b < 0 or z < b:
+        return None
+    lines = text[b:z].splitlines()
+    meta = [l for l in lines if l.startswith(("- Date:", "- Command:", "- Load average"))]
+    targets = [l for l in lines if l.startswith("| full poll scan")]
+    blocks, inside = [], False
+    for l in lines:
+        if l.startswith("### "):
+            inside = l.startswith("### Full scan")
+        if inside:
+            blocks.append(l)
+    if not blocks:
+        return None
+    return {"meta": meta, "targets": targets, "blocks": blocks}
+
+
+def inplace_cell(runs):
+    """Median (min–max) of the in-place latencies reported, and how many were not."""
+    good = [r["inplace_s"] for r in runs if r and "error" not in r and r.get("inplace_s") is not None]
+    missed = sum(1 for r in runs if r and "error" not in r and r.get("inplace_missed"))
+    s = C.fmt(C.med(good), "s")
+    if len(good) > 1:
+        s += " <sub>(%s–%s)</sub>" % (C.fmt(min(good), "s"), C.fmt(max(good), "s"))
+    if missed:
+        s += " (%d of %d not reported within %.0f s)" % (missed, len(runs), INPLACE_TIMEOUT)
+    errs = sum(1 for r in runs if r and "error" in r)
+    if errs:
+        s += " ⚠%d" % errs
+    return s
+
+
+def write_section(path, R, meta, sizes, idle_sizes):
+    kept = previous_scan(path) if not R["scan"] else None
     L = []
     L.append("## Polling: lookout --poll vs find -printf and fswatch poll_monitor")
     L.append("")
@@ -348,48 +453,89 @@ def write_section(path, R, meta, sizes):
     L.append("")
     L.append("- Date: %s; machine: %s, %d CPUs, kernel %s" % (
         meta["date"], meta["cpu"], meta["nproc"], meta["kernel"]))
-    L.append("- Command: `%s`; runs: %d; idle window %.0f s" % (
-        meta["command"], meta["runs"], meta["idle_s"]))
-    L.append("- Trees: %s, 10-ary, empty files, on a tmpfs mounted by the script, warm "
-             "(built, then read once by every tool before timing)" % ", ".join(
-                 "%d dirs / %d files" % SIZES[s] for s in sizes))
+    L.append("- Command: `%s`; runs: %d; idle window %.0f s (after %.0f s of warm-up)" % (
+        meta["command"], meta["runs"], meta["idle_s"], WARMUP_S))
+    all_sizes = [s for s in SIZES if s in set(sizes) | set(idle_sizes)]
+    L.append("- Trees: %s, 10-ary, empty files (but the in-place probe file, %d bytes), on a "
+             "tmpfs mounted by the script, warm (built, then read once by `find` before "
+             "timing)" % (", ".join("%d dirs / %d files" % SIZES[s] for s in all_sizes),
+                          INPLACE_BYTES))
     L.append("- Load average (1/5/15 min) at start: %s; at end: %s.  The machine is shared "
-             "with other builds; wall times of multi-threaded scans suffer most from that." % (
-                 meta["load_start"], meta["load_end"]))
+             "with other builds; wall times of multi-threaded scans suffer most from that, "
+             "CPU seconds least." % (meta["load_start"], meta["load_end"]))
     L.append("- Versions: %s" % "; ".join("%s" % v for v in meta["versions"]))
+    if kept:
+        L.append("- Full scan tables and their targets: **not run this time** (`--skip scan`), "
+                 "kept as the previous run wrote them: %s" % " ".join(
+                     l[2:].split(".  The machine")[0].rstrip() for l in kept["meta"]))
     L.append("")
     L.append("Cells: median over runs, min–max in small print; ratio columns are the median "
              "of the ratios computed within each run (below 1: lookout took less; for files/s "
              "above 1: lookout was faster).  *pass* = lookout's steady-state full polling pass, "
              "*crawl* = its start-up crawl until READY, *fswatch 1st* = poll_monitor's first "
-             "scan.")
+             "scan; *lookout* = `lookout --poll` with its defaults, *fixed 30 s* = the same "
+             "with `--poll-full-every 30` (the full-pass interval before issue 16).")
     L.append("")
 
     # targets
-    L.append("### Targets (issue 3)")
+    gi = lambda s, t: R["idle"].get(s, {}).get(t, [])
+    L.append("### Targets (issues 3 and 16)")
     L.append("")
     L.append("| target | measured | met |")
     L.append("|---|---|---|")
+    if kept:
+        L.extend(kept["targets"])
     for s in sizes:
         g = lambda t, s=s: R["scan"][s].get(t, [])
+        if not R["scan"].get(s):
+            continue
         r, _ = ratio_runs(g("lookout_pass"), g("find"), "wall_s")
         L.append("| full poll scan >= 2x faster than `find -printf`, %d files (wall) | "
                  "lookout/find = %s (%s x faster) | %s |" % (
                      SIZES[s][1], C.fmt(r, "ratio"), "%.2f" % (1 / r) if r else "—",
                      verdict(r is not None and r <= 0.5)))
-    gi = lambda t: R["idle"].get(t, [])
-    r, _ = ratio_runs(gi("lookout"), gi("fswatch"), "cpu_per_min")
-    L.append("| idle CPU <= 1/10 of `fswatch -m poll_monitor`'s, quiet 100k tree | "
-             "lookout/fswatch = %s | %s |" % (C.fmt(r, "ratio"), verdict(r is not None and r <= 0.1)))
-    lat = [x.get("latency_s") for x in gi("lookout") if x and x.get("latency_s") is not None]
-    missed = sum(1 for x in gi("lookout") if x and x.get("latency_s") is None)
-    worst = max(lat) if lat else None
-    L.append("| a change after >= 15 s of quiet reported within 3 s | worst of %d runs: %s s%s | %s |" % (
-        len(gi("lookout")), C.fmt(worst, "s"), " (%d not reported)" % missed if missed else "",
-        verdict(worst is not None and worst <= LATENCY_TARGET and not missed)))
+    if "100k" in R["idle"]:
+        r, _ = ratio_runs(gi("100k", "lookout"), gi("100k", "fswatch"), "cpu_per_min")
+        L.append("| idle CPU <= 1/10 of `fswatch -m poll_monitor`'s, quiet 100k tree | "
+                 "lookout/fswatch = %s | %s |" % (C.fmt(r, "ratio"),
+                                                  verdict(r is not None and r <= 0.1)))
+        runs = gi("100k", "lookout")
+        lat = [x.get("latency_s") for x in runs if x and x.get("latency_s") is not None]
+        missed = sum(1 for x in runs if x and x.get("latency_s") is None)
+        worst = max(lat) if lat else None
+        L.append("| a change after >= 15 s of quiet reported within 3 s (new file, 100k tree) | "
+                 "worst of %d runs: %s s%s | %s |" % (
+                     len(runs), C.fmt(worst, "s"), " (%d not reported)" % missed if missed else "",
+                     verdict(worst is not None and worst <= LATENCY_TARGET and not missed)))
+    if "2k" in R["idle"]:
+        runs = gi("2k", "lookout")
+        lat = [x["inplace_s"] for x in runs if x and x.get("inplace_s") is not None]
+        missed = len(runs) - len(lat)
+        worst = max(lat) if lat else None
+        L.append("| in-place write seen within 1 s on a 2,000-file tree (defaults) | "
+                 "worst of %d runs: %s s%s | %s |" % (
+                     len(runs), C.fmt(worst, "s"), " (%d not reported)" % missed if missed else "",
+                     verdict(worst is not None and worst <= INPLACE_TARGET and not missed)))
+    if "500k" in R["idle"]:
+        a, b = gi("500k", "lookout"), gi("500k", "lookout_fixed30")
+        r, _ = ratio_runs(a, b, "cpu_per_min")
+        L.append("| 500k-file tree idle CPU no more than with a fixed 30 s full pass "
+                 "(defaults vs `--poll-full-every 30`; met at a ratio <= %.2f, the noise of "
+                 "10 ms CPU ticks and of where the 30 s passes fall in the window) | "
+                 "%s vs %s CPU s/min, lookout/fixed = %s | %s |" % (
+                     1 + CPU_NOISE, C.cell(a, "cpu_per_min", "cpu"),
+                     C.cell(b, "cpu_per_min", "cpu"), C.fmt(r, "ratio"),
+                     verdict(r is not None and r <= 1 + CPU_NOISE)))
     L.append("")
 
+    if kept:
+        L.extend(kept["blocks"])
+        while L and not L[-1].strip():
+            L.pop()
+        L.append("")
     for s in sizes:
+        if not R["scan"].get(s):
+            continue
         nd, nf = SIZES[s]
         g = lambda t, s=s: R["scan"][s].get(t, [])
         L.append("### Full scan: %d dirs / %d files" % (nd, nf))
@@ -415,15 +561,31 @@ def write_section(path, R, meta, sizes):
                      C.cell(pr, "wall_s", "s"), C.cell(pr, "cpu_s", "cpu")))
         L.append("")
 
-    L.append("### Idle cost and detection latency: quiet %d-file tree" % SIZES["100k"][1])
-    L.append("")
-    labels = {"lookout": "lookout --poll (defaults)", "fswatch": "fswatch -m poll_monitor -r"}
-    grid(L, IDLE_TOOLS, labels, gi, [
-        ("CPU per minute (s)", "cpu_per_min", "cpu"),
-        ("ready after spawn (s)", "ready_s", "s"),
-        ("RSS at end of window (MiB)", "rss_mb", "mb"),
-        ("new file reported after (s)", "latency_s", "s"),
-    ], [("lookout", "fswatch")])
+    for s in idle_sizes:
+        if s not in R["idle"]:
+            continue
+        nd, nf = SIZES[s]
+        g = lambda t, s=s: gi(s, t)
+        L.append("### Idle cost and detection latency: quiet %d-file tree (%d dirs)" % (nf, nd))
+        L.append("")
+        grid(L, IDLE_TOOLS, IDLE_LABELS, g, [
+            ("CPU per minute (s)", "cpu_per_min", "cpu"),
+            ("ready after spawn (s)", "ready_s", "s"),
+            ("RSS at end of window (MiB)", "rss_mb", "mb"),
+            ("new file reported after (s)", "latency_s", "s"),
+        ], IDLE_RATIOS)
+        # the in-place row: misses are counted, not errors
+        row = ["in-place write reported after (s)"] + [inplace_cell(g(t)) for t in IDLE_TOOLS]
+        for a, b in IDLE_RATIOS:
+            r, _ = ratio_runs(g(a), g(b), "inplace_s")
+            row.append(C.fmt(r, "ratio"))
+        L.insert(len(L) - 1, "| " + " | ".join(row) + " |")
+        said = sorted(set(x.get("inplace_line") for t in IDLE_TOOLS if t.startswith("lookout")
+                          for x in g(t) if x and x.get("inplace_line")))
+        if said:
+            L.append("lookout reported the in-place write as: %s." % ", ".join(
+                "`%s`" % w for w in said))
+            L.append("")
 
     errs = C.collect_errors(R)
     L.append("Errors: " + ("none." if not errs else ""))
@@ -446,8 +608,12 @@ def find_binary(arg, candidates):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="100k tree, 1 run, 20 s idle window")
-    ap.add_argument("--sizes", help="comma list of tree sizes (%s)" % ",".join(SIZES))
+    ap.add_argument("--quick", action="store_true", help="scan the 100k tree, idle on the 2k "
+                    "and 100k trees, 1 run, 20 s idle window")
+    ap.add_argument("--sizes", help="comma list of tree sizes for the scan test (%s; default "
+                    "100k,500k, --quick 100k)" % ",".join(SIZES))
+    ap.add_argument("--idle-sizes", help="comma list of tree sizes for the idle test "
+                    "(default 2k,100k,500k, --quick 2k,100k)")
     ap.add_argument("--runs", type=int, help="runs per measurement (default 3, --quick 1)")
     ap.add_argument("--idle-seconds", type=float,
                     help="idle window per tool and run, >= 15 (default 60, --quick 20)")
@@ -464,7 +630,9 @@ def main():
 
     sizes = ([s.strip() for s in args.sizes.split(",") if s.strip()] if args.sizes
              else ["100k"] if args.quick else ["100k", "500k"])
-    for s in sizes:
+    idle_sizes = ([s.strip() for s in args.idle_sizes.split(",") if s.strip()]
+                  if args.idle_sizes else ["2k", "100k"] if args.quick else ["2k", "100k", "500k"])
+    for s in sizes + idle_sizes:
         if s not in SIZES:
             ap.error("unknown size %s (known: %s)" % (s, ", ".join(SIZES)))
     runs = args.runs or (1 if args.quick else 3)
@@ -488,6 +656,10 @@ def main():
     is_root = os.geteuid() == 0
     base = tempfile.mkdtemp(prefix="lookout-pollbench-", dir="/tmp" if is_root else "/dev/shm")
     mounted = False
+    if "scan" in skip:
+        sizes = []
+    if "idle" in skip:
+        idle_sizes = []
     R = {"scan": {s: {} for s in sizes}, "idle": {}}
     try:
         if is_root:
@@ -496,14 +668,15 @@ def main():
             mounted = True
         workdir = os.path.join(base, "work")
         os.makedirs(workdir)
-        trees = {}
-        need = set(sizes) | ({"100k"} if "idle" not in skip else set())
-        for s in sorted(need):
+        trees, probes = {}, {}
+        need = set(sizes) | set(idle_sizes)
+        for s in [x for x in SIZES if x in need]:
             nd, nf = SIZES[s]
             t = time.monotonic()
             root = os.path.join(base, "tree-%s" % s)
-            C.build_tree(root, nd, nf)
+            last = C.build_tree(root, nd, nf)
             trees[s] = root
+            probes[s] = inplace_file(last, nd)
             scan_find(root, nf)     # warm: every inode and dentry read once before timing
             log("built tree %s (%d dirs, %d files) in %.1f s" % (s, nd, nf,
                                                                 time.monotonic() - t))
@@ -530,12 +703,13 @@ def main():
                         for k, v in got.items():
                             R["scan"][s].setdefault(k, []).append(v)
                             log("scan %-4s %-16s %s" % (s, k, C.short(v)))
-            if "idle" not in skip:
-                order = IDLE_TOOLS if run % 2 == 0 else IDLE_TOOLS[::-1]
-                for tool in order:
-                    r = idle_run(tool, lookout, trees["100k"], idle_s, workdir)
-                    R["idle"].setdefault(tool, []).append(r)
-                    log("idle %-8s %s" % (tool, C.short(r)))
+            for s in idle_sizes:
+                k = run % len(IDLE_TOOLS)
+                for tool in IDLE_TOOLS[k:] + IDLE_TOOLS[:k]:
+                    r = idle_run(tool, lookout, trees[s], probes[s], idle_s, workdir,
+                                 seq=run * len(IDLE_TOOLS) + IDLE_TOOLS.index(tool))
+                    R["idle"].setdefault(s, {}).setdefault(tool, []).append(r)
+                    log("idle %-4s %-15s %s" % (s, tool, C.short(r)))
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         raise
@@ -565,7 +739,7 @@ def main():
         "versions": [C.tool_version("lookout", lookout),
                      fsw[0] if fsw else "fswatch ?", find_v[0] if find_v else "find ?"],
     }
-    write_section(args.out, R, meta, sizes)
+    write_section(args.out, R, meta, sizes, idle_sizes)
     log("updated %s" % args.out)
     C.write_raw(args.raw, meta, R)
 
