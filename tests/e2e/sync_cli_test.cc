@@ -136,6 +136,61 @@ class RsyncDaemon {
   std::unique_ptr<LookoutProcess> proc_;
 };
 
+// An sshd on 127.0.0.1 with a generated host key and a generated client key for root: the
+// ssh target's real transport. ok() is false (with why()) when sshd is missing or cannot
+// start; the test then skips. sshd needs its privilege separation directory, /run/sshd: made
+// when missing and removed again.
+class SshServer {
+ public:
+  explicit SshServer(const std::string& dir) : dir_(dir), port_(free_port()) {
+    if (::access("/usr/sbin/sshd", X_OK) != 0 || ::access("/usr/bin/ssh-keygen", X_OK) != 0) {
+      why_ = "openssh-server is not installed (apt-get install openssh-server openssh-client)";
+      return;
+    }
+    fs::create_directories(dir_);
+    for (const char* key : {"host_key", "user_key"}) {
+      LookoutProcess::Options po;
+      po.program = "/usr/bin/ssh-keygen";
+      po.address_space_limit = 0;
+      LookoutProcess k({"-q", "-t", "ed25519", "-N", "", "-f", dir_ + "/" + key}, po);
+      if (k.wait_exit(std::chrono::seconds(30)) != 0) {
+        why_ = "ssh-keygen failed: " + k.err();
+        return;
+      }
+    }
+    fs::copy_file(dir_ + "/user_key.pub", dir_ + "/authorized_keys");
+    write_file(dir_ + "/sshd_config", "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " + dir_ +
+                                          "/host_key\nPidFile " + dir_ + "/sshd.pid\nAuthorizedKeysFile " + dir_ +
+                                          "/authorized_keys\nPermitRootLogin prohibit-password\n"
+                                          "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                                          "UsePAM no\nStrictModes no\n");
+    if (::access("/run/sshd", F_OK) != 0 && ::mkdir("/run/sshd", 0755) == 0) made_run_dir_ = true;
+    LookoutProcess::Options po;
+    po.program = "/usr/sbin/sshd";
+    po.address_space_limit = 0;
+    proc_ = std::make_unique<LookoutProcess>(std::vector<std::string>{"-D", "-e", "-f", dir_ + "/sshd_config"}, po);
+    const auto end = Clock::now() + std::chrono::seconds(20);
+    while (!accepts(port_) && !proc_->exited() && Clock::now() < end) proc_->pump(20);
+    if (!accepts(port_)) why_ = "sshd did not start: " + proc_->err();
+  }
+  ~SshServer() {
+    proc_.reset();  // SIGKILL and reap
+    if (made_run_dir_) ::rmdir("/run/sshd");
+  }
+  bool ok() const { return why_.empty(); }
+  const std::string& why() const { return why_; }
+  std::string ssh_command() const {
+    return "ssh -p " + std::to_string(port_) + " -i " + dir_ +
+           "/user_key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
+  }
+
+ private:
+  std::string dir_, why_;
+  int port_;
+  bool made_run_dir_ = false;
+  std::unique_ptr<LookoutProcess> proc_;
+};
+
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -355,6 +410,23 @@ TEST_F(SyncCli, AVerifyPassHealsDriftOnATarget) {
   ASSERT_TRUE(p.wait_stdout_contains("\"event\":\"verify\"", std::chrono::seconds(30))) << p.out() << p.err();
   EXPECT_NE(p.out().find("\"repaired\":3"), std::string::npos) << p.out();
   EXPECT_EQ(difference(src, t1), "");
+}
+
+// The ssh target through a real sshd: the same mirror, odd names included.
+TEST_F(SyncCli, AnSshTargetMirrorsThroughARealSshd) {
+  SshServer sshd(tmp / "sshd");
+  if (!sshd.ok()) GTEST_SKIP() << sshd.why();
+  const std::string t = tmp / "over-ssh";
+  fs::create_directories(src + "/a");
+  write_file(src + "/a/f", "first");
+  LookoutProcess p({"sync", "--json", "--ready", "--delay", "100ms", "--ssh-command", sshd.ssh_command(), src,
+                    "root@127.0.0.1:" + t});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  ASSERT_EQ(converge(p, t), "") << p.err() << p.out();
+  odd_names_and_modes(src);
+  fs::rename(src + "/a", src + "/b");
+  EXPECT_EQ(converge(p, t), "") << p.err() << p.out();
+  EXPECT_EQ(p.out().find("\"result\":\"failed\""), std::string::npos) << p.out();
 }
 
 TEST_F(SyncCli, BadInputGivesOneClearMessage) {
