@@ -340,8 +340,9 @@ void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
   if (!ok) {
     std::string why = describe_rsync_exit(code);
     if (!err.empty()) {
-      std::string last = err.substr(err.rfind('\n') == std::string::npos ? 0 : err.rfind('\n') + 1);
-      why += "; rsync said: " + last;
+      // rsync's first line is the cause ("write failed ...: No space left on device");
+      // later ones are its consequences ("Broken pipe", the exit summary).
+      why += "; rsync said: " + err.substr(0, err.find('\n'));
     }
     if (opt_.once) {
       say(t.spec.text + ": " + pass_name(job.kind) + " pass failed: " + why);

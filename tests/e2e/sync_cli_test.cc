@@ -101,13 +101,13 @@ bool accepts(int port) {
 // on a port of its own; stop() and start() again keep the port and the module.
 class RsyncDaemon {
  public:
-  explicit RsyncDaemon(const std::string& dir) : dir_(dir), port_(free_port()) {
+  explicit RsyncDaemon(const std::string& dir, bool read_only = false) : dir_(dir), port_(free_port()) {
     fs::create_directories(dir_ + "/module");
     write_file(dir_ + "/secrets", "sync:s3cret\n");
     ::chmod((dir_ + "/secrets").c_str(), 0600);
     write_file(dir_ + "/rsyncd.conf", "port = " + std::to_string(port_) +
                                           "\naddress = 127.0.0.1\nuse chroot = false\n"
-                                          "[m]\n  path = " + dir_ + "/module\n  read only = false\n"
+                                          "[m]\n  path = " + dir_ + "/module\n  read only = " + (read_only ? "true" : "false") + "\n"
                                           "  uid = root\n  gid = root\n  auth users = sync\n  munge symlinks = false\n"
                                           "  secrets file = " + dir_ + "/secrets\n");
     start();
@@ -429,6 +429,26 @@ TEST_F(SyncCli, AnSshTargetMirrorsThroughARealSshd) {
   EXPECT_EQ(p.out().find("\"result\":\"failed\""), std::string::npos) << p.out();
 }
 
+// A target whose disk is full fails with rsync's reason, is retried, never stalls the other
+// target, and converges once the space is there.
+LOOKOUT_TEST_F(SyncCli, AFullTargetDiskIsRetriedWithTheReasonAndTheOtherTargetGoesOn, LABELS(root)) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (mounts a 1 MiB tmpfs as the full target)";
+  testing::Submount small(tmp / "small", "-t tmpfs -o size=1m lookout-test");
+  ASSERT_TRUE(small.ok());
+  const std::string full = tmp / "small/t", roomy = tmp / "roomy";
+  LookoutProcess p({"sync", "--json", "--ready", "--delay", "100ms", "--retry-max", "2", src, full, roomy});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  write_file(src + "/big", std::string(3 << 20, 'b'));
+  write_file(src + "/small", "fits");
+  EXPECT_EQ(converge(p, roomy), "") << p.err();
+  ASSERT_TRUE(p.wait_stdout_contains("\"state\":\"retrying\"", std::chrono::seconds(30))) << p.out() << p.err();
+  EXPECT_NE(p.err().find("No space left on device"), std::string::npos) << p.err();
+  EXPECT_NE(p.err().find(full), std::string::npos) << "the message names the target\n" << p.err();
+  fs::remove(src + "/big");
+  EXPECT_EQ(converge(p, full), "") << p.err();
+  EXPECT_EQ(converge(p, roomy), "") << p.err();
+}
+
 TEST_F(SyncCli, BadInputGivesOneClearMessage) {
   RsyncDaemon d1(tmp / "d1");
   struct Case {
@@ -460,6 +480,10 @@ TEST_F(SyncCli, BadInputGivesOneClearMessage) {
   LookoutProcess bad_password({"sync", "--once", "--password-file", wrong, src, d1.url()});
   EXPECT_EQ(bad_password.wait_exit(std::chrono::seconds(60)), 1);
   EXPECT_NE(bad_password.err().find("exit 5"), std::string::npos) << bad_password.err();
+  RsyncDaemon read_only(tmp / "ro", /*read_only=*/true);
+  LookoutProcess refused({"sync", "--once", "--password-file", password, src, read_only.url()});
+  EXPECT_EQ(refused.wait_exit(std::chrono::seconds(60)), 1);
+  EXPECT_NE(refused.err().find("read only"), std::string::npos) << refused.err();
   LookoutProcess no_daemon({"sync", "--once", src, "rsync://127.0.0.1:" + std::to_string(free_port()) + "/m"});
   EXPECT_EQ(no_daemon.wait_exit(std::chrono::seconds(60)), 1);
   EXPECT_NE(no_daemon.err().find("exit 10"), std::string::npos) << no_daemon.err();
