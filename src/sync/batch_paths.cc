@@ -45,7 +45,11 @@ BatchPaths batch_paths(const std::vector<Event>& batch, const std::string& sourc
         if (relative_to(e.path, source, rel) && !rel.empty()) {
           paths.insert(rel);
           if (e.is_dir && list_under) {
-            for (std::string& p : list_under(rel)) paths.insert(std::move(p));
+            BatchPaths::Move m;
+            m.to = rel;
+            if (!e.from.empty()) relative_to(e.from, source, m.from);  // stays "" when it came from outside
+            m.content = list_under(rel);
+            out.moves.push_back(std::move(m));
           }
         }
         break;

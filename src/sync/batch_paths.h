@@ -4,7 +4,8 @@
 //   remove                            the path (rsync deletes it: --delete-missing-args)
 //   rename                            the old path (deleted) and the new one; a directory
 //                                     moved also brings everything under it, listed from the
-//                                     source now (the engine reports the move, not its content)
+//                                     source now (the engine reports the move, not its content),
+//                                     as a Move
 //   rescan of SOURCE, unmount         a full pass (a subtree's rescan reports its
 //                                     differences as ordinary events that follow)
 // Pure but for `list_under`, a seam for the directory walk.
@@ -21,6 +22,13 @@ namespace lookout::sync {
 struct BatchPaths {
   std::vector<std::string> paths;  // relative, sorted, unique; never ""
   bool full = false;
+  // Directories renamed within SOURCE (both paths also in `paths`) and what they hold now. A
+  // target that can replay the rename needs none of `content`; the others get all of it.
+  struct Move {
+    std::string from, to;
+    std::vector<std::string> content;
+  };
+  std::vector<Move> moves;
 };
 
 // Every entry under `relative_dir` (relative paths, the directory itself excluded).

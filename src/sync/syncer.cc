@@ -31,6 +31,18 @@ bool regular_file(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// Renames `from` to `to` on a local target, only when the target has `from` as a directory and
+// nothing at `to`: then it holds what SOURCE's `from` held, as of the last batch.
+bool replay_local_move(const TargetSpec& t, const std::string& from, const std::string& to) {
+  if (t.kind != TargetKind::local || from.empty() || to.empty()) return false;
+  const std::string base = t.destination.substr(0, t.destination.size() - 1);
+  const std::string old_path = base + "/" + from, new_path = base + "/" + to;
+  struct stat st {};
+  if (::lstat(old_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if (::lstat(new_path.c_str(), &st) == 0 || errno != ENOENT) return false;
+  return ::rename(old_path.c_str(), new_path.c_str()) == 0;
+}
+
 // An anonymous file for rsync's stdin or output: no name, gone with its last fd.
 sys::UniqueFd anonymous_file(const char* name) {
   return sys::UniqueFd(::memfd_create(name, MFD_CLOEXEC));
@@ -181,16 +193,19 @@ void Syncer::enqueue(const std::vector<Event>& batch, bool quick_check) {
   BatchPaths bp = batch_paths(batch, command_.source, [&](const std::string& rel) {
     return list_under_source(command_.source, rel);
   });
-  std::vector<std::string> names;
-  for (auto& t : targets_) names.push_back(t->spec.text);
-  if (bp.full) {
-    for (auto& t : targets_) t->queue.add_full();
-    record(names, {""});
-  }
   for (auto& t : targets_) {
-    for (const std::string& p : bp.paths) t->queue.add(p, quick_check);
+    if (bp.full) t->queue.add_full();
+    std::vector<std::string> paths = bp.paths;
+    for (const BatchPaths::Move& m : bp.moves) {
+      // A directory renamed in SOURCE is renamed on a local target that is in step (nothing
+      // in flight or pending), so its content is not copied again; else it is all sent.
+      if (t->queue.pending() == 0 && !t->queue.busy() && replay_local_move(t->spec, m.from, m.to)) continue;
+      paths.insert(paths.end(), m.content.begin(), m.content.end());
+    }
+    for (const std::string& p : paths) t->queue.add(p, quick_check);
+    if (bp.full) paths.push_back("");
+    record({t->spec.text}, paths);
   }
-  record(names, bp.paths);
 }
 
 void Syncer::take_events(std::int64_t now_ms) {
@@ -201,6 +216,18 @@ void Syncer::take_events(std::int64_t now_ms) {
     // The batcher waits for a new file's close_write (or `settle` of quiet). A symlink, a
     // hard link or a file moved in from outside is never written after its create: it is
     // complete at once, so it goes with the batch it came in.
+    if (e.kind == EventKind::rename && !e.from.empty()) {
+      // The batcher moves what was pending under the old name to the new one and forgets the
+      // old name; the mirror must still delete it there (a -> b -> c in one batch leaves no
+      // `a` on the targets).
+      batcher_.add(e, now_ms);
+      Event gone;
+      gone.kind = EventKind::remove;
+      gone.path = e.from;
+      gone.is_dir = e.is_dir;
+      batcher_.add(gone, now_ms);
+      continue;
+    }
     if (e.kind == EventKind::create && !e.is_dir && (e.reason == "moved_in" || !regular_file(e.path))) {
       Event done = e;
       done.kind = EventKind::close_write;

@@ -295,6 +295,32 @@ TEST_F(SyncCli, LocalTargetsGetDirectoryMovesAndDeletionsOfNonEmptyDirectories) 
   EXPECT_EQ(converge(p, t1), "") << p.err();
   EXPECT_EQ(converge(p, t2), "") << p.err();
   EXPECT_EQ(read_file(t1 + "/x/f"), "yyyy");
+  // Two renames in one batch: neither old name may stay on the targets.
+  fs::rename(src + "/x", src + "/x2");
+  fs::rename(src + "/x2", src + "/x3");
+  EXPECT_EQ(converge(p, t1), "") << p.err();
+  EXPECT_EQ(converge(p, t2), "") << p.err();
+}
+
+// A directory renamed in the source is renamed on a local target: its content is not copied
+// again (the bytes rsync sent for the batch are counted).
+TEST_F(SyncCli, ALocalTargetReplaysADirectoryMoveInsteadOfCopyingIt) {
+  const std::string t1 = tmp / "t1";
+  fs::create_directories(src + "/photos/2026");
+  for (int i = 0; i < 20; ++i) write_file(src + "/photos/2026/p" + std::to_string(i), std::string(50000, 'a' + i % 26));
+  LookoutProcess p({"sync", "--json", "--ready", "--delay", "100ms", src, t1});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  ASSERT_EQ(converge(p, t1), "") << p.err();
+  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"full\"", std::chrono::seconds(30))) << p.out();
+  const std::size_t before = p.out().size();
+  fs::rename(src + "/photos", src + "/archive");
+  ASSERT_EQ(converge(p, t1), "") << p.err();
+  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"incremental\"", std::chrono::seconds(30))) << p.out();
+  std::uint64_t sent = 0;
+  for (const JsonObject& j : json_lines(p.out().substr(before))) {
+    if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
+  }
+  EXPECT_LT(sent, 100000u) << "the moved directory (1 MB) was copied again\n" << p.out();
 }
 
 // A file written slowly (kept open, a chunk every 50 ms) is sent once, after it is closed.

@@ -176,8 +176,12 @@ TEST(SyncBatchPaths, RenamesDeleteTheOldPathAndBringADirectorysContent) {
                                ev(EventKind::modify, "/other/z"), ev(EventKind::close_write, "/s/new")},
                               "/s", list);
   EXPECT_FALSE(bp.full);
-  EXPECT_EQ(bp.paths, (std::vector<std::string>{"d1", "d2", "d2/f", "d2/g", "in", "new", "old"}));
+  EXPECT_EQ(bp.paths, (std::vector<std::string>{"d1", "d2", "in", "new", "old"}));
   EXPECT_EQ(listed, (std::vector<std::string>{"d2"}));
+  ASSERT_EQ(bp.moves.size(), 1u);
+  EXPECT_EQ(bp.moves[0].from, "d1");
+  EXPECT_EQ(bp.moves[0].to, "d2");
+  EXPECT_EQ(bp.moves[0].content, (std::vector<std::string>{"d2/f", "d2/g"}));
   EXPECT_TRUE(batch_paths({ev(EventKind::rescan, "/s")}, "/s", list).full);
   EXPECT_FALSE(batch_paths({ev(EventKind::rescan, "/s/sub")}, "/s", list).full) << "its differences follow as events";
 }
