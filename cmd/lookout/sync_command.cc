@@ -57,7 +57,8 @@ SyncCommand::SyncCommand(CLI::App& app) {
   sub_->add_option("--rsync", o.rsync, "The rsync program (default: rsync in PATH)");
   sub_->add_option("--rsync-arg", o.rsync_args, "An extra rsync option, e.g. --rsync-arg=-z (repeatable)")
       ->allow_extra_args(false);
-  sub_->add_option("--exclude-from", o.exclude_from, "Read --exclude-glob patterns from FILE, one a line");
+  sub_->add_option("--exclude-from", o.exclude_from, "Read --exclude-glob patterns from FILE, one a line")
+      ->allow_extra_args(false);
   sub_->add_flag("--no-delete", o.no_delete, "Keep files on the targets that the source no longer has");
   sub_->add_option("--delay", o.delay, "Send a batch this long after its last change (default 500ms; a bare number is ms)");
   sub_->add_option("--max-delay", o.max_delay, "...but at most this long after its first change (default 5s)");

@@ -475,6 +475,27 @@ LOOKOUT_TEST_F(SyncCli, AFullTargetDiskIsRetriedWithTheReasonAndTheOtherTargetGo
   EXPECT_EQ(converge(p, roomy), "") << p.err();
 }
 
+// Excluded paths are neither watched nor sent, by the full pass and by the batches alike.
+TEST_F(SyncCli, ExcludedPathsAreNeverSent) {
+  const std::string t1 = tmp / "t1";
+  write_file(src + "/early.tmp", "scratch");
+  write_file(src + "/early", "kept");
+  const std::string globs = tmp / "globs";
+  write_file(globs, "# comments and blank lines are skipped\n\ncache\n");
+  LookoutProcess p({"sync", "--json", "--ready", "--delay", "100ms", "--exclude-glob", "*.tmp", "--exclude-from", globs, src, t1});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  ASSERT_TRUE(p.wait_until([&] { return fs::exists(t1 + "/early"); }, std::chrono::seconds(30))) << p.err();
+  fs::create_directories(src + "/cache");
+  write_file(src + "/cache/blob", "big");
+  write_file(src + "/late.tmp", "scratch");
+  write_file(src + "/late", "kept");
+  ASSERT_TRUE(p.wait_until([&] { return fs::exists(t1 + "/late"); }, std::chrono::seconds(30))) << p.err();
+  // The batch that brought `late` held the others too.
+  EXPECT_FALSE(fs::exists(t1 + "/early.tmp"));
+  EXPECT_FALSE(fs::exists(t1 + "/late.tmp"));
+  EXPECT_FALSE(fs::exists(t1 + "/cache"));
+}
+
 TEST_F(SyncCli, BadInputGivesOneClearMessage) {
   RsyncDaemon d1(tmp / "d1");
   struct Case {
