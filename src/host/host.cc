@@ -18,6 +18,9 @@ Host::Host(Watcher& watcher, std::vector<int> stop_signals) : watcher_(watcher) 
   for (int s : stop_signals) sigaddset(&signals_, s);
   pthread_sigmask(SIG_BLOCK, &signals_, &old_mask_);
   ::signal(SIGPIPE, SIG_IGN);
+  // A read lease held for microseconds to ask whether a file has writers (sys/file_writers.h)
+  // is broken by a writer opening it then, and the break notice, SIGIO, would end lookout.
+  ::signal(SIGIO, SIG_IGN);
   signal_fd_ = sys::UniqueFd(::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_.valid()) setup_errno_ = errno;
   started_fd_ = sys::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

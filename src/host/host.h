@@ -25,7 +25,7 @@ namespace lookout::host {
 class Host {
  public:
   // Blocks `stop_signals` and opens a signalfd for them. SIGPIPE is ignored (a closed
-  // output is an error the writer reports, not a silent death).
+  // output is an error the writer reports, not a silent death), and SIGIO (sys/file_writers.h).
   explicit Host(Watcher& watcher, std::vector<int> stop_signals = {SIGINT, SIGTERM, SIGHUP});
   ~Host();  // stops the loop and joins its thread; restores the signal mask
   Host(const Host&) = delete;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lookout/event.h"
+#include "sys/file_writers.h"
 
 namespace lookout::ingest {
 
@@ -28,8 +29,8 @@ struct CompletionOptions {
   std::int64_t open_quiet_ms = 5000;
 };
 
-// Whether some process has the file open for writing.
-enum class Writers { none, some, unknown };
+// Whether some process has the file open for writing (sys/file_writers.h).
+using Writers = sys::Writers;
 
 class CompletionTracker {
  public:

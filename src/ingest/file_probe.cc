@@ -54,21 +54,6 @@ std::optional<EntryStat> entry_stamps(const std::string& path) {
   return stamps_of(st);
 }
 
-Writers writers_of(const std::string& path) {
-  // Never open what is not a regular file (a device may act on open); it is not taken anyway.
-  struct stat ls;
-  if (::lstat(path.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return Writers::none;
-  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return Writers::unknown;
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Writers::none;  // not ours to judge
-  if (::fcntl(fd.get(), F_SETLEASE, F_RDLCK) == 0) {
-    ::fcntl(fd.get(), F_SETLEASE, F_UNLCK);
-    return Writers::none;
-  }
-  return errno == EAGAIN ? Writers::some : Writers::unknown;
-}
-
 std::string hash_hex(std::string_view bytes) { return hex16(XXH3_64bits(bytes.data(), bytes.size())); }
 
 Snapshot snapshot(const std::string& path, bool keep_content, std::uint64_t max_content, bool keep_fd) {

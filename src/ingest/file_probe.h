@@ -13,6 +13,7 @@
 #include "ingest/completion_tracker.h"
 #include "lookout/event.h"
 #include "store/journal.h"
+#include "sys/file_writers.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::ingest {
@@ -20,9 +21,8 @@ namespace lookout::ingest {
 // lstat: the entry's identity and stamps, nullopt when nothing is there.
 std::optional<EntryStat> entry_stamps(const std::string& path);
 
-// Whether a process has `path` open for writing: a read lease (fcntl F_SETLEASE) can be had
-// only when none has; `unknown` where leases are not allowed (not the owner, no CAP_LEASE).
-Writers writers_of(const std::string& path);
+// Whether a process has `path` open for writing (sys/file_writers.h).
+using sys::writers_of;
 
 struct Snapshot {
   enum class Kind { ok, gone, not_regular, unreadable, changed };

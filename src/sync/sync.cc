@@ -172,6 +172,14 @@ Result<int> run(SyncOptions o, std::FILE* log, std::FILE* out,
   o.watch.paths = {o.source};
   o.watch.recursive = true;
   o.watch.on_diagnostic = std::move(on_diagnostic);
+  if (state && !restarted) {
+    // A fresh --state directory has no tree model yet: that is the first start, not news.
+    o.watch.on_diagnostic = [said = std::move(o.watch.on_diagnostic), model = state->tree_state_file()](
+                                const Error& e, bool fatal) {
+      if (!fatal && e.path == model && e.sys_errno == ENOENT) return;
+      if (said) said(e, fatal);
+    };
+  }
   for (const std::string& g : o.exclude_globs) o.watch.exclude_globs.push_back(g);
   if (state) {
     o.watch.state_file = state->tree_state_file();

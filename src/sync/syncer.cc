@@ -13,6 +13,7 @@
 #include "sink/json_format.h"
 #include "sync/batch_paths.h"
 #include "sys/clock.h"
+#include "sys/file_writers.h"
 
 namespace lookout::sync {
 
@@ -213,9 +214,6 @@ void Syncer::take_events(std::int64_t now_ms) {
   scratch_.clear();
   if (!events_->try_take(scratch_)) ended_ = true;
   for (const Event& e : scratch_) {
-    // The batcher waits for a new file's close_write (or `settle` of quiet). A symlink, a
-    // hard link or a file moved in from outside is never written after its create: it is
-    // complete at once, so it goes with the batch it came in.
     if (e.kind == EventKind::rename && !e.from.empty()) {
       // The batcher moves what was pending under the old name to the new one and forgets the
       // old name; the mirror must still delete it there (a -> b -> c in one batch leaves no
@@ -228,7 +226,13 @@ void Syncer::take_events(std::int64_t now_ms) {
       batcher_.add(gone, now_ms);
       continue;
     }
-    if (e.kind == EventKind::create && !e.is_dir && (e.reason == "moved_in" || !regular_file(e.path))) {
+    // The batcher waits for a new file's close_write (or `settle` of quiet). A symlink, a
+    // hard link or a file moved in from outside is never written after its create, and a
+    // file found in a new directory may have been closed before the directory's watch
+    // existed (its close_write never comes): complete at once when nobody has it open for
+    // writing, so it goes with the batch it came in.
+    if (e.kind == EventKind::create && !e.is_dir &&
+        (e.reason == "moved_in" || !regular_file(e.path) || sys::writers_of(e.path) == sys::Writers::none)) {
       Event done = e;
       done.kind = EventKind::close_write;
       batcher_.add(done, now_ms);

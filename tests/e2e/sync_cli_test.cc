@@ -496,6 +496,22 @@ TEST_F(SyncCli, ExcludedPathsAreNeverSent) {
   EXPECT_FALSE(fs::exists(t1 + "/cache"));
 }
 
+// Files written into a directory made a moment before are closed before its watch exists, so
+// no close_write ever comes for them: they still go with the batch the directory came in,
+// not after the 2 s a file that stays open waits.
+TEST_F(SyncCli, FilesInANewDirectoryGoWithItsBatch) {
+  const std::string t1 = tmp / "t1";
+  LookoutProcess p({"sync", "--json", "--ready", "--delay", "1s", src, t1});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"full\"", std::chrono::seconds(30))) << p.out();
+  for (int d = 0; d < 5; ++d) {
+    fs::create_directories(src + "/new" + std::to_string(d));
+    for (int i = 0; i < 25; ++i) write_file(src + "/new" + std::to_string(d) + "/f" + std::to_string(i), std::string(4096, 'n'));
+  }
+  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"incremental\"", std::chrono::seconds(30))) << p.out();
+  EXPECT_EQ(difference(src, t1), "") << "the first batch after the writes left files behind\n" << p.out();
+}
+
 TEST_F(SyncCli, BadInputGivesOneClearMessage) {
   RsyncDaemon d1(tmp / "d1");
   struct Case {
