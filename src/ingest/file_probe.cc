@@ -1,5 +1,7 @@
 #include "ingest/file_probe.h"
 
+#include "sys/entry_stamps.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -14,6 +16,8 @@
 #include <memory>
 
 namespace lookout::ingest {
+
+using sys::stamps_of;
 
 namespace {
 
@@ -34,11 +38,6 @@ const char* kind_of(mode_t m) {
   return "not a regular file";
 }
 
-EntryStat stamps_of(const struct stat& st) {
-  return EntryStat{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                   static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
 
 std::string hex16(std::uint64_t h) {
   char buf[17];
@@ -48,11 +47,6 @@ std::string hex16(std::uint64_t h) {
 
 }  // namespace
 
-std::optional<EntryStat> entry_stamps(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
-  return stamps_of(st);
-}
 
 std::string hash_hex(std::string_view bytes) { return hex16(XXH3_64bits(bytes.data(), bytes.size())); }
 

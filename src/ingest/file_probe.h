@@ -13,13 +13,14 @@
 #include "ingest/completion_tracker.h"
 #include "lookout/event.h"
 #include "store/journal.h"
+#include "sys/entry_stamps.h"
 #include "sys/file_writers.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::ingest {
 
-// lstat: the entry's identity and stamps, nullopt when nothing is there.
-std::optional<EntryStat> entry_stamps(const std::string& path);
+// lstat: the entry's identity and stamps, nullopt when nothing is there (sys/entry_stamps.h).
+using sys::entry_stamps;
 
 // Whether a process has `path` open for writing (sys/file_writers.h).
 using sys::writers_of;

@@ -1,5 +1,7 @@
 #include "run/runner.h"
 
+#include "sys/entry_stamps.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -26,13 +28,6 @@ constexpr std::int64_t kQuickExitMs = 1000;
 constexpr std::int64_t kFirstBackoffMs = 500;
 constexpr std::int64_t kMaxBackoffMs = 30000;
 
-std::optional<EntryStat> lstat_entry(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
-  return EntryStat{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                   static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
 
 std::string rfc3339_now() {
   std::string out;
@@ -48,7 +43,7 @@ Runner::Runner(RunOptions options, const WatchPlan& plan, Subscription& events, 
       log_(log),
       under_(plan.under),
       filter_(plan.roots, opt_.match, opt_.default_ignores),
-      batcher_(opt_.batch, lstat_entry) {
+      batcher_(opt_.batch, sys::entry_stamps) {
   if (opt_.action == ActionKind::post) {
     if (auto t = parse_post_url(opt_.post_url)) post_target_ = *t;
   }

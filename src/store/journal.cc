@@ -244,16 +244,7 @@ Result<void> Journal::setup(const OpenOptions& o) {
     return Error{ErrorCode::io, EWOULDBLOCK, path_,
                  "journal " + path_ + ": another lookout ingest is using it (one process per journal)"};
   }
-  {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &s, nullptr);
-    bool wal = sqlite3_step(s) == SQLITE_ROW && text_at(s, 0).value_or("") == "wal";
-    sqlite3_finalize(s);
-    if (!wal) return error("cannot switch to WAL mode");
-  }
-  // WAL + NORMAL: a commit survives the process being killed (the OS has it); a power cut may
-  // lose the last commits but never corrupts the file.
-  if (auto r = exec("PRAGMA synchronous = NORMAL"); !r) return r;
+  if (!use_wal(db_)) return error("cannot switch to WAL mode");
   if (user_version == 0) {
     if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
     if (auto r = exec(kSchema); !r) {

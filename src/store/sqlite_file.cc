@@ -50,4 +50,13 @@ std::string examine_sqlite_file(sqlite3* db, SqliteFileFacts& out) {
   return {};
 }
 
+bool use_wal(sqlite3* db) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, nullptr) != SQLITE_OK) return false;
+  const unsigned char* mode = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_text(s, 0) : nullptr;
+  const bool wal = mode && std::string(reinterpret_cast<const char*>(mode)) == "wal";
+  sqlite3_finalize(s);
+  return wal && sqlite3_exec(db, "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
 }  // namespace lookout::store

@@ -21,4 +21,9 @@ struct SqliteFileFacts {
 // or unreadable) or "is corrupt (...)" (quick_check's first findings).
 std::string examine_sqlite_file(sqlite3* db, SqliteFileFacts& out);
 
+// Puts the file in WAL mode with synchronous = NORMAL: a commit survives the process being
+// killed (the kernel has it); a power cut may lose the last commits but never corrupts the
+// file. False when SQLite refused (the caller says why with its own error()).
+bool use_wal(sqlite3* db);
+
 }  // namespace lookout::store

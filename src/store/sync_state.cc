@@ -95,15 +95,7 @@ Result<void> SyncState::setup() {
     return refuse("is a SQLite database but not a lookout sync state");
   }
   if (facts.user_version > 1) return refuse("is of a newer lookout (schema " + std::to_string(facts.user_version) + ")");
-  {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &s, nullptr);
-    const bool wal = sqlite3_step(s) == SQLITE_ROW && column_bytes(s, 0) == "wal";
-    sqlite3_finalize(s);
-    if (!wal) return error("cannot switch to WAL mode");
-  }
-  // NORMAL in WAL mode: a commit survives the process being killed (the kernel has it).
-  if (auto r = exec("PRAGMA synchronous = NORMAL"); !r) return r;
+  if (!use_wal(db_)) return error("cannot switch to WAL mode");
   if (facts.user_version == 0) {
     if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
     if (auto r = exec(kSchema); !r) {

@@ -156,15 +156,7 @@ Result<void> TailState::setup(const std::string& roots) {
                  std::string("state ") + path_ +
                      ": another lookout tail is using it (one process per state)"};
   }
-  {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &s, nullptr);
-    bool wal = sqlite3_step(s) == SQLITE_ROW && column_bytes(s, 0) == "wal";
-    sqlite3_finalize(s);
-    if (!wal) return error("cannot switch to WAL mode");
-  }
-  // NORMAL in WAL mode: a commit survives the process being killed (the kernel has it).
-  if (auto r = exec("PRAGMA synchronous = NORMAL"); !r) return r;
+  if (!use_wal(db_)) return error("cannot switch to WAL mode");
   if (user_version == 0) {
     fresh_ = true;
     if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;

@@ -13,19 +13,13 @@
 #include "sink/json_format.h"
 #include "sync/batch_paths.h"
 #include "sys/clock.h"
+#include "sys/entry_stamps.h"
 #include "sys/file_writers.h"
 
 namespace lookout::sync {
 
 namespace {
 
-std::optional<EntryStat> lstat_entry(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
-  return EntryStat{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                   static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
 
 bool regular_file(const std::string& path) {
   struct stat st {};
@@ -120,7 +114,7 @@ Syncer::Syncer(const SyncOptions& options, RsyncCommand command, Subscription* e
       // kSettleMs without a change (a writer that never closes), not after the short --delay.
       batcher_(batch::BatchOptions{opt_.delay_ms, std::max(opt_.max_delay_ms, opt_.delay_ms),
                                    std::max<std::int64_t>(opt_.delay_ms, kSettleMs)},
-               lstat_entry),
+               sys::entry_stamps),
       devnull_(::open("/dev/null", O_RDWR | O_CLOEXEC)) {
   for (const TargetSpec& t : opt_.targets) targets_.push_back(std::make_unique<Target>(t, opt_.retry_max_ms));
   ended_ = events_ == nullptr;
