@@ -12,6 +12,7 @@
 
 #include "sink/json_format.h"
 #include "sync/batch_paths.h"
+#include "sync/reach_probe.h"
 #include "sys/clock.h"
 #include "sys/entry_stamps.h"
 #include "sys/file_writers.h"
@@ -98,8 +99,12 @@ struct Syncer::Target {
   sys::UniqueFd out, err;
   TargetHealth announced = TargetHealth::starting;
   bool tried = false;  // --once: one try each
+  std::optional<ReachProbe> probe;  // while `unreachable`: tells when the target is back
+  bool unreachable = false;         // the last transfer failed to connect
 
-  Target(TargetSpec s, std::int64_t retry_max_ms) : spec(std::move(s)), queue(retry_max_ms) {}
+  Target(TargetSpec s, std::int64_t retry_max_ms) : spec(std::move(s)), queue(retry_max_ms) {
+    if (auto a = probe_address(spec)) probe.emplace(*a);
+  }
 };
 
 Syncer::Syncer(const SyncOptions& options, RsyncCommand command, Subscription* events, store::SyncState* state,
@@ -249,6 +254,7 @@ int Syncer::wait_ms(std::int64_t now_ms) const {
   std::int64_t due = std::min(batcher_.next_due_ms(), next_verify_ms_);
   for (const auto& t : targets_) {
     due = std::min(due, t->queue.next_try_ms());
+    if (t->unreachable && t->probe && !t->child) due = std::min(due, t->probe->next_due_ms());
     // No pidfd (a kernel before 5.3): look for the child's exit every 50 ms.
     if (t->child && t->child->running() && t->child->exit_fd() < 0) due = std::min(due, now_ms + 50);
   }
@@ -271,6 +277,10 @@ bool Syncer::step(std::int64_t now_ms) {
   bool busy = false;
   for (auto& t : targets_) {
     if (t->child && t->child->try_reap()) finish_transfer(*t, now_ms);
+    if (!t->child && t->unreachable && t->probe && !t->queue.ready(now_ms) && t->queue.has_work() &&
+        t->probe->reachable(now_ms)) {
+      t->queue.retry_now();
+    }
     if (!t->child && t->queue.ready(now_ms) && !(opt_.once && t->tried)) start_transfer(*t, now_ms);
     busy = busy || t->child.has_value() || (t->queue.has_work() && !(opt_.once && t->tried));
   }
@@ -317,6 +327,9 @@ void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
   t.child.reset();
   const int code = proc::exit_code_of(status);
   const bool ok = rsync_succeeded(code);
+  // Connection failures: the daemon's port (10, 35) or ssh (255) did not answer.
+  t.unreachable = !ok && (code == 10 || code == 35 || code == 255);
+  if (t.probe) t.probe->reset();
   const RsyncStats rs = parse_rsync_stats(read_tail(t.out.get(), 1 << 16));
   const std::string err = trim(read_tail(t.err.get(), 2048));
   t.out.reset();

@@ -47,6 +47,10 @@ class TargetQueue {
   // The transfer in flight ended. On success returns the paths it confirmed ("" for a full
   // pass) that were not changed again meanwhile; on failure they are pending again.
   std::vector<std::string> finish(bool ok, std::int64_t now_ms);
+  // The target is back (a probe reached it): the next try need not wait for the backoff.
+  void retry_now() {
+    if (!in_flight_) next_try_ms_ = 0;
+  }
   // Stopping: the transfer in flight did not finish; what it held is pending again.
   void abandon();
 

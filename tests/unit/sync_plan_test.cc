@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "sync/batch_paths.h"
+#include "sync/reach_probe.h"
 #include "sync/rsync_command.h"
 #include "sync/target_queue.h"
 #include "sync/target_spec.h"
@@ -154,6 +155,26 @@ TEST(SyncTargetQueue, AFullPassCoversWhatIsPendingAndQuickCheckOnlyWhenAllMay) {
   EXPECT_EQ(q.take().kind, PassKind::verify);
   EXPECT_EQ(q.finish(true, 0), (std::vector<std::string>{"", "p"}));
   EXPECT_FALSE(q.has_work());
+}
+
+TEST(SyncReachProbe, NumericAddressesAndPortsAsRsyncAndSshUseThem) {
+  auto d = probe_address(*parse_target("rsync://u@127.0.0.1:8730/m"));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "127.0.0.1");
+  EXPECT_EQ(d->port, 8730);
+  EXPECT_EQ(probe_address(*parse_target("rsync://10.0.0.5/m"))->port, 873);
+  auto v6 = probe_address(*parse_target("rsync://[::1]:9000/m"));
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 9000);
+  TargetSpec s = *parse_target("root@127.0.0.1:/srv");
+  EXPECT_EQ(probe_address(s)->port, 22);
+  s.ssh_command = "ssh -p 2222 -i key";
+  EXPECT_EQ(probe_address(s)->port, 2222);
+  s.ssh_command = "ssh -p2200";
+  EXPECT_EQ(probe_address(s)->port, 2200);
+  EXPECT_FALSE(probe_address(*parse_target("rsync://mirror.example.org/m"))) << "no DNS lookup in the loop";
+  EXPECT_FALSE(probe_address(*parse_target("/srv/local")));
 }
 
 Event ev(EventKind k, std::string path, std::string from = "", bool dir = false) {
