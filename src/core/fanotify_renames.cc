@@ -107,6 +107,7 @@ void FanotifyTranslator::rename_in_model(const backend::FanEvent& ev, NodeId id,
     engine_.schedule_rescan("inconsistent");  // only a stale model asks for a cycle
     return;
   }
+  engine_.restat(id);  // the rename carries the stamps the file has now, not stale ones
   if (was != to_path) {
     engine_.emit(EventKind::rename, id, was);
     if (engine_.watched_self(id)) engine_.emit(EventKind::move_self, id);  // as inotify's MOVE_SELF

@@ -105,9 +105,11 @@ void Watcher::Impl::echo_link_changes() {
 }
 
 void Watcher::Impl::check_arrived(NodeId id, const sys::FileStat& before, bool had_stat) {
-  restat(id);
+  // The caller restatted it (before reporting the rename). Writes reported while its path
+  // did not resolve left `before` stale: the stamps moved, but nobody missed the write.
+  const bool writes_told = writes_told_stale.erase(id) > 0;
   const core::Node& n = model.node(id);
-  if (n.is_dir() || !model.stat_known(id)) return;
+  if (n.is_dir() || !model.stat_known(id) || writes_told) return;
   bool changed = had_stat ? n.st.size != before.size || n.st.mtime_ns != before.mtime_ns
                           // Listed without a stat at start: written since then, perhaps.
                           : n.st.mtime_ns >= unstat_since_ns;

@@ -160,11 +160,12 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     engine_.schedule_rescan("inconsistent");
     return;
   }
+  engine_.restat(id);  // the rename carries the stamps the file has now, not stale ones
   engine_.emit(EventKind::rename, id, from);
   if (engine_.watched_self(id)) {
     engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
   }
-  engine_.check_arrived(id, before, had_stat);  // rename changes ctime; keeps the model exact too
+  engine_.check_arrived(id, before, had_stat);  // a write nobody reported shows now
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const Node& n = model_.node(id);

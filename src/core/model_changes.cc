@@ -79,8 +79,17 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
     fresh_stats_moves = model.moves();
     fresh_stats_removals = model.removals();
   }
-  if (!had_stat || !fresh_stats.count(id)) {
-    if (restat_taken(id)) fresh_stats.insert(id);
+  bool fresh = had_stat && fresh_stats.count(id);
+  if (!fresh && restat_taken(id)) {
+    fresh_stats.insert(id);
+    fresh = true;
+  }
+  if (kind == EventKind::modify || kind == EventKind::close_write) {
+    if (fresh) {
+      writes_told_stale.erase(id);
+    } else if (writes_told_stale.size() < 4096) {
+      writes_told_stale.insert(id);
+    }
   }
   const core::Node& n = model.node(id);
   // Not check_arrived(): a file that entered without a stat (its path was stale) has no
@@ -119,6 +128,7 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
   // out with the directory: report each, deepest first, so a consumer can apply them.
   const bool moved_out = std::string_view(reason) == "moved_out";
   for (NodeId n : model.subtree_post_order(id)) {
+    if (!writes_told_stale.empty()) writes_told_stale.erase(n);  // its id may be reused
     // inotifywait -e delete_self: each watched directory reports its own end. inotify
     // says when (InotifyTranslator::owns_delete_self); fanotify and polling have no such
     // event: made here, just before the parent's DELETE.

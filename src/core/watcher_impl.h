@@ -225,6 +225,10 @@ struct Watcher::Impl final : core::EngineServices {
   // another one. Statted again after each batch; a new object is reported as delete and
   // create (with its contents listed), the same one is left alone.
   std::unordered_set<core::NodeId> replaced_maybe;
+  // Files whose write was reported while their path did not resolve (renamed since, the
+  // rename still queued): their stamps are stale, yet the consumer was told of the write.
+  // The rename that resolves the path reports no second `modify` for it (check_arrived).
+  std::unordered_set<core::NodeId> writes_told_stale;
   void recheck_replaced();
   void restat_unstatted();
   // Restats a file that arrived at a new name (a rename in the tree) and reports `modify`

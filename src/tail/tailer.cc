@@ -24,6 +24,13 @@ constexpr std::int64_t kCopyWaitMs =
 constexpr std::int64_t kGhostMs =
     60000;  // how long a truncated file's identity is kept for its copy
 
+// Whether two files' first bytes agree as far as both go (a copy in progress is shorter).
+bool same_start(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return a.empty();
+  const std::size_t n = std::min(a.size(), b.size());
+  return a.compare(0, n, b, 0, n) == 0;
+}
+
 std::string dir_of(const std::string& p) {
   std::size_t s = p.rfind('/');
   return s == 0 ? "/" : s == std::string::npos ? "." : p.substr(0, s);
@@ -277,20 +284,19 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
         if (other->deleted || dir_of(other->path) != dir ||
             !is_copy_name(name_of(other->path), name))
           continue;
-        // What this file would be a copy of: what was read from the original, or (nothing
-        // read yet) what the original holds now and will be read. A rotated older
+        // What this file would be a copy of: what was read from the original, or what the
+        // original holds now and will be read (lookout looks late: the original was cut and
+        // refilled since it was read, and this is a copy of the refill). A rotated older
         // generation found late differs from both; a copy in progress (empty) does not.
-        std::string reference = other->head;
-        if (reference.empty() && other->fd.valid())
-          read_head(other->fd.get(), kFingerprintMax, reference);
-        if (reference.empty()) continue;
+        std::string now_there;
+        if (other->fd.valid()) read_head(other->fd.get(), kFingerprintMax, now_there);
+        if (other->head.empty() && now_there.empty()) continue;
         // A rotation of `other` is under way: its next look compares its first bytes, so a
         // truncation hidden by a refill past the offset is seen (copytruncate while caught up).
         other->recheck = true;
         mark_dirty(*other);
         if (head.empty()) read_head(fd, kFingerprintMax, head);
-        const std::size_t n = std::min(head.size(), reference.size());
-        if (head.compare(0, n, reference, 0, n) != 0) continue;
+        if (!same_start(head, other->head) && !same_start(head, now_there)) continue;
         copy_wait = true;
         copy_of = k;
         break;
@@ -379,7 +385,7 @@ void Tailer::truncated(File& f, std::uint64_t size, const char* how) {
                    out_.buffer());
   ghosts_.push_back({dir_of(f.path), name_of(f.path), f.fp, f.split.emitted(), f.split.continued(),
                      clock_.monotonic_ms() + kGhostMs});
-  resolve_copies(f, true);
+  resolve_copies(f);
   f.split.restart(0);
   f.head.clear();
   f.tail.clear();
@@ -388,32 +394,50 @@ void Tailer::truncated(File& f, std::uint64_t size, const char* how) {
   f.changed = true;
 }
 
-void Tailer::resolve_copies(const File& original, bool truncated_now) {
-  // Every copy waiting for this file: the one whose first bytes are what was read from it
-  // goes on from where the reading stopped; the others are generations never seen in the
-  // original (it was cut and refilled before lookout looked): read from their start.
-  bool matched = false;
+void Tailer::resolve_copies(const File& original) {
+  // Every copy waiting for this file: one whose first bytes are what was read from the file
+  // before one of its truncations goes on from where that reading stopped. A copy still
+  // empty (being written), or one of the refill the file holds now (lookout looked late: the
+  // file was cut and refilled, then copied again), waits on for the next truncation: the
+  // refill's lines are read from the file meanwhile. The others are generations never seen
+  // in the file (cut and refilled before lookout looked): read from their start.
+  std::string refill;
+  bool refill_read = false;
   for (auto& [k, c] : files_) {
     if (!c->copy_wait || !(c->copy_of == original.key)) continue;
     c->copy_wait = false;
     mark_dirty(*c);
-    if (!truncated_now || matched) continue;
-    const Ghost& g = ghosts_.back();
-    std::string head;
-    struct stat st;
-    if (c->fd.valid() && read_head(c->fd.get(), g.fp.length, head) &&
-        fingerprint_of(head) == g.fp && ::fstat(c->fd.get(), &st) == 0 &&
-        static_cast<std::uint64_t>(st.st_size) >= g.offset) {
-      c->split.restart(g.offset, g.continued);
-      c->tail.clear();
-      read_head(c->fd.get(), std::min<std::uint64_t>(g.offset, kFingerprintMax), c->head);
-      c->fp = fingerprint_of(c->head);
-      note(c->path + ": a copy of " + g.name + " (copytruncate); read from offset " +
-           std::to_string(g.offset));
-      matched = true;
+    if (resume_from_ghost(*c, dir_of(original.path), name_of(original.path))) continue;
+    std::string copy_head;
+    if (!c->fd.valid() || !read_head(c->fd.get(), kFingerprintMax, copy_head)) continue;
+    if (!refill_read && original.fd.valid()) read_head(original.fd.get(), kFingerprintMax, refill);
+    refill_read = true;
+    if (copy_head.empty() || (!refill.empty() && same_start(copy_head, refill))) {
+      c->copy_wait = true;
+      c->copy_until_ms = clock_.monotonic_ms() + kCopyWaitMs;
     }
   }
-  if (matched) ghosts_.pop_back();
+}
+
+bool Tailer::resume_from_ghost(File& c, const std::string& dir, const std::string& name) {
+  struct stat st;
+  if (!c.fd.valid() || ::fstat(c.fd.get(), &st) != 0) return false;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  // Newest first: a copy is usually of the generation cut last.
+  for (auto g = ghosts_.rbegin(); g != ghosts_.rend(); ++g) {
+    if (g->dir != dir || g->name != name || g->fp.length == 0 || size < g->offset) continue;
+    Fingerprint pre;
+    if (!read_fingerprint(c.fd.get(), g->fp.length, pre) || !(pre == g->fp)) continue;
+    c.split.restart(g->offset, g->continued);
+    c.tail.clear();
+    read_head(c.fd.get(), std::min<std::uint64_t>(g->offset, kFingerprintMax), c.head);
+    c.fp = fingerprint_of(c.head);
+    note(c.path + ": a copy of " + g->name + " (copytruncate); read from offset " +
+         std::to_string(g->offset));
+    ghosts_.erase(std::next(g).base());
+    return true;
+  }
+  return false;
 }
 
 bool Tailer::read_file(File& f, std::size_t budget) {
@@ -681,10 +705,16 @@ void Tailer::tick() {
         read_file(*o->second, kRoundBudget);
         if (!f->copy_wait) continue;  // resolved by the original's truncation
       }
-      // Its original was not truncated: a copy taken aside (cp), not a rotation. If its first
-      // bytes are the original's, the lines are those already read there: skip to its end.
+      // Its original was not truncated again: a copy of an earlier generation finished late,
+      // or a copy taken aside (cp), not a rotation. If its first bytes are the original's,
+      // the lines are those already read there: skip to its end.
       f->copy_wait = false;
       auto o = files_.find(f->copy_of);
+      if (o != files_.end() &&
+          resume_from_ghost(*f, dir_of(o->second->path), name_of(o->second->path))) {
+        mark_dirty(*f);
+        continue;
+      }
       Fingerprint pre;
       struct stat st;
       if (o != files_.end() && o->second->fp.length > 0 && f->fd.valid() &&

@@ -93,7 +93,10 @@ class Tailer {
   void set_path(File& f, const std::string& path);
   void mark_dirty(File& f);
   void emit(File& f, std::vector<Piece>& pieces, std::uint64_t size);
-  void resolve_copies(const File& original, bool truncated_now);
+  void resolve_copies(const File& original);
+  // Goes on reading copy `c` where a truncated file named dir/name was read to, if c's
+  // first bytes are that file's before one of its truncations (a ghost's).
+  bool resume_from_ghost(File& c, const std::string& dir, const std::string& name);
   void note(const std::string& line);
   File* find_path(const std::string& path);
 

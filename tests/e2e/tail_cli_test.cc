@@ -139,15 +139,21 @@ class Seen {
   }
   const std::vector<Record>& records() const { return records_; }
   const std::map<std::string, std::vector<int>>& numbers() const { return numbers_; }
-  // Where the output moved from one file to another: "N path ino" lines (failure messages).
+  // Where the output moved from one file to another: "first .. last path ino offset" per run
+  // of lines from one file (failure messages).
   std::string transitions() const {
-    std::string out, prev;
+    std::string out, prev, last;
     for (const Record& r : records_) {
       if (r.has("event")) continue;
       std::string id = r.path() + " " + r.o.at("ino");
-      if (id != prev) out += r.line() + " " + id + "\n";
+      if (id != prev) {
+        if (!prev.empty()) out += " .. " + last + "\n";
+        out += r.line() + " " + id + " @" + r.o.at("offset");
+      }
       prev = id;
+      last = r.line();
     }
+    if (!prev.empty()) out += " .. " + last + "\n";
     return out;
   }
   std::string bad() const { return bad_.empty() ? "" : "unparsable: " + bad_.front(); }

@@ -113,6 +113,41 @@ TEST_F(InotifyTranslator, NewDirectoryIsWatchedThenListed) {
   EXPECT_TRUE(step().empty());
 }
 
+// tmp + rename read late: the writes were reported under the old name while its path no
+// longer resolved, so the model's stamps were stale when the rename came. The rename carries
+// the stamps the file has now, and no second `modify` follows it (ingest takes a renamed file
+// as complete; a modify after it would make it wait for a write that never comes).
+TEST_F(InotifyTranslator, AFileWrittenAndRenamedBeforeItsRecordsAreReadIsNotReportedWrittenAgain) {
+  start();
+  fs.write("/w/a.tmp");
+  kernel.queue("/w", IN_CREATE, "a.tmp");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/a.tmp", ""}}));
+  fs.write("/w/a.tmp", 25);
+  fs.rename("/w/a.tmp", "/w/a");
+  kernel.queue("/w", IN_MODIFY, "a.tmp");
+  kernel.queue("/w", IN_CLOSE_WRITE, "a.tmp");
+  kernel.queue("/w", IN_MOVED_FROM, "a.tmp", 9);
+  kernel.queue("/w", IN_MOVED_TO, "a", 9);
+  alive = w->step(0);
+  std::vector<Event> out;
+  w->log.take(*w->primary, out, 0);
+  std::erase_if(out, [](const Event& e) { return e.kind == EventKind::backend; });
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].kind, EventKind::modify);
+  EXPECT_EQ(out[1].kind, EventKind::close_write);
+  EXPECT_EQ(out[2].kind, EventKind::rename);
+  EXPECT_EQ(out[2].path, "/w/a");
+  ASSERT_TRUE(out[2].stat.has_value());
+  EXPECT_EQ(out[2].stat->size, 25u);
+  // A write nobody reported (through another name, outside the tree) still shows at a rename.
+  fs.write("/w/a", 40);
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM, "a", 10);
+  kernel.queue("/w", IN_MOVED_TO, "b", 10);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/b", "/w/a"},
+                                       {EventKind::modify, "/w/b", "stamps"}}));
+}
+
 TEST_F(InotifyTranslator, MovedFromAndMovedToWithOneCookieAreOneRename) {
   fs.mkdir("/w/a");
   fs.mkdir("/w/b");

@@ -122,7 +122,7 @@ TEST_F(TranslatorServices, APairedMoveIsAppliedByTheTranslatorAndReportedThrough
   EXPECT_EQ(*got, 2u);
   EXPECT_EQ(model.find_path("/w/a"), kNoNode);
   EXPECT_NE(model.find_path("/w/b"), kNoNode);
-  EXPECT_EQ(engine.calls, (std::vector<std::string>{"echo", "emit rename /w/b <- /w/a",
+  EXPECT_EQ(engine.calls, (std::vector<std::string>{"echo", "restat /w/b", "emit rename /w/b <- /w/a",
                                                     "check_arrived /w/b", "echo", "retry_blind"}));
 }
 
