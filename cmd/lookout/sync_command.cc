@@ -38,7 +38,8 @@ class SyncCommand final : public Command {
     std::string password_file, ssh_command, rsync = "rsync";
     std::vector<std::string> rsync_args, exclude_from;
     bool no_delete = false, verify_checksum = false, once = false, json = false, ready = false, quiet = false;
-    std::string delay = "500ms", max_delay = "5s", retry_max = "60", verify_every = "0", timeout = "120";
+    std::string delay = "500ms", max_delay = "5s", retry_max = "60", verify_every = "0", timeout = "120",
+                save_every = "30s";
   };
   CLI::App* sub_;
   Options o_;
@@ -77,6 +78,9 @@ SyncCommand::SyncCommand(CLI::App& app) {
     state->description("A directory for the tree model and each target's unconfirmed paths: a restart "
                        "sends only what changed meanwhile or was not confirmed");
   }
+  sub_->add_option("--state-save-every", o.save_every,
+                   "Save the tree model in --state this often once what was seen is recorded (default 30s): "
+                   "after a kill -9, only what changed since is looked at again");
 }
 
 namespace {
@@ -109,7 +113,9 @@ int SyncCommand::run(const ProcessStart& /*start*/) {
   r.once = o.once;
   r.json = o.json;
   r.ready = o.ready;
-  if (std::string bad = parse_duration_flags({{"--delay", o.delay, r.delay_ms}, {"--max-delay", o.max_delay, r.max_delay_ms}});
+  if (std::string bad = parse_duration_flags({{"--delay", o.delay, r.delay_ms},
+                                               {"--max-delay", o.max_delay, r.max_delay_ms},
+                                               {"--state-save-every", o.save_every, r.state_save_every_ms}});
       !bad.empty()) {
     return fail(bad);
   }

@@ -66,6 +66,10 @@ class Subscription {
   bool take(std::vector<Event>& out, int timeout_ms);
   // Safe from any thread.
   SubscriptionStats stats() const;
+  // Safe from any thread: the Watcher's log position before which every event meant for
+  // this subscription was taken, as of its last take that left nothing waiting. A consumer
+  // that makes what it took lasting (a journal) hands this to WatchOptions::durable_through.
+  std::uint64_t taken_through() const;
 
  private:
   std::shared_ptr<core::EventLog> log_;

@@ -57,6 +57,13 @@ struct WatchOptions {
   // with reason "fresh" when the state is missing, corrupt or of other paths).
   std::string state_file;
   int state_save_every_ms = 60000;
+  // When set (a consumer that keeps its own record of what events asked of it, as `sync`
+  // keeps pending paths): the model is saved, periodically and at exit, only once this
+  // returns at least the log position the model is at (Subscription::taken_through after
+  // the record was made lasting). A model saved ahead of that record would, after a kill -9,
+  // hide from the restart diff changes the consumer had seen but not yet recorded.
+  // Called on the loop thread.
+  std::function<std::uint64_t()> durable_through;
   // --checksum: also hash file contents (XXH3-64) so polling passes and overflow rescans
   // report `modify` for a write that left size and mtime unchanged (`touch -r`). Costs one
   // read of every file at start, then a read of each file whose ctime moved, and ~50 bytes

@@ -401,7 +401,10 @@ bool EventLog::try_take(Reader& r, std::vector<Event>& out, std::size_t max_even
   if (r.own.empty() && !log_left) {
     r.waiting = 0;
     r.last_kind.clear();
-    if (r.phase == Reader::Phase::live) r.cursor = head_;
+    if (r.phase == Reader::Phase::live) {
+      r.cursor = head_;
+      r.taken_through = head_;
+    }
   } else {
     r.waiting = r.waiting > taken ? r.waiting - taken : 1;
   }
@@ -456,6 +459,16 @@ void EventLog::close() {
   }
   wake(woken);
   cv_.notify_all();
+}
+
+std::uint64_t EventLog::position() const {
+  std::lock_guard lock(mu_);
+  return head_;
+}
+
+std::uint64_t EventLog::taken_through(const Reader& r) const {
+  std::lock_guard lock(mu_);
+  return r.taken_through;
 }
 
 std::uint64_t EventLog::appended() const {

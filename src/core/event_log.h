@@ -58,6 +58,10 @@ struct Reader : std::enable_shared_from_this<Reader> {
   std::unordered_map<std::string, EventMask> missed_changes;
   bool missed_all_changed = false;
   std::uint64_t next_seq = 1;  // the stream's own numbering
+  // The log position (EventLog::position) before which everything meant for it was taken,
+  // as of its last take that left nothing behind: what a consumer that makes its work
+  // lasting can vouch for (WatchOptions::durable_through).
+  std::uint64_t taken_through = 0;
   sys::UniqueFd ready_fd;      // eventfd, signalled while something can be taken
   bool signalled = false;
   bool removed = false;
@@ -126,6 +130,10 @@ class EventLog {
   void close();
 
   std::uint64_t appended() const;   // events stored (before any reader's coalescing)
+  // Any thread: the sequence number the next event will get; every event before it is in
+  // the model the loop holds (compare with Reader::taken_through).
+  std::uint64_t position() const;
+  std::uint64_t taken_through(const Reader& r) const;
   std::uint64_t coalesced() const;  // summed over readers
   std::size_t stored() const;       // events in the log now (tests: memory is bounded)
 

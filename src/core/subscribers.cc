@@ -165,5 +165,6 @@ bool Subscription::take(std::vector<Event>& out, int timeout_ms) {
 }
 
 SubscriptionStats Subscription::stats() const { return log_->stats(*reader_); }
+std::uint64_t Subscription::taken_through() const { return log_->taken_through(*reader_); }
 
 }  // namespace lookout

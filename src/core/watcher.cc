@@ -436,7 +436,14 @@ Result<void> Watcher::Impl::save_state_now() {
   if (opt.state_file.empty()) return {};
   finish_crawl();  // a half-filled model would read as deletions next time
   next_state_save_ms = now_ms() + opt.state_save_every_ms;
-  return core::save_state(model, opt.state_file);
+  const std::uint64_t at = log.position();
+  auto r = core::save_state(model, opt.state_file);
+  if (r) saved_at_position = at;
+  return r;
+}
+
+bool Watcher::Impl::consumer_durable() const {
+  return !opt.durable_through || opt.durable_through() >= log.position();
 }
 
 void Watcher::Impl::retry_blind(NodeId under) {
@@ -671,7 +678,13 @@ bool Watcher::Impl::step(int timeout_ms) {
     next_reconcile_ms = now_ms() + opt.reconcile_every_ms;
   }
   if (!opt.state_file.empty() && now_ms() >= next_state_save_ms) {
-    if (auto r = save_state_now(); !r) warn(r.error());
+    if (log.position() == saved_at_position) {
+      next_state_save_ms = now_ms() + opt.state_save_every_ms;  // nothing happened since
+    } else if (!consumer_durable()) {
+      next_state_save_ms = now_ms() + std::min(opt.state_save_every_ms, 500);  // soon, not now
+    } else if (auto r = save_state_now(); !r) {
+      warn(r.error());
+    }
   }
   // Timed duties of the trackers last (a polling pass), after the reads and rescans above.
   for (backend::Tracker* t : trackers()) {
@@ -700,7 +713,8 @@ void Watcher::run() {
   }
   // Stopping during a storm's backoff must not drop the rescan the consumer was promised.
   if (impl_->rescan_pending && !impl_->ended) impl_->rescan(impl_->rescan_reason);
-  if (impl_->started) {
+  // A consumer that has not recorded everything yet saves after it has (Watcher::save_state).
+  if (impl_->started && impl_->consumer_durable()) {
     if (auto r = impl_->save_state_now(); !r && impl_->opt.on_diagnostic) {
       impl_->opt.on_diagnostic(r.error(), false);
     }

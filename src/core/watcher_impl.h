@@ -120,6 +120,8 @@ struct Watcher::Impl final : core::EngineServices {
   bool warned_unreadable = false;  // one warning for unreadable files, not one per pass
   Result<void> save_state_now();
   std::int64_t next_state_save_ms = 0;
+  std::uint64_t saved_at_position = UINT64_MAX;  // log.position() at the last save
+  bool consumer_durable() const;  // WatchOptions::durable_through allows a save now
   // Every time the loop reads comes from `clock` (see sys/clock.h).
   sys::Clock* clock;
   // Set when directory reads are reported (open, access or close_nowrite asked): the

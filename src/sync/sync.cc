@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -140,6 +141,8 @@ Result<int> run(SyncOptions o, std::FILE* log, std::FILE* out,
 
   std::unique_ptr<store::SyncState> state;
   bool restarted = false;
+  // Written by this thread after each step, read by the watcher's loop before it saves.
+  auto durable = std::make_shared<std::atomic<std::uint64_t>>(0);
   if (!o.state_dir.empty()) {
     o.state_dir = without_slash(sys::absolute_path(o.state_dir));
     auto s = store::SyncState::open(o.state_dir);
@@ -183,11 +186,11 @@ Result<int> run(SyncOptions o, std::FILE* log, std::FILE* out,
   for (const std::string& g : o.exclude_globs) o.watch.exclude_globs.push_back(g);
   if (state) {
     o.watch.state_file = state->tree_state_file();
-    // Saved only when lookout stops cleanly: a model saved while changes were still waiting
-    // to be recorded as pending would, after a kill -9, hide them from the restart diff. After
-    // a kill -9 the diff is taken against the last clean stop instead, and rsync's quick check
-    // skips what the targets already have.
-    o.watch.state_save_every_ms = INT_MAX;
+    // Saved only when every change seen so far is recorded as pending (the Syncer says how
+    // far that is): a model saved ahead of the record would, after a kill -9, hide those
+    // changes from the restart diff.
+    o.watch.state_save_every_ms = static_cast<int>(std::min<std::int64_t>(o.state_save_every_ms, INT_MAX));
+    o.watch.durable_through = [durable] { return durable->load(); };
   }
   SubscribeOptions so;
   so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) | event_bit(EventKind::close_write) |
@@ -208,7 +211,9 @@ Result<int> run(SyncOptions o, std::FILE* log, std::FILE* out,
     std::fflush(log);
   }
   for (;;) {
-    if (!syncer.step(clock.monotonic_ms())) break;
+    const bool more = syncer.step(clock.monotonic_ms());
+    durable->store(syncer.durable_through());
+    if (!more) break;
     std::vector<int> fds = syncer.fds();
     auto wake = host.wait(fds, syncer.wait_ms(clock.monotonic_ms()));
     if (wake.signal == SIGHUP) {
@@ -219,6 +224,12 @@ Result<int> run(SyncOptions o, std::FILE* log, std::FILE* out,
   }
   host.stop();
   syncer.stop(clock.monotonic_ms());
+  // Everything seen is recorded now: the model may be saved (the loop skipped it at exit
+  // unless the record had caught up already).
+  if (state && syncer.exit_code() == 0) {
+    // Not saved: the restart diffs against the last saved model and sends more, never less.
+    if (auto r = hosted->watcher->save_state(); !r && log) std::fprintf(log, "lookout sync: %s\n", r.error().message.c_str());
+  }
   if (Error end = hosted->watcher->end_reason(); !end.message.empty()) return end;
   return syncer.exit_code();
 }

@@ -40,6 +40,9 @@ struct SyncOptions {
   std::int64_t timeout_ms = 120000;        // rsync --timeout: a stalled transfer fails, never hangs
   std::int64_t stop_timeout_ms = 5000;     // on SIGTERM, rsync gets TERM, then KILL this long later
   std::string state_dir;                   // empty: no state (the first pass is full)
+  // How often the tree model in state_dir is saved, once every change seen so far is recorded
+  // as pending: after a kill -9, a restart re-examines only what changed since that save.
+  std::int64_t state_save_every_ms = 30000;
   bool once = false;
   bool json = false;
   bool ready = false;

@@ -284,6 +284,10 @@ bool Syncer::step(std::int64_t now_ms) {
     if (!t->child && t->queue.ready(now_ms) && !(opt_.once && t->tried)) start_transfer(*t, now_ms);
     busy = busy || t->child.has_value() || (t->queue.has_work() && !(opt_.once && t->tried));
   }
+  // Nothing waits in the batcher: every change taken so far went through record().
+  if (events_ && state_ && !failed_state_ && batcher_.complete() == 0 && batcher_.writing() == 0) {
+    durable_through_ = events_->taken_through();
+  }
   if (failed_state_) return false;
   if (opt_.once) return busy;
   // Watching ended (the source deleted, a fatal error): what was seen is sent, then done.

@@ -57,6 +57,9 @@ class Syncer {
   // subscription still holds and records everything unconfirmed. Call after the watcher
   // stopped (so the subscription's end is near).
   void stop(std::int64_t now_ms);
+  // The subscription's log position before which every change taken is recorded as pending
+  // in the state (or was sent): WatchOptions::durable_through. 0 without a state.
+  std::uint64_t durable_through() const { return durable_through_; }
   // 0; 1 when the state could not be written, or with --once when a target failed.
   int exit_code() const { return exit_code_; }
   const TargetStats& stats(std::size_t target) const;
@@ -85,6 +88,7 @@ class Syncer {
   bool failed_state_ = false;
   int exit_code_ = 0;
   std::int64_t next_verify_ms_ = INT64_MAX;
+  std::uint64_t durable_through_ = 0;
   sys::UniqueFd devnull_;
 };
 

@@ -417,6 +417,47 @@ LOOKOUT_TEST_F(SyncCli, ARestartWithStateSendsOnlyWhatChanged, LABELS(slow)) {
   EXPECT_LT(sent, tree_bytes / 10) << "bytes sent after kill -9 and restart, of a " << tree_bytes << "-byte tree";
 }
 
+// kill -9 of a run that never stopped cleanly: the model it saved once everything seen was
+// recorded (--state-save-every) is what the restart diffs against, so only what changed since
+// is sent, and a change made just before the kill is not lost.
+LOOKOUT_TEST_F(SyncCli, AKill9BeforeAnyCleanStopRestartsFromTheLastSavedModel, LABELS(slow)) {
+  for (int d = 0; d < 10; ++d) {
+    fs::create_directories(src + "/d" + std::to_string(d));
+    for (int i = 0; i < 10; ++i) write_file(src + "/d" + std::to_string(d) + "/f" + std::to_string(i), std::string(20000, 'a' + d));
+  }
+  RsyncDaemon d1(tmp / "d1");
+  const std::string state = tmp / "state";
+  const std::uint64_t tree_bytes = 20000u * 100;
+  {
+    LookoutProcess p(daemon_args({&d1}) + std::vector<std::string>{"--state", state, "--state-save-every", "100ms"});
+    ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+    ASSERT_EQ(converge(p, d1.module()), "") << p.err();
+    write_file(src + "/d0/f0", std::string(20000, 'z'));
+    ASSERT_EQ(converge(p, d1.module()), "") << p.err();
+    // The model is saved once the change above is recorded: wait for a save after it.
+    const auto changed = fs::last_write_time(src + "/d0/f0");
+    ASSERT_TRUE(p.wait_until([&] {
+      std::error_code ec;
+      auto saved = fs::last_write_time(state + "/tree.state", ec);
+      return !ec && saved > changed;
+    }, std::chrono::seconds(30))) << "no model saved in " << state << "\n" << p.err();
+    write_file(src + "/d5/f5", std::string(20000, 'q'));  // maybe sent, maybe only recorded
+    p.signal(SIGKILL);
+    p.wait_exit(std::chrono::seconds(30));
+  }
+  write_file(src + "/d6/f6", std::string(20000, 'r'));
+  fs::remove(src + "/d7/f7");
+  LookoutProcess p(daemon_args({&d1}) + std::vector<std::string>{"--state", state});
+  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+  ASSERT_EQ(converge(p, d1.module()), "") << p.err();
+  std::uint64_t sent = 0;
+  for (const JsonObject& j : json_lines(p.out())) {
+    EXPECT_NE(j.count("pass") ? j.at("pass") : "", "full") << "a restart after kill -9 sent everything\n" << p.out();
+    if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
+  }
+  EXPECT_LT(sent, tree_bytes / 20) << "bytes sent after kill -9 and restart, of a " << tree_bytes << "-byte tree";
+}
+
 // A file changed or deleted on a target behind lookout's back is healed by a verify pass
 // (SIGHUP asks for one now).
 TEST_F(SyncCli, AVerifyPassHealsDriftOnATarget) {

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "core/state_file.h"
@@ -33,6 +35,41 @@ bool has(const std::vector<Event>& evs, EventKind k, const std::string& path, co
   for (auto& e : evs)
     if (e.kind == k && e.path == path && (from.empty() || e.from == from)) return true;
   return false;
+}
+
+// A consumer that keeps its own record (sync's pending paths) gates the periodic save: the
+// model is saved only once the record holds every event the model has seen, so a kill -9
+// never leaves a model ahead of the record (the restart diff would hide those changes).
+TEST(StateFile, APeriodicSaveWaitsUntilTheConsumerHasRecordedEveryEvent) {
+  TempDir t, s;
+  std::uint64_t durable = 0;  // the loop runs on this thread: no atomic needed here
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.state_file = s / "state";
+  o.state_save_every_ms = 1;
+  o.durable_through = [&] { return durable; };
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  auto sub = w->subscribe(SubscribeOptions{});
+  testing::write_file(t / "a", "x");
+  std::vector<Event> got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!has(got, EventKind::close_write, t / "a") && std::chrono::steady_clock::now() < deadline) {
+    w->step(100);
+    sub->try_take(got);
+  }
+  ASSERT_TRUE(has(got, EventKind::close_write, t / "a"));
+  for (int i = 0; i < 5; ++i) w->step(5);
+  EXPECT_FALSE(std::filesystem::exists(s / "state")) << "saved before the consumer recorded the events";
+  // Recorded: what the subscription took is vouched for, and the next due save happens.
+  durable = sub->taken_through();
+  EXPECT_GT(durable, 0u);
+  for (int i = 0; i < 5 && !std::filesystem::exists(s / "state"); ++i) w->step(600);
+  EXPECT_TRUE(std::filesystem::exists(s / "state"));
+  // Nothing new: no save (the file stays as it was).
+  const auto saved = std::filesystem::last_write_time(s / "state");
+  for (int i = 0; i < 3; ++i) w->step(5);
+  EXPECT_EQ(std::filesystem::last_write_time(s / "state"), saved);
 }
 
 TEST(StateFile, BirthStampsSurviveSaveAndLoad) {
