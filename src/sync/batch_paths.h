@@ -19,15 +19,19 @@
 
 namespace lookout::sync {
 
+// A directory renamed within SOURCE, and what it holds now (relative paths, which are the
+// target's too): a target that can replay the rename needs none of `content`.
+struct DirMove {
+  std::string from, to;
+  std::vector<std::string> content;
+};
+
 struct BatchPaths {
   std::vector<std::string> paths;  // relative, sorted, unique; never ""
   bool full = false;
-  // Directories renamed within SOURCE (both paths also in `paths`) and what they hold now. A
-  // target that can replay the rename needs none of `content`; the others get all of it.
-  struct Move {
-    std::string from, to;
-    std::vector<std::string> content;
-  };
+  // Directories renamed within SOURCE (both paths also in `paths`); the targets that cannot
+  // replay a rename get all of its `content`.
+  using Move = DirMove;
   std::vector<Move> moves;
 };
 

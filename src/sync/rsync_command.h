@@ -21,7 +21,8 @@
 
 namespace lookout::sync {
 
-enum class PassKind { full, incremental, verify };
+// `move`: no rsync; directory renames replayed on an ssh target (sync/remote_move.h).
+enum class PassKind { full, incremental, verify, move };
 
 struct RsyncCommand {
   std::string rsync = "rsync";

@@ -13,6 +13,7 @@
 #include "sink/json_format.h"
 #include "sync/batch_paths.h"
 #include "sync/reach_probe.h"
+#include "sync/remote_move.h"
 #include "sys/clock.h"
 #include "sys/entry_stamps.h"
 #include "sys/file_writers.h"
@@ -83,6 +84,7 @@ const char* pass_name(PassKind k) {
     case PassKind::full: return "full";
     case PassKind::incremental: return "incremental";
     case PassKind::verify: return "verify";
+    case PassKind::move: return "move";
   }
   return "?";
 }
@@ -196,14 +198,23 @@ void Syncer::enqueue(const std::vector<Event>& batch, bool quick_check) {
   for (auto& t : targets_) {
     if (bp.full) t->queue.add_full();
     std::vector<std::string> paths = bp.paths;
+    std::vector<std::string> moved;  // replayed on an ssh target later: recorded, not queued
+    // A directory renamed in SOURCE is renamed on a target that is in step (nothing in flight
+    // or pending), so its content is not copied again: at once on a local target, by a move
+    // job ahead of the next rsync on an ssh target. Otherwise its content is sent.
+    const bool in_step = t->queue.pending() == 0 && !t->queue.busy();
     for (const BatchPaths::Move& m : bp.moves) {
-      // A directory renamed in SOURCE is renamed on a local target that is in step (nothing
-      // in flight or pending), so its content is not copied again; else it is all sent.
-      if (t->queue.pending() == 0 && !t->queue.busy() && replay_local_move(t->spec, m.from, m.to)) continue;
+      if (in_step && replay_local_move(t->spec, m.from, m.to)) continue;
+      if (in_step && t->spec.kind == TargetKind::ssh && !m.from.empty()) {
+        moved.insert(moved.end(), m.content.begin(), m.content.end());
+        t->queue.add_move(m);
+        continue;
+      }
       paths.insert(paths.end(), m.content.begin(), m.content.end());
     }
     for (const std::string& p : paths) t->queue.add(p, quick_check);
     if (bp.full) paths.push_back("");
+    paths.insert(paths.end(), moved.begin(), moved.end());
     record({t->spec.text}, paths);
   }
 }
@@ -294,6 +305,40 @@ bool Syncer::step(std::int64_t now_ms) {
   return !(ended_ && !busy);
 }
 
+void Syncer::finish_move(Target& t, int code, std::int64_t now_ms) {
+  const std::string err = trim(read_tail(t.err.get(), 2048));
+  t.out.reset();
+  t.err.reset();
+  const bool ok = code == 0;
+  std::vector<std::string> confirmed = t.queue.finish(ok, now_ms);
+  if (ok && state_ && !failed_state_) {
+    if (auto r = state_->confirm(t.spec.text, confirmed); !r) {
+      say(r.error().message);
+      failed_state_ = true;
+      exit_code_ = 1;
+    }
+  }
+  if (!ok) {
+    // Not a failure of the target: the content goes by rsync, as to any other target.
+    say(t.spec.text + ": could not replay " + std::to_string(t.job.moves.size()) +
+        " directory rename(s) there (exit " + std::to_string(code) + (err.empty() ? "" : ": " + err.substr(0, err.find('\n'))) +
+        "); sending their content instead");
+  }
+  if (opt_.json) {
+    std::string j = "{\"event\":\"transfer\",\"target\":";
+    sink::append_json_string(t.spec.text, j);
+    j += ",\"pass\":\"move\",\"files\":" + std::to_string(ok ? t.job.moves.size() : 0) +
+         ",\"deleted\":0,\"bytes\":0,\"seconds\":" + seconds_text(now_ms - t.started_ms) + ",\"result\":\"" +
+         (ok ? "ok" : "failed") + "\",\"rsync_exit\":" + std::to_string(code);
+    if (!ok) {
+      j += ",\"stderr\":";
+      sink::append_json_string(err, j);
+    }
+    j += "}";
+    emit(j);
+  }
+}
+
 void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
   t.job = t.queue.take();
   t.tried = true;
@@ -301,6 +346,25 @@ void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
   t.err = anonymous_file("rsync-stderr");
   sys::UniqueFd list;
   proc::SpawnOptions so;
+  if (t.job.kind == PassKind::move) {
+    so.argv = remote_move_argv(t.spec);
+    so.stdout_fd = t.out.get();
+    so.stderr_fd = t.err.get();
+    list = anonymous_file("sync-moves");
+    if (list.get() < 0 || !write_all(list.get(), remote_move_input(t.job.moves))) {
+      t.queue.finish(false, now_ms);  // the moved content is sent instead
+      return;
+    }
+    so.stdin_fd = list.get();
+    auto child = proc::Child::spawn(so);
+    if (!child) {
+      t.queue.finish(false, now_ms);
+      return;
+    }
+    t.child.emplace(std::move(*child));
+    t.started_ms = now_ms;
+    return;
+  }
   so.argv = rsync_argv(command_, t.spec, t.job.kind, t.job.checksum, t.job.quick_check);
   so.env_add = {"LC_ALL=C"};  // --stats in one known format
   so.stdout_fd = t.out.get();
@@ -330,6 +394,10 @@ void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
   const int status = *t.child->status();
   t.child.reset();
   const int code = proc::exit_code_of(status);
+  if (t.job.kind == PassKind::move) {
+    finish_move(t, code, now_ms);
+    return;
+  }
   const bool ok = rsync_succeeded(code);
   // Connection failures: the daemon's port (10, 35) or ssh (255) did not answer.
   t.unreachable = !ok && (code == 10 || code == 35 || code == 255);

@@ -70,6 +70,7 @@ class Syncer {
   void enqueue(const std::vector<Event>& batch, bool quick_check);
   void start_transfer(Target& t, std::int64_t now_ms);
   void finish_transfer(Target& t, std::int64_t now_ms);
+  void finish_move(Target& t, int code, std::int64_t now_ms);
   void say(const std::string& line);
   void emit(const std::string& json_line);
   void record(const std::vector<std::string>& targets, const std::vector<std::string>& paths);

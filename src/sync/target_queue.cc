@@ -26,6 +26,8 @@ void TargetQueue::add(const std::string& path, bool quick_check) {
   if (!quick_check) quick_.erase(path);
 }
 
+void TargetQueue::add_move(DirMove move) { moves_.push_back(std::move(move)); }
+
 void TargetQueue::add_full(bool verify, bool checksum) {
   full_ = true;
   verify_ = verify_ || verify;
@@ -40,6 +42,20 @@ std::int64_t TargetQueue::next_try_ms() const {
 TargetJob TargetQueue::take() {
   job_ = TargetJob{};
   job_paths_.clear();
+  if (full_) {
+    // A full pass sends the moved content anyway.
+    for (const DirMove& m : moves_) paths_.insert(m.content.begin(), m.content.end());
+    moves_.clear();
+  }
+  if (!moves_.empty()) {
+    job_.kind = PassKind::move;
+    job_.moves = std::move(moves_);
+    moves_.clear();
+    job_full_ = false;
+    for (const DirMove& m : job_.moves) job_paths_.insert(job_paths_.end(), m.content.begin(), m.content.end());
+    in_flight_ = true;
+    return job_;
+  }
   job_full_ = full_;
   if (full_) {
     job_.kind = verify_ ? PassKind::verify : PassKind::full;
@@ -63,6 +79,17 @@ TargetJob TargetQueue::take() {
 std::vector<std::string> TargetQueue::finish(bool ok, std::int64_t now_ms) {
   in_flight_ = false;
   std::vector<std::string> confirmed;
+  if (job_.kind == PassKind::move) {
+    if (ok) {
+      for (const std::string& p : job_paths_) {
+        if (!paths_.count(p)) confirmed.push_back(p);
+      }
+    } else {
+      abandon_job();
+    }
+    job_paths_.clear();
+    return confirmed;
+  }
   if (ok) {
     failures_ = 0;
     health_ = TargetHealth::up;
@@ -102,6 +129,7 @@ void TargetQueue::abandon_job() {
 
 std::size_t TargetQueue::pending() const {
   std::size_t n = paths_.size() + (full_ ? 1 : 0);
+  for (const DirMove& m : moves_) n += m.content.size() + 1;
   if (in_flight_) n += job_paths_.size();
   return n;
 }
@@ -109,6 +137,7 @@ std::size_t TargetQueue::pending() const {
 std::vector<std::string> TargetQueue::unconfirmed() const {
   std::set<std::string> all(paths_.begin(), paths_.end());
   if (full_) all.insert("");
+  for (const DirMove& m : moves_) all.insert(m.content.begin(), m.content.end());
   if (in_flight_) all.insert(job_paths_.begin(), job_paths_.end());
   return {all.begin(), all.end()};
 }

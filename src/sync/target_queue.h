@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sync/remote_move.h"
 #include "sync/rsync_command.h"
 
 namespace lookout::sync {
@@ -22,6 +23,7 @@ struct TargetJob {
   bool checksum = false;      // full/verify: --checksum
   bool quick_check = false;   // incremental: let rsync skip files whose stamps match
   std::vector<std::string> paths;  // incremental: relative to SOURCE, sorted
+  std::vector<DirMove> moves;      // move: replayed in order before anything else is sent
 };
 
 class TargetQueue {
@@ -32,11 +34,14 @@ class TargetQueue {
 
   // A changed path (relative to SOURCE). `quick_check`: found by the restart diff.
   void add(const std::string& path, bool quick_check = false);
+  // A directory rename to replay on the target before the paths added after it are sent
+  // (take() hands out moves first). If the replay fails, `content` is sent instead.
+  void add_move(DirMove move);
   // A full pass (it covers every path pending when it starts); `verify` reports what it repaired.
   void add_full(bool verify = false, bool checksum = false);
 
   bool busy() const { return in_flight_; }
-  bool has_work() const { return full_ || !paths_.empty(); }
+  bool has_work() const { return full_ || !paths_.empty() || !moves_.empty(); }
   // A transfer may start now: idle, something to send, and the backoff over.
   bool ready(std::int64_t now_ms) const { return !in_flight_ && has_work() && now_ms >= next_try_ms_; }
   // When ready() becomes true, if nothing else changes (INT64_MAX: not before new work).
@@ -45,7 +50,9 @@ class TargetQueue {
   // Moves what is pending into the one transfer in flight. REQUIRES: ready().
   TargetJob take();
   // The transfer in flight ended. On success returns the paths it confirmed ("" for a full
-  // pass) that were not changed again meanwhile; on failure they are pending again.
+  // pass) that were not changed again meanwhile; on failure they are pending again. A move
+  // job's result changes neither health nor backoff (the next rsync tells): if it failed, the
+  // moved content is pending instead.
   std::vector<std::string> finish(bool ok, std::int64_t now_ms);
   // The target is back (a probe reached it): the next try need not wait for the backoff.
   void retry_now() {
@@ -67,6 +74,7 @@ class TargetQueue {
   std::int64_t retry_max_ms_;
   std::set<std::string> paths_;
   std::set<std::string> quick_;  // of paths_: may skip files whose stamps match
+  std::vector<DirMove> moves_;
   bool full_ = false, verify_ = false, checksum_ = false;
   bool in_flight_ = false;
   TargetJob job_;

@@ -539,6 +539,22 @@ TEST_F(SyncCli, AnSshTargetMirrorsThroughARealSshd) {
   fs::rename(src + "/a", src + "/b");
   EXPECT_EQ(converge(p, t), "") << p.err() << p.out();
   EXPECT_EQ(p.out().find("\"result\":\"failed\""), std::string::npos) << p.out();
+  // A directory renamed (an odd name on both sides) is renamed there too, not sent again.
+  fs::create_directories(src + "/-photos\n2026");
+  for (int i = 0; i < 20; ++i) write_file(src + "/-photos\n2026/p" + std::to_string(i), std::string(50000, 'a' + i % 26));
+  ASSERT_EQ(converge(p, t), "") << p.err() << p.out();
+  const std::size_t before = p.out().size();
+  fs::rename(src + "/-photos\n2026", src + "/it's archived");
+  ASSERT_EQ(converge(p, t), "") << p.err() << p.out();
+  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"incremental\"", std::chrono::seconds(30))) << p.out();
+  std::uint64_t sent = 0;
+  bool moved = false;
+  for (const JsonObject& j : json_lines(p.out().substr(before))) {
+    if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
+    if (j.count("pass") && j.at("pass") == "move" && j.at("result") == "ok") moved = true;
+  }
+  EXPECT_TRUE(moved) << p.out() << p.err();
+  EXPECT_LT(sent, 100000u) << "the moved directory (1 MB) was copied again\n" << p.out();
 }
 
 // A target whose disk is full fails with rsync's reason, is retried, never stalls the other

@@ -6,6 +6,7 @@
 
 #include "sync/batch_paths.h"
 #include "sync/reach_probe.h"
+#include "sync/remote_move.h"
 #include "sync/rsync_command.h"
 #include "sync/target_queue.h"
 #include "sync/target_spec.h"
@@ -131,6 +132,57 @@ TEST(SyncTargetQueue, FailuresBackOffAndKeepThePathsSuccessConfirmsThem) {
   EXPECT_EQ(q.health(), TargetHealth::up);
   EXPECT_EQ(q.unconfirmed(), (std::vector<std::string>{"b"}));
   EXPECT_TRUE(q.ready(now)) << "success resets the backoff";
+}
+
+// A directory rename replayed on an ssh target goes first; if the replay fails, its content
+// is sent instead, and the target's health and backoff are not touched (rsync will tell).
+TEST(SyncTargetQueue, MovesGoFirstAndTheirContentIsSentWhenTheReplayFails) {
+  TargetQueue q(8000);
+  q.add("new");
+  q.add_move(DirMove{"old", "new", {"new/f", "new/g"}});
+  EXPECT_EQ(q.pending(), 4u);
+  EXPECT_TRUE(has(q.unconfirmed(), "new/f"));
+  TargetJob j = q.take();
+  ASSERT_EQ(j.kind, PassKind::move);
+  ASSERT_EQ(j.moves.size(), 1u);
+  EXPECT_EQ(j.moves[0].from, "old");
+  EXPECT_TRUE(q.finish(false, 0).empty());
+  EXPECT_EQ(q.health(), TargetHealth::starting) << "a failed replay is not a failed target";
+  EXPECT_TRUE(q.ready(0)) << "no backoff";
+  j = q.take();
+  EXPECT_EQ(j.kind, PassKind::incremental);
+  EXPECT_EQ(j.paths, (std::vector<std::string>{"new", "new/f", "new/g"}));
+  q.finish(true, 0);
+  // Replayed: the content is confirmed by the move itself, unless it changed meanwhile.
+  q.add_move(DirMove{"a", "b", {"b/x", "b/y"}});
+  j = q.take();
+  q.add("b/y");
+  EXPECT_EQ(q.finish(true, 0), (std::vector<std::string>{"b/x"}));
+  EXPECT_EQ(q.unconfirmed(), (std::vector<std::string>{"b/y"}));
+  // A full pass pending sends everything: the move is not replayed.
+  q.take();
+  q.finish(true, 0);
+  q.add_move(DirMove{"c", "d", {"d/z"}});
+  q.add_full();
+  j = q.take();
+  EXPECT_EQ(j.kind, PassKind::full);
+}
+
+TEST(SyncRemoteMove, NamesGoOnStdinAndTheCommandLineIsFixed) {
+  TargetSpec t;
+  t.kind = TargetKind::ssh;
+  t.destination = "deploy@web1:/srv/it's here/";
+  t.ssh_command = "ssh -p 2222 -i /k";
+  auto argv = remote_move_argv(t);
+  ASSERT_EQ(argv.size(), 7u);
+  EXPECT_EQ(std::vector<std::string>(argv.begin(), argv.begin() + 5),
+            (std::vector<std::string>{"ssh", "-p", "2222", "-i", "/k"}));
+  EXPECT_EQ(argv[5], "deploy@web1");
+  EXPECT_EQ(argv[6].rfind("cd -- '/srv/it'\\''s here' && xargs -0 -n 2 sh -c '", 0), 0u) << argv[6];
+  EXPECT_EQ(remote_move_input({DirMove{"-a\nb", "c d", {}}}), std::string("-a\nb\0c d\0", 9));
+  t.kind = TargetKind::local;
+  EXPECT_TRUE(remote_move_argv(t).empty());
+  EXPECT_EQ(shell_word("a'b"), "'a'\\''b'");
 }
 
 TEST(SyncTargetQueue, AFullPassCoversWhatIsPendingAndQuickCheckOnlyWhenAllMay) {
