@@ -116,7 +116,11 @@ Result<int> run(IngestOptions o, std::FILE* log, std::FILE* out,
   SubscribeOptions so;
   so.events = event_bit(EventKind::create) | event_bit(EventKind::modify) | event_bit(EventKind::close_write) |
               event_bit(EventKind::attrib) | event_bit(EventKind::remove) | event_bit(EventKind::rename) |
-              event_bit(EventKind::rescan) | event_bit(EventKind::unmount) | event_bit(EventKind::backend);
+              event_bit(EventKind::rescan) | event_bit(EventKind::unmount) | event_bit(EventKind::backend) |
+              event_bit(EventKind::exists);
+  // The files already in DIR come as `exists` records from the engine's own crawl, after the
+  // backend records that say which subtrees are polled: DIR is not listed a second time.
+  so.report_existing = true;
   auto hosted = host::start_hosted(o.watch, so, {SIGINT, SIGTERM});
   if (!hosted) {
     if (hosted.error().code == ErrorCode::interrupted) return 0;

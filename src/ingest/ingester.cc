@@ -100,8 +100,7 @@ void Ingester::start() {
   } else {
     journal_failed(rows.error());
   }
-  take_events();  // which subtrees are polled, before the listing is judged
-  scan(opt_.dir);
+  take_events();  // what is there already (`exists`), and which subtrees are polled
   settle_leftovers();
 }
 
