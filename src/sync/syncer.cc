@@ -305,11 +305,7 @@ bool Syncer::step(std::int64_t now_ms) {
   return !(ended_ && !busy);
 }
 
-void Syncer::finish_move(Target& t, int code, std::int64_t now_ms) {
-  const std::string err = trim(read_tail(t.err.get(), 2048));
-  t.out.reset();
-  t.err.reset();
-  const bool ok = code == 0;
+void Syncer::finish_job(Target& t, bool ok, std::int64_t now_ms) {
   std::vector<std::string> confirmed = t.queue.finish(ok, now_ms);
   if (ok && state_ && !failed_state_) {
     if (auto r = state_->confirm(t.spec.text, confirmed); !r) {
@@ -318,6 +314,14 @@ void Syncer::finish_move(Target& t, int code, std::int64_t now_ms) {
       exit_code_ = 1;
     }
   }
+}
+
+void Syncer::finish_move(Target& t, int code, std::int64_t now_ms) {
+  const std::string err = trim(read_tail(t.err.get(), 2048));
+  t.out.reset();
+  t.err.reset();
+  const bool ok = code == 0;
+  finish_job(t, ok, now_ms);
   if (!ok) {
     // Not a failure of the target: the content goes by rsync, as to any other target.
     say(t.spec.text + ": could not replay " + std::to_string(t.job.moves.size()) +
@@ -415,14 +419,7 @@ void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
   }
   t.stats.bytes += rs.bytes;
   const TargetJob job = t.job;
-  std::vector<std::string> confirmed = t.queue.finish(ok, now_ms);
-  if (ok && state_ && !failed_state_) {
-    if (auto r = state_->confirm(t.spec.text, confirmed); !r) {
-      say(r.error().message);
-      failed_state_ = true;
-      exit_code_ = 1;
-    }
-  }
+  finish_job(t, ok, now_ms);
   if (opt_.json) {
     std::string j = "{\"event\":\"transfer\",\"target\":";
     sink::append_json_string(t.spec.text, j);

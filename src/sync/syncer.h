@@ -71,6 +71,8 @@ class Syncer {
   void start_transfer(Target& t, std::int64_t now_ms);
   void finish_transfer(Target& t, std::int64_t now_ms);
   void finish_move(Target& t, int code, std::int64_t now_ms);
+  // Ends the job in flight; on success the state forgets the paths it confirmed.
+  void finish_job(Target& t, bool ok, std::int64_t now_ms);
   void say(const std::string& line);
   void emit(const std::string& json_line);
   void record(const std::vector<std::string>& targets, const std::vector<std::string>& paths);

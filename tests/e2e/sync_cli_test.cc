@@ -543,10 +543,14 @@ TEST_F(SyncCli, AnSshTargetMirrorsThroughARealSshd) {
   fs::create_directories(src + "/-photos\n2026");
   for (int i = 0; i < 20; ++i) write_file(src + "/-photos\n2026/p" + std::to_string(i), std::string(50000, 'a' + i % 26));
   ASSERT_EQ(converge(p, t), "") << p.err() << p.out();
+  // In step: the transfer that sent them has ended (the target is equal a little earlier).
+  ASSERT_TRUE(p.wait_stdout_contains("\"files\":20,", std::chrono::seconds(30))) << p.out();
   const std::size_t before = p.out().size();
   fs::rename(src + "/-photos\n2026", src + "/it's archived");
   ASSERT_EQ(converge(p, t), "") << p.err() << p.out();
-  ASSERT_TRUE(p.wait_stdout_contains("\"pass\":\"incremental\"", std::chrono::seconds(30))) << p.out();
+  ASSERT_TRUE(p.wait_until([&] { return p.out().find("\"pass\":\"incremental\"", before) != std::string::npos; },
+                           std::chrono::seconds(30)))
+      << p.out();
   std::uint64_t sent = 0;
   bool moved = false;
   for (const JsonObject& j : json_lines(p.out().substr(before))) {
