@@ -7,6 +7,8 @@ numbers.  Typical use (from the repository root):
     python3 bench/compare.py              # default: trees 1k/10k and 10k/100k, 3 runs
     python3 bench/compare.py --quick      # 1k/10k only, 1 run (a smoke test, ~2 min)
     python3 bench/compare.py --full       # adds the 50k dirs / 500k files tree
+    python3 bench/compare.py --sizes 1m --only lookout-fanotify,lookout-inotify,inotifywait --runs 1
+                                          # 100k dirs / 1M files (needs 8 GiB free)
 
 Every tool is started as a subprocess of this script; its stdout is read line by line in a
 reader thread that stamps each line with time.monotonic() when it is read.  Only processes
@@ -35,7 +37,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUEUE_SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
 FAN_QUEUE_SYSCTL = "/proc/sys/fs/fanotify/max_queued_events"
 
-SIZES = {"1k": (1000, 10000), "10k": (10000, 100000), "50k": (50000, 500000)}
+SIZES = {"1k": (1000, 10000), "10k": (10000, 100000), "50k": (50000, 500000),
+         "1m": (100000, 1000000)}
+# What the 1m tree needs free (its ~1.1M tmpfs inodes and dentries, and the tools' models):
+# skipped with a message below this.
+HUGE_MIN_AVAILABLE_MIB = 8192
 # "lookout" is the default (--backend auto: as root, a fanotify mark once a tree passes 2000
 # directories); "lookout-inotify" forces inotify, the backend every user has;
 # "lookout-fanotify" forces a fanotify filesystem mark (root).
@@ -67,6 +73,7 @@ def loadavg():
 LOAD_START = loadavg()
 LIVE_SESSIONS = []          # sessions to stop on any exit path
 SYSCTL_RESTORE = {}         # sysctl path -> original value while it is lowered
+SYSCTL_RAISED = {}          # sysctl path -> original value while it is raised (the 1m tree)
 
 
 def log(msg):
@@ -134,6 +141,14 @@ def mem_mb(roots):
 def read_sysctl(path):
     with open(path) as f:
         return int(f.read().strip())
+
+
+def mem_available_mib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def write_sysctl(path, value):
@@ -1243,6 +1258,18 @@ def main():
         meta["writer"] = writer_desc
 
         trees = {}
+        if "1m" in sizes and mem_available_mib() < HUGE_MIN_AVAILABLE_MIB:
+            log("skipping the 1m tree: %d MiB available, it needs %d" % (mem_available_mib(), HUGE_MIN_AVAILABLE_MIB))
+            sizes.remove("1m")
+            R["setup"].pop("1m", None)
+        if "1m" in sizes:
+            # inotifywait and fswatch need a watch per directory (the kernel's default is 8192
+            # or a RAM-based figure): raised for the run, restored after.
+            need = SIZES["1m"][0] + 1000
+            k = "/proc/sys/fs/inotify/max_user_watches"
+            if read_sysctl(k) < need:
+                SYSCTL_RAISED[k] = read_sysctl(k)
+                write_sysctl(k, need)
         if "setup" not in skip:
             for s in sizes:
                 nd, nf = SIZES[s]
@@ -1282,9 +1309,9 @@ def main():
     finally:
         for sess in list(LIVE_SESSIONS):
             stop_quietly(sess)
-        for k in list(SYSCTL_RESTORE):
+        for k in list(SYSCTL_RESTORE) + list(SYSCTL_RAISED):
             try:
-                write_sysctl(k, SYSCTL_RESTORE.pop(k))
+                write_sysctl(k, SYSCTL_RESTORE.pop(k) if k in SYSCTL_RESTORE else SYSCTL_RAISED.pop(k))
             except OSError as e:
                 log("could not restore %s: %s" % (k, e))
         if mounted:
