@@ -54,6 +54,7 @@ LAT_SPACING = 0.020
 RACE_N = 500
 PROBE_EVERY = 0.020
 SETTLE_AFTER_READY = 0.5
+IDLE_QUIET = 1.0            # s without CPU use: the tool's start-up work is done
 QUIET_DONE = 1.0      # burst: all files seen -> stop after this much silence
 QUIET_MAX = 30.0      # burst: stop 30 s after the last new line ...
 IDLE_WIN = 5.0        # ... or after 5 s without a line AND without the tool using CPU
@@ -568,6 +569,17 @@ def test_setup(tool, tree_root, last_dir, nfiles, workdir, args):
         time.sleep(SETTLE_AFTER_READY)
         res["cpu_s"] = sess.cpu()
         res["rss_mb"], res["hwm_mb"] = sess.mem()
+        # A tool may go on filling its model after it reports changes (lookout's crawl after
+        # ready): memory is read again once its CPU time stood still for IDLE_QUIET seconds.
+        last, still_since, end = sess.cpu(), time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < end and time.monotonic() - still_since < IDLE_QUIET:
+            time.sleep(0.1)
+            now = sess.cpu()
+            if now != last:
+                last, still_since = now, time.monotonic()
+        res["idle_s"] = still_since - sess.t0
+        res["idle_cpu_s"] = last
+        res["idle_rss_mb"], res["idle_hwm_mb"] = sess.mem()
         d = sess.died()
         if d:
             res["error"] = d
@@ -934,7 +946,7 @@ def collect_errors(R):
     return errs
 
 
-def write_report(path, R, meta, tools, sizes):
+def write_report(path, R, meta, tools, sizes, section=None):
     L = []
     L.append("# lookout vs inotifywait, fswatch, watchman")
     L.append("")
@@ -1004,6 +1016,8 @@ def write_report(path, R, meta, tools, sizes):
     for s in sizes:
         main.append(("RSS after setup %s (MiB)" % s, setup_get(s), "rss_mb", "mb"))
     for s in sizes:
+        main.append(("RSS when idle %s (MiB)" % s, setup_get(s), "idle_rss_mb", "mb"))
+    for s in sizes:
         main.append(("CPU for setup %s (s)" % s, setup_get(s), "cpu_s", "cpu"))
     bd = lambda t: R["burst"]["default"].get(t, [])
     bq = lambda t: R["burst"]["q1024"].get(t, [])
@@ -1024,7 +1038,10 @@ def write_report(path, R, meta, tools, sizes):
     L.append("Tree: N directories in a 10-ary tree (depth 4–5), 10 empty files per "
              "directory, on tmpfs.  Probe files go into the last directory created (a "
              "deepest leaf).  RSS/peak are summed over the tool's process tree 0.5 s after "
-             "ready; CPU is user+system (incl. reaped children) from spawn to that moment.")
+             "ready; CPU is user+system (incl. reaped children) from spawn to that moment.  "
+             "*When idle*: read again once the tool's CPU time stood still for %.0f s (lookout "
+             "fills its model in after ready on large trees; the figures before it may not "
+             "hold the whole model)." % IDLE_QUIET)
     L.append("")
     for s in sizes:
         g = setup_get(s)
@@ -1038,6 +1055,10 @@ def write_report(path, R, meta, tools, sizes):
             ("RSS after setup (MiB)", g, "rss_mb", "mb"),
             ("peak RSS (VmHWM, MiB)", g, "hwm_mb", "mb"),
             ("CPU for setup (s)", g, "cpu_s", "cpu"),
+            ("idle: CPU time stood still from (s after spawn)", g, "idle_s", "s"),
+            ("RSS when idle (MiB)", g, "idle_rss_mb", "mb"),
+            ("peak RSS when idle (VmHWM, MiB)", g, "idle_hwm_mb", "mb"),
+            ("CPU until idle (s)", g, "idle_cpu_s", "cpu"),
         ])
 
     L.append("## 2. Burst: 100 000 creates in 100 new directories")
@@ -1111,6 +1132,13 @@ def write_report(path, R, meta, tools, sizes):
         L.append("None.")
     L.append("")
     text = "\n".join(L)
+    if section:
+        # A run of its own (e.g. the 1m tree) as a marked section below the main report, its
+        # headings one level down.
+        lines = [("#" + l if l.startswith("#") else l) for l in text.split("\n")]
+        lines[0] = lines[0] + " (`%s`)" % section
+        replace_section(path, section, "\n".join(lines))
+        return
     # Sections written by other scripts (bench/poll_compare.py) survive this rewrite.
     for name, block in kept_sections(path):
         text = text.rstrip("\n") + "\n\n" + block + "\n"
@@ -1211,6 +1239,8 @@ def main():
                     help="lookout binary (default build-bench/lookout)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"), help="markdown report")
     ap.add_argument("--raw", help="also write all per-run numbers as JSON to this file")
+    ap.add_argument("--section", help="write the report as this marked section of --out (a "
+                    "separate run, e.g. the 1m tree), leaving the main report as it is")
     ap.add_argument("--skip", default="", help="comma list of tests to skip: "
                     "setup,latency,burst")
     args = ap.parse_args()
@@ -1352,7 +1382,7 @@ def main():
         "elapsed": time.monotonic() - T_START,
         "writer_rate": (BURST_DIRS * BURST_FILES_PER_DIR / med(wr)) if wr else None,
     })
-    write_report(args.out, R, meta, tools, sizes)
+    write_report(args.out, R, meta, tools, sizes, args.section)
     log("wrote %s" % args.out)
     write_raw(args.raw, meta, R)
 
