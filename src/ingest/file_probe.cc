@@ -38,7 +38,6 @@ const char* kind_of(mode_t m) {
   return "not a regular file";
 }
 
-
 std::string hex16(std::uint64_t h) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -46,7 +45,6 @@ std::string hex16(std::uint64_t h) {
 }
 
 }  // namespace
-
 
 std::string hash_hex(std::string_view bytes) { return hex16(XXH3_64bits(bytes.data(), bytes.size())); }
 

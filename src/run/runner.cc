@@ -28,7 +28,6 @@ constexpr std::int64_t kQuickExitMs = 1000;
 constexpr std::int64_t kFirstBackoffMs = 500;
 constexpr std::int64_t kMaxBackoffMs = 30000;
 
-
 std::string rfc3339_now() {
   std::string out;
   sink::append_rfc3339(sys::system_clock().realtime_ns(), out);

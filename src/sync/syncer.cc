@@ -22,12 +22,6 @@ namespace lookout::sync {
 
 namespace {
 
-
-bool regular_file(const std::string& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 // Renames `from` to `to` on a local target, only when the target has `from` as a directory and
 // nothing at `to`: then it holds what SOURCE's `from` held, as of the last batch.
 bool replay_local_move(const TargetSpec& t, const std::string& from, const std::string& to) {
@@ -242,7 +236,8 @@ void Syncer::take_events(std::int64_t now_ms) {
     // existed (its close_write never comes): complete at once when nobody has it open for
     // writing, so it goes with the batch it came in.
     if (e.kind == EventKind::create && !e.is_dir &&
-        (e.reason == "moved_in" || !regular_file(e.path) || sys::writers_of(e.path) == sys::Writers::none)) {
+        // writers_of says `none` for what is not a regular file (a symlink) or is gone.
+        (e.reason == "moved_in" || sys::writers_of(e.path) == sys::Writers::none)) {
       Event done = e;
       done.kind = EventKind::close_write;
       batcher_.add(done, now_ms);
@@ -328,19 +323,27 @@ void Syncer::finish_move(Target& t, int code, std::int64_t now_ms) {
         " directory rename(s) there (exit " + std::to_string(code) + (err.empty() ? "" : ": " + err.substr(0, err.find('\n'))) +
         "); sending their content instead");
   }
-  if (opt_.json) {
-    std::string j = "{\"event\":\"transfer\",\"target\":";
-    sink::append_json_string(t.spec.text, j);
-    j += ",\"pass\":\"move\",\"files\":" + std::to_string(ok ? t.job.moves.size() : 0) +
-         ",\"deleted\":0,\"bytes\":0,\"seconds\":" + seconds_text(now_ms - t.started_ms) + ",\"result\":\"" +
-         (ok ? "ok" : "failed") + "\",\"rsync_exit\":" + std::to_string(code);
-    if (!ok) {
-      j += ",\"stderr\":";
-      sink::append_json_string(err, j);
-    }
-    j += "}";
-    emit(j);
+  RsyncStats done;
+  done.files = ok ? t.job.moves.size() : 0;
+  emit_transfer(t, done, ok, code, err, now_ms);
+}
+
+void Syncer::emit_transfer(const Target& t, const RsyncStats& rs, bool ok, int code, const std::string& err,
+                           std::int64_t now_ms) {
+  if (!opt_.json) return;
+  std::string j = "{\"event\":\"transfer\",\"target\":";
+  sink::append_json_string(t.spec.text, j);
+  j += ",\"pass\":\"";
+  j += pass_name(t.job.kind);
+  j += "\",\"files\":" + std::to_string(rs.files) + ",\"deleted\":" + std::to_string(rs.deleted) +
+       ",\"bytes\":" + std::to_string(rs.bytes) + ",\"seconds\":" + seconds_text(now_ms - t.started_ms) +
+       ",\"result\":\"" + (ok ? "ok" : "failed") + "\",\"rsync_exit\":" + std::to_string(code);
+  if (!ok) {
+    j += ",\"stderr\":";
+    sink::append_json_string(err, j);
   }
+  j += "}";
+  emit(j);
 }
 
 void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
@@ -348,36 +351,27 @@ void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
   t.tried = true;
   t.out = anonymous_file("rsync-stdout");
   t.err = anonymous_file("rsync-stderr");
-  sys::UniqueFd list;
+  // A move job runs ssh with the renames on stdin; a failure there is no failure of the
+  // target (the content is sent instead), so it is not said or counted.
+  const bool move = t.job.kind == PassKind::move;
   proc::SpawnOptions so;
-  if (t.job.kind == PassKind::move) {
+  std::string input;  // stdin: the NUL-separated renames, or rsync's --files-from list
+  if (move) {
     so.argv = remote_move_argv(t.spec);
-    so.stdout_fd = t.out.get();
-    so.stderr_fd = t.err.get();
-    list = anonymous_file("sync-moves");
-    if (list.get() < 0 || !write_all(list.get(), remote_move_input(t.job.moves))) {
-      t.queue.finish(false, now_ms);  // the moved content is sent instead
-      return;
-    }
-    so.stdin_fd = list.get();
-    auto child = proc::Child::spawn(so);
-    if (!child) {
-      t.queue.finish(false, now_ms);
-      return;
-    }
-    t.child.emplace(std::move(*child));
-    t.started_ms = now_ms;
-    return;
+    input = remote_move_input(t.job.moves);
+  } else {
+    so.argv = rsync_argv(command_, t.spec, t.job.kind, t.job.checksum, t.job.quick_check);
+    so.env_add = {"LC_ALL=C"};  // --stats in one known format
+    if (t.job.kind == PassKind::incremental) input = files_from_list(t.job.paths);
   }
-  so.argv = rsync_argv(command_, t.spec, t.job.kind, t.job.checksum, t.job.quick_check);
-  so.env_add = {"LC_ALL=C"};  // --stats in one known format
   so.stdout_fd = t.out.get();
   so.stderr_fd = t.err.get();
   so.stdin_fd = devnull_.get();
-  if (t.job.kind == PassKind::incremental) {
-    list = anonymous_file("rsync-files-from");
-    if (list.get() < 0 || !write_all(list.get(), files_from_list(t.job.paths))) {
-      say(t.spec.text + ": cannot write the list of changed files (" + std::strerror(errno) + "); trying again");
+  sys::UniqueFd list;
+  if (move || t.job.kind == PassKind::incremental) {
+    list = anonymous_file(move ? "sync-moves" : "rsync-files-from");
+    if (list.get() < 0 || !write_all(list.get(), input)) {
+      if (!move) say(t.spec.text + ": cannot write the list of changed files (" + std::strerror(errno) + "); trying again");
       t.queue.finish(false, now_ms);
       return;
     }
@@ -385,9 +379,11 @@ void Syncer::start_transfer(Target& t, std::int64_t now_ms) {
   }
   auto child = proc::Child::spawn(so);
   if (!child) {
-    say(t.spec.text + ": cannot run " + command_.rsync + ": " + child.error().message);
+    if (!move) {
+      say(t.spec.text + ": cannot run " + command_.rsync + ": " + child.error().message);
+      ++t.stats.failed;
+    }
     t.queue.finish(false, now_ms);
-    ++t.stats.failed;
     return;
   }
   t.child.emplace(std::move(*child));
@@ -420,21 +416,7 @@ void Syncer::finish_transfer(Target& t, std::int64_t now_ms) {
   t.stats.bytes += rs.bytes;
   const TargetJob job = t.job;
   finish_job(t, ok, now_ms);
-  if (opt_.json) {
-    std::string j = "{\"event\":\"transfer\",\"target\":";
-    sink::append_json_string(t.spec.text, j);
-    j += ",\"pass\":\"";
-    j += pass_name(job.kind);
-    j += "\",\"files\":" + std::to_string(rs.files) + ",\"deleted\":" + std::to_string(rs.deleted) +
-         ",\"bytes\":" + std::to_string(rs.bytes) + ",\"seconds\":" + seconds_text(now_ms - t.started_ms) +
-         ",\"result\":\"" + (ok ? "ok" : "failed") + "\",\"rsync_exit\":" + std::to_string(code);
-    if (!ok) {
-      j += ",\"stderr\":";
-      sink::append_json_string(err, j);
-    }
-    j += "}";
-    emit(j);
-  }
+  emit_transfer(t, rs, ok, code, err, now_ms);
   if (ok && job.kind == PassKind::verify) {
     const std::uint64_t repaired = rs.files + rs.deleted;
     t.stats.repaired += repaired;

@@ -71,6 +71,9 @@ class Syncer {
   void start_transfer(Target& t, std::int64_t now_ms);
   void finish_transfer(Target& t, std::int64_t now_ms);
   void finish_move(Target& t, int code, std::int64_t now_ms);
+  // The --json `transfer` line of the job that just ended.
+  void emit_transfer(const Target& t, const RsyncStats& rs, bool ok, int code, const std::string& err,
+                     std::int64_t now_ms);
   // Ends the job in flight; on success the state forgets the paths it confirmed.
   void finish_job(Target& t, bool ok, std::int64_t now_ms);
   void say(const std::string& line);
