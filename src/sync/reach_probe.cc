@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <iterator>
-#include <sstream>
 #include <vector>
 
 #include "sync/target_spec.h"
@@ -47,8 +45,7 @@ std::optional<ProbeAddress> probe_address(const TargetSpec& t) {
   }
   if (t.kind == TargetKind::ssh) {
     // ssh's own port option in --ssh-command: "-p 2222" or "-p2222".
-    std::istringstream words(t.ssh_command);
-    std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+    const std::vector<std::string> w = ssh_command_words(t);
     for (std::size_t i = 0; i < w.size(); ++i) {
       if (w[i] == "-p" && i + 1 < w.size()) a.port = parse_port(w[i + 1]);
       else if (w[i].rfind("-p", 0) == 0 && w[i].size() > 2) a.port = parse_port(w[i].substr(2));

@@ -1,6 +1,6 @@
 #include "sync/remote_move.h"
 
-#include <sstream>
+#include "sync/target_spec.h"
 
 namespace lookout::sync {
 
@@ -18,9 +18,7 @@ std::string shell_word(const std::string& s) {
 
 std::vector<std::string> remote_move_argv(const TargetSpec& t) {
   if (t.kind != TargetKind::ssh) return {};
-  std::vector<std::string> argv;
-  std::istringstream words(t.ssh_command.empty() ? std::string("ssh") : t.ssh_command);
-  for (std::string w; words >> w;) argv.push_back(w);
+  std::vector<std::string> argv = ssh_command_words(t);
   // destination: [user@]host:path/ (the path relative to the login directory when not absolute)
   const std::size_t colon = t.destination.find(':');
   const std::string host = t.destination.substr(0, colon);

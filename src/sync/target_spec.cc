@@ -1,5 +1,7 @@
 #include "sync/target_spec.h"
 
+#include <sstream>
+
 #include "sys/path_text.h"
 
 namespace lookout::sync {
@@ -53,6 +55,13 @@ std::string target_host(const TargetSpec& t) {
   }
   if (std::size_t at = s.rfind('@'); at != std::string::npos) s = s.substr(at + 1);
   return s;
+}
+
+std::vector<std::string> ssh_command_words(const TargetSpec& t) {
+  std::vector<std::string> out;
+  std::istringstream words(t.ssh_command.empty() ? std::string("ssh") : t.ssh_command);
+  for (std::string w; words >> w;) out.push_back(w);
+  return out;
 }
 
 }  // namespace lookout::sync

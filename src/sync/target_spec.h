@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "lookout/result.h"
 #include "sync/sync_options.h"
@@ -18,5 +19,8 @@ Result<TargetSpec> parse_target(const std::string& text);
 
 // "host" (or "host:port") of an rsync:// or ssh target, for messages; empty for local.
 std::string target_host(const TargetSpec& t);
+
+// An ssh target's ssh command as words (split at spaces, as rsync splits -e): "ssh" by default.
+std::vector<std::string> ssh_command_words(const TargetSpec& t);
 
 }  // namespace lookout::sync
