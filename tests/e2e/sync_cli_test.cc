@@ -224,6 +224,26 @@ class SyncCli : public ::testing::Test {
     return diff;
   }
 
+  // Ten directories of ten 20 kB files under SOURCE (the restart tests' tree).
+  void fill_hundred_files() {
+    for (int d = 0; d < 10; ++d) {
+      fs::create_directories(src + "/d" + std::to_string(d));
+      for (int i = 0; i < 10; ++i) write_file(src + "/d" + std::to_string(d) + "/f" + std::to_string(i), std::string(20000, 'a' + d));
+    }
+  }
+  // Starts sync on `state` again, waits until `d` equals SOURCE and something was sent, and
+  // adds up the bytes its transfers sent into `sent`; none may be a full pass.
+  void restart_and_count(RsyncDaemon& d, const std::string& state, std::uint64_t& sent) {
+    LookoutProcess p(daemon_args({&d}) + std::vector<std::string>{"--state", state});
+    ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
+    ASSERT_EQ(converge(p, d.module()), "") << p.err();
+    ASSERT_TRUE(p.wait_stdout_contains("\"event\":\"transfer\"", std::chrono::seconds(30))) << p.out();
+    for (const JsonObject& j : json_lines(p.out())) {
+      EXPECT_NE(j.count("pass") ? j.at("pass") : "", "full") << "a restart with state sent everything\n" << p.out();
+      if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
+    }
+  }
+
   std::vector<std::string> daemon_args(const std::vector<RsyncDaemon*>& ds) {
     std::vector<std::string> a{"sync", "--json", "--ready", "--delay", "100ms", "--password-file", password, src};
     for (RsyncDaemon* d : ds) a.push_back(d->url());
@@ -365,10 +385,7 @@ LOOKOUT_TEST_F(SyncCli, ATargetThatIsDownDoesNotDelayTheOthersAndCatchesUp, LABE
 
 // kill -9, changes meanwhile, restart with the same --state: only what changed is sent.
 LOOKOUT_TEST_F(SyncCli, ARestartWithStateSendsOnlyWhatChanged, LABELS(slow)) {
-  for (int d = 0; d < 10; ++d) {
-    fs::create_directories(src + "/d" + std::to_string(d));
-    for (int i = 0; i < 10; ++i) write_file(src + "/d" + std::to_string(d) + "/f" + std::to_string(i), std::string(20000, 'a' + d));
-  }
+  fill_hundred_files();
   RsyncDaemon d1(tmp / "d1");
   const std::string state = tmp / "state";
   std::uint64_t tree_bytes = 20000u * 100;
@@ -406,15 +423,8 @@ LOOKOUT_TEST_F(SyncCli, ARestartWithStateSendsOnlyWhatChanged, LABELS(slow)) {
   }
   write_file(src + "/d3/f3", std::string(20000, 'w'));
   fs::remove(src + "/d4/f4");
-  LookoutProcess p(daemon_args({&d1}) + std::vector<std::string>{"--state", state});
-  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
-  ASSERT_EQ(converge(p, d1.module()), "") << p.err();
-  ASSERT_TRUE(p.wait_stdout_contains("\"event\":\"transfer\"", std::chrono::seconds(30))) << p.out();
   std::uint64_t sent = 0;
-  for (const JsonObject& j : json_lines(p.out())) {
-    EXPECT_NE(j.count("pass") ? j.at("pass") : "", "full") << p.out();
-    if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
-  }
+  ASSERT_NO_FATAL_FAILURE(restart_and_count(d1, state, sent));
   EXPECT_LT(sent, tree_bytes / 10) << "bytes sent after kill -9 and restart, of a " << tree_bytes << "-byte tree";
 }
 
@@ -422,10 +432,7 @@ LOOKOUT_TEST_F(SyncCli, ARestartWithStateSendsOnlyWhatChanged, LABELS(slow)) {
 // recorded (--state-save-every) is what the restart diffs against, so only what changed since
 // is sent, and a change made just before the kill is not lost.
 LOOKOUT_TEST_F(SyncCli, AKill9BeforeAnyCleanStopRestartsFromTheLastSavedModel, LABELS(slow)) {
-  for (int d = 0; d < 10; ++d) {
-    fs::create_directories(src + "/d" + std::to_string(d));
-    for (int i = 0; i < 10; ++i) write_file(src + "/d" + std::to_string(d) + "/f" + std::to_string(i), std::string(20000, 'a' + d));
-  }
+  fill_hundred_files();
   RsyncDaemon d1(tmp / "d1");
   const std::string state = tmp / "state";
   const std::uint64_t tree_bytes = 20000u * 100;
@@ -448,14 +455,8 @@ LOOKOUT_TEST_F(SyncCli, AKill9BeforeAnyCleanStopRestartsFromTheLastSavedModel, L
   }
   write_file(src + "/d6/f6", std::string(20000, 'r'));
   fs::remove(src + "/d7/f7");
-  LookoutProcess p(daemon_args({&d1}) + std::vector<std::string>{"--state", state});
-  ASSERT_TRUE(p.wait_stderr_contains("READY", std::chrono::seconds(30))) << p.err();
-  ASSERT_EQ(converge(p, d1.module()), "") << p.err();
   std::uint64_t sent = 0;
-  for (const JsonObject& j : json_lines(p.out())) {
-    EXPECT_NE(j.count("pass") ? j.at("pass") : "", "full") << "a restart after kill -9 sent everything\n" << p.out();
-    if (j.count("bytes")) sent += std::stoull(j.at("bytes"));
-  }
+  ASSERT_NO_FATAL_FAILURE(restart_and_count(d1, state, sent));
   EXPECT_LT(sent, tree_bytes / 20) << "bytes sent after kill -9 and restart, of a " << tree_bytes << "-byte tree";
 }
 
