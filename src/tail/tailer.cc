@@ -306,8 +306,7 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   }
   auto f = std::make_unique<File>(key, path, start, o_.max_line, continued);
   f->fd.reset(fd);
-  ++open_;
-  f->lru = ++activity_;
+  opened(*f);
   if (start > 0) {
     read_head(fd, std::min<std::uint64_t>(start, kFingerprintMax), f->head);
     f->fp = fingerprint_of(f->head);
@@ -326,21 +325,36 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   fresh_.push_back(key);
 }
 
+void Tailer::opened(File& f) {
+  ++open_;
+  f.lru = ++activity_;
+  by_activity_.emplace(f.lru, &f);
+}
+
+void Tailer::touch(File& f) {
+  if (!f.fd.valid()) return;
+  by_activity_.erase(f.lru);
+  f.lru = ++activity_;
+  by_activity_.emplace(f.lru, &f);
+}
+
 void Tailer::close_fd(File& f) {
   if (!f.fd.valid()) return;
   f.fd.reset();
+  by_activity_.erase(f.lru);
   --open_;
 }
 
 void Tailer::make_room() {
   // Closes the least recently active handle of a file that still has a name (it is reopened
   // by name and identity when it changes again); a deleted file's handle is its only way in.
-  File* victim = nullptr;
-  for (auto& [k, f] : files_) {
-    if (!f->fd.valid() || f->deleted || f->split.holding()) continue;
-    if (!victim || f->lru < victim->lru) victim = f.get();
+  // In order of activity, not a scan of every file: with more busy files than --max-open a
+  // handle is closed for nearly every read.
+  for (auto& [stamp, f] : by_activity_) {
+    if (f->deleted || f->split.holding()) continue;
+    close_fd(*f);
+    return;
   }
-  if (victim) close_fd(*victim);
 }
 
 bool Tailer::ensure_open(File& f) {
@@ -356,7 +370,7 @@ bool Tailer::ensure_open(File& f) {
     return false;
   }
   f.fd.reset(fd);
-  ++open_;
+  opened(f);
   return true;
 }
 
@@ -443,7 +457,7 @@ bool Tailer::resume_from_ghost(File& c, const std::string& dir, const std::strin
 bool Tailer::read_file(File& f, std::size_t budget) {
   if (f.copy_wait) return false;
   if (!ensure_open(f)) return false;
-  f.lru = ++activity_;
+  touch(f);
   struct stat st;
   if (::fstat(f.fd.get(), &st) != 0) return false;
   std::uint64_t size = static_cast<std::uint64_t>(st.st_size);

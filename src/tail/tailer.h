@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +85,8 @@ class Tailer {
   void start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size,
                   bool initial);
   bool ensure_open(File& f);
+  void opened(File& f);  // f.fd just became valid
+  void touch(File& f);   // f was active: last in line to be closed by make_room
   void close_fd(File& f);
   void make_room();
   bool read_file(File& f, std::size_t budget);
@@ -127,6 +130,7 @@ class Tailer {
   std::uint64_t lines_ = 0;
   std::size_t open_ = 0;
   std::uint64_t activity_ = 0;  // LRU stamp for handles
+  std::map<std::uint64_t, File*> by_activity_;  // open files by their stamp, oldest first
   Error fatal_;
   std::optional<FileKey> output_key_;  // the output, when it is a regular file
   std::vector<char> read_buf_;         // one read buffer, shared by every file (one thread)
