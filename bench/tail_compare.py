@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of `lookout tail` against `tail -F` and rsyslog's imfile.
+"""Side-by-side benchmark of `lookout tail` against `tail -F`, rsyslog's imfile and syslog-ng.
 
 Standard library only.  Typical use (from the repository root):
 
@@ -9,7 +9,8 @@ Standard library only.  Typical use (from the repository root):
 Peers: GNU `tail -F -q -n +1` on the files a glob matched at its start (the way it is run on
 a log tree: new files are never seen), and rsyslogd with imfile in inotify mode (a private
 configuration in the foreground; skipped with a message when rsyslogd or imfile is absent).
-syslog-ng is not run (not installed here).  Every tool's output goes into one pipe that this
+syslog-ng's wildcard-file source (recursive, inotify) runs beside them; where rsyslog is installed
+(they conflict as packages) it runs from syslog-ng-core unpacked into /var/tmp.  Every tool's output goes into one pipe that this
 script reads, stamping arrival times, so every tool is measured the same way.  Scenarios, each
 on a fresh directory under /dev/shm with a fresh tool process:
 
@@ -55,6 +56,43 @@ input(type="imfile" File="{root}/*/*/*.log" Tag="t" reopenOnTruncate="on" addMet
 template(name="raw" type="string" string="%rawmsg%\\n")
 action(type="ompipe" pipe="{fifo}" template="raw")
 """
+
+# syslog-ng's wildcard-file source: recursive, inotify, every file (max-files defaults to 100),
+# the line as it is (no syslog parsing), out through a named pipe like imfile's ompipe.
+SYSLOG_NG_CONF = """@version: 3.38
+options {{ stats_freq(0); }};
+source s {{ wildcard-file(base-dir("{root}") filename-pattern("*.log") recursive(yes)
+  monitor-method("inotify") max-files(100000) flags(no-parse)); }};
+destination d {{ pipe("{fifo}" template("$MSG\\n")); }};
+log {{ source(s); destination(d); }};
+"""
+# syslog-ng-core conflicts with rsyslog (both provide system-log-daemon), so where rsyslog is
+# installed syslog-ng runs from its Debian package unpacked here, its two libraries installed.
+SYSLOG_NG_DIR = "/var/tmp/lookout-bench/syslog-ng"
+
+
+def find_syslog_ng():
+    """(argv prefix, env) to run syslog-ng, or (None, reason)."""
+    if shutil.which("syslog-ng"):
+        return ["syslog-ng"], None
+    root = os.path.join(SYSLOG_NG_DIR, "root")
+    exe = os.path.join(root, "usr", "sbin", "syslog-ng")
+    if not os.path.exists(exe):
+        os.makedirs(SYSLOG_NG_DIR, exist_ok=True)
+        steps = [["apt-get", "download", "syslog-ng-core"]]
+        for cmd in steps:
+            r = subprocess.run(cmd, cwd=SYSLOG_NG_DIR, capture_output=True, text=True)
+            if r.returncode != 0:
+                return None, "syslog-ng: `%s` failed (%s); not run" % (" ".join(cmd), r.stderr.strip()[-200:])
+        debs = glob.glob(os.path.join(SYSLOG_NG_DIR, "syslog-ng-core_*.deb"))
+        if not debs or subprocess.run(["dpkg", "-x", debs[0], root]).returncode != 0:
+            return None, "syslog-ng: the downloaded syslog-ng-core package could not be unpacked; not run"
+    r = subprocess.run(["apt-get", "install", "-y", "-q", "libivykis0", "libnet1"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "syslog-ng: its libraries (libivykis0, libnet1) could not be installed; not run"
+    libdir = os.path.join(root, "usr", "lib", "syslog-ng")
+    env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    return [exe, "--module-path", os.path.join(libdir, "3.38")], env
 
 
 class Reader(threading.Thread):
@@ -134,16 +172,25 @@ class Session:
             pass
         self.reader = Reader(rfd)
         self.reader.start()
+        env = None
         if self.tool == "lookout":
             cmd = [self.args.lookout, "tail", "--no-filename", self.root]
         elif self.tool == "tail-F":
             cmd = ["tail", "-F", "-q", "-n", "+1", "--"] + files
+        elif self.tool == "syslog-ng":
+            conf = os.path.join(self.work, "syslog-ng.conf")
+            with open(conf, "w") as f:
+                f.write(SYSLOG_NG_CONF.format(root=self.root, fifo=self.fifo))
+            w = self.work
+            cmd = self.args.syslog_ng + ["-F", "-f", conf, "-R", os.path.join(w, "persist"),
+                                         "-p", os.path.join(w, "pid"), "-c", os.path.join(w, "ctl")]
+            env = self.args.syslog_ng_env
         else:
             conf = os.path.join(self.work, "rsyslog.conf")
             with open(conf, "w") as f:
                 f.write(RSYSLOG_CONF.format(work=self.work, root=self.root, fifo=self.fifo))
             cmd = ["rsyslogd", "-n", "-f", conf, "-i", os.path.join(self.work, "pid")]
-        self.proc = subprocess.Popen(cmd, stdout=wfd, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, env=env, stdout=wfd, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         os.close(wfd)
         # Ready when a line written to the probe file comes out (tail -F: the probe existed).
@@ -364,7 +411,11 @@ def main():
         tools.append("rsyslog-imfile")
     else:
         skipped.append("rsyslog-imfile: rsyslogd or its imfile module is not installed (apt-get install rsyslog)")
-    skipped.append("syslog-ng: not installed here (Debian package syslog-ng-core); not run")
+    args.syslog_ng, args.syslog_ng_env = find_syslog_ng()
+    if args.syslog_ng:
+        tools.append("syslog-ng")
+    else:
+        skipped.append(args.syslog_ng_env)
     load0 = loadavg()
     t_start = time.monotonic()
     R = {t: {} for t in tools}
@@ -404,7 +455,7 @@ def main():
     errors = ["- %s / %s: %s" % (t, sc, R[t][sc]["error"]) for t in tools for sc in SCENARIOS if "error" in R[t][sc]]
     head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     body = "\n".join([
-        "## `lookout tail` vs `tail -F` and rsyslog imfile",
+        "## `lookout tail` vs `tail -F`, rsyslog imfile and syslog-ng",
         "",
         "Generated by `bench/tail_compare.py`.",
         "",
@@ -423,6 +474,11 @@ def main():
         "- **tail-F** `tail -F -q -n +1 -- FILES` (FILES: what the tree held at the start, as a shell glob gives it)",
         "- **rsyslog-imfile** `rsyslogd -n -f CONF`: imfile in inotify mode on `DIR/*.log`, `DIR/*/*.log`, `DIR/*/*/*.log`"
         " (imfile has no `**`), `reopenOnTruncate=\"on\"`, output `%rawmsg%` through ompipe",
+        "- **syslog-ng** `syslog-ng -F -f CONF` (%s): `wildcard-file(base-dir(DIR) filename-pattern(\"*.log\")"
+        " recursive(yes) monitor-method(\"inotify\") max-files(100000) flags(no-parse))`, output `$MSG` through a"
+        " `pipe()` destination" % ("installed" if args.syslog_ng == ["syslog-ng"] else
+                                   "syslog-ng-core 3.38 unpacked from its Debian package into " + SYSLOG_NG_DIR +
+                                   ": it conflicts with rsyslog"),
         "",
     ] + lines + [
         "",
@@ -435,7 +491,7 @@ def main():
         "",
         "### Skipped",
         "",
-    ] + ["- " + x for x in skipped] + ["", "### Errors", ""] + (errors or ["None."]))
+    ] + (["- " + x for x in skipped] or ["None."]) + ["", "### Errors", ""] + (errors or ["None."]))
     print(body)
     if not args.no_write:
         replace_section(args.results, MARKER, body)
