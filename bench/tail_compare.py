@@ -58,13 +58,14 @@ action(type="ompipe" pipe="{fifo}" template="raw")
 """
 
 # syslog-ng's wildcard-file source: recursive, inotify, every file (max-files defaults to 100),
-# the line as it is (no syslog parsing), out through a named pipe like imfile's ompipe.
+# the line as it is (no syslog parsing), out through a named pipe like imfile's ompipe; with
+# flow control, as its manual advises for file sources (without it a full output queue drops).
 SYSLOG_NG_CONF = """@version: 3.38
 options {{ stats_freq(0); }};
 source s {{ wildcard-file(base-dir("{root}") filename-pattern("*.log") recursive(yes)
   monitor-method("inotify") max-files(100000) flags(no-parse)); }};
 destination d {{ pipe("{fifo}" template("$MSG\\n")); }};
-log {{ source(s); destination(d); }};
+log {{ source(s); destination(d); flags(flow-control); }};
 """
 # syslog-ng-core conflicts with rsyslog (both provide system-log-daemon), so where rsyslog is
 # installed syslog-ng runs from its Debian package unpacked here, its two libraries installed.
@@ -476,7 +477,7 @@ def main():
         " (imfile has no `**`), `reopenOnTruncate=\"on\"`, output `%rawmsg%` through ompipe",
         "- **syslog-ng** `syslog-ng -F -f CONF` (%s): `wildcard-file(base-dir(DIR) filename-pattern(\"*.log\")"
         " recursive(yes) monitor-method(\"inotify\") max-files(100000) flags(no-parse))`, output `$MSG` through a"
-        " `pipe()` destination" % ("installed" if args.syslog_ng == ["syslog-ng"] else
+        " `pipe()` destination, `flags(flow-control)` on the log path" % ("installed" if args.syslog_ng == ["syslog-ng"] else
                                    "syslog-ng-core 3.38 unpacked from its Debian package into " + SYSLOG_NG_DIR +
                                    ": it conflicts with rsyslog"),
         "",
