@@ -14,13 +14,25 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
+int Watcher::Impl::stat_child(NodeId dir, const std::string& name, sys::FileStat& st) {
+  const int fd = dir_fds.fd_for(model, dir);
+  if (fd >= 0) return fs->stat_at(fd, name.c_str(), st);
+  return fs->stat_at(AT_FDCWD, model.child_path(dir, name).c_str(), st);
+}
+
+int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
+  const core::Node& n = model.node(id);
+  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, n.name.c_str(), st);  // a root
+  return stat_child(n.parent, n.name, st);
+}
+
 void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
 
 bool Watcher::Impl::restat_taken(NodeId id) {
-  std::string p = model.path(id);
   sys::FileStat st;
+  const int err = stat_node(id, st);
   core::Node& n = model.node(id);
-  if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
+  if (err != 0 || st.type != n.st.type) {
     if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
     return false;
   }
@@ -36,9 +48,8 @@ bool Watcher::Impl::restat_taken(NodeId id) {
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
                              const char* reason) {
   NodeId existing = model.find(dir, name);
-  std::string path = model.child_path(dir, name);
   sys::FileStat st;
-  bool known = fs->stat_at(AT_FDCWD, path.c_str(), st) == 0;
+  bool known = stat_child(dir, name, st) == 0;
   if (existing != kNoNode) {
     // Usually a catch-up scan reported it already. But a rename onto an existing name
     // (MOVED_TO) puts another object there: the one the model holds is gone, and what
@@ -54,7 +65,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
     vanished(dir, name);
   }
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
-  if (excluded(path)) return;
+  if (filters_paths() && excluded(model.child_path(dir, name))) return;
   NodeId id = model.add(dir, name, st, known);
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
@@ -106,7 +117,7 @@ void Watcher::Impl::recheck_replaced() {
   for (NodeId id : ids) {
     if (!model.valid(id) || model.node(id).parent == core::kTopNode || model.is_root(id)) continue;
     sys::FileStat st;
-    if (fs->stat_at(AT_FDCWD, model.path(id).c_str(), st) != 0) {
+    if (stat_node(id, st) != 0) {
       // Still stale, or gone (its delete is queued and removes the node): try again later.
       if (replaced_maybe.size() < 4096) replaced_maybe.insert(id);
       continue;

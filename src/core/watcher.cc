@@ -84,10 +84,14 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
   inotify->set_own_reads(own_reads.get());
+  // An O_PATH open the kernel reports would be a directory read nobody made, for every
+  // watcher of the tree: then entries are statted by path only.
+  dir_fds.set_enabled(fs->path_opens_silent());
   model.set_remove_hook([this](NodeId id, const core::Node&) {
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
+    dir_fds.forget(id);
     backend::Tracker* const all[] = {poll_tracker.get(), fanotify.get(), inotify.get()};
     for (backend::Tracker* t : all) t->unwatch(id);
   });
@@ -389,6 +393,7 @@ Result<void> Watcher::Impl::start() {
   // began after the changes made meanwhile, which it then never saw.
   service_due = true;
   serve_readers();
+  dir_fds.clear();  // nothing held while quiet: an fd pins its mount
   publish_stats();
   return {};
 }
@@ -539,6 +544,7 @@ void Watcher::Impl::settle_crawl(const std::function<void()>& before_first_repor
 
 void Watcher::Impl::rescan(const std::string& reason) {
   rescan_pending = false;
+  dir_fds.clear();  // lost events may have moved or replaced any directory
   ++stats.rescans;
   // A reconciliation pass is a backstop that normally finds nothing: it says `rescan` only
   // when it found a difference, just before the first one.
@@ -616,6 +622,12 @@ void Watcher::Impl::rescan(const std::string& reason) {
 
 bool Watcher::Impl::step(int timeout_ms) {
   if (ended || stop_requested) return false;
+  // No fd of dir_fds outlives the step, whichever way it ends: an O_PATH fd pins its mount
+  // (umount says EBUSY), and between steps the loop may wait for as long as the tree is quiet.
+  struct ReleaseDirFds {
+    core::DirFdCache& fds;
+    ~ReleaseDirFds() { fds.clear(); }
+  } release_dir_fds{dir_fds};
   std::int64_t now = now_ms();
   // Wake no later than the next timed duty (a backed-off rescan, a poll, a reconcile pass).
   auto due_at = [&](std::int64_t when_ms) {

@@ -19,6 +19,7 @@
 #include "backend/poll_tracker.h"
 #include "backend/tracker.h"
 #include "core/engine_services.h"
+#include "core/dir_fd_cache.h"
 #include "core/event_log.h"
 #include "core/fanotify_translator.h"
 #include "core/inotify_translator.h"
@@ -130,6 +131,14 @@ struct Watcher::Impl final : core::EngineServices {
   // The filesystem calls of the loop and its scans (see watcher_seams.h); own_reads when set.
   sys::Fs* fs;
   sys::Waiter* waiter;  // step()'s poll(2) and batching sleep, the pending move's second look
+  // Directories whose entries are statted through an fd (see core/dir_fd_cache.h); emptied
+  // at the end of every step() and start(), and at a rescan.
+  core::DirFdCache dir_fds{*fs};
+  // Stats `name` in the directory `dir`: through dir_fds when it has the directory's fd, by
+  // the model's path otherwise. 0 or an errno, as sys::Fs::stat_at.
+  int stat_child(core::NodeId dir, const std::string& name, sys::FileStat& st);
+  // The same for the node `id` itself (a root by its path).
+  int stat_node(core::NodeId id, sys::FileStat& st);
   std::int64_t now_ms() const { return clock->monotonic_ms(); }
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 
