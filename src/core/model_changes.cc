@@ -67,6 +67,9 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
   if (filters_paths() && excluded(model.child_path(dir, name))) return;
   NodeId id = model.add(dir, name, st, known);
+  // The stat shows every change the last kernel read holds: the CLOSE_WRITE that follows a
+  // new file's CREATE in the same read needs no second one (half the stats of a burst).
+  if (known && st.type != sys::FileType::dir) note_fresh_stat(id);
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
@@ -85,11 +88,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
 void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const sys::FileStat before = model.node(id).st;
   const bool had_stat = model.stat_known(id);
-  if (model.moves() != fresh_stats_moves || model.removals() != fresh_stats_removals) {
-    fresh_stats.clear();
-    fresh_stats_moves = model.moves();
-    fresh_stats_removals = model.removals();
-  }
+  forget_fresh_stats_if_moved();
   bool fresh = had_stat && fresh_stats.count(id);
   if (!fresh && restat_taken(id)) {
     fresh_stats.insert(id);
@@ -109,6 +108,19 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
   emit(EventKind::modify, id, {}, "stamps");
   note_link_change(id, EventKind::modify);
+}
+
+void Watcher::Impl::forget_fresh_stats_if_moved() {
+  if (model.moves() != fresh_stats_moves || model.removals() != fresh_stats_removals) {
+    fresh_stats.clear();
+    fresh_stats_moves = model.moves();
+    fresh_stats_removals = model.removals();
+  }
+}
+
+void Watcher::Impl::note_fresh_stat(NodeId id) {
+  forget_fresh_stats_if_moved();
+  fresh_stats.insert(id);
 }
 
 void Watcher::Impl::recheck_replaced() {

@@ -23,6 +23,7 @@
 #include "core/event_log.h"
 #include "core/fanotify_translator.h"
 #include "core/inotify_translator.h"
+#include "core/node_set.h"
 #include "core/path_filter.h"
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
@@ -204,8 +205,12 @@ struct Watcher::Impl final : core::EngineServices {
   // taken while handling it already shows them all: a file written 10 times (open, modify,
   // close_write each) is statted once a read, not 20 times, which was a third of the loop's
   // time in a burst. A move or a removal (ids are reused) forgets them all.
-  std::unordered_set<core::NodeId> fresh_stats;
+  core::NodeSet fresh_stats;
   std::uint64_t fresh_stats_moves = 0, fresh_stats_removals = 0;
+  // A move or a removal since fresh_stats was filled: it is emptied.
+  void forget_fresh_stats_if_moved();
+  // `id` was just statted (a new entry): fresh until the next kernel read.
+  void note_fresh_stat(core::NodeId id);
   // restat() that says whether it took a new stat.
   bool restat_taken(core::NodeId id);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to
