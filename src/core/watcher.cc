@@ -120,6 +120,12 @@ std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
 void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std::string& from,
                               bool is_dir, NodeId root, const char* reason, const sys::FileStat* st) {
   if (!(opt.events & event_bit(kind))) return;
+  append_event(kind, std::string(path), from, is_dir, root, reason, st);
+}
+
+void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::string& from,
+                                 bool is_dir, NodeId root, const char* reason,
+                                 const sys::FileStat* st) {
   if (filter && !filter->empty() && kind != EventKind::rescan) {
     std::string_view rp = root != kNoNode ? std::string_view(model.node(root).name) : std::string_view{};
     if (!filter->reportable(path, rp) && (from.empty() || !filter->reportable(from, rp))) return;
@@ -128,7 +134,7 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
   e.kind = kind;
   e.time_ns = realtime_ns();
   e.is_dir = is_dir;
-  e.path = path;
+  e.path = std::move(path);
   if (kind == EventKind::rename) e.from = from;
   e.reason = kind == EventKind::rescan ? from : std::string(reason);
   if (st && kind != EventKind::rescan && kind != EventKind::backend && kind != EventKind::unmount) {
@@ -138,9 +144,10 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
 }
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
+  if (!(opt.events & event_bit(kind))) return;  // before the path is built
   const core::Node& n = model.node(id);
-  emit_path(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
-            model.stat_known(id) ? &n.st : nullptr);
+  append_event(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
+               model.stat_known(id) ? &n.st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,

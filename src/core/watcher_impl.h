@@ -52,6 +52,9 @@ struct Watcher::Impl final : core::EngineServices {
   void emit_path(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
                  core::NodeId root, const char* reason = "",
                  const sys::FileStat* st = nullptr) override;
+  // emit_path's second half, for a kind that is reported: the path is moved into the event.
+  void append_event(EventKind kind, std::string&& path, const std::string& from, bool is_dir,
+                    core::NodeId root, const char* reason, const sys::FileStat* st);
   // emit_path for an event from a diff: the identity comes from the model's entry at `path`.
   void emit_found(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
                   core::NodeId root, const char* reason = "");
