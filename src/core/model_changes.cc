@@ -66,7 +66,8 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
   }
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
   if (filters_paths() && excluded(model.child_path(dir, name))) return;
-  NodeId id = model.add(dir, name, st, known);
+  // Absent by now (not found above, or vanished() just removed it): no second lookup.
+  NodeId id = model.add_new(dir, name, st, known);
   // The stat shows every change the last kernel read holds: the CLOSE_WRITE that follows a
   // new file's CREATE in the same read needs no second one (half the stats of a burst).
   if (known && st.type != sys::FileType::dir) note_fresh_stat(id);
