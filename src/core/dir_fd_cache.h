@@ -5,10 +5,10 @@
 // loop thread only.
 //
 // Bounded (kCapacity, the least recently used goes) and emptied by the engine at the end
-// of every loop step: an O_PATH fd pins its mount (umount says EBUSY), so none is held
-// while the tree is quiet. A directory gets an fd at its second use within a step, so a
-// lone event costs no open. Header-only for now: small, and the library's source list is
-// being changed elsewhere.
+// of every loop step: an O_PATH fd pins its mount (umount says EBUSY:
+// docs/kernel-facts.md#o-path-opens), so none is held while the tree is quiet. A directory
+// gets an fd at its second use within a step, so a lone event costs no open. Header-only
+// for now: small, and the library's source list is being changed elsewhere.
 #pragma once
 
 #include <fcntl.h>

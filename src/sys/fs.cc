@@ -17,7 +17,7 @@ constexpr const char* kMountTable = "/proc/self/mountinfo";
 // Opens "/" with O_PATH under a private inotify watch and looks for its OPEN record. Only
 // records about "/" itself count (len 0), not its entries' (another process listing /tmp);
 // another process opening "/" at that moment makes the answer "not silent", which only
-// costs speed. Measured on 6.18: silent.
+// costs speed (docs/kernel-facts.md#o-path-opens).
 bool probe_path_opens_silent() {
   const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (in < 0) return false;

@@ -53,8 +53,8 @@ class Fs {
   virtual int open_mount_notice() = 0;
   virtual void rearm_mount_notice(int fd) = 0;
   // Whether an open_dir() with O_PATH raises no inotify records (OPEN, CLOSE_NOWRITE) on
-  // the directory opened. Linux 6.x marks O_PATH files FMODE_NONOTIFY; an older kernel may
-  // report them, and then lookout's own stat-relative opens would show up as reads of the
+  // the directory opened. 6.18 raises none (docs/kernel-facts.md#o-path-opens); an older
+  // kernel may, and then lookout's own stat-relative opens would show up as reads of the
   // directory, to its own watch and to every other watcher. Default: not known to be silent.
   virtual bool path_opens_silent() { return false; }
 };
