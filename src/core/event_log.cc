@@ -14,6 +14,18 @@ bool coalescable(EventKind k) {
   return k == EventKind::modify || k == EventKind::attrib || k == EventKind::access;
 }
 
+// Coalescing bookkeeping: the kind of the newest event per path, where only a coalescable
+// kind can ever match a later event. Any other kind is kept as no entry at all, which
+// matches nothing alike and saves a heap-allocated key per create, delete and close_write
+// (most of a burst).
+void note_kind(std::unordered_map<std::string, EventKind>& last, const Event& e) {
+  if (coalescable(e.kind)) {
+    last[e.path] = e.kind;
+  } else if (!last.empty()) {
+    last.erase(e.path);
+  }
+}
+
 // Kinds that describe a subtree rather than one entry: they concern a reader of any path
 // below them, not only of paths above.
 bool about_subtree(EventKind k) {
@@ -142,7 +154,7 @@ void EventLog::offer(Reader& r, const Event& e, std::uint64_t seq) {
       return;
     }
   }
-  if (r.opt.coalesce) r.last_kind[e.path] = e.kind;
+  if (r.opt.coalesce) note_kind(r.last_kind, e);
   if (r.phase == Reader::Phase::cutting) {
     r.own.push_back(e);
   } else if (r.waiting == r.own.size()) {
@@ -225,7 +237,7 @@ void EventLog::compact(Reader& r) {
   // Re-derives which log events it counted: the same rule as offer(), seeded with its queue.
   std::unordered_map<std::string, EventKind> last;
   if (r.opt.coalesce) {
-    for (const auto& e : r.own) last[e.path] = e.kind;
+    for (const auto& e : r.own) note_kind(last, e);
   }
   for (std::uint64_t s = std::max(r.cursor, base_); s < head_; ++s) {
     const Event& e = log_[s - base_];
@@ -234,7 +246,7 @@ void EventLog::compact(Reader& r) {
       auto it = last.find(e.path);
       if (it != last.end() && it->second == e.kind) continue;
     }
-    if (r.opt.coalesce) last[e.path] = e.kind;
+    if (r.opt.coalesce) note_kind(last, e);
     r.own.push_back(e);
   }
   r.cursor = head_;
@@ -351,7 +363,7 @@ void EventLog::deliver_locked(Reader& r, std::vector<Event> events) {
   for (auto& e : events) {
     bool own_record = e.kind == EventKind::exists || (e.kind == EventKind::rescan && e.reason == "lagged");
     if (!own_record && !wants(r, e)) continue;
-    if (r.opt.coalesce) r.last_kind[e.path] = e.kind;
+    if (r.opt.coalesce) note_kind(r.last_kind, e);
     r.own.push_back(std::move(e));
   }
   r.phase = Reader::Phase::live;
@@ -369,7 +381,7 @@ void EventLog::hand_out(Reader& r, Event&& e, std::vector<Event>& out,
       auto it = seen.find(e.path);
       if (it != seen.end() && it->second == e.kind) return;
     }
-    seen[e.path] = e.kind;
+    note_kind(seen, e);
   }
   e.seq = r.next_seq++;
   out.push_back(std::move(e));

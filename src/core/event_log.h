@@ -49,7 +49,8 @@ struct Reader : std::enable_shared_from_this<Reader> {
   std::uint64_t cursor = 0;  // next log sequence number to read (live only)
   std::deque<Event> own;     // delivered before the log: compacted, cut-off or handed-off events
   std::size_t waiting = 0;   // events it will be given: own.size() + counted ones in the log
-  // Coalescing: path -> kind of its newest untaken event (untaken ones only).
+  // Coalescing: path -> kind of its newest untaken event (untaken ones only) where that
+  // kind can coalesce; no entry for any other kind.
   std::unordered_map<std::string, EventKind> last_kind;
   // While cut: the deepest directory holding everything it missed ("" = every root), and
   // which in-place changes it missed by path (bounded; past it, `missed_all_changed`).

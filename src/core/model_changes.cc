@@ -14,13 +14,25 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
+int Watcher::Impl::stat_child(NodeId dir, const std::string& name, sys::FileStat& st) {
+  const int fd = dir_fds.fd_for(model, dir);
+  if (fd >= 0) return fs->stat_at(fd, name.c_str(), st);
+  return fs->stat_at(AT_FDCWD, model.child_path(dir, name).c_str(), st);
+}
+
+int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
+  const core::Node& n = model.node(id);
+  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, n.name.c_str(), st);  // a root
+  return stat_child(n.parent, n.name, st);
+}
+
 void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
 
 bool Watcher::Impl::restat_taken(NodeId id) {
-  std::string p = model.path(id);
   sys::FileStat st;
+  const int err = stat_node(id, st);
   core::Node& n = model.node(id);
-  if (fs->stat_at(AT_FDCWD, p.c_str(), st) != 0 || st.type != n.st.type) {
+  if (err != 0 || st.type != n.st.type) {
     if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
     return false;
   }
@@ -36,9 +48,8 @@ bool Watcher::Impl::restat_taken(NodeId id) {
 void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hint,
                              const char* reason) {
   NodeId existing = model.find(dir, name);
-  std::string path = model.child_path(dir, name);
   sys::FileStat st;
-  bool known = fs->stat_at(AT_FDCWD, path.c_str(), st) == 0;
+  bool known = stat_child(dir, name, st) == 0;
   if (existing != kNoNode) {
     // Usually a catch-up scan reported it already. But a rename onto an existing name
     // (MOVED_TO) puts another object there: the one the model holds is gone, and what
@@ -54,8 +65,12 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
     vanished(dir, name);
   }
   if (!known) st.type = is_dir_hint ? sys::FileType::dir : sys::FileType::file;
-  if (excluded(path)) return;
-  NodeId id = model.add(dir, name, st, known);
+  if (filters_paths() && excluded(model.child_path(dir, name))) return;
+  // Absent by now (not found above, or vanished() just removed it): no second lookup.
+  NodeId id = model.add_new(dir, name, st, known);
+  // The stat shows every change the last kernel read holds: the CLOSE_WRITE that follows a
+  // new file's CREATE in the same read needs no second one (half the stats of a burst).
+  if (known && st.type != sys::FileType::dir) note_fresh_stat(id);
   emit(EventKind::create, id, {}, reason);
   note_link_arrival(id);
   // Watch first, then list: whatever was created inside before the watch existed is found
@@ -74,11 +89,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
 void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const sys::FileStat before = model.node(id).st;
   const bool had_stat = model.stat_known(id);
-  if (model.moves() != fresh_stats_moves || model.removals() != fresh_stats_removals) {
-    fresh_stats.clear();
-    fresh_stats_moves = model.moves();
-    fresh_stats_removals = model.removals();
-  }
+  forget_fresh_stats_if_moved();
   bool fresh = had_stat && fresh_stats.count(id);
   if (!fresh && restat_taken(id)) {
     fresh_stats.insert(id);
@@ -100,13 +111,26 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   note_link_change(id, EventKind::modify);
 }
 
+void Watcher::Impl::forget_fresh_stats_if_moved() {
+  if (model.moves() != fresh_stats_moves || model.removals() != fresh_stats_removals) {
+    fresh_stats.clear();
+    fresh_stats_moves = model.moves();
+    fresh_stats_removals = model.removals();
+  }
+}
+
+void Watcher::Impl::note_fresh_stat(NodeId id) {
+  forget_fresh_stats_if_moved();
+  fresh_stats.insert(id);
+}
+
 void Watcher::Impl::recheck_replaced() {
   std::vector<NodeId> ids(replaced_maybe.begin(), replaced_maybe.end());
   replaced_maybe.clear();
   for (NodeId id : ids) {
     if (!model.valid(id) || model.node(id).parent == core::kTopNode || model.is_root(id)) continue;
     sys::FileStat st;
-    if (fs->stat_at(AT_FDCWD, model.path(id).c_str(), st) != 0) {
+    if (stat_node(id, st) != 0) {
       // Still stale, or gone (its delete is queued and removes the node): try again later.
       if (replaced_maybe.size() < 4096) replaced_maybe.insert(id);
       continue;

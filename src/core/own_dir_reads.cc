@@ -1,10 +1,13 @@
 #include "core/own_dir_reads.h"
 
+#include <fcntl.h>
+
 namespace lookout::core {
 
 int OwnDirReads::open_dir(const char* path, int flags) {
   const int fd = inner_.open_dir(path, flags);
   if (fd < 0) return fd;
+  if ((flags & O_PATH) && inner_.path_opens_silent()) return fd;
   const std::int64_t now = clock_.monotonic_ms();
   std::lock_guard lock(mu_);
   if (now - last_sweep_ms_ > kForgetAfterMs) {

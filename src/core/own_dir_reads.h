@@ -39,7 +39,8 @@ class OwnDirReads final : public sys::Fs {
   // Listings noted and not yet matched (memory check in tests).
   std::size_t pending() const;
 
-  // sys::Fs: open_dir notes the path; everything else is the inner filesystem's.
+  // sys::Fs: open_dir notes the path (unless an O_PATH open raises no records: noted, it
+  // would take another reader's records as lookout's); everything else is the inner's.
   int open_dir(const char* path, int flags) override;
   int stat_at(int dirfd, const char* name, sys::FileStat& out) override {
     return inner_.stat_at(dirfd, name, out);
@@ -63,6 +64,7 @@ class OwnDirReads final : public sys::Fs {
   Result<std::vector<sys::MountEntry>> mounts() override { return inner_.mounts(); }
   int open_mount_notice() override { return inner_.open_mount_notice(); }
   void rearm_mount_notice(int fd) override { inner_.rearm_mount_notice(fd); }
+  bool path_opens_silent() override { return inner_.path_opens_silent(); }
 
  private:
   struct Listings {

@@ -196,27 +196,38 @@ bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
   return true;
 }
 
-std::string TreeModel::path(NodeId id) const {
-  if (id == kTopNode || !valid(id)) return {};
-  std::vector<const std::string*> parts;
-  std::size_t len = 0;
-  for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
-    parts.push_back(&nodes_[cur].name);
-    len += nodes_[cur].name.size() + 1;
-  }
-  std::string out;
-  out.reserve(len);
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    if (!out.empty() && out.back() != '/') out.push_back('/');
-    out += **it;
-  }
-  return out;
-}
+std::string TreeModel::path(NodeId id) const { return build_path(id, nullptr); }
 
 std::string TreeModel::child_path(NodeId dir, std::string_view name) const {
-  std::string out = path(dir);
-  if (out.empty() || out.back() != '/') out.push_back('/');
-  out += name;
+  if (dir == kTopNode || !valid(dir)) return "/" + std::string(name);
+  return build_path(dir, &name);
+}
+
+// One allocation per path (one is built for every event): the length first, walking up the
+// parent links, then the names copied in from the end back, walking up again.
+std::string TreeModel::build_path(NodeId id, const std::string_view* child) const {
+  if (id == kTopNode || !valid(id)) return {};
+  // A root's name is its absolute path: no separator after one ending in '/' (the root "/").
+  auto sep_after = [](const std::string& name) { return name.empty() || name.back() != '/'; };
+  const bool child_sep = child && sep_after(nodes_[id].name);
+  std::size_t len = child ? child->size() + child_sep : 0;
+  for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
+    const Node& n = nodes_[cur];
+    len += n.name.size() + (cur != id && sep_after(n.name));
+  }
+  std::string out(len, '\0');
+  std::size_t end = len;
+  if (child) {
+    end -= child->size();
+    child->copy(out.data() + end, child->size());
+    if (child_sep) out[--end] = '/';
+  }
+  for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
+    const Node& n = nodes_[cur];
+    if (cur != id && sep_after(n.name)) out[--end] = '/';
+    end -= n.name.size();
+    n.name.copy(out.data() + end, n.name.size());
+  }
   return out;
 }
 

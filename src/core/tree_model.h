@@ -106,6 +106,8 @@ class TreeModel {
 
  private:
   std::size_t hash_of(NodeId parent, std::string_view name) const;
+  // path(id), and `*child` appended as an entry of it when given.
+  std::string build_path(NodeId id, const std::string_view* child) const;
   void index_insert(NodeId id);
   void index_erase(NodeId id);
   void index_grow();

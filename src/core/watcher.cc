@@ -84,10 +84,14 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     primary_sub = std::make_unique<Subscription>(shared_log, primary);
   }
   inotify->set_own_reads(own_reads.get());
+  // An O_PATH open the kernel reports would be a directory read nobody made, for every
+  // watcher of the tree: then entries are statted by path only.
+  dir_fds.set_enabled(fs->path_opens_silent());
   model.set_remove_hook([this](NodeId id, const core::Node&) {
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
+    dir_fds.forget(id);
     backend::Tracker* const all[] = {poll_tracker.get(), fanotify.get(), inotify.get()};
     for (backend::Tracker* t : all) t->unwatch(id);
   });
@@ -116,6 +120,12 @@ std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
 void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std::string& from,
                               bool is_dir, NodeId root, const char* reason, const sys::FileStat* st) {
   if (!(opt.events & event_bit(kind))) return;
+  append_event(kind, std::string(path), from, is_dir, root, reason, st);
+}
+
+void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::string& from,
+                                 bool is_dir, NodeId root, const char* reason,
+                                 const sys::FileStat* st) {
   if (filter && !filter->empty() && kind != EventKind::rescan) {
     std::string_view rp = root != kNoNode ? std::string_view(model.node(root).name) : std::string_view{};
     if (!filter->reportable(path, rp) && (from.empty() || !filter->reportable(from, rp))) return;
@@ -124,7 +134,7 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
   e.kind = kind;
   e.time_ns = realtime_ns();
   e.is_dir = is_dir;
-  e.path = path;
+  e.path = std::move(path);
   if (kind == EventKind::rename) e.from = from;
   e.reason = kind == EventKind::rescan ? from : std::string(reason);
   if (st && kind != EventKind::rescan && kind != EventKind::backend && kind != EventKind::unmount) {
@@ -134,9 +144,10 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
 }
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
+  if (!(opt.events & event_bit(kind))) return;  // before the path is built
   const core::Node& n = model.node(id);
-  emit_path(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
-            model.stat_known(id) ? &n.st : nullptr);
+  append_event(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
+               model.stat_known(id) ? &n.st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
@@ -389,6 +400,7 @@ Result<void> Watcher::Impl::start() {
   // began after the changes made meanwhile, which it then never saw.
   service_due = true;
   serve_readers();
+  dir_fds.clear();  // nothing held while quiet: an fd pins its mount
   publish_stats();
   return {};
 }
@@ -539,6 +551,7 @@ void Watcher::Impl::settle_crawl(const std::function<void()>& before_first_repor
 
 void Watcher::Impl::rescan(const std::string& reason) {
   rescan_pending = false;
+  dir_fds.clear();  // lost events may have moved or replaced any directory
   ++stats.rescans;
   // A reconciliation pass is a backstop that normally finds nothing: it says `rescan` only
   // when it found a difference, just before the first one.
@@ -616,6 +629,12 @@ void Watcher::Impl::rescan(const std::string& reason) {
 
 bool Watcher::Impl::step(int timeout_ms) {
   if (ended || stop_requested) return false;
+  // No fd of dir_fds outlives the step, whichever way it ends: an O_PATH fd pins its mount
+  // (umount says EBUSY), and between steps the loop may wait for as long as the tree is quiet.
+  struct ReleaseDirFds {
+    core::DirFdCache& fds;
+    ~ReleaseDirFds() { fds.clear(); }
+  } release_dir_fds{dir_fds};
   std::int64_t now = now_ms();
   // Wake no later than the next timed duty (a backed-off rescan, a poll, a reconcile pass).
   auto due_at = [&](std::int64_t when_ms) {

@@ -19,9 +19,11 @@
 #include "backend/poll_tracker.h"
 #include "backend/tracker.h"
 #include "core/engine_services.h"
+#include "core/dir_fd_cache.h"
 #include "core/event_log.h"
 #include "core/fanotify_translator.h"
 #include "core/inotify_translator.h"
+#include "core/node_set.h"
 #include "core/path_filter.h"
 #include "core/tree_model.h"
 #include "core/tree_scanner.h"
@@ -50,6 +52,9 @@ struct Watcher::Impl final : core::EngineServices {
   void emit_path(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
                  core::NodeId root, const char* reason = "",
                  const sys::FileStat* st = nullptr) override;
+  // emit_path's second half, for a kind that is reported: the path is moved into the event.
+  void append_event(EventKind kind, std::string&& path, const std::string& from, bool is_dir,
+                    core::NodeId root, const char* reason, const sys::FileStat* st);
   // emit_path for an event from a diff: the identity comes from the model's entry at `path`.
   void emit_found(EventKind kind, const std::string& path, const std::string& from, bool is_dir,
                   core::NodeId root, const char* reason = "");
@@ -130,6 +135,14 @@ struct Watcher::Impl final : core::EngineServices {
   // The filesystem calls of the loop and its scans (see watcher_seams.h); own_reads when set.
   sys::Fs* fs;
   sys::Waiter* waiter;  // step()'s poll(2) and batching sleep, the pending move's second look
+  // Directories whose entries are statted through an fd (see core/dir_fd_cache.h); emptied
+  // at the end of every step() and start(), and at a rescan.
+  core::DirFdCache dir_fds{*fs};
+  // Stats `name` in the directory `dir`: through dir_fds when it has the directory's fd, by
+  // the model's path otherwise. 0 or an errno, as sys::Fs::stat_at.
+  int stat_child(core::NodeId dir, const std::string& name, sys::FileStat& st);
+  // The same for the node `id` itself (a root by its path).
+  int stat_node(core::NodeId id, sys::FileStat& st);
   std::int64_t now_ms() const { return clock->monotonic_ms(); }
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 
@@ -195,8 +208,12 @@ struct Watcher::Impl final : core::EngineServices {
   // taken while handling it already shows them all: a file written 10 times (open, modify,
   // close_write each) is statted once a read, not 20 times, which was a third of the loop's
   // time in a burst. A move or a removal (ids are reused) forgets them all.
-  std::unordered_set<core::NodeId> fresh_stats;
+  core::NodeSet fresh_stats;
   std::uint64_t fresh_stats_moves = 0, fresh_stats_removals = 0;
+  // A move or a removal since fresh_stats was filled: it is emptied.
+  void forget_fresh_stats_if_moved();
+  // `id` was just statted (a new entry): fresh until the next kernel read.
+  void note_fresh_stat(core::NodeId id);
   // restat() that says whether it took a new stat.
   bool restat_taken(core::NodeId id);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to

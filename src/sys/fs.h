@@ -52,6 +52,11 @@ class Fs {
   // -errno; rearm_mount_notice() reads it to its end, which arms the next notification.
   virtual int open_mount_notice() = 0;
   virtual void rearm_mount_notice(int fd) = 0;
+  // Whether an open_dir() with O_PATH raises no inotify records (OPEN, CLOSE_NOWRITE) on
+  // the directory opened. 6.18 raises none (docs/kernel-facts.md#o-path-opens); an older
+  // kernel may, and then lookout's own stat-relative opens would show up as reads of the
+  // directory, to its own watch and to every other watcher. Default: not known to be silent.
+  virtual bool path_opens_silent() { return false; }
 };
 
 Fs& real_fs();

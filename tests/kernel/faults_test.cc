@@ -411,6 +411,29 @@ LOOKOUT_TEST(FaultsRoot, UnmountedSubmountReportsOnlyItsMountPointCreated, LABEL
   EXPECT_EQ(r.count(EventKind::remove, t / "mnt/d/e"), 1u) << r.dump();
 }
 
+// The engine stats new entries through O_PATH fds of their directories, and an O_PATH fd
+// pins its mount: a plain (not lazy) umount right after a burst in a watched submount must
+// not fail with EBUSY because of lookout. Once the cookie (outside the mount) is seen, the
+// step that read the burst has ended, and with it every such fd.
+LOOKOUT_TEST(FaultsRoot, PlainUnmountRightAfterABurstIsNotBusy, LABELS(root)) {
+  if (!testing::is_root_user()) GTEST_SKIP() << "needs root to mount a tmpfs";
+  TempDir t;
+  testing::Submount mnt(t / "mnt", "-t tmpfs -o size=1m lookout-test");
+  if (!mnt.ok()) GTEST_SKIP() << "cannot mount tmpfs here";
+  testing::make_dirs(t / "mnt/d");
+  WatchOptions o;
+  o.paths = {t.path()};
+  o.backend = BackendChoice::inotify;
+  auto w = testing::start_watcher(o);
+  ASSERT_TRUE(w);
+  testing::Recorder r(*w);
+  for (int i = 0; i < 200; ++i) testing::write_file(t / ("mnt/d/f" + std::to_string(i)), "");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "mnt/d/f199")) << r.dump();
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  EXPECT_EQ(testing::sh("umount " + (t / "mnt")), 0) << "busy: an fd of lookout's pins the mount";
+  ASSERT_TRUE(r.wait_for(EventKind::unmount, t / "mnt")) << r.dump();
+}
+
 // Auto mode polls a pseudo filesystem mounted inside an inotify tree (mqueue: tiny, empty).
 // Unmounted, it had no watch to say so: the next pass reports `unmount`, and the directory
 // underneath comes back created and watched by inotify.

@@ -74,10 +74,12 @@ class FakeFs final : public sys::Fs {
   void set_dev(const std::string& path, std::uint64_t dev) { entries_.at(path).dev = dev; }
   bool has(const std::string& path) const { return entries_.count(path) != 0; }
   std::uint64_t stat_calls = 0;  // stat_at and stat_follow: what an engine step costs
+  std::uint64_t relative_stat_calls = 0;  // of those, stat_at relative to a directory fd
   std::uint64_t ino(const std::string& path) const { return entries_.at(path).ino; }
 
   int stat_at(int dirfd, const char* name, sys::FileStat& out) override {
     ++stat_calls;
+    if (dirfd != AT_FDCWD) ++relative_stat_calls;
     std::string p = dirfd == AT_FDCWD ? std::string(name) : join(open_.at(dirfd), name);
     auto it = entries_.find(p);
     if (it == entries_.end()) return ENOENT;
@@ -146,6 +148,8 @@ class FakeFs final : public sys::Fs {
   // No mount-table notification: an unmount is not simulated.
   int open_mount_notice() override { return -ENOSYS; }
   void rearm_mount_notice(int) override {}
+  // Like Linux 6.x: an O_PATH open raises no records (the fake raises none for any open).
+  bool path_opens_silent() override { return true; }
   int read_dir(int dirfd, sys::DirReader&, std::vector<sys::DirEntry>& out) override {
     out.clear();
     names_.clear();

@@ -58,6 +58,28 @@ TEST(EventLog, SequencesAndCoalescesIdenticalUntakenChanges) {
   EXPECT_EQ(out[0].seq, 5u);
 }
 
+// Only coalescable kinds are remembered per path (no map entry for the creates and
+// close_writes that make up a burst); any other kind in between still keeps two changes apart.
+TEST(EventLog, EveryOtherKindInBetweenKeepsChangesApart) {
+  for (EventKind between : {EventKind::create, EventKind::remove, EventKind::rename,
+                            EventKind::close_write, EventKind::open}) {
+    EventLog log;
+    auto r = log.add_reader(opts(), false);
+    log.append(ev(EventKind::modify, "/a"));
+    log.append(ev(EventKind::attrib, "/a"));
+    log.append(ev(EventKind::attrib, "/a"));  // merged: the same as the untaken one
+    log.append(ev(between, "/a"));
+    log.append(ev(EventKind::attrib, "/a"));  // not merged: `between` came first
+    log.append(ev(EventKind::attrib, "/b"));
+    auto out = take_all(log, *r);
+    ASSERT_EQ(out.size(), 5u) << static_cast<int>(between);
+    EXPECT_EQ(out[2].kind, between);
+    EXPECT_EQ(out[3].kind, EventKind::attrib);
+    EXPECT_EQ(out[3].path, "/a");
+    EXPECT_EQ(log.stats(*r).coalesced, 1u);
+  }
+}
+
 TEST(EventLog, TwoReadersOneCoalescingOneNot) {
   EventLog log;
   auto run = log.add_reader(opts(true), false);

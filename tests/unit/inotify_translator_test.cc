@@ -97,6 +97,57 @@ TEST_F(InotifyTranslator, AFileWrittenManyTimesInOneReadIsStattedOnce) {
   EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 200u);
 }
 
+// A burst of creates in one directory is statted relative to it (one component walked, no
+// path string built), and the step gives every directory fd back before it returns: an
+// O_PATH fd pins its mount.
+TEST_F(InotifyTranslator, ABurstIsStattedThroughItsDirectoryAndNoFdOutlivesTheStep) {
+  fs.mkdir("/w/a");
+  start();
+  for (int i = 0; i < 100; ++i) {
+    fs.write("/w/a/f" + std::to_string(i), 1);
+    kernel.queue("/w/a", IN_CREATE, "f" + std::to_string(i));
+  }
+  const std::uint64_t before = fs.relative_stat_calls;
+  auto seen = step();
+  EXPECT_EQ(seen.size(), 100u);
+  EXPECT_GE(fs.relative_stat_calls - before, 99u) << "statted by full path";
+  EXPECT_EQ(fs.open_fds(), 0u);
+  const core::NodeId f = w->model.find_path("/w/a/f99");
+  ASSERT_NE(f, core::kNoNode);
+  EXPECT_TRUE(w->model.stat_known(f));
+  EXPECT_EQ(w->model.node(f).st.ino, fs.ino("/w/a/f99"));
+}
+
+// The directory is renamed while records of its entries are still queued: those before the
+// rename cannot be statted at the old path, those after it are, at the new one.
+TEST_F(InotifyTranslator, ABurstAcrossARenameOfItsDirectory) {
+  fs.mkdir("/w/a");
+  start();
+  const int wd = kernel.wd("/w/a");
+  fs.write("/w/a/f1");
+  fs.write("/w/a/f2");
+  kernel.queue(wd, IN_CREATE, 0, "f1");
+  kernel.queue(wd, IN_CREATE, 0, "f2");
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "a", 5);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "b", 5);
+  fs.write("/w/b/f3");
+  fs.write("/w/b/f4");
+  kernel.queue(wd, IN_CREATE, 0, "f3");
+  kernel.queue(wd, IN_CREATE, 0, "f4");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/a/f1", ""},
+                                       {EventKind::create, "/w/a/f2", ""},
+                                       {EventKind::rename, "/w/b", "/w/a"},
+                                       {EventKind::create, "/w/b/f3", ""},
+                                       {EventKind::create, "/w/b/f4", ""}}));
+  for (const char* p : {"/w/b/f1", "/w/b/f2", "/w/b/f3", "/w/b/f4"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    if (w->model.stat_known(id)) EXPECT_EQ(w->model.node(id).st.ino, fs.ino(p)) << p;
+  }
+  EXPECT_EQ(fs.open_fds(), 0u);
+}
+
 TEST_F(InotifyTranslator, NewDirectoryIsWatchedThenListed) {
   start();
   // mkdir -p: what was made inside before the watch existed is found by the listing.

@@ -124,5 +124,31 @@ TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
   EXPECT_EQ(m.content_hash_count(), 0u);
 }
 
+// Paths are built in one allocation, from the end back: the separators must come out as
+// they did when built front to front, for the root "/" (whose name ends in '/') too.
+TEST(TreeModel, PathsAndChildPathsOfEveryShape) {
+  TreeModel m;
+  NodeId slash = m.add_root("/", dir_stat(1));
+  NodeId a = m.add(slash, "a", dir_stat(2), true);
+  NodeId f = m.add(a, "f", file_stat(3), true);
+  NodeId w = m.add_root("/srv/w", dir_stat(4));
+  NodeId long_dir = m.add(w, std::string(40, 'd'), dir_stat(5), true);
+  EXPECT_EQ(m.path(slash), "/");
+  EXPECT_EQ(m.path(a), "/a");
+  EXPECT_EQ(m.path(f), "/a/f");
+  EXPECT_EQ(m.path(w), "/srv/w");
+  EXPECT_EQ(m.path(long_dir), "/srv/w/" + std::string(40, 'd'));
+  EXPECT_EQ(m.child_path(slash, "x"), "/x");
+  EXPECT_EQ(m.child_path(a, "x"), "/a/x");
+  EXPECT_EQ(m.child_path(w, "x"), "/srv/w/x");
+  EXPECT_EQ(m.child_path(long_dir, "x"), "/srv/w/" + std::string(40, 'd') + "/x");
+  EXPECT_EQ(m.child_path(a, ""), "/a/");
+  EXPECT_EQ(m.child_path(kTopNode, "/srv/w"), "//srv/w") << "as before: top has no path";
+  EXPECT_EQ(m.path(kTopNode), "");
+  m.remove(a);
+  EXPECT_EQ(m.path(f), "") << "a removed node has no path";
+  EXPECT_EQ(m.child_path(a, "x"), "/x");
+}
+
 }  // namespace
 }  // namespace lookout::core
