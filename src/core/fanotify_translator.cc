@@ -224,8 +224,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   if (id == kNoNode) {
     id = model_.add(at.dir, name, st, known);
   } else if (known && !reported) {
-    model_.node(id).st = st;  // the crawl listed it after it was made
-    model_.set_stat_known(id, true);
+    model_.set_stat(id, st);  // the crawl listed it after it was made
   }
   // Reported already: the model keeps the stamps the consumer was told of. Taking today's
   // would absorb a write made since, whose record an overflow may lose: the rescan's diff
@@ -244,7 +243,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   if (!is_dir || !known) return;
   // A directory made and renamed before its record was read entered the model unstat'ed.
   if (!model_.stat_known(at.dir)) engine_.restat(at.dir);
-  if (model_.stat_known(at.dir) && model_.node(id).st.dev != model_.node(at.dir).st.dev) {
+  if (model_.stat_known(at.dir) && model_.stat(id).dev != model_.stat(at.dir).dev) {
     return;  // a mount: the crawl decides
   }
   if (moved_in) {
@@ -307,7 +306,7 @@ void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::str
     if (fs_.stat_at(AT_FDCWD, path.c_str(), st) != 0) return;
     model_.for_each_child(kTopNode, [&](NodeId r) {
       const Node& n = model_.node(r);
-      if (!n.is_dir() && n.st.ino == st.ino && n.st.dev == st.dev) root = r;
+      if (!n.is_dir() && model_.stat(r).ino == st.ino && model_.stat(r).dev == st.dev) root = r;
     });
     if (root == kNoNode) return;
     engine_.restat(root);
@@ -319,7 +318,7 @@ void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::str
 }
 
 bool FanotifyTranslator::same_object(NodeId id, const sys::FileStat& st) const {
-  const sys::FileStat& known = model_.node(id).st;
+  const sys::FileStat known = model_.stat(id);
   if (known.ino != st.ino || known.dev != st.dev || known.type != st.type) return false;
   return !sys::births_comparable(known, st) || known.birth == st.birth;
 }

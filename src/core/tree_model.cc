@@ -17,9 +17,8 @@ std::size_t mix(std::size_t h) {
 
 TreeModel::TreeModel() : slots_(1024, kNoNode) {
   Node top;
-  top.st.type = sys::FileType::dir;
+  top.type_ = sys::FileType::dir;
   nodes_.push_back(std::move(top));
-  stat_known_.push_back(false);
   live_count_ = 0;
 }
 
@@ -79,7 +78,6 @@ NodeId TreeModel::allocate() {
     return id;
   }
   nodes_.emplace_back();
-  stat_known_.push_back(false);
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
@@ -118,14 +116,69 @@ NodeId TreeModel::add_new(NodeId parent, std::string_view name, const sys::FileS
                           bool stat_known) {
   NodeId id = allocate();
   Node& n = nodes_[id];
+  const std::uint32_t slot = n.stat_slot_;  // a reused id's: set_stat() reuses or frees it
   n = Node{};
+  n.stat_slot_ = slot;
   n.name.assign(name);
-  n.st = st;
-  stat_known_[id] = stat_known;
-  link_child(parent, id);
+  link_child(parent, id);  // first: a stat without a slot takes its dev from the parent
+  set_stat(id, st, stat_known);
   index_insert(id);
   ++live_count_;
   return id;
+}
+
+std::uint64_t TreeModel::derived_dev(NodeId id) const {
+  // Only directories can be mount points: an entry no one stat'ed is on its directory's
+  // device, which the nearest ancestor with a stat of its own holds.
+  for (NodeId cur = nodes_[id].parent; cur != kNoNode; cur = nodes_[cur].parent) {
+    if (nodes_[cur].stat_slot_ != Node::kNoStat) return stats_[nodes_[cur].stat_slot_].dev;
+  }
+  return 0;
+}
+
+sys::FileStat TreeModel::stat(NodeId id) const {
+  const Node& n = nodes_[id];
+  if (n.stat_slot_ != Node::kNoStat) return stats_[n.stat_slot_];
+  sys::FileStat st;
+  st.type = n.type_;
+  st.ino = n.ino_;
+  st.dev = derived_dev(id);
+  return st;
+}
+
+void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
+  Node& n = nodes_[id];
+  n.type_ = st.type;
+  n.ino_ = st.ino;
+  n.stat_known_ = known;
+  // A known stat keeps a slot even if it looks like a listing's: its dev must not follow the
+  // parent's.
+  if (!known) {
+    sys::FileStat listed;
+    listed.type = st.type;
+    listed.ino = st.ino;
+    listed.dev = derived_dev(id);
+    if (st == listed) {
+      release_stat(n);
+      return;
+    }
+  }
+  if (n.stat_slot_ == Node::kNoStat) {
+    if (!free_stats_.empty()) {
+      n.stat_slot_ = free_stats_.back();
+      free_stats_.pop_back();
+    } else {
+      n.stat_slot_ = static_cast<std::uint32_t>(stats_.size());
+      stats_.emplace_back();
+    }
+  }
+  stats_[n.stat_slot_] = st;
+}
+
+void TreeModel::release_stat(Node& n) {
+  if (n.stat_slot_ == Node::kNoStat) return;
+  free_stats_.push_back(n.stat_slot_);
+  n.stat_slot_ = Node::kNoStat;
 }
 
 std::vector<NodeId> TreeModel::children(NodeId dir) const {
@@ -156,7 +209,9 @@ void TreeModel::remove(NodeId id) {
     index_erase(cur);
     if (!hashes_.empty()) hashes_.erase(cur);  // the id will be reused
     Node& n = nodes_[cur];
-    stat_known_[cur] = false;
+    // The stat stays (its slot too, until the id is reused), as it did when it was inline:
+    // a stale id still reads what its node last held.
+    n.stat_known_ = false;
     n.first_child = n.next_sibling = kNoNode;
     n.prev_sibling = kFreeSlot;
     std::string().swap(n.name);
@@ -167,14 +222,14 @@ void TreeModel::remove(NodeId id) {
 
 std::optional<std::uint64_t> TreeModel::content_hash(NodeId id) const {
   auto it = hashes_.find(id);
-  if (it == hashes_.end() || !valid(id) || nodes_[id].st.ctime_ns != it->second.ctime_ns) {
+  if (it == hashes_.end() || !valid(id) || stat(id).ctime_ns != it->second.ctime_ns) {
     return std::nullopt;
   }
   return it->second.hash;
 }
 
 void TreeModel::set_content_hash(NodeId id, std::uint64_t hash) {
-  hashes_[id] = StampedHash{hash, nodes_[id].st.ctime_ns};
+  hashes_[id] = StampedHash{hash, stat(id).ctime_ns};
 }
 
 bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {

@@ -134,16 +134,17 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
 }
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
-  const core::Node& n = model.node(id);
-  emit_path(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
-            model.stat_known(id) ? &n.st : nullptr);
+  const sys::FileStat st = model.stat(id);
+  emit_path(kind, model.path(id), from, st.type == sys::FileType::dir, model.root_of(id), reason,
+            model.stat_known(id) ? &st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
                                bool is_dir, NodeId root, const char* reason) {
   NodeId id = kind == EventKind::rescan ? kNoNode : model.find_path(path);
-  const sys::FileStat* st = id != kNoNode && model.stat_known(id) ? &model.node(id).st : nullptr;
-  emit_path(kind, path, from, is_dir, root, reason, st);
+  const bool known = id != kNoNode && model.stat_known(id);
+  const sys::FileStat st = known ? model.stat(id) : sys::FileStat{};
+  emit_path(kind, path, from, is_dir, root, reason, known ? &st : nullptr);
 }
 
 void Watcher::Impl::end(Error e) {
@@ -480,7 +481,7 @@ void Watcher::Impl::retry_blind(NodeId under) {
 bool Watcher::Impl::at_mount_boundary(NodeId dir) const {
   if (model.is_root(dir)) return true;
   NodeId parent = model.node(dir).parent;
-  return model.node(dir).st.dev != model.node(parent).st.dev;
+  return model.stat(dir).dev != model.stat(parent).dev;
 }
 
 void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
@@ -498,7 +499,7 @@ void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
       stack.pop_back();
       model.for_each_child(l, [&](NodeId lc) {
         const core::Node& n = model.node(lc);
-        NodeId fc = fresh.add(f, n.name, n.st, model.stat_known(lc));
+        NodeId fc = fresh.add(f, n.name, model.stat(lc), model.stat_known(lc));
         if (n.is_dir()) stack.emplace_back(lc, fc);
       });
     }

@@ -43,7 +43,8 @@ void flatten_into(const TreeModel& m, NodeId dir, const std::string& prefix, Fla
   m.for_each_child(dir, [&](NodeId c) {
     const Node& n = m.node(c);
     std::string p = prefix + n.name;
-    out[p] = {n.st.type, n.st.ino, n.st.size, n.st.mtime_ns, n.st.ctime_ns, n.st.mode};
+    const lookout::sys::FileStat st = m.stat(c);
+    out[p] = {st.type, st.ino, st.size, st.mtime_ns, st.ctime_ns, st.mode};
     if (n.is_dir()) flatten_into(m, c, p + "/", out);
   });
 }

@@ -50,7 +50,7 @@ TEST_F(InotifyTranslator, CreateModifyDelete) {
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/f", ""},
                                        {EventKind::modify, "/w/f", ""},
                                        {EventKind::close_write, "/w/f", ""}}));
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 10u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 10u);
   fs.remove("/w/f");
   kernel.queue("/w", IN_DELETE, "f");
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::remove, "/w/f", ""}}));
@@ -89,12 +89,12 @@ TEST_F(InotifyTranslator, AFileWrittenManyTimesInOneReadIsStattedOnce) {
                           [](const Seen& s) { return s.kind == EventKind::modify; }),
             50);
   EXPECT_LE(fs.stat_calls - before, 3u) << "a stat per record";
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 100u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 100u);
   // The next read stats again: what it holds may be newer than the last stat.
   fs.write("/w/f", 200);
   kernel.queue("/w", IN_MODIFY, "f");
   step();
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 200u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 200u);
 }
 
 TEST_F(InotifyTranslator, NewDirectoryIsWatchedThenListed) {

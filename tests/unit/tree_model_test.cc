@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace lookout::core {
 namespace {
 
@@ -101,7 +104,7 @@ TEST(TreeModel, AddIsIdempotent) {
   NodeId root = m.add_root("/w", dir_stat(1));
   NodeId a = m.add(root, "a", file_stat(2), true);
   EXPECT_EQ(m.add(root, "a", file_stat(99), true), a);
-  EXPECT_EQ(m.node(a).st.ino, 2u);
+  EXPECT_EQ(m.stat(a).ino, 2u);
 }
 
 TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
@@ -114,7 +117,9 @@ TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
   EXPECT_EQ(*m.content_hash(a), 42u);
   ASSERT_TRUE(m.move(a, root, "b"));
   EXPECT_TRUE(m.content_hash(a));  // a rename keeps the content
-  m.node(a).st.ctime_ns += 1;      // a write (seen by an event) moved ctime: the hash is stale
+  sys::FileStat st = m.stat(a);
+  st.ctime_ns += 1;  // a write (seen by an event) moved ctime: the hash is stale
+  m.set_stat(a, st);
   EXPECT_FALSE(m.content_hash(a));
   m.set_content_hash(a, 43);
   m.remove(a);
@@ -122,6 +127,82 @@ TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
   EXPECT_EQ(again, a);  // the id is reused...
   EXPECT_FALSE(m.content_hash(again));  // ...without the old file's hash
   EXPECT_EQ(m.content_hash_count(), 0u);
+}
+
+TEST(TreeModel, ListedEntryHoldsTypeAndInodeAndItsDirectorysDevice) {
+  TreeModel m;
+  sys::FileStat d = dir_stat(1);
+  d.dev = 7;
+  d.mode = 040755;
+  NodeId root = m.add_root("/w", d);
+  sys::FileStat listed = file_stat(2);
+  listed.dev = 7;  // what the scanner gives an entry it did not stat
+  NodeId f = m.add(root, "f", listed, false);
+  EXPECT_FALSE(m.stat_known(f));
+  EXPECT_EQ(m.stat(f), listed);
+  EXPECT_EQ(m.type(f), sys::FileType::file);
+  EXPECT_EQ(m.stat_count(), 1u);  // the root's only: the listed file needs no slot
+
+  sys::FileStat full = listed;
+  full.size = 10;
+  full.mode = 0100644;
+  full.nlink = 1;
+  m.set_stat(f, full);
+  EXPECT_TRUE(m.stat_known(f));
+  EXPECT_EQ(m.stat(f), full);
+  EXPECT_EQ(m.stat_count(), 2u);
+
+  // Unknown again: the stat it held stays as it was, as when it was inline.
+  m.set_stat_known(f, false);
+  EXPECT_EQ(m.stat(f), full);
+  // A listing's stat again: the slot goes back for the next stat'ed node.
+  m.set_stat(f, listed, false);
+  EXPECT_EQ(m.stat(f), listed);
+  EXPECT_EQ(m.stat_count(), 1u);
+}
+
+TEST(TreeModel, UnknownStatThatIsNotAListingsKeepsAllItHeld) {
+  TreeModel m;
+  sys::FileStat d = dir_stat(1);
+  d.dev = 7;
+  NodeId root = m.add_root("/w", d);
+  sys::FileStat odd = file_stat(0);  // an event's guess: no dev, no inode
+  NodeId f = m.add(root, "f", odd, false);
+  EXPECT_EQ(m.stat(f), odd);
+  EXPECT_EQ(m.stat(f).dev, 0u);
+}
+
+TEST(TreeModel, StatSlotsOfRemovedNodesAreReused) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  sys::FileStat a_st = file_stat(2);
+  a_st.size = 5;
+  NodeId a = m.add(root, "a", a_st, true);
+  EXPECT_EQ(m.stat_count(), 2u);
+  m.remove(a);
+  EXPECT_EQ(m.stat(a), a_st);  // a stale id still reads what its node last held
+  sys::FileStat b_st = file_stat(3);
+  b_st.size = 6;
+  NodeId b = m.add(root, "b", b_st, true);
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(m.stat(b), b_st);
+  EXPECT_EQ(m.stat_count(), 2u);
+  // Many nodes: every stat survives the table's growth.
+  std::vector<NodeId> ids;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    sys::FileStat st = file_stat(100 + i);
+    st.size = i;
+    ids.push_back(m.add(root, "f" + std::to_string(i), st, true));
+  }
+  for (std::uint64_t i = 0; i < 1000; ++i) EXPECT_EQ(m.stat(ids[i]).size, i);
+}
+
+// Bytes per entry of the model's own table (the hash index adds 8-16 per entry, a stat'ed
+// entry 56 more in the stat table): see docs/design.md "Tree model".
+TEST(TreeModel, NodeSize) {
+  if (sizeof(void*) == 8) {
+    EXPECT_LE(sizeof(Node), 64u);
+  }
 }
 
 }  // namespace
