@@ -48,7 +48,7 @@ void BM_ModelBuild(benchmark::State& state) {
 BENCHMARK(BM_ModelBuild)->Arg(1000)->Arg(10000);
 
 // The tree as a first crawl leaves it (directories stat'ed, files only listed), with the
-// bytes per entry of the node and stat tables (not the name index nor long names' heap).
+// bytes per entry of the node and stat tables (not the name index nor the names' arena).
 void BM_ModelBuildListed(benchmark::State& state) {
   std::size_t entries = 0, stats = 0;
   for (auto _ : state) {

@@ -93,7 +93,7 @@ class ChangeWalk {
       }
       sys::FileStat st;
       ++ws.cost.stats;
-      if (fs_.stat_at(opened, n.name.c_str(), st) != 0 || !same_identity(live_.stat(c), st)) {
+      if (fs_.stat_at(opened, live_.c_name(c), st) != 0 || !same_identity(live_.stat(c), st)) {
         // Gone or replaced: this directory's entries changed (its stamps say so too, unless
         // the change came after they were taken). Its relisting finds what is there now.
         entries_changed = true;
@@ -105,7 +105,7 @@ class ChangeWalk {
         return;
       }
       if (!live_.stat_known(c) || !same_stamps(live_.stat(c), st)) ws.changed.push_back(c);
-      push.push_back({c, join(item.path, n.name)});
+      push.push_back({c, join(item.path, live_.name(c))});
     });
     sys::FsFd dirfd(fs_, opened);  // given back here, once the subdirectories are stat'ed
     if (gone) {
@@ -157,7 +157,7 @@ class ChangeWalk {
       bool is_dir = st.type == sys::FileType::dir;
       if (excluded_ && excluded_(join(item.path, e.name), is_dir)) continue;
       NodeId c = kNoNode;
-      if (cursor > 0 && live_.node(ws.kids[cursor - 1]).name == e.name) {
+      if (cursor > 0 && live_.name(ws.kids[cursor - 1]) == e.name) {
         c = ws.kids[--cursor];
       } else {
         c = live_.find(item.dir, e.name);

@@ -82,7 +82,7 @@ class FreshBuilder {
   void copy(const Item& it) {
     live_.for_each_child(it.live, [&](NodeId lc) {
       const Node& n = live_.node(lc);
-      NodeId fc = fresh_.add(it.fresh, n.name, live_.stat(lc), live_.stat_known(lc));
+      NodeId fc = fresh_.add(it.fresh, live_.name(lc), live_.stat(lc), live_.stat_known(lc));
       ++cost_.entries;
       if (n.is_dir() && recursive_) stack_.push_back({lc, fc, false});
     });

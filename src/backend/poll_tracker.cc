@@ -200,7 +200,7 @@ bool PollTracker::mount_gone(NodeId dir, const sys::FileStat& now, PollHost& hos
   const core::Node& n = model.node(dir);
   if (!n.is_dir() || now.dev == model.stat(dir).dev || !host.at_mount_boundary(dir)) return false;
   NodeId parent = n.parent;
-  std::string name = n.name;
+  std::string name(model.name(dir));
   host.report(EventKind::unmount, dir);
   for (NodeId c : model.subtree_post_order(dir)) host.report(EventKind::remove, c);
   model.remove(dir);  // and from polled_, through the model's remove hook

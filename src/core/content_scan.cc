@@ -32,7 +32,7 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     to_read.clear();
     fresh.for_each_child(f, [&](NodeId fc) {
       const Node& fn = fresh.node(fc);
-      NodeId lc = l == kNoNode ? kNoNode : live->find(l, fn.name);
+      NodeId lc = l == kNoNode ? kNoNode : live->find(l, fresh.name(fc));
       if (fn.is_dir()) {
         stack.emplace_back(lc != kNoNode && live->node(lc).is_dir() ? lc : kNoNode, fc);
         return;
@@ -54,7 +54,7 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     for (NodeId fc : to_read) {
       const Node& fn = fresh.node(fc);
       std::uint64_t h = 0;
-      int err = hasher.hash_at(fs, dfd.get(), fn.name.c_str(), fresh.stat(fc).ino, h);
+      int err = hasher.hash_at(fs, dfd.get(), fresh.c_name(fc), fresh.stat(fc).ino, h);
       if (err == 0) {
         fresh.set_content_hash(fc, h);
         ++cost.files_read;

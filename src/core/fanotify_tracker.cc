@@ -187,7 +187,7 @@ void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
   if (opt_.recursive) model_.for_each_child(d, [&](NodeId c) {
     const Node& n = model_.node(c);
     if (!n.is_dir() || key_of_.count(c) || model_.stat(c).dev != dev) return;
-    if (std::string key = group_->key_of(fd, n.name, dev); !key.empty()) map_key(c, key, true);
+    if (std::string key = group_->key_of(fd, std::string(model_.name(c)), dev); !key.empty()) map_key(c, key, true);
   });
   // Listed after ready with entries changed since: see drop_suspects().
   sys::FileStat st;

@@ -73,7 +73,7 @@ void FanotifyTranslator::forget_key(NodeId id) {
 NodeId FanotifyTranslator::root_for(const std::string& path) const {
   NodeId found = kNoNode;
   model_.for_each_child(kTopNode, [&](NodeId r) {
-    const std::string& rp = model_.node(r).name;
+    const std::string_view rp = model_.name(r);
     if (path.size() >= rp.size() && path.compare(0, rp.size(), rp) == 0 &&
         (path.size() == rp.size() || path[rp.size()] == '/' || rp == "/")) {
       found = r;
@@ -104,7 +104,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
     // (A directory root's own removal comes as its self event, so its parent is outside.)
     bool holds_root = false;
     model_.for_each_child(kTopNode, [&](NodeId r) {
-      const std::string& rp = model_.node(r).name;
+      const std::string_view rp = model_.name(r);
       if (!model_.node(r).is_dir() && rp.rfind(child_path(at.path, ""), 0) == 0 &&
           rp.find('/', at.path.size() + 1) == std::string::npos) {
         holds_root = true;
@@ -117,7 +117,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
     remember_outside(key);
     return at;
   }
-  if (!opt_.recursive && at.path != model_.node(root).name) {
+  if (!opt_.recursive && at.path != model_.name(root)) {
     // Below a non-recursive root: not watched, except a subdirectory of the root itself,
     // whose own records ("." records: its attributes) are the root's entries' changes.
     // Records from inside it are dropped in handle_one() (not listable).
@@ -157,7 +157,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
 
 bool FanotifyTranslator::excluded_below(NodeId root, const std::string& path) const {
   if (!engine_.filters_paths()) return false;
-  const std::string& rp = model_.node(root).name;
+  const std::string_view rp = model_.name(root);
   for (std::size_t pos = rp.size(); pos < path.size();) {
     std::size_t next = path.find('/', pos + 1);
     if (next == std::string::npos) next = path.size();
@@ -191,7 +191,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode || engine_.excluded(path)) return;
-  if (!model_.node(root).is_dir() && model_.node(root).name == path) {
+  if (!model_.node(root).is_dir() && model_.name(root) == path) {
     // Another file renamed over a file root (an atomic save): the watched file is gone, as
     // inotify's DELETE_SELF for its inode says; the newcomer is not the file watched.
     engine_.root_gone(root, "deleted or replaced");
@@ -269,7 +269,7 @@ void FanotifyTranslator::deleted(const Place& at, const std::string& name, bool 
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode) return;
-  if (model_.is_root(root) && model_.node(root).name == path) {
+  if (model_.is_root(root) && model_.name(root) == path) {
     engine_.root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
   } else if (at.dir != kNoNode && model_.find(at.dir, name) != kNoNode) {
     engine_.vanished(at.dir, name, reason);

@@ -268,7 +268,7 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
       // The mount point's own directory is visible again underneath: report the mounted
       // tree gone and whatever the underlying directory holds as created.
       NodeId parent = model_.node(node).parent;
-      std::string name = model_.node(node).name;
+      std::string name(model_.name(node));
       for (NodeId n : model_.subtree_post_order(node)) engine_.emit(EventKind::remove, n);
       model_.remove(node);
       engine_.appeared(parent, name, true);

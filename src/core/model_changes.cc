@@ -117,7 +117,7 @@ void Watcher::Impl::recheck_replaced() {
     if (model.stat_known(id) && st.ino == had.ino && st.dev == had.dev && st.type == had.type) continue;
     if (!model.stat_known(id) && st.type == had.type && !n.is_dir()) continue;  // nothing to compare
     NodeId dir = n.parent;
-    std::string name = n.name;
+    std::string name(model.name(id));
     vanished(dir, name);
     appeared(dir, name, st.type == sys::FileType::dir, "moved_in");
   }

@@ -23,7 +23,7 @@ struct Writer {
   void put(T v) {
     buf.append(reinterpret_cast<const char*>(&v), sizeof v);
   }
-  void str(const std::string& s) {
+  void str(std::string_view s) {
     put<std::uint32_t>(static_cast<std::uint32_t>(s.size()));
     buf += s;
   }
@@ -152,7 +152,7 @@ Result<void> save_state(const TreeModel& model, const std::string& file) {
     w.put<std::uint64_t>(order.size());
     for (auto& [id, parent_index] : order) {
       w.put(parent_index);
-      w.str(model.node(id).name);
+      w.str(model.name(id));
       put_stat(w, model.stat(id), model.stat_known(id));
     }
   }

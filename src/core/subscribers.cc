@@ -108,7 +108,7 @@ void Watcher::Impl::hand_off(core::Reader& r, core::TreeModel& snap) {
   }
   if (pairs.empty()) {
     for (NodeId l : model.children(core::kTopNode)) {
-      NodeId s = snap.find(core::kTopNode, model.node(l).name);
+      NodeId s = snap.find(core::kTopNode, model.name(l));
       if (s != kNoNode) pairs.emplace_back(s, l);
     }
   }

@@ -107,7 +107,7 @@ struct Reconciler {
       fresh_to_live[f] = l;
       std::unordered_set<NodeId> seen;
       fresh.for_each_child(f, [&](NodeId fc) {
-        NodeId lc = live.find(l, fresh.node(fc).name);
+        NodeId lc = live.find(l, fresh.name(fc));
         if (lc == kNoNode) {
           added.emplace_back(l, fc);
         } else if (!live.stat_known(lc) &&
@@ -148,7 +148,7 @@ struct Reconciler {
         still.emplace_back(l, f);
         continue;
       }
-      const std::string& name = fresh.node(f).name;
+      const std::string_view name = fresh.name(f);  // another model's: live may change
       NodeId occupant = live.find(dest_parent, name);
       if (occupant != kNoNode && occupant != l) {
         bool removable = removed_set.count(occupant) && !pending_sources.count(occupant) &&
@@ -184,7 +184,7 @@ struct Reconciler {
       auto [lp, fc] = stack.back();
       stack.pop_back();
       const Node& fn = fresh.node(fc);
-      NodeId id = live.add(lp, fn.name, fresh.stat(fc), true);
+      NodeId id = live.add(lp, fresh.name(fc), fresh.stat(fc), true);
       if (auto h = fresh.content_hash(fc)) live.set_content_hash(id, *h);
       ++stats.created;
       emit(EventKind::create, id);
@@ -248,7 +248,7 @@ struct Reconciler {
     }
     for (NodeId r : removed_set) remove_subtree(r);
     for (auto& [lp, fc] : plain_added) {
-      if (live.valid(lp) && live.find(lp, fresh.node(fc).name) == kNoNode) create_subtree(lp, fc);
+      if (live.valid(lp) && live.find(lp, fresh.name(fc)) == kNoNode) create_subtree(lp, fc);
     }
   }
 };

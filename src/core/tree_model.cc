@@ -40,7 +40,7 @@ void TreeModel::index_insert(NodeId id) {
   if ((used_slots_ + 1) * 2 > slots_.size()) index_grow();
   const Node& n = nodes_[id];
   std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash_of(n.parent, n.name) & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = hash_of(n.parent, name(id)) & mask;; i = (i + 1) & mask) {
     if (slots_[i] == kNoNode) {
       slots_[i] = id;
       ++used_slots_;
@@ -52,7 +52,7 @@ void TreeModel::index_insert(NodeId id) {
 void TreeModel::index_erase(NodeId id) {
   const Node& n = nodes_[id];
   std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash_of(n.parent, n.name) & mask; slots_[i] != kNoNode; i = (i + 1) & mask) {
+  for (std::size_t i = hash_of(n.parent, name(id)) & mask; slots_[i] != kNoNode; i = (i + 1) & mask) {
     if (slots_[i] == id) {
       slots_[i] = kTombstone;
       return;
@@ -66,7 +66,8 @@ NodeId TreeModel::find(NodeId parent, std::string_view name) const {
     NodeId id = slots_[i];
     if (id == kTombstone) continue;
     const Node& n = nodes_[id];
-    if (n.parent == parent && n.name == name) return id;
+    // The length first: the bytes are in the arena, another cache line.
+    if (n.parent == parent && n.name_.len == name.size() && names_.view(n.name_) == name) return id;
   }
   return kNoNode;
 }
@@ -119,7 +120,7 @@ NodeId TreeModel::add_new(NodeId parent, std::string_view name, const sys::FileS
   const std::uint32_t slot = n.stat_slot_;  // a reused id's: set_stat() reuses or frees it
   n = Node{};
   n.stat_slot_ = slot;
-  n.name.assign(name);
+  set_name(id, name);
   link_child(parent, id);  // first: a stat without a slot takes its dev from the parent
   set_stat(id, st, stat_known);
   index_insert(id);
@@ -175,6 +176,23 @@ void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
   stats_[n.stat_slot_] = st;
 }
 
+void TreeModel::set_name(NodeId id, std::string_view name) {
+  Node& n = nodes_[id];
+  const NameArena::Ref old = n.name_;
+  n.name_ = names_.store(name);  // first: `name` may be the old one, or another node's
+  names_.release(old);
+  if (names_.wants_compaction()) compact_names();
+}
+
+void TreeModel::compact_names() {
+  // Renames and removals leave holes: without this a long-lived watch on a churning tree
+  // would keep every name it ever saw. Amortized: the holes were at least half the arena.
+  NameArena fresh;
+  fresh.reserve(names_.live_bytes());
+  for (Node& n : nodes_) n.name_ = fresh.store(names_.view(n.name_));
+  names_ = std::move(fresh);
+}
+
 void TreeModel::release_stat(Node& n) {
   if (n.stat_slot_ == Node::kNoStat) return;
   free_stats_.push_back(n.stat_slot_);
@@ -214,7 +232,8 @@ void TreeModel::remove(NodeId id) {
     n.stat_known_ = false;
     n.first_child = n.next_sibling = kNoNode;
     n.prev_sibling = kFreeSlot;
-    std::string().swap(n.name);
+    names_.release(n.name_);
+    n.name_ = {};
     free_.push_back(cur);
     --live_count_;
   }
@@ -245,7 +264,7 @@ bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
   if (occupant != kNoNode) remove(occupant);
   index_erase(id);
   unlink_child(id);
-  nodes_[id].name.assign(new_name);
+  set_name(id, new_name);
   link_child(new_parent, id);
   index_insert(id);
   return true;
@@ -253,17 +272,17 @@ bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
 
 std::string TreeModel::path(NodeId id) const {
   if (id == kTopNode || !valid(id)) return {};
-  std::vector<const std::string*> parts;
+  std::vector<std::string_view> parts;
   std::size_t len = 0;
   for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
-    parts.push_back(&nodes_[cur].name);
-    len += nodes_[cur].name.size() + 1;
+    parts.push_back(name(cur));
+    len += parts.back().size() + 1;
   }
   std::string out;
   out.reserve(len);
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
     if (!out.empty() && out.back() != '/') out.push_back('/');
-    out += **it;
+    out += *it;
   }
   return out;
 }
@@ -292,7 +311,7 @@ NodeId TreeModel::find_path(std::string_view abs_path) const {
   NodeId best = kNoNode;
   std::size_t best_len = 0;
   for_each_child(kTopNode, [&](NodeId r) {
-    const std::string& rp = nodes_[r].name;
+    const std::string_view rp = name(r);
     if (abs_path.size() >= rp.size() && abs_path.compare(0, rp.size(), rp) == 0 &&
         (abs_path.size() == rp.size() || abs_path[rp.size()] == '/' || rp == "/") &&
         rp.size() >= best_len) {

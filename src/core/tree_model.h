@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/name_arena.h"
 #include "sys/file_stat.h"
 
 namespace lookout::core {
@@ -24,7 +25,6 @@ inline constexpr NodeId kTopNode = 0;
 class TreeModel;
 
 struct Node {
-  std::string name;
   NodeId parent = kNoNode;
   NodeId first_child = kNoNode;
   NodeId next_sibling = kNoNode;
@@ -34,6 +34,7 @@ struct Node {
 
  private:
   friend class TreeModel;
+  NameArena::Ref name_;  // TreeModel::name(id)
   // The rest of the stat is TreeModel::stat(id): the node holds what a listing gives (type
   // and d_ino) and a slot in the model's stat table for anything more.
   static constexpr std::uint32_t kNoStat = 0xffffffffu;
@@ -43,10 +44,11 @@ struct Node {
   bool stat_known_ = false;  // in the tail padding: free
 };
 // One per directory entry (550k at the largest benchmark tree): what a mechanism needs per
-// node (inotify's wd, fanotify's key) lives in its own side table, and so does the full stat
-// (56 bytes), which only entries that were stat'ed need: a first crawl stats directories
-// only, so 10 of 11 nodes are files that hold just the type and inode of their listing.
-static_assert(sizeof(void*) != 8 || sizeof(Node) <= 64, "Node grew: see docs/design.md Tree model");
+// node (inotify's wd, fanotify's key) lives in its own side table, and so do the full stat
+// (56 bytes), which only entries that were stat'ed need (a first crawl stats directories
+// only, so 10 of 11 nodes are files that hold just the type and inode of their listing),
+// and the name's bytes (an arena: its length plus one, not a 32-byte std::string).
+static_assert(sizeof(void*) != 8 || sizeof(Node) <= 40, "Node grew: see docs/design.md Tree model");
 
 class TreeModel {
  public:
@@ -98,6 +100,11 @@ class TreeModel {
   // Stat table slots in use (nodes whose stat holds more than a listing gives).
   std::size_t stat_count() const { return stats_.size() - free_stats_.size(); }
   std::size_t size() const { return live_count_; }
+  // The entry's name (a root's: its absolute path). Valid until the model next adds or
+  // moves a node (the arena may move then, as the node table may). c_name(): the same,
+  // NUL-terminated, for a syscall.
+  std::string_view name(NodeId id) const { return names_.view(nodes_[id].name_); }
+  const char* c_name(NodeId id) const { return names_.c_str(nodes_[id].name_); }
 
   // Calls f(child) for each child of `dir`. f may not add or remove nodes.
   template <typename F>
@@ -136,6 +143,8 @@ class TreeModel {
   NodeId allocate();
   std::uint64_t derived_dev(NodeId id) const;
   void release_stat(Node& n);
+  void set_name(NodeId id, std::string_view name);
+  void compact_names();
 
   // A free slot's prev_sibling (never a link: free slots are in no list). Not its parent,
   // which a stale id's path() may still walk.
@@ -144,6 +153,7 @@ class TreeModel {
   // Full stats by Node::stat_slot_, with the slots freed for reuse.
   std::vector<sys::FileStat> stats_;
   std::vector<std::uint32_t> free_stats_;
+  NameArena names_;
   std::vector<NodeId> free_;
   std::size_t live_count_ = 0;
   // Open-addressed (parent, name) -> id index. kNoNode = empty, kTombstone = erased.

@@ -102,10 +102,10 @@ bool Watcher::Impl::excluded(const std::string& path) const {
   // The root is needed for glob matching on relative paths.
   NodeId r = kNoNode;
   model.for_each_child(core::kTopNode, [&](NodeId c) {
-    const std::string& rp = model.node(c).name;
+    const std::string_view rp = model.name(c);
     if (path.compare(0, rp.size(), rp) == 0) r = c;
   });
-  return filter->excluded(path, r == kNoNode ? std::string_view{} : model.node(r).name);
+  return filter->excluded(path, r == kNoNode ? std::string_view{} : model.name(r));
 }
 
 std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
@@ -117,7 +117,7 @@ void Watcher::Impl::emit_path(EventKind kind, const std::string& path, const std
                               bool is_dir, NodeId root, const char* reason, const sys::FileStat* st) {
   if (!(opt.events & event_bit(kind))) return;
   if (filter && !filter->empty() && kind != EventKind::rescan) {
-    std::string_view rp = root != kNoNode ? std::string_view(model.node(root).name) : std::string_view{};
+    std::string_view rp = root != kNoNode ? model.name(root) : std::string_view{};
     if (!filter->reportable(path, rp) && (from.empty() || !filter->reportable(from, rp))) return;
   }
   Event e;
@@ -412,7 +412,7 @@ void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
 
 void Watcher::Impl::report_since_last_run() {
   std::vector<std::string> roots;
-  for (NodeId r : model.children(core::kTopNode)) roots.push_back(model.node(r).name);
+  for (NodeId r : model.children(core::kTopNode)) roots.emplace_back(model.name(r));
   core::TreeModel previous;
   auto loaded = core::load_state(previous, opt.state_file, roots);
   if (!loaded) {
@@ -424,7 +424,7 @@ void Watcher::Impl::report_since_last_run() {
   // Diff the saved model (as the old tree) against the crawl just made (the new one); the
   // saved copy is what the diff rewrites, the live model stays as crawled.
   for (NodeId old_root : previous.children(core::kTopNode)) {
-    NodeId now_root = model.find(core::kTopNode, previous.node(old_root).name);
+    NodeId now_root = model.find(core::kTopNode, previous.name(old_root));
     if (now_root == kNoNode) continue;
     core::DiffSink sink;
     sink.event = [this, now_root](EventKind k, const std::string& p, const std::string& from,
@@ -499,7 +499,7 @@ void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
       stack.pop_back();
       model.for_each_child(l, [&](NodeId lc) {
         const core::Node& n = model.node(lc);
-        NodeId fc = fresh.add(f, n.name, model.stat(lc), model.stat_known(lc));
+        NodeId fc = fresh.add(f, model.name(lc), model.stat(lc), model.stat_known(lc));
         if (n.is_dir()) stack.emplace_back(lc, fc);
       });
     }
@@ -559,7 +559,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
   // absorbs them idempotently.
   for (NodeId root : model.children(core::kTopNode)) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
-    std::string root_path = model.node(root).name;
+    std::string root_path(model.name(root));
     core::TreeModel fresh;
     std::vector<std::pair<NodeId, int>> unreadable;
     auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },
