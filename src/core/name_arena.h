@@ -2,10 +2,13 @@
 // by a NUL (so a name goes to a syscall as it is). A node holds an 8-byte Ref instead of a
 // 32-byte std::string, and a name costs its length plus one instead of a heap block beyond 15
 // bytes. Freed names leave holes; the model rewrites its refs into a compacted arena once the
-// holes outweigh the names (see TreeModel::set_name). Owned by one TreeModel; not thread-safe.
+// holes outweigh the names (see TreeModel::set_name). Offsets are 32-bit: room for 4 GiB of
+// live names, some 10^8 entries (the node table would take 4 GB by then). Owned by one
+// TreeModel; not thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +31,8 @@ class NameArena {
   // names are invalid after. `name` may itself be a view into this arena.
   Ref store(std::string_view name) {
     if (name.empty()) return {};
-    if (name.data() >= bytes_.data() && name.data() < bytes_.data() + bytes_.size()) {
+    const std::less<const char*> before;  // a total order, even across unrelated buffers
+    if (!before(name.data(), bytes_.data()) && before(name.data(), bytes_.data() + bytes_.size())) {
       const std::string copy(name);  // its bytes may move while they are appended
       return store(copy);
     }

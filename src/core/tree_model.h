@@ -22,8 +22,6 @@ using NodeId = std::uint32_t;
 inline constexpr NodeId kNoNode = 0xffffffffu;
 inline constexpr NodeId kTopNode = 0;
 
-class TreeModel;
-
 struct Node {
   NodeId parent = kNoNode;
   NodeId first_child = kNoNode;
