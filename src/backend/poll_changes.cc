@@ -93,7 +93,7 @@ class ChangeWalk {
       }
       sys::FileStat st;
       ++ws.cost.stats;
-      if (fs_.stat_at(opened, n.name.c_str(), st) != 0 || !same_identity(n.st, st)) {
+      if (fs_.stat_at(opened, live_.c_name(c), st) != 0 || !same_identity(live_.stat(c), st)) {
         // Gone or replaced: this directory's entries changed (its stamps say so too, unless
         // the change came after they were taken). Its relisting finds what is there now.
         entries_changed = true;
@@ -101,11 +101,11 @@ class ChangeWalk {
       }
       if (!recursive_) {
         // Its entries are not watched; its own metadata is compared by full passes.
-        if (!live_.stat_known(c) || n.st.mode != st.mode) entries_changed = true;
+        if (!live_.stat_known(c) || live_.stat(c).mode != st.mode) entries_changed = true;
         return;
       }
-      if (!live_.stat_known(c) || !same_stamps(n.st, st)) ws.changed.push_back(c);
-      push.push_back({c, join(item.path, n.name)});
+      if (!live_.stat_known(c) || !same_stamps(live_.stat(c), st)) ws.changed.push_back(c);
+      push.push_back({c, join(item.path, live_.name(c))});
     });
     sys::FsFd dirfd(fs_, opened);  // given back here, once the subdirectories are stat'ed
     if (gone) {
@@ -157,7 +157,7 @@ class ChangeWalk {
       bool is_dir = st.type == sys::FileType::dir;
       if (excluded_ && excluded_(join(item.path, e.name), is_dir)) continue;
       NodeId c = kNoNode;
-      if (cursor > 0 && live_.node(ws.kids[cursor - 1]).name == e.name) {
+      if (cursor > 0 && live_.name(ws.kids[cursor - 1]) == e.name) {
         c = ws.kids[--cursor];
       } else {
         c = live_.find(item.dir, e.name);
@@ -171,7 +171,7 @@ class ChangeWalk {
       if (!same_entry(live_, c, st)) changed = true;
       // Only the model's own directories are walked: a new or replaced one is read whole
       // when its parent is relisted.
-      if (is_dir && n.is_dir() && same_identity(n.st, st) && recursive_)
+      if (is_dir && n.is_dir() && same_identity(live_.stat(c), st) && recursive_)
         push.push_back({c, join(item.path, e.name)});
     }
     if (matched != ws.kids.size()) changed = true;
@@ -193,11 +193,12 @@ bool same_stamps(const sys::FileStat& a, const sys::FileStat& b) {
 }
 
 bool same_entry(const TreeModel& model, NodeId id, const sys::FileStat& st) {
-  const Node& n = model.node(id);
-  if (!model.stat_known(id) || !same_identity(n.st, st) || n.st.mode != st.mode) return false;
+  if (!model.stat_known(id)) return false;
+  const sys::FileStat had = model.stat(id);
+  if (!same_identity(had, st) || had.mode != st.mode) return false;
   // A directory's own stamps and size follow its entries, which its own check compares.
-  if (n.is_dir()) return true;
-  return n.st.size == st.size && n.st.mtime_ns == st.mtime_ns && n.st.ctime_ns == st.ctime_ns;
+  if (had.type == sys::FileType::dir) return true;
+  return had.size == st.size && had.mtime_ns == st.mtime_ns && had.ctime_ns == st.ctime_ns;
 }
 
 ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::string& root_path,
@@ -206,9 +207,8 @@ ChangedDirs find_changed_dirs(const TreeModel& live, NodeId root, const std::str
   ChangeWalk walk(live, root, excluded, threads < 1 ? 1 : threads, recursive, fs);
   walk.run({{root, root_path}}, full);
   ChangedDirs out = walk.result();
-  const Node& r = live.node(root);
   // Pruned: the root's stamps decide for it as for any directory. Full: its listing did.
-  if (!full && (!live.stat_known(root) || !same_stamps(r.st, root_st))) out.dirs.push_back(root);
+  if (!full && (!live.stat_known(root) || !same_stamps(live.stat(root), root_st))) out.dirs.push_back(root);
   return out;
 }
 

@@ -82,7 +82,7 @@ class FreshBuilder {
   void copy(const Item& it) {
     live_.for_each_child(it.live, [&](NodeId lc) {
       const Node& n = live_.node(lc);
-      NodeId fc = fresh_.add(it.fresh, n.name, n.st, live_.stat_known(lc));
+      NodeId fc = fresh_.add(it.fresh, live_.name(lc), live_.stat(lc), live_.stat_known(lc));
       ++cost_.entries;
       if (n.is_dir() && recursive_) stack_.push_back({lc, fc, false});
     });
@@ -111,8 +111,7 @@ class FreshBuilder {
       sys::FileStat st;
       ++cost_.stats;
       if (fs_.stat_at(AT_FDCWD, dir_path.c_str(), st) == 0 && st.type == sys::FileType::dir) {
-        fresh_.node(it.fresh).st = st;
-        fresh_.set_stat_known(it.fresh, true);
+        fresh_.set_stat(it.fresh, st);
       }
     }
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
@@ -147,15 +146,14 @@ class FreshBuilder {
       if (!is_dir || !recursive_) continue;
       NodeId lc = it.live == kNoNode ? kNoNode : live_.find(it.live, name);
       // Only the same directory may be copied from the model: a replaced one is read whole.
-      if (lc != kNoNode && (!live_.node(lc).is_dir() || live_.node(lc).st.ino != st.ino ||
-                            live_.node(lc).st.dev != st.dev)) {
+      if (lc != kNoNode && (!live_.node(lc).is_dir() || live_.stat(lc).ino != st.ino ||
+                            live_.stat(lc).dev != st.dev)) {
         lc = kNoNode;
       }
       // Copying the model's entries is right only under the stamps they were read with: a
       // directory changed since find_changed_dirs() looked would otherwise store its new
       // stamps over its old entries, and no later pruned pass would read it again.
-      const Node* ln = lc != kNoNode ? &live_.node(lc) : nullptr;
-      bool relist = ln && (!live_.stat_known(lc) || !same_stamps(ln->st, st));
+      bool relist = lc != kNoNode && (!live_.stat_known(lc) || !same_stamps(live_.stat(lc), st));
       stack_.push_back({lc, fc, true, relist});
     }
   }
@@ -214,7 +212,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
   bool is_root = scope == live_root;
   out.live_dir = scope;
   out.fresh_dir = fresh.add_root(is_root ? root_path : live.path(scope),
-                                 is_root ? out.root_st : live.node(scope).st);
+                                 is_root ? out.root_st : live.stat(scope));
   FreshBuilder(live, fresh, out.fresh_dir, changed, excluded, on_error, out.cost, recursive, fs)
       .build(scope, is_root);
   return true;
@@ -226,10 +224,10 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
   if (scan.changed() && scan.live_dir != kNoNode && live.valid(scan.live_dir)) {
     // reconcile() compares the entries of the directory it is given, not the directory
     // itself: a subdirectory whose mode changed (its ctime brought it here) is compared now.
-    const Node& ld = live.node(scan.live_dir);
-    const Node& fd = fresh.node(scan.fresh_dir);
-    if (!live.is_root(scan.live_dir) && live.stat_known(scan.live_dir) && fresh.stat_known(scan.fresh_dir) && ld.st.mode != fd.st.mode &&
-        ld.st.ino == fd.st.ino && sink.event) {
+    const sys::FileStat ld = live.stat(scan.live_dir);
+    const sys::FileStat fd = fresh.stat(scan.fresh_dir);
+    if (!live.is_root(scan.live_dir) && live.stat_known(scan.live_dir) && fresh.stat_known(scan.fresh_dir) && ld.mode != fd.mode &&
+        ld.ino == fd.ino && sink.event) {
       ++stats.modified;
       sink.event(EventKind::attrib, live.path(scan.live_dir), {}, true);
     }
@@ -237,15 +235,13 @@ DiffStats reconcile_poll(TreeModel& live, NodeId live_root, const TreeModel& fre
     // reconcile() updates the stamps of the entries it compares, not of the directory it
     // was given: without this the directory would look changed on every pass.
     if (live.valid(scan.live_dir) && fresh.stat_known(scan.fresh_dir)) {
-      live.node(scan.live_dir).st = fresh.node(scan.fresh_dir).st;
-      live.set_stat_known(scan.live_dir, true);
+      live.set_stat(scan.live_dir, fresh.stat(scan.fresh_dir));
     }
   }
   // Safe to store even when nothing was read again: the root's entries were compared (full)
   // or its stamps were equal (pruned) after this stat was taken.
   if (live.valid(live_root) && scan.root_st.type == sys::FileType::dir) {
-    live.node(live_root).st = scan.root_st;
-    live.set_stat_known(live_root, true);
+    live.set_stat(live_root, scan.root_st);
   }
   return stats;
 }

@@ -144,24 +144,23 @@ bool PollTracker::poll_file_root(NodeId root, PollHost& host) {
   core::TreeModel& model = host.model();
   std::string path = model.path(root);
   sys::FileStat st;
-  const core::Node& had = model.node(root);
+  const sys::FileStat had = model.stat(root);
   // Another object under the name (an atomic save renamed over it) means the watched file
   // is gone, as inotify's DELETE_SELF says for the inode it watched.
-  if (host.fs().stat_follow(path.c_str(), st) != 0 || st.type != had.st.type || st.ino != had.st.ino ||
-      st.dev != had.st.dev || (sys::births_comparable(st, had.st) && st.birth != had.st.birth)) {
+  if (host.fs().stat_follow(path.c_str(), st) != 0 || st.type != had.type || st.ino != had.ino ||
+      st.dev != had.dev || (sys::births_comparable(st, had) && st.birth != had.birth)) {
     host.root_gone(root, "deleted or replaced");
     return true;
   }
   EventKind kind;
-  if (st.size != had.st.size || st.mtime_ns != had.st.mtime_ns) {
+  if (st.size != had.size || st.mtime_ns != had.mtime_ns) {
     kind = EventKind::modify;
-  } else if (st.ctime_ns != had.st.ctime_ns || st.mode != had.st.mode) {
+  } else if (st.ctime_ns != had.ctime_ns || st.mode != had.mode) {
     kind = EventKind::attrib;
   } else {
     return false;
   }
-  model.node(root).st = st;
-  model.set_stat_known(root, true);
+  model.set_stat(root, st);
   host.report(kind, root);
   return true;
 }
@@ -169,7 +168,7 @@ bool PollTracker::poll_file_root(NodeId root, PollHost& host) {
 bool PollTracker::root_gone(NodeId root, const sys::FileStat& now, PollHost& host) {
   // Polling has no IN_DELETE_SELF or IN_UNMOUNT: a pass finds out from the root's stat.
   core::TreeModel& model = host.model();
-  const sys::FileStat& was = model.node(root).st;
+  const sys::FileStat was = model.stat(root);
   if (was.type != sys::FileType::dir) return false;
   if (now.dev != was.dev) {
     // Its filesystem was unmounted (the directory underneath is uncovered) or another was
@@ -199,9 +198,9 @@ bool PollTracker::mount_gone(NodeId dir, const sys::FileStat& now, PollHost& hos
   // tree deleted, and the directory underneath created and watched as the parent is.
   core::TreeModel& model = host.model();
   const core::Node& n = model.node(dir);
-  if (!n.is_dir() || now.dev == n.st.dev || !host.at_mount_boundary(dir)) return false;
+  if (!n.is_dir() || now.dev == model.stat(dir).dev || !host.at_mount_boundary(dir)) return false;
   NodeId parent = n.parent;
-  std::string name = n.name;
+  std::string name(model.name(dir));
   host.report(EventKind::unmount, dir);
   for (NodeId c : model.subtree_post_order(dir)) host.report(EventKind::remove, c);
   model.remove(dir);  // and from polled_, through the model's remove hook

@@ -32,13 +32,13 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     to_read.clear();
     fresh.for_each_child(f, [&](NodeId fc) {
       const Node& fn = fresh.node(fc);
-      NodeId lc = l == kNoNode ? kNoNode : live->find(l, fn.name);
+      NodeId lc = l == kNoNode ? kNoNode : live->find(l, fresh.name(fc));
       if (fn.is_dir()) {
         stack.emplace_back(lc != kNoNode && live->node(lc).is_dir() ? lc : kNoNode, fc);
         return;
       }
-      if (fn.st.type != sys::FileType::file || !fresh.stat_known(fc)) return;
-      if (lc != kNoNode && same_content_stamp(live->node(lc).st, fn.st)) {
+      if (fn.type() != sys::FileType::file || !fresh.stat_known(fc)) return;
+      if (lc != kNoNode && same_content_stamp(live->stat(lc), fresh.stat(fc))) {
         if (auto h = live->content_hash(lc)) {
           fresh.set_content_hash(fc, *h);
           ++cost.hashes_reused;
@@ -54,7 +54,7 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     for (NodeId fc : to_read) {
       const Node& fn = fresh.node(fc);
       std::uint64_t h = 0;
-      int err = hasher.hash_at(fs, dfd.get(), fn.name.c_str(), fn.st.ino, h);
+      int err = hasher.hash_at(fs, dfd.get(), fresh.c_name(fc), fresh.stat(fc).ino, h);
       if (err == 0) {
         fresh.set_content_hash(fc, h);
         ++cost.files_read;

@@ -47,13 +47,14 @@ class DirFdCache {
     if (!enabled_ || dir == kTopNode || !model.valid(dir)) return -1;
     const Node& n = model.node(dir);
     if (!n.is_dir() || !model.stat_known(dir)) return -1;
+    const sys::FileStat st = model.stat(dir);
     if (model.moves() != moves_) {
       clear();
       moves_ = model.moves();
     }
     ++clock_;
     Entry* e = find(dir);
-    if (e && !same_object(*e, n.st)) {
+    if (e && !same_object(*e, st)) {
       drop(*e);  // the node was restatted onto another object: look again
       e = nullptr;
     }
@@ -61,12 +62,12 @@ class DirFdCache {
       // First use in this step: noted, not opened (a lone event would pay open + close).
       Entry& slot = victim();
       drop(slot);
-      slot = Entry{dir, n.st, kNotOpened, clock_};
+      slot = Entry{dir, st, kNotOpened, clock_};
       return -1;
     }
     e->used = clock_;
     if (e->fd == kNotOpened) {
-      e->fd = open_checked(model.path(dir), n.st);
+      e->fd = open_checked(model.path(dir), st);
       if (e->fd < 0) e->fd = kFailed;
     }
     return e->fd >= 0 ? e->fd : -1;

@@ -101,7 +101,7 @@ void FanotifyTranslator::rename_in_model(const backend::FanEvent& ev, NodeId id,
     tell(ev.target_key, Spot{ev.dir_key, ev.name});
     return;
   }
-  const sys::FileStat before = model_.node(id).st;
+  const sys::FileStat before = model_.stat(id);
   const bool had_stat = model_.stat_known(id);
   if (!model_.move(id, to.dir, ev.to_name)) {
     engine_.schedule_rescan("inconsistent");  // only a stale model asks for a cycle

@@ -57,7 +57,7 @@ void FanotifyTranslator::key_existing(NodeId root, const std::unordered_set<Node
       sys::FsFd fd(fs_, fs_.open_dir(model_.path(id).c_str(),
                                      O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) continue;  // gone: its parent's listing or event says so
-      if (std::string key = group_->key_of(fd.get(), n.st.dev); !key.empty()) {
+      if (std::string key = group_->key_of(fd.get(), model_.stat(id).dev); !key.empty()) {
         map_key(id, key, true);
       }
       if (!unlisted.count(id)) in_step_.insert(id);
@@ -111,7 +111,7 @@ void FanotifyTranslator::check_mount_points() {
     sys::FileStat st;
     std::string path = model_.path(id);
     // A mount point gone from its path was moved or deleted: its own records say so.
-    if (fs_.stat_follow(path.c_str(), st) != 0 || st.dev == model_.node(id).st.dev) continue;
+    if (fs_.stat_follow(path.c_str(), st) != 0 || st.dev == model_.stat(id).dev) continue;
     // Unmounted (or covered by another mount): what is there now differs wholesale.
     mount_points_.erase(id);
     engine_.emit(EventKind::unmount, id);
@@ -138,10 +138,9 @@ Result<void> FanotifyTranslator::watch(backend::DirId d, const std::string& path
   // taken already from the mount table, before ready: see mark_submounts). A directory
   // known only from a record (its stat failed: it had moved on) has no device yet: it
   // is no mount point.
-  const Node& n = model_.node(d);
   if (model_.stat_known(d) && !model_.is_root(d) && engine_.at_mount_boundary(d)) {
     mount_points_.insert(d);
-    if (!group_->marked(n.st.dev)) enter_submount(d, path);
+    if (!group_->marked(model_.stat(d).dev)) enter_submount(d, path);
   }
   return {};
 }
@@ -178,7 +177,8 @@ void FanotifyTranslator::after_read(bool caught_up) {
 void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
   // Its entries were just reported, or are the consumer's view at ready.
   if ((report || !engine_.has_started()) && model_partial()) in_step_.insert(d);
-  if (std::string key = group_->key_of(fd, model_.node(d).st.dev); !key.empty()) {
+  const std::uint64_t dev = model_.stat(d).dev;
+  if (std::string key = group_->key_of(fd, dev); !key.empty()) {
     map_key(d, key, true);
   }
   // Its subdirectories too, listed or not: a record about one then has the path the model
@@ -186,8 +186,8 @@ void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
   // below a non-recursive root: records from inside its subdirectories are not reported.
   if (opt_.recursive) model_.for_each_child(d, [&](NodeId c) {
     const Node& n = model_.node(c);
-    if (!n.is_dir() || key_of_.count(c) || n.st.dev != model_.node(d).st.dev) return;
-    if (std::string key = group_->key_of(fd, n.name, n.st.dev); !key.empty()) map_key(c, key, true);
+    if (!n.is_dir() || key_of_.count(c) || model_.stat(c).dev != dev) return;
+    if (std::string key = group_->key_of(fd, std::string(model_.name(c)), dev); !key.empty()) map_key(c, key, true);
   });
   // Listed after ready with entries changed since: see drop_suspects().
   sys::FileStat st;

@@ -73,7 +73,7 @@ void FanotifyTranslator::forget_key(NodeId id) {
 NodeId FanotifyTranslator::root_for(const std::string& path) const {
   NodeId found = kNoNode;
   model_.for_each_child(kTopNode, [&](NodeId r) {
-    const std::string& rp = model_.node(r).name;
+    const std::string_view rp = model_.name(r);
     if (path.size() >= rp.size() && path.compare(0, rp.size(), rp) == 0 &&
         (path.size() == rp.size() || path[rp.size()] == '/' || rp == "/")) {
       found = r;
@@ -104,7 +104,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
     // (A directory root's own removal comes as its self event, so its parent is outside.)
     bool holds_root = false;
     model_.for_each_child(kTopNode, [&](NodeId r) {
-      const std::string& rp = model_.node(r).name;
+      const std::string_view rp = model_.name(r);
       if (!model_.node(r).is_dir() && rp.rfind(child_path(at.path, ""), 0) == 0 &&
           rp.find('/', at.path.size() + 1) == std::string::npos) {
         holds_root = true;
@@ -117,7 +117,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
     remember_outside(key);
     return at;
   }
-  if (!opt_.recursive && at.path != model_.node(root).name) {
+  if (!opt_.recursive && at.path != model_.name(root)) {
     // Below a non-recursive root: not watched, except a subdirectory of the root itself,
     // whose own records ("." records: its attributes) are the root's entries' changes.
     // Records from inside it are dropped in handle_one() (not listable).
@@ -157,7 +157,7 @@ FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
 
 bool FanotifyTranslator::excluded_below(NodeId root, const std::string& path) const {
   if (!engine_.filters_paths()) return false;
-  const std::string& rp = model_.node(root).name;
+  const std::string_view rp = model_.name(root);
   for (std::size_t pos = rp.size(); pos < path.size();) {
     std::size_t next = path.find('/', pos + 1);
     if (next == std::string::npos) next = path.size();
@@ -191,7 +191,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode || engine_.excluded(path)) return;
-  if (!model_.node(root).is_dir() && model_.node(root).name == path) {
+  if (!model_.node(root).is_dir() && model_.name(root) == path) {
     // Another file renamed over a file root (an atomic save): the watched file is gone, as
     // inotify's DELETE_SELF for its inode says; the newcomer is not the file watched.
     engine_.root_gone(root, "deleted or replaced");
@@ -224,8 +224,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   if (id == kNoNode) {
     id = model_.add(at.dir, name, st, known);
   } else if (known && !reported) {
-    model_.node(id).st = st;  // the crawl listed it after it was made
-    model_.set_stat_known(id, true);
+    model_.set_stat(id, st);  // the crawl listed it after it was made
   }
   // Reported already: the model keeps the stamps the consumer was told of. Taking today's
   // would absorb a write made since, whose record an overflow may lose: the rescan's diff
@@ -244,7 +243,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   if (!is_dir || !known) return;
   // A directory made and renamed before its record was read entered the model unstat'ed.
   if (!model_.stat_known(at.dir)) engine_.restat(at.dir);
-  if (model_.stat_known(at.dir) && model_.node(id).st.dev != model_.node(at.dir).st.dev) {
+  if (model_.stat_known(at.dir) && model_.stat(id).dev != model_.stat(at.dir).dev) {
     return;  // a mount: the crawl decides
   }
   if (moved_in) {
@@ -270,7 +269,7 @@ void FanotifyTranslator::deleted(const Place& at, const std::string& name, bool 
   std::string path = child_path(at.path, name);
   NodeId root = at.dir != kNoNode ? model_.root_of(at.dir) : root_for(path);
   if (root == kNoNode) return;
-  if (model_.is_root(root) && model_.node(root).name == path) {
+  if (model_.is_root(root) && model_.name(root) == path) {
     engine_.root_gone(root, std::string(reason) == "moved_out" ? "moved away" : "deleted");
   } else if (at.dir != kNoNode && model_.find(at.dir, name) != kNoNode) {
     engine_.vanished(at.dir, name, reason);
@@ -307,7 +306,7 @@ void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::str
     if (fs_.stat_at(AT_FDCWD, path.c_str(), st) != 0) return;
     model_.for_each_child(kTopNode, [&](NodeId r) {
       const Node& n = model_.node(r);
-      if (!n.is_dir() && n.st.ino == st.ino && n.st.dev == st.dev) root = r;
+      if (!n.is_dir() && model_.stat(r).ino == st.ino && model_.stat(r).dev == st.dev) root = r;
     });
     if (root == kNoNode) return;
     engine_.restat(root);
@@ -319,7 +318,7 @@ void FanotifyTranslator::changed(EventKind kind, const Place& at, const std::str
 }
 
 bool FanotifyTranslator::same_object(NodeId id, const sys::FileStat& st) const {
-  const sys::FileStat& known = model_.node(id).st;
+  const sys::FileStat known = model_.stat(id);
   if (known.ino != st.ino || known.dev != st.dev || known.type != st.type) return false;
   return !sys::births_comparable(known, st) || known.birth == st.birth;
 }

@@ -18,11 +18,11 @@ using core::NodeId;
 // handled, so the echo still comes before any later event.
 void Watcher::Impl::note_link_change(NodeId id, EventKind kind, bool only_if_changed) {
   if (!model.stat_known(id)) restat(id);
-  const core::Node& n = model.node(id);
+  const sys::FileStat st = model.stat(id);
   const bool known = model.stat_known(id);
-  if (n.is_dir() || (known && n.st.nlink < 2)) return;
-  const std::uint64_t dev = known ? n.st.dev : 0;
-  const std::uint64_t ino = known ? n.st.ino : 0;
+  if (st.type == sys::FileType::dir || (known && st.nlink < 2)) return;
+  const std::uint64_t dev = known ? st.dev : 0;
+  const std::uint64_t ino = known ? st.ino : 0;
   for (const auto& c : link_changes) {
     if (c.dev == dev && c.ino == ino && c.origin == id && c.kind == kind &&
         c.only_if_changed == only_if_changed) {
@@ -66,12 +66,12 @@ void Watcher::Impl::echo_link_changes() {
       continue;
     }
     if (!model.valid(c.origin) || model.node(c.origin).is_dir()) continue;  // gone meanwhile
-    const core::Node& o = model.node(c.origin);
+    const sys::FileStat o = model.stat(c.origin);
     if (!model.stat_known(c.origin)) {
       unresolved.push_back(c);
-    } else if (o.st.nlink >= 2) {
-      c.dev = o.st.dev;
-      c.ino = o.st.ino;
+    } else if (o.nlink >= 2) {
+      c.dev = o.dev;
+      c.ino = o.ino;
       changes.push_back(c);
     }
   }
@@ -85,21 +85,22 @@ void Watcher::Impl::echo_link_changes() {
   model.for_each_node([&](NodeId id) {
     const core::Node& n = model.node(id);
     if (n.is_dir() || n.parent == core::kTopNode) return;
+    const sys::FileStat st = model.stat(id);
     for (const auto& c : changes) {
-      if (n.st.ino == c.ino && n.st.dev == c.dev && id != c.origin) echoes.emplace_back(id, &c);
+      if (st.ino == c.ino && st.dev == c.dev && id != c.origin) echoes.emplace_back(id, &c);
     }
   });
   for (auto& [id, c] : echoes) {
     if (!model.valid(id)) continue;
-    const sys::FileStat before = model.node(id).st;
+    const sys::FileStat before = model.stat(id);
     const bool had_stat = model.stat_known(id);
     restat(id);
     // The name may hold another object by now (restat then keeps the old stat, whose inode
     // is the one changed): the inode's identity decides.
-    const core::Node& n = model.node(id);
-    if (n.st.ino != c->ino) continue;
-    if (c->only_if_changed && had_stat && n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) continue;
-    if (c->only_if_changed && !had_stat && n.st.mtime_ns < unstat_since_ns) continue;
+    const sys::FileStat now = model.stat(id);
+    if (now.ino != c->ino) continue;
+    if (c->only_if_changed && had_stat && now.size == before.size && now.mtime_ns == before.mtime_ns) continue;
+    if (c->only_if_changed && !had_stat && now.mtime_ns < unstat_since_ns) continue;
     emit(c->kind, id, {}, "hard_link");
   }
 }
@@ -108,11 +109,11 @@ void Watcher::Impl::check_arrived(NodeId id, const sys::FileStat& before, bool h
   // The caller restatted it (before reporting the rename). Writes reported while its path
   // did not resolve left `before` stale: the stamps moved, but nobody missed the write.
   const bool writes_told = writes_told_stale.erase(id) > 0;
-  const core::Node& n = model.node(id);
-  if (n.is_dir() || !model.stat_known(id) || writes_told) return;
-  bool changed = had_stat ? n.st.size != before.size || n.st.mtime_ns != before.mtime_ns
+  const sys::FileStat now = model.stat(id);
+  if (now.type == sys::FileType::dir || !model.stat_known(id) || writes_told) return;
+  bool changed = had_stat ? now.size != before.size || now.mtime_ns != before.mtime_ns
                           // Listed without a stat at start: written since then, perhaps.
-                          : n.st.mtime_ns >= unstat_since_ns;
+                          : now.mtime_ns >= unstat_since_ns;
   if (!changed) return;
   emit(EventKind::modify, id, {}, "stamps");
   note_link_change(id, EventKind::modify);  // so are its other names in the trees

@@ -116,9 +116,9 @@ Result<void> InotifyTranslator::watch_dir(NodeId dir, const std::string& path) {
     // node inherits it when that one is moved onto it or removed (pass_wd_to_heir).
     sys::FileStat st;
     std::string prev_path = model_.path(prev);
-    if (fs_.stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model_.node(dir).st.ino ||
-        st.dev != model_.node(dir).st.dev) {
-      wd_heirs_[w] = WdHeir{dir, model_.node(dir).st.ino};
+    if (fs_.stat_at(AT_FDCWD, prev_path.c_str(), st) != 0 || st.ino != model_.stat(dir).ino ||
+        st.dev != model_.stat(dir).dev) {
+      wd_heirs_[w] = WdHeir{dir, model_.stat(dir).ino};
     }
     return {};
   }
@@ -134,7 +134,7 @@ bool InotifyTranslator::pass_wd_to_heir(int wd, NodeId from) {
   // Node ids are reused: the heir must still be that directory, and still without a watch.
   if (heir.node == from || !model_.valid(heir.node)) return false;
   const Node& n = model_.node(heir.node);
-  if (!n.is_dir() || n.st.ino != heir.ino || watches_.watched(heir.node)) return false;
+  if (!n.is_dir() || model_.stat(heir.node).ino != heir.ino || watches_.watched(heir.node)) return false;
   watches_.bind(heir.node, wd);
   return true;
 }
@@ -152,7 +152,7 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     return;
   }
   std::string from = model_.path(id);
-  const sys::FileStat before = model_.node(id).st;
+  const sys::FileStat before = model_.stat(id);
   const bool had_stat = model_.stat_known(id);
   if (!model_.move(id, to_dir, to_name)) {
     // Only a model gone stale (events lost in an overflow) asks to move a directory into
@@ -268,7 +268,7 @@ void InotifyTranslator::handle_one(const backend::RawEvent& ev) {
       // The mount point's own directory is visible again underneath: report the mounted
       // tree gone and whatever the underlying directory holds as created.
       NodeId parent = model_.node(node).parent;
-      std::string name = model_.node(node).name;
+      std::string name(model_.name(node));
       for (NodeId n : model_.subtree_post_order(node)) engine_.emit(EventKind::remove, n);
       model_.remove(node);
       engine_.appeared(parent, name, true);

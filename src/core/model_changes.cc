@@ -22,8 +22,12 @@ int Watcher::Impl::stat_child(NodeId dir, const std::string& name, sys::FileStat
 
 int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
   const core::Node& n = model.node(id);
-  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, n.name.c_str(), st);  // a root
-  return stat_child(n.parent, n.name, st);
+  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, model.c_name(id), st);  // a root
+  // The name straight from the model: no string built per stat (c_name() stays valid, as
+  // nothing here adds or moves a node).
+  const int fd = dir_fds.fd_for(model, n.parent);
+  if (fd >= 0) return fs->stat_at(fd, model.c_name(id), st);
+  return fs->stat_at(AT_FDCWD, model.path(id).c_str(), st);
 }
 
 void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
@@ -31,17 +35,17 @@ void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
 bool Watcher::Impl::restat_taken(NodeId id) {
   sys::FileStat st;
   const int err = stat_node(id, st);
-  core::Node& n = model.node(id);
-  if (err != 0 || st.type != n.st.type) {
+  const core::Node& n = model.node(id);
+  const sys::FileStat had = model.stat(id);
+  if (err != 0 || st.type != had.type) {
     if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
     return false;
   }
   // A file's name that holds another inode now was renamed over or re-created, and the
   // event saying so is still queued: taking the newcomer's stat here would make that event
   // look like nothing happened (appeared() compares inodes). The model keeps the old one.
-  if (!n.is_dir() && model.stat_known(id) && (st.ino != n.st.ino || st.dev != n.st.dev)) return false;
-  n.st = st;
-  model.set_stat_known(id, true);
+  if (!n.is_dir() && model.stat_known(id) && (st.ino != had.ino || st.dev != had.dev)) return false;
+  model.set_stat(id, st);
   return true;
 }
 
@@ -54,7 +58,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
     // Usually a catch-up scan reported it already. But a rename onto an existing name
     // (MOVED_TO) puts another object there: the one the model holds is gone, and what
     // arrived must be reported and listed, or its contents would never be.
-    const sys::FileStat& had = model.node(existing).st;
+    const sys::FileStat had = model.stat(existing);
     if (!known) {
       // The path is stale (an ancestor's rename still queued): whether another object
       // arrived cannot be told yet. Look again once the path resolves (recheck_replaced).
@@ -87,7 +91,7 @@ void Watcher::Impl::appeared(NodeId dir, const std::string& name, bool is_dir_hi
 }
 
 void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
-  const sys::FileStat before = model.node(id).st;
+  const sys::FileStat before = model.stat(id);
   const bool had_stat = model.stat_known(id);
   forget_fresh_stats_if_moved();
   bool fresh = had_stat && fresh_stats.count(id);
@@ -106,7 +110,8 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   // Not check_arrived(): a file that entered without a stat (its path was stale) has no
   // stamps to compare, and its mtime says nothing about a write nobody reported.
   if (kind != EventKind::attrib || n.is_dir() || !had_stat || !model.stat_known(id)) return;
-  if (n.st.size == before.size && n.st.mtime_ns == before.mtime_ns) return;
+  const sys::FileStat now = model.stat(id);
+  if (now.size == before.size && now.mtime_ns == before.mtime_ns) return;
   emit(EventKind::modify, id, {}, "stamps");
   note_link_change(id, EventKind::modify);
 }
@@ -136,10 +141,11 @@ void Watcher::Impl::recheck_replaced() {
       continue;
     }
     const core::Node& n = model.node(id);
-    if (model.stat_known(id) && st.ino == n.st.ino && st.dev == n.st.dev && st.type == n.st.type) continue;
-    if (!model.stat_known(id) && st.type == n.st.type && !n.is_dir()) continue;  // nothing to compare
+    const sys::FileStat had = model.stat(id);
+    if (model.stat_known(id) && st.ino == had.ino && st.dev == had.dev && st.type == had.type) continue;
+    if (!model.stat_known(id) && st.type == had.type && !n.is_dir()) continue;  // nothing to compare
     NodeId dir = n.parent;
-    std::string name = n.name;
+    std::string name(model.name(id));
     vanished(dir, name);
     appeared(dir, name, st.type == sys::FileType::dir, "moved_in");
   }

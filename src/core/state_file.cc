@@ -23,7 +23,7 @@ struct Writer {
   void put(T v) {
     buf.append(reinterpret_cast<const char*>(&v), sizeof v);
   }
-  void str(const std::string& s) {
+  void str(std::string_view s) {
     put<std::uint32_t>(static_cast<std::uint32_t>(s.size()));
     buf += s;
   }
@@ -99,17 +99,17 @@ const char* kind_of(mode_t mode) {
   return "not a regular file";
 }
 
-void put_stat(Writer& w, const Node& n, bool stat_known) {
-  w.put<std::uint8_t>(static_cast<std::uint8_t>(n.st.type));
+void put_stat(Writer& w, const sys::FileStat& st, bool stat_known) {
+  w.put<std::uint8_t>(static_cast<std::uint8_t>(st.type));
   w.put<std::uint8_t>(stat_known ? 1 : 0);
-  w.put(n.st.dev);
-  w.put(n.st.ino);
-  w.put(n.st.size);
-  w.put(n.st.mtime_ns);
-  w.put(n.st.ctime_ns);
-  w.put(n.st.mode);
-  w.put<std::uint8_t>(static_cast<std::uint8_t>(n.st.birth_kind));
-  w.put(n.st.birth);
+  w.put(st.dev);
+  w.put(st.ino);
+  w.put(st.size);
+  w.put(st.mtime_ns);
+  w.put(st.ctime_ns);
+  w.put(st.mode);
+  w.put<std::uint8_t>(static_cast<std::uint8_t>(st.birth_kind));
+  w.put(st.birth);
 }
 
 sys::FileStat get_stat(Reader& r, std::uint32_t version, bool& known) {
@@ -152,8 +152,8 @@ Result<void> save_state(const TreeModel& model, const std::string& file) {
     w.put<std::uint64_t>(order.size());
     for (auto& [id, parent_index] : order) {
       w.put(parent_index);
-      w.str(model.node(id).name);
-      put_stat(w, model.node(id), model.stat_known(id));
+      w.str(model.name(id));
+      put_stat(w, model.stat(id), model.stat_known(id));
     }
   }
   w.put<std::uint32_t>(0x4C4B4F54);  // trailer: detects truncation

@@ -29,7 +29,7 @@ Event make_event(EventKind kind, std::string path, bool is_dir, const core::Tree
   e.path = std::move(path);
   e.is_dir = is_dir;
   if (id != kNoNode && m.stat_known(id)) {
-    const sys::FileStat& st = m.node(id).st;
+    const sys::FileStat st = m.stat(id);
     e.stat = EntryStat{st.dev, st.ino, st.size, st.mtime_ns};
   }
   return e;
@@ -71,15 +71,14 @@ void Watcher::Impl::list_existing(core::Reader& r) {
     while (!stack.empty()) {
       NodeId id = stack.back();
       stack.pop_back();
-      core::Node& n = model.node(id);
+      const core::Node& n = model.node(id);
       std::string path = model.path(id);
       if (!model.stat_known(id)) {
         // Files listed at start were not stat'ed (readiness needs only directories); a
         // consumer of existing entries needs their identity, as it would stat them itself.
         sys::FileStat st;
         if (fs->stat_at(AT_FDCWD, path.c_str(), st) == 0) {
-          n.st = st;
-          model.set_stat_known(id, true);
+          model.set_stat(id, st);
         }
       }
       out.push_back(make_event(EventKind::exists, std::move(path), n.is_dir(), model, id));
@@ -109,7 +108,7 @@ void Watcher::Impl::hand_off(core::Reader& r, core::TreeModel& snap) {
   }
   if (pairs.empty()) {
     for (NodeId l : model.children(core::kTopNode)) {
-      NodeId s = snap.find(core::kTopNode, model.node(l).name);
+      NodeId s = snap.find(core::kTopNode, model.name(l));
       if (s != kNoNode) pairs.emplace_back(s, l);
     }
   }

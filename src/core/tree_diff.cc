@@ -53,36 +53,34 @@ struct Reconciler {
   // renamed: `l` was just reported renamed. rename(2) itself moves the ctime on ext4 and
   // btrfs, which inotify does not report as ATTRIB: nor do we, unless the mode changed too.
   void compare_entry(NodeId l, NodeId f, bool renamed = false) {
-    Node& ln = live.node(l);
-    const Node& fn = fresh.node(f);
-    if (ln.is_dir()) {
-      if (ln.st.mode != fn.st.mode) {
-        ln.st = fn.st;
+    const sys::FileStat ls = live.stat(l);
+    const sys::FileStat fs = fresh.stat(f);
+    if (ls.type == sys::FileType::dir) {
+      // The stat is taken, its known flag left as it was.
+      live.set_stat(l, fs, live.stat_known(l));
+      if (ls.mode != fs.mode) {
         ++stats.modified;
         emit(EventKind::attrib, l);
       }
-      ln.st = fn.st;
       work.emplace_back(l, f);
       return;
     }
     // --checksum: both sides hashed (see content_scan.h) and the contents differ, although
-    // size and mtime may not. Read before ln.st changes: the live hash is valid for its ctime.
+    // size and mtime may not. Read before l's stat changes: the live hash is valid for its ctime.
     std::optional<std::uint64_t> fresh_hash = fresh.content_hash(f);
     std::optional<std::uint64_t> live_hash = fresh_hash ? live.content_hash(l) : std::nullopt;
     bool content_changed = fresh_hash && live_hash && *fresh_hash != *live_hash;
     EventKind kind;
-    if (ln.st.size != fn.st.size || ln.st.mtime_ns != fn.st.mtime_ns || content_changed) {
+    if (ls.size != fs.size || ls.mtime_ns != fs.mtime_ns || content_changed) {
       kind = EventKind::modify;
-    } else if ((!renamed && ln.st.ctime_ns != fn.st.ctime_ns) || ln.st.mode != fn.st.mode) {
+    } else if ((!renamed && ls.ctime_ns != fs.ctime_ns) || ls.mode != fs.mode) {
       kind = EventKind::attrib;
     } else {
-      ln.st = fn.st;  // a rename's ctime: recorded, so the next pass does not report it
-      live.set_stat_known(l, true);
+      live.set_stat(l, fs);  // a rename's ctime: recorded, so the next pass does not report it
       if (fresh_hash) live.set_content_hash(l, *fresh_hash);
       return;
     }
-    ln.st = fn.st;
-    live.set_stat_known(l, true);
+    live.set_stat(l, fs);
     if (fresh_hash) live.set_content_hash(l, *fresh_hash);
     ++stats.modified;
     emit(kind, l);
@@ -91,14 +89,12 @@ struct Reconciler {
   // A live entry that never had a stat takes the scanned one; its stamps say whether it
   // may have changed since the model last looked.
   void adopt_unstat(NodeId l, NodeId f) {
-    Node& ln = live.node(l);
-    const Node& fn = fresh.node(f);
-    ln.st = fn.st;
-    live.set_stat_known(l, fresh.stat_known(f));
+    const sys::FileStat fs = fresh.stat(f);
+    live.set_stat(l, fs, fresh.stat_known(f));
     if (auto h = fresh.content_hash(f)) live.set_content_hash(l, *h);
-    if (ln.is_dir()) {
+    if (fs.type == sys::FileType::dir) {
       work.emplace_back(l, f);
-    } else if (fresh.stat_known(f) && std::max(fn.st.ctime_ns, fn.st.mtime_ns) >= sink.unstat_since_ns) {
+    } else if (fresh.stat_known(f) && std::max(fs.ctime_ns, fs.mtime_ns) >= sink.unstat_since_ns) {
       ++stats.modified;
       emit(EventKind::modify, l);
     }
@@ -111,14 +107,14 @@ struct Reconciler {
       fresh_to_live[f] = l;
       std::unordered_set<NodeId> seen;
       fresh.for_each_child(f, [&](NodeId fc) {
-        NodeId lc = live.find(l, fresh.node(fc).name);
+        NodeId lc = live.find(l, fresh.name(fc));
         if (lc == kNoNode) {
           added.emplace_back(l, fc);
         } else if (!live.stat_known(lc) &&
-                   live.node(lc).st.type == fresh.node(fc).st.type) {
+                   live.type(lc) == fresh.type(fc)) {
           seen.insert(lc);
           adopt_unstat(lc, fc);
-        } else if (!same_name_object(live.node(lc).st, fresh.node(fc).st)) {
+        } else if (!same_name_object(live.stat(lc), fresh.stat(fc))) {
           removed.push_back(lc);
           added.emplace_back(l, fc);
           seen.insert(lc);
@@ -152,7 +148,7 @@ struct Reconciler {
         still.emplace_back(l, f);
         continue;
       }
-      const std::string& name = fresh.node(f).name;
+      const std::string_view name = fresh.name(f);  // another model's: live may change
       NodeId occupant = live.find(dest_parent, name);
       if (occupant != kNoNode && occupant != l) {
         bool removable = removed_set.count(occupant) && !pending_sources.count(occupant) &&
@@ -188,7 +184,7 @@ struct Reconciler {
       auto [lp, fc] = stack.back();
       stack.pop_back();
       const Node& fn = fresh.node(fc);
-      NodeId id = live.add(lp, fn.name, fn.st, true);
+      NodeId id = live.add(lp, fresh.name(fc), fresh.stat(fc), true);
       if (auto h = fresh.content_hash(fc)) live.set_content_hash(id, *h);
       ++stats.created;
       emit(EventKind::create, id);
@@ -220,15 +216,15 @@ struct Reconciler {
       // Pair what vanished with what appeared, by identity.
       std::unordered_map<std::uint64_t, std::vector<NodeId>> by_ino;
       for (NodeId r : removed_set) {
-        if (live.valid(r)) by_ino[live.node(r).st.ino].push_back(r);
+        if (live.valid(r)) by_ino[live.stat(r).ino].push_back(r);
       }
       std::unordered_set<NodeId> claimed;
       for (auto& c : candidates) claimed.insert(c.first);
       for (auto& [lp, fc] : added) {
         NodeId match = kNoNode;
-        if (auto it = by_ino.find(fresh.node(fc).st.ino); it != by_ino.end()) {
+        if (auto it = by_ino.find(fresh.stat(fc).ino); it != by_ino.end()) {
           for (NodeId r : it->second) {
-            if (!claimed.count(r) && same_object(live.node(r).st, fresh.node(fc).st)) {
+            if (!claimed.count(r) && same_object(live.stat(r), fresh.stat(fc))) {
               match = r;
               break;
             }
@@ -252,7 +248,7 @@ struct Reconciler {
     }
     for (NodeId r : removed_set) remove_subtree(r);
     for (auto& [lp, fc] : plain_added) {
-      if (live.valid(lp) && live.find(lp, fresh.node(fc).name) == kNoNode) create_subtree(lp, fc);
+      if (live.valid(lp) && live.find(lp, fresh.name(fc)) == kNoNode) create_subtree(lp, fc);
     }
   }
 };

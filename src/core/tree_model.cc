@@ -17,9 +17,8 @@ std::size_t mix(std::size_t h) {
 
 TreeModel::TreeModel() : slots_(1024, kNoNode) {
   Node top;
-  top.st.type = sys::FileType::dir;
+  top.type_ = sys::FileType::dir;
   nodes_.push_back(std::move(top));
-  stat_known_.push_back(false);
   live_count_ = 0;
 }
 
@@ -41,7 +40,7 @@ void TreeModel::index_insert(NodeId id) {
   if ((used_slots_ + 1) * 2 > slots_.size()) index_grow();
   const Node& n = nodes_[id];
   std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash_of(n.parent, n.name) & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = hash_of(n.parent, name(id)) & mask;; i = (i + 1) & mask) {
     if (slots_[i] == kNoNode) {
       slots_[i] = id;
       ++used_slots_;
@@ -53,7 +52,7 @@ void TreeModel::index_insert(NodeId id) {
 void TreeModel::index_erase(NodeId id) {
   const Node& n = nodes_[id];
   std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash_of(n.parent, n.name) & mask; slots_[i] != kNoNode; i = (i + 1) & mask) {
+  for (std::size_t i = hash_of(n.parent, name(id)) & mask; slots_[i] != kNoNode; i = (i + 1) & mask) {
     if (slots_[i] == id) {
       slots_[i] = kTombstone;
       return;
@@ -67,7 +66,8 @@ NodeId TreeModel::find(NodeId parent, std::string_view name) const {
     NodeId id = slots_[i];
     if (id == kTombstone) continue;
     const Node& n = nodes_[id];
-    if (n.parent == parent && n.name == name) return id;
+    // The length first: the bytes are in the arena, another cache line.
+    if (n.parent == parent && n.name_.len == name.size() && names_.view(n.name_) == name) return id;
   }
   return kNoNode;
 }
@@ -79,7 +79,6 @@ NodeId TreeModel::allocate() {
     return id;
   }
   nodes_.emplace_back();
-  stat_known_.push_back(false);
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
@@ -118,14 +117,86 @@ NodeId TreeModel::add_new(NodeId parent, std::string_view name, const sys::FileS
                           bool stat_known) {
   NodeId id = allocate();
   Node& n = nodes_[id];
+  const std::uint32_t slot = n.stat_slot_;  // a reused id's: set_stat() reuses or frees it
   n = Node{};
-  n.name.assign(name);
-  n.st = st;
-  stat_known_[id] = stat_known;
-  link_child(parent, id);
+  n.stat_slot_ = slot;
+  set_name(id, name);
+  link_child(parent, id);  // first: a stat without a slot takes its dev from the parent
+  set_stat(id, st, stat_known);
   index_insert(id);
   ++live_count_;
   return id;
+}
+
+std::uint64_t TreeModel::derived_dev(NodeId id) const {
+  // Only directories can be mount points: an entry no one stat'ed is on its directory's
+  // device, which the nearest ancestor with a stat of its own holds.
+  for (NodeId cur = nodes_[id].parent; cur != kNoNode; cur = nodes_[cur].parent) {
+    if (nodes_[cur].stat_slot_ != Node::kNoStat) return stats_[nodes_[cur].stat_slot_].dev;
+  }
+  return 0;
+}
+
+sys::FileStat TreeModel::stat(NodeId id) const {
+  const Node& n = nodes_[id];
+  if (n.stat_slot_ != Node::kNoStat) return stats_[n.stat_slot_];
+  sys::FileStat st;
+  st.type = n.type_;
+  st.ino = n.ino_;
+  st.dev = derived_dev(id);
+  return st;
+}
+
+void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
+  Node& n = nodes_[id];
+  n.type_ = st.type;
+  n.ino_ = st.ino;
+  n.stat_known_ = known;
+  // A known stat keeps a slot even if it looks like a listing's: its dev must not follow the
+  // parent's.
+  if (!known) {
+    sys::FileStat listed;
+    listed.type = st.type;
+    listed.ino = st.ino;
+    listed.dev = derived_dev(id);
+    if (st == listed) {
+      release_stat(n);
+      return;
+    }
+  }
+  if (n.stat_slot_ == Node::kNoStat) {
+    if (!free_stats_.empty()) {
+      n.stat_slot_ = free_stats_.back();
+      free_stats_.pop_back();
+    } else {
+      n.stat_slot_ = static_cast<std::uint32_t>(stats_.size());
+      stats_.emplace_back();
+    }
+  }
+  stats_[n.stat_slot_] = st;
+}
+
+void TreeModel::set_name(NodeId id, std::string_view name) {
+  Node& n = nodes_[id];
+  const NameArena::Ref old = n.name_;
+  n.name_ = names_.store(name);  // first: `name` may be the old one, or another node's
+  names_.release(old);
+  if (names_.wants_compaction()) compact_names();
+}
+
+void TreeModel::compact_names() {
+  // Renames and removals leave holes: without this a long-lived watch on a churning tree
+  // would keep every name it ever saw. Amortized: the holes were at least half the arena.
+  NameArena fresh;
+  fresh.reserve(names_.live_bytes());
+  for (Node& n : nodes_) n.name_ = fresh.store(names_.view(n.name_));
+  names_ = std::move(fresh);
+}
+
+void TreeModel::release_stat(Node& n) {
+  if (n.stat_slot_ == Node::kNoStat) return;
+  free_stats_.push_back(n.stat_slot_);
+  n.stat_slot_ = Node::kNoStat;
 }
 
 std::vector<NodeId> TreeModel::children(NodeId dir) const {
@@ -156,10 +227,13 @@ void TreeModel::remove(NodeId id) {
     index_erase(cur);
     if (!hashes_.empty()) hashes_.erase(cur);  // the id will be reused
     Node& n = nodes_[cur];
-    stat_known_[cur] = false;
+    // The stat stays (its slot too, until the id is reused), as it did when it was inline:
+    // a stale id still reads what its node last held.
+    n.stat_known_ = false;
     n.first_child = n.next_sibling = kNoNode;
     n.prev_sibling = kFreeSlot;
-    std::string().swap(n.name);
+    names_.release(n.name_);
+    n.name_ = {};
     free_.push_back(cur);
     --live_count_;
   }
@@ -167,14 +241,14 @@ void TreeModel::remove(NodeId id) {
 
 std::optional<std::uint64_t> TreeModel::content_hash(NodeId id) const {
   auto it = hashes_.find(id);
-  if (it == hashes_.end() || !valid(id) || nodes_[id].st.ctime_ns != it->second.ctime_ns) {
+  if (it == hashes_.end() || !valid(id) || stat(id).ctime_ns != it->second.ctime_ns) {
     return std::nullopt;
   }
   return it->second.hash;
 }
 
 void TreeModel::set_content_hash(NodeId id, std::uint64_t hash) {
-  hashes_[id] = StampedHash{hash, nodes_[id].st.ctime_ns};
+  hashes_[id] = StampedHash{hash, stat(id).ctime_ns};
 }
 
 bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
@@ -190,7 +264,7 @@ bool TreeModel::move(NodeId id, NodeId new_parent, std::string_view new_name) {
   if (occupant != kNoNode) remove(occupant);
   index_erase(id);
   unlink_child(id);
-  nodes_[id].name.assign(new_name);
+  set_name(id, new_name);
   link_child(new_parent, id);
   index_insert(id);
   return true;
@@ -208,12 +282,12 @@ std::string TreeModel::child_path(NodeId dir, std::string_view name) const {
 std::string TreeModel::build_path(NodeId id, const std::string_view* child) const {
   if (id == kTopNode || !valid(id)) return {};
   // A root's name is its absolute path: no separator after one ending in '/' (the root "/").
-  auto sep_after = [](const std::string& name) { return name.empty() || name.back() != '/'; };
-  const bool child_sep = child && sep_after(nodes_[id].name);
+  auto sep_after = [](std::string_view name) { return name.empty() || name.back() != '/'; };
+  const bool child_sep = child && sep_after(name(id));
   std::size_t len = child ? child->size() + child_sep : 0;
   for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
-    const Node& n = nodes_[cur];
-    len += n.name.size() + (cur != id && sep_after(n.name));
+    const std::string_view n = name(cur);
+    len += n.size() + (cur != id && sep_after(n));
   }
   std::string out(len, '\0');
   std::size_t end = len;
@@ -223,10 +297,10 @@ std::string TreeModel::build_path(NodeId id, const std::string_view* child) cons
     if (child_sep) out[--end] = '/';
   }
   for (NodeId cur = id; cur != kTopNode && cur != kNoNode; cur = nodes_[cur].parent) {
-    const Node& n = nodes_[cur];
-    if (cur != id && sep_after(n.name)) out[--end] = '/';
-    end -= n.name.size();
-    n.name.copy(out.data() + end, n.name.size());
+    const std::string_view n = name(cur);
+    if (cur != id && sep_after(n)) out[--end] = '/';
+    end -= n.size();
+    n.copy(out.data() + end, n.size());
   }
   return out;
 }
@@ -248,7 +322,7 @@ NodeId TreeModel::find_path(std::string_view abs_path) const {
   NodeId best = kNoNode;
   std::size_t best_len = 0;
   for_each_child(kTopNode, [&](NodeId r) {
-    const std::string& rp = nodes_[r].name;
+    const std::string_view rp = name(r);
     if (abs_path.size() >= rp.size() && abs_path.compare(0, rp.size(), rp) == 0 &&
         (abs_path.size() == rp.size() || abs_path[rp.size()] == '/' || rp == "/") &&
         rp.size() >= best_len) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/name_arena.h"
 #include "sys/file_stat.h"
 
 namespace lookout::core {
@@ -22,19 +23,30 @@ inline constexpr NodeId kNoNode = 0xffffffffu;
 inline constexpr NodeId kTopNode = 0;
 
 struct Node {
-  std::string name;
   NodeId parent = kNoNode;
   NodeId first_child = kNoNode;
   NodeId next_sibling = kNoNode;
   NodeId prev_sibling = kNoNode;
-  sys::FileStat st;  // only st.type is meaningful unless TreeModel::stat_known()
-  bool is_dir() const { return st.type == sys::FileType::dir; }
+  sys::FileType type() const { return type_; }
+  bool is_dir() const { return type_ == sys::FileType::dir; }
+
+ private:
+  friend class TreeModel;
+  NameArena::Ref name_;  // TreeModel::name(id)
+  // The rest of the stat is TreeModel::stat(id): the node holds what a listing gives (type
+  // and d_ino) and a slot in the model's stat table for anything more.
+  static constexpr std::uint32_t kNoStat = 0xffffffffu;
+  std::uint64_t ino_ = 0;
+  std::uint32_t stat_slot_ = kNoStat;
+  sys::FileType type_ = sys::FileType::unknown;
+  bool stat_known_ = false;  // in the tail padding: free
 };
 // One per directory entry (550k at the largest benchmark tree): what a mechanism needs per
-// node (inotify's wd, fanotify's key) lives in its own side table, and the node's two flags
-// (free slot, stat known) live outside it too (a sentinel link, a bit vector): a bool here
-// costs 8 bytes of padding per node.
-static_assert(sizeof(void*) != 8 || sizeof(Node) <= 104, "Node grew: see docs/design.md Tree model");
+// node (inotify's wd, fanotify's key) lives in its own side table, and so do the full stat
+// (56 bytes), which only entries that were stat'ed need (a first crawl stats directories
+// only, so 10 of 11 nodes are files that hold just the type and inode of their listing),
+// and the name's bytes (an arena: its length plus one, not a 32-byte std::string).
+static_assert(sizeof(void*) != 8 || sizeof(Node) <= 40, "Node grew: see docs/design.md Tree model");
 
 class TreeModel {
  public:
@@ -72,10 +84,25 @@ class TreeModel {
   Node& node(NodeId id) { return nodes_[id]; }
   const Node& node(NodeId id) const { return nodes_[id]; }
   bool valid(NodeId id) const { return id < nodes_.size() && nodes_[id].prev_sibling != kFreeSlot; }
-  // Whether the node's st holds a stat (else only its type, from a listing: see tree_scanner.h).
-  bool stat_known(NodeId id) const { return stat_known_[id]; }
-  void set_stat_known(NodeId id, bool known) { stat_known_[id] = known; }
+  // Whether stat(id) was read from the inode (else it holds only the type and inode of a
+  // listing, and the dev of the directory: see tree_scanner.h).
+  bool stat_known(NodeId id) const { return nodes_[id].stat_known_; }
+  void set_stat_known(NodeId id, bool known) { nodes_[id].stat_known_ = known; }
+  // The node's stat, by value: the table behind it moves when another node gets one. Without
+  // a slot, {type, ino, dev of the parent directory} (only directories can be mount points).
+  sys::FileStat stat(NodeId id) const;
+  sys::FileType type(NodeId id) const { return nodes_[id].type_; }
+  // Replaces the node's stat and says whether it is known; a stat that holds no more than
+  // stat() would derive takes no slot.
+  void set_stat(NodeId id, const sys::FileStat& st, bool known = true);
+  // Stat table slots in use (nodes whose stat holds more than a listing gives).
+  std::size_t stat_count() const { return stats_.size() - free_stats_.size(); }
   std::size_t size() const { return live_count_; }
+  // The entry's name (a root's: its absolute path). Valid until the model next adds or
+  // moves a node (the arena may move then, as the node table may). c_name(): the same,
+  // NUL-terminated, for a syscall.
+  std::string_view name(NodeId id) const { return names_.view(nodes_[id].name_); }
+  const char* c_name(NodeId id) const { return names_.c_str(nodes_[id].name_); }
 
   // Calls f(child) for each child of `dir`. f may not add or remove nodes.
   template <typename F>
@@ -114,12 +141,19 @@ class TreeModel {
   void link_child(NodeId parent, NodeId id);
   void unlink_child(NodeId id);
   NodeId allocate();
+  std::uint64_t derived_dev(NodeId id) const;
+  void release_stat(Node& n);
+  void set_name(NodeId id, std::string_view name);
+  void compact_names();
 
   // A free slot's prev_sibling (never a link: free slots are in no list). Not its parent,
   // which a stale id's path() may still walk.
   static constexpr NodeId kFreeSlot = 0xfffffffeu;
   std::vector<Node> nodes_;
-  std::vector<bool> stat_known_;  // by node id, beside nodes_
+  // Full stats by Node::stat_slot_, with the slots freed for reuse.
+  std::vector<sys::FileStat> stats_;
+  std::vector<std::uint32_t> free_stats_;
+  NameArena names_;
   std::vector<NodeId> free_;
   std::size_t live_count_ = 0;
   // Open-addressed (parent, name) -> id index. kNoNode = empty, kTombstone = erased.

@@ -15,11 +15,11 @@ constexpr const char* kTooLongHint =
 }  // namespace
 
 bool TreeScanner::is_loop(NodeId dir) const {
-  const auto& st = model_.node(dir).st;
+  const sys::FileStat st = model_.stat(dir);
   if (st.ino == 0) return false;  // not stat'ed yet: nothing to compare
   for (NodeId cur = model_.node(dir).parent; cur != kTopNode && cur != kNoNode;
        cur = model_.node(cur).parent) {
-    const auto& a = model_.node(cur).st;
+    const sys::FileStat a = model_.stat(cur);
     if (a.ino == st.ino && a.dev == st.dev) return true;
   }
   return false;
@@ -76,7 +76,7 @@ bool TreeScanner::run(std::size_t max_dirs) {
     // of these names already: skip the lookups.
     const bool was_empty = model_.node(dir).first_child == kNoNode;
     const bool stat_files = !hooks_.stat_files || hooks_.stat_files(dir);
-    const std::uint64_t dir_dev = model_.node(dir).st.dev;
+    const std::uint64_t dir_dev = model_.stat(dir).dev;
     for (const auto& e : entries_) {
       NodeId existing = was_empty ? kNoNode : model_.find(dir, e.name);
       if (existing != kNoNode) {

@@ -106,10 +106,10 @@ bool Watcher::Impl::excluded(const std::string& path) const {
   // The root is needed for glob matching on relative paths.
   NodeId r = kNoNode;
   model.for_each_child(core::kTopNode, [&](NodeId c) {
-    const std::string& rp = model.node(c).name;
+    const std::string_view rp = model.name(c);
     if (path.compare(0, rp.size(), rp) == 0) r = c;
   });
-  return filter->excluded(path, r == kNoNode ? std::string_view{} : model.node(r).name);
+  return filter->excluded(path, r == kNoNode ? std::string_view{} : model.name(r));
 }
 
 std::function<bool(const std::string&, bool)> Watcher::Impl::exclusion() {
@@ -127,7 +127,7 @@ void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::
                                  bool is_dir, NodeId root, const char* reason,
                                  const sys::FileStat* st) {
   if (filter && !filter->empty() && kind != EventKind::rescan) {
-    std::string_view rp = root != kNoNode ? std::string_view(model.node(root).name) : std::string_view{};
+    std::string_view rp = root != kNoNode ? model.name(root) : std::string_view{};
     if (!filter->reportable(path, rp) && (from.empty() || !filter->reportable(from, rp))) return;
   }
   Event e;
@@ -145,16 +145,18 @@ void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
   if (!(opt.events & event_bit(kind))) return;  // before the path is built
-  const core::Node& n = model.node(id);
-  append_event(kind, model.path(id), from, n.is_dir(), model.root_of(id), reason,
-               model.stat_known(id) ? &n.st : nullptr);
+  const bool known = model.stat_known(id);
+  const sys::FileStat st = known ? model.stat(id) : sys::FileStat{};
+  append_event(kind, model.path(id), from, model.node(id).is_dir(), model.root_of(id), reason,
+               known ? &st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
                                bool is_dir, NodeId root, const char* reason) {
   NodeId id = kind == EventKind::rescan ? kNoNode : model.find_path(path);
-  const sys::FileStat* st = id != kNoNode && model.stat_known(id) ? &model.node(id).st : nullptr;
-  emit_path(kind, path, from, is_dir, root, reason, st);
+  const bool known = id != kNoNode && model.stat_known(id);
+  const sys::FileStat st = known ? model.stat(id) : sys::FileStat{};
+  emit_path(kind, path, from, is_dir, root, reason, known ? &st : nullptr);
 }
 
 void Watcher::Impl::end(Error e) {
@@ -423,7 +425,7 @@ void Watcher::Impl::hash_contents(const core::TreeModel* live, NodeId live_dir,
 
 void Watcher::Impl::report_since_last_run() {
   std::vector<std::string> roots;
-  for (NodeId r : model.children(core::kTopNode)) roots.push_back(model.node(r).name);
+  for (NodeId r : model.children(core::kTopNode)) roots.emplace_back(model.name(r));
   core::TreeModel previous;
   auto loaded = core::load_state(previous, opt.state_file, roots);
   if (!loaded) {
@@ -435,7 +437,7 @@ void Watcher::Impl::report_since_last_run() {
   // Diff the saved model (as the old tree) against the crawl just made (the new one); the
   // saved copy is what the diff rewrites, the live model stays as crawled.
   for (NodeId old_root : previous.children(core::kTopNode)) {
-    NodeId now_root = model.find(core::kTopNode, previous.node(old_root).name);
+    NodeId now_root = model.find(core::kTopNode, previous.name(old_root));
     if (now_root == kNoNode) continue;
     core::DiffSink sink;
     sink.event = [this, now_root](EventKind k, const std::string& p, const std::string& from,
@@ -492,7 +494,7 @@ void Watcher::Impl::retry_blind(NodeId under) {
 bool Watcher::Impl::at_mount_boundary(NodeId dir) const {
   if (model.is_root(dir)) return true;
   NodeId parent = model.node(dir).parent;
-  return model.node(dir).st.dev != model.node(parent).st.dev;
+  return model.stat(dir).dev != model.stat(parent).dev;
 }
 
 void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
@@ -510,7 +512,7 @@ void Watcher::Impl::keep_unreadable(core::TreeModel& fresh,
       stack.pop_back();
       model.for_each_child(l, [&](NodeId lc) {
         const core::Node& n = model.node(lc);
-        NodeId fc = fresh.add(f, n.name, n.st, model.stat_known(lc));
+        NodeId fc = fresh.add(f, model.name(lc), model.stat(lc), model.stat_known(lc));
         if (n.is_dir()) stack.emplace_back(lc, fc);
       });
     }
@@ -571,7 +573,7 @@ void Watcher::Impl::rescan(const std::string& reason) {
   // absorbs them idempotently.
   for (NodeId root : model.children(core::kTopNode)) {
     if (!model.valid(root) || !model.node(root).is_dir()) continue;
-    std::string root_path = model.node(root).name;
+    std::string root_path(model.name(root));
     core::TreeModel fresh;
     std::vector<std::pair<NodeId, int>> unreadable;
     auto r = core::scan_fresh(fresh, root_path, exclusion(), [this](const Error& e) { warn(e); },

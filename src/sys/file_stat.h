@@ -33,6 +33,8 @@ struct FileStat {
   // Names of the inode (saturated at 65535): above 1, a write through one name changes what
   // every other name holds, and inotify reports it only under the name used.
   std::uint16_t nlink = 0;
+
+  friend bool operator==(const FileStat&, const FileStat&) = default;
 };
 // One per model node (550k at the largest benchmark tree, RSS target 100 MB): the birth stamp
 // had to fit in the padding, and nothing else may grow it unnoticed.

@@ -42,8 +42,9 @@ using Flat = std::map<std::string, Entry>;  // path relative to the flattened di
 void flatten_into(const TreeModel& m, NodeId dir, const std::string& prefix, Flat& out) {
   m.for_each_child(dir, [&](NodeId c) {
     const Node& n = m.node(c);
-    std::string p = prefix + n.name;
-    out[p] = {n.st.type, n.st.ino, n.st.size, n.st.mtime_ns, n.st.ctime_ns, n.st.mode};
+    std::string p = prefix + std::string(m.name(c));
+    const lookout::sys::FileStat st = m.stat(c);
+    out[p] = {st.type, st.ino, st.size, st.mtime_ns, st.ctime_ns, st.mode};
     if (n.is_dir()) flatten_into(m, c, p + "/", out);
   });
 }

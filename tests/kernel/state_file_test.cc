@@ -93,10 +93,10 @@ TEST(StateFile, BirthStampsSurviveSaveAndLoad) {
   core::NodeId a = back.find_path("/w/a"), b = back.find_path("/w/b");
   ASSERT_NE(a, core::kNoNode);
   ASSERT_NE(b, core::kNoNode);
-  EXPECT_EQ(back.node(a).st.birth, 1234567890123ull);
-  EXPECT_EQ(back.node(a).st.birth_kind, sys::BirthKind::btime);
-  EXPECT_EQ(back.node(b).st.birth, 42u);
-  EXPECT_EQ(back.node(b).st.birth_kind, sys::BirthKind::generation);
+  EXPECT_EQ(back.stat(a).birth, 1234567890123ull);
+  EXPECT_EQ(back.stat(a).birth_kind, sys::BirthKind::btime);
+  EXPECT_EQ(back.stat(b).birth, 42u);
+  EXPECT_EQ(back.stat(b).birth_kind, sys::BirthKind::generation);
 }
 
 // A state file written before birth stamps (version 1) still loads, without them, so an
@@ -130,8 +130,8 @@ TEST(StateFile, Version1FilesLoadWithoutBirthStamps) {
   ASSERT_TRUE(loaded) << loaded.error().message;
   core::NodeId f = back.find_path("/w/f");
   ASSERT_NE(f, core::kNoNode);
-  EXPECT_EQ(back.node(f).st.ino, 5u);
-  EXPECT_EQ(back.node(f).st.birth_kind, sys::BirthKind::none);
+  EXPECT_EQ(back.stat(f).ino, 5u);
+  EXPECT_EQ(back.stat(f).birth_kind, sys::BirthKind::none);
 }
 
 TEST(StateFile, ReportsChangesMadeWhileStopped) {

@@ -122,7 +122,7 @@ TEST_F(DirFdCacheTest, ANodeRestattedOntoAnotherObjectIsOpenedAgain) {
   ASSERT_GE(old_fd, 0);
   fs.remove("/w/a");
   fs.mkdir("/w/a");
-  model.node(a).st = stat("/w/a");
+  model.set_stat(a, stat("/w/a"));
   EXPECT_EQ(cache.fd_for(model, a), -1);
   EXPECT_EQ(fs.open_fds(), 0u);
   const int fd = cache.fd_for(model, a);

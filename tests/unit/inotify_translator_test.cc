@@ -50,7 +50,7 @@ TEST_F(InotifyTranslator, CreateModifyDelete) {
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/f", ""},
                                        {EventKind::modify, "/w/f", ""},
                                        {EventKind::close_write, "/w/f", ""}}));
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 10u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 10u);
   fs.remove("/w/f");
   kernel.queue("/w", IN_DELETE, "f");
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::remove, "/w/f", ""}}));
@@ -89,12 +89,12 @@ TEST_F(InotifyTranslator, AFileWrittenManyTimesInOneReadIsStattedOnce) {
                           [](const Seen& s) { return s.kind == EventKind::modify; }),
             50);
   EXPECT_LE(fs.stat_calls - before, 3u) << "a stat per record";
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 100u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 100u);
   // The next read stats again: what it holds may be newer than the last stat.
   fs.write("/w/f", 200);
   kernel.queue("/w", IN_MODIFY, "f");
   step();
-  EXPECT_EQ(w->model.node(w->model.find_path("/w/f")).st.size, 200u);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/f")).size, 200u);
 }
 
 // A burst of creates in one directory is statted relative to it (one component walked, no
@@ -115,7 +115,7 @@ TEST_F(InotifyTranslator, ABurstIsStattedThroughItsDirectoryAndNoFdOutlivesTheSt
   const core::NodeId f = w->model.find_path("/w/a/f99");
   ASSERT_NE(f, core::kNoNode);
   EXPECT_TRUE(w->model.stat_known(f));
-  EXPECT_EQ(w->model.node(f).st.ino, fs.ino("/w/a/f99"));
+  EXPECT_EQ(w->model.stat(f).ino, fs.ino("/w/a/f99"));
 }
 
 // The directory is renamed while records of its entries are still queued: those before the
@@ -143,7 +143,7 @@ TEST_F(InotifyTranslator, ABurstAcrossARenameOfItsDirectory) {
   for (const char* p : {"/w/b/f1", "/w/b/f2", "/w/b/f3", "/w/b/f4"}) {
     const core::NodeId id = w->model.find_path(p);
     ASSERT_NE(id, core::kNoNode) << p;
-    if (w->model.stat_known(id)) EXPECT_EQ(w->model.node(id).st.ino, fs.ino(p)) << p;
+    if (w->model.stat_known(id)) EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
   }
   EXPECT_EQ(fs.open_fds(), 0u);
 }

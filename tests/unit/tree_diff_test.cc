@@ -108,8 +108,8 @@ Outcome run_diff(const Snapshot& before, const Snapshot& after) {
   for (NodeId id : live.subtree_post_order(lr)) {
     if (id == lr) continue;
     std::string p = live.path(id).substr(3);
-    rebuilt[p] = Entry{live.node(id).st.type, live.node(id).st.ino, live.node(id).st.size,
-                       live.node(id).st.mtime_ns};
+    const sys::FileStat st = live.stat(id);
+    rebuilt[p] = Entry{st.type, st.ino, st.size, st.mtime_ns};
   }
   EXPECT_EQ(rebuilt.size(), after.size());
   for (auto& [p, e] : after) {
@@ -275,7 +275,9 @@ TEST(TreeDiff, ContentHashChangeWithEqualSizeAndMtimeIsAModify) {
     NodeId fr = load(fresh, before);
     NodeId lf = live.find(lr, "f"), ff = fresh.find(fr, "f");
     live.set_content_hash(lf, 111);
-    fresh.node(ff).st.ctime_ns = 99;  // the write moved ctime, nothing else
+    sys::FileStat st = fresh.stat(ff);
+    st.ctime_ns = 99;  // the write moved ctime, nothing else
+    fresh.set_stat(ff, st, fresh.stat_known(ff));
     fresh.set_content_hash(ff, same_content ? 111 : 222);
     std::vector<std::string> log;
     DiffSink sink;

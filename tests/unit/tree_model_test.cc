@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace lookout::core {
 namespace {
 
@@ -101,7 +104,7 @@ TEST(TreeModel, AddIsIdempotent) {
   NodeId root = m.add_root("/w", dir_stat(1));
   NodeId a = m.add(root, "a", file_stat(2), true);
   EXPECT_EQ(m.add(root, "a", file_stat(99), true), a);
-  EXPECT_EQ(m.node(a).st.ino, 2u);
+  EXPECT_EQ(m.stat(a).ino, 2u);
 }
 
 TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
@@ -114,7 +117,9 @@ TEST(TreeModel, ContentHashIsValidForItsCtimeAndDiesWithItsNode) {
   EXPECT_EQ(*m.content_hash(a), 42u);
   ASSERT_TRUE(m.move(a, root, "b"));
   EXPECT_TRUE(m.content_hash(a));  // a rename keeps the content
-  m.node(a).st.ctime_ns += 1;      // a write (seen by an event) moved ctime: the hash is stale
+  sys::FileStat st = m.stat(a);
+  st.ctime_ns += 1;  // a write (seen by an event) moved ctime: the hash is stale
+  m.set_stat(a, st);
   EXPECT_FALSE(m.content_hash(a));
   m.set_content_hash(a, 43);
   m.remove(a);
@@ -148,6 +153,114 @@ TEST(TreeModel, PathsAndChildPathsOfEveryShape) {
   m.remove(a);
   EXPECT_EQ(m.path(f), "") << "a removed node has no path";
   EXPECT_EQ(m.child_path(a, "x"), "/x");
+}
+
+TEST(TreeModel, ListedEntryHoldsTypeAndInodeAndItsDirectorysDevice) {
+  TreeModel m;
+  sys::FileStat d = dir_stat(1);
+  d.dev = 7;
+  d.mode = 040755;
+  NodeId root = m.add_root("/w", d);
+  sys::FileStat listed = file_stat(2);
+  listed.dev = 7;  // what the scanner gives an entry it did not stat
+  NodeId f = m.add(root, "f", listed, false);
+  EXPECT_FALSE(m.stat_known(f));
+  EXPECT_EQ(m.stat(f), listed);
+  EXPECT_EQ(m.type(f), sys::FileType::file);
+  EXPECT_EQ(m.stat_count(), 1u);  // the root's only: the listed file needs no slot
+
+  sys::FileStat full = listed;
+  full.size = 10;
+  full.mode = 0100644;
+  full.nlink = 1;
+  m.set_stat(f, full);
+  EXPECT_TRUE(m.stat_known(f));
+  EXPECT_EQ(m.stat(f), full);
+  EXPECT_EQ(m.stat_count(), 2u);
+
+  // Unknown again: the stat it held stays as it was, as when it was inline.
+  m.set_stat_known(f, false);
+  EXPECT_EQ(m.stat(f), full);
+  // A listing's stat again: the slot goes back for the next stat'ed node.
+  m.set_stat(f, listed, false);
+  EXPECT_EQ(m.stat(f), listed);
+  EXPECT_EQ(m.stat_count(), 1u);
+}
+
+TEST(TreeModel, UnknownStatThatIsNotAListingsKeepsAllItHeld) {
+  TreeModel m;
+  sys::FileStat d = dir_stat(1);
+  d.dev = 7;
+  NodeId root = m.add_root("/w", d);
+  sys::FileStat odd = file_stat(0);  // an event's guess: no dev, no inode
+  NodeId f = m.add(root, "f", odd, false);
+  EXPECT_EQ(m.stat(f), odd);
+  EXPECT_EQ(m.stat(f).dev, 0u);
+}
+
+TEST(TreeModel, StatSlotsOfRemovedNodesAreReused) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  sys::FileStat a_st = file_stat(2);
+  a_st.size = 5;
+  NodeId a = m.add(root, "a", a_st, true);
+  EXPECT_EQ(m.stat_count(), 2u);
+  m.remove(a);
+  EXPECT_EQ(m.stat(a), a_st);  // a stale id still reads what its node last held
+  sys::FileStat b_st = file_stat(3);
+  b_st.size = 6;
+  NodeId b = m.add(root, "b", b_st, true);
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(m.stat(b), b_st);
+  EXPECT_EQ(m.stat_count(), 2u);
+  // Many nodes: every stat survives the table's growth.
+  std::vector<NodeId> ids;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    sys::FileStat st = file_stat(100 + i);
+    st.size = i;
+    ids.push_back(m.add(root, "f" + std::to_string(i), st, true));
+  }
+  for (std::uint64_t i = 0; i < 1000; ++i) EXPECT_EQ(m.stat(ids[i]).size, i);
+}
+
+TEST(TreeModel, NamesSurviveRenamesRemovalsAndCompaction) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  NodeId keep = m.add(root, "kept-all-along", file_stat(2), true);
+  NodeId churn = m.add(root, "churn", file_stat(3), true);
+  // Enough renames to leave far more holes than names: the arena compacts meanwhile.
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(m.move(churn, root, "a-rather-long-name-for-the-arena-" + std::to_string(i)));
+  }
+  EXPECT_EQ(m.name(keep), "kept-all-along");
+  EXPECT_STREQ(m.c_name(keep), "kept-all-along");
+  EXPECT_EQ(m.name(churn), "a-rather-long-name-for-the-arena-19999");
+  EXPECT_EQ(m.find(root, "kept-all-along"), keep);
+  EXPECT_EQ(m.find_path("/w/a-rather-long-name-for-the-arena-19999"), churn);
+  EXPECT_EQ(m.find(root, "a-rather-long-name-for-the-arena-19998"), kNoNode);
+  EXPECT_EQ(m.path(keep), "/w/kept-all-along");
+  EXPECT_EQ(m.name(kTopNode), "");
+  // A name given from the model's own arena, which the call may move.
+  NodeId sub = m.add(root, "sub", dir_stat(4), true);
+  NodeId twin = m.add(sub, m.name(keep), file_stat(5), true);
+  EXPECT_EQ(m.name(twin), "kept-all-along");
+  EXPECT_EQ(m.path(twin), "/w/sub/kept-all-along");
+  // Onto an occupant's name, given as a view of that occupant's own name.
+  ASSERT_TRUE(m.move(churn, root, m.name(keep)));
+  EXPECT_FALSE(m.valid(keep));
+  EXPECT_EQ(m.name(churn), "kept-all-along");
+  EXPECT_EQ(m.find(root, "kept-all-along"), churn);
+  // A removed node's name is gone; its id reads as nameless.
+  m.remove(churn);
+  EXPECT_EQ(m.find(root, "kept-all-along"), kNoNode);
+}
+
+// Bytes per entry of the model's own table (the hash index adds 8-16 per entry, a stat'ed
+// entry 56 more in the stat table): see docs/design.md "Tree model".
+TEST(TreeModel, NodeSize) {
+  if (sizeof(void*) == 8) {
+    EXPECT_LE(sizeof(Node), 40u);
+  }
 }
 
 }  // namespace
