@@ -6,6 +6,7 @@
 // InotifyTranslator::watch_dir), so readers check both. Loop thread only.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "core/tree_model.h"
@@ -15,7 +16,13 @@ namespace lookout::core {
 class InotifyWatches {
  public:
   // The wd `id` holds, -1 when none.
-  int wd_of(NodeId id) const { return id < wd_.size() ? wd_[id] : -1; }
+  int wd_of(NodeId id) const {
+    if (count_ == 0) return -1;
+    for (std::size_t i = home(id);; i = (i + 1) & mask()) {
+      if (by_node_[i].id == id) return by_node_[i].wd;
+      if (by_node_[i].id == kNoNode) return -1;
+    }
+  }
   bool watched(NodeId id) const { return wd_of(id) >= 0; }
   // The node `wd` was last given to, kNoNode when none (the node may be gone since).
   NodeId node_of(int wd) const {
@@ -24,30 +31,79 @@ class InotifyWatches {
   // `id` holds `wd` and `wd` stands for `id`.
   void bind(NodeId id, int wd);
   // `id` holds no wd (the wd's own entry is left as it is).
-  void drop_node(NodeId id) {
-    if (id < wd_.size()) wd_[id] = -1;
-  }
+  void drop_node(NodeId id);
   // `wd` stands for no node.
   void drop_wd(int wd) {
     if (wd >= 0 && static_cast<std::size_t>(wd) < node_.size()) node_[wd] = kNoNode;
   }
-  // The inotify instance is gone: no node holds a wd.
+  // The inotify instance is gone: no node holds a wd (and the tables' memory goes back).
   void clear() {
-    wd_.clear();
-    node_.clear();
+    std::vector<Slot>().swap(by_node_);
+    std::vector<NodeId>().swap(node_);
+    count_ = 0;
   }
 
  private:
-  std::vector<int> wd_;       // by NodeId
-  std::vector<NodeId> node_;  // by wd
+  // NodeId -> wd for the watched directories only, open-addressed (linear probing, erased by
+  // shifting back): 8 bytes a slot, the table at most 3/4 full. A vector by NodeId took 4
+  // bytes for every node, files included (10 of 11 nodes), 2.2 MB at 550k entries.
+  struct Slot {
+    NodeId id = kNoNode;
+    int wd = -1;
+  };
+  std::size_t mask() const { return by_node_.size() - 1; }
+  std::size_t home(NodeId id) const {
+    return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ULL) >> 20) & mask();
+  }
+  void grow();
+  std::vector<Slot> by_node_;
+  std::size_t count_ = 0;
+  std::vector<NodeId> node_;  // by wd (dense: the kernel hands out the lowest free ones)
 };
 
+inline void InotifyWatches::grow() {
+  std::vector<Slot> old(by_node_.empty() ? 64 : by_node_.size() * 2);
+  old.swap(by_node_);
+  count_ = 0;
+  for (const Slot& s : old) {
+    if (s.id != kNoNode) bind(s.id, s.wd);
+  }
+}
+
 inline void InotifyWatches::bind(NodeId id, int wd) {
-  // Both grow in steps: node ids and wds are dense and mostly increasing.
-  if (id >= wd_.size()) wd_.resize(id + 1024, -1);
+  if ((count_ + 1) * 4 > by_node_.size() * 3) grow();
+  for (std::size_t i = home(id);; i = (i + 1) & mask()) {
+    if (by_node_[i].id == id || by_node_[i].id == kNoNode) {
+      count_ += by_node_[i].id == kNoNode;
+      by_node_[i] = Slot{id, wd};
+      break;
+    }
+  }
+  // wds are dense and mostly increasing: grow in steps.
   if (static_cast<std::size_t>(wd) >= node_.size()) node_.resize(wd + 1024, kNoNode);
-  wd_[id] = wd;
   node_[wd] = id;
+}
+
+inline void InotifyWatches::drop_node(NodeId id) {
+  if (count_ == 0) return;
+  std::size_t i = home(id);
+  while (by_node_[i].id != id) {
+    if (by_node_[i].id == kNoNode) return;
+    i = (i + 1) & mask();
+  }
+  // Shift back the entries after it whose home is at or before the hole, so every lookup's
+  // run of slots stays unbroken.
+  for (std::size_t j = (i + 1) & mask(); by_node_[j].id != kNoNode; j = (j + 1) & mask()) {
+    const std::size_t h = home(by_node_[j].id);
+    // Movable when its home is not in the cyclic range (i, j].
+    const bool in_range = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+    if (!in_range) {
+      by_node_[i] = by_node_[j];
+      i = j;
+    }
+  }
+  by_node_[i] = Slot{};
+  --count_;
 }
 
 }  // namespace lookout::core

@@ -27,26 +27,41 @@ struct Node {
   NodeId first_child = kNoNode;
   NodeId next_sibling = kNoNode;
   NodeId prev_sibling = kNoNode;
-  sys::FileType type() const { return type_; }
-  bool is_dir() const { return type_ == sys::FileType::dir; }
+  sys::FileType type() const { return static_cast<sys::FileType>((meta_ >> kTypeShift) & kTypeMask); }
+  bool is_dir() const { return type() == sys::FileType::dir; }
 
  private:
   friend class TreeModel;
-  NameArena::Ref name_;  // TreeModel::name(id)
   // The rest of the stat is TreeModel::stat(id): the node holds what a listing gives (type
-  // and d_ino) and a slot in the model's stat table for anything more.
-  static constexpr std::uint32_t kNoStat = 0xffffffffu;
-  std::uint64_t ino_ = 0;
-  std::uint32_t stat_slot_ = kNoStat;
-  sys::FileType type_ = sys::FileType::unknown;
-  bool stat_known_ = false;  // in the tail padding: free
+  // and d_ino) and a slot in the model's stat table for anything more. The slot, the type and
+  // whether the stat is known share one word: 27 bits of slot (134M stat'ed entries, 7 GB of
+  // stats), 4 of type, 1 for known.
+  static constexpr std::uint32_t kNoStat = (1u << 27) - 1;
+  static constexpr unsigned kTypeShift = 27;
+  static constexpr std::uint32_t kTypeMask = 0xf;
+  static constexpr std::uint32_t kKnownBit = 1u << 31;
+  std::uint32_t stat_slot() const { return meta_ & kNoStat; }
+  void set_stat_slot(std::uint32_t slot) { meta_ = (meta_ & ~kNoStat) | slot; }
+  void set_type(sys::FileType t) {
+    meta_ = (meta_ & ~(kTypeMask << kTypeShift)) | (static_cast<std::uint32_t>(t) << kTypeShift);
+  }
+  bool known() const { return (meta_ & kKnownBit) != 0; }
+  void set_known(bool k) { meta_ = k ? (meta_ | kKnownBit) : (meta_ & ~kKnownBit); }
+
+  NameArena::Ref name_;  // TreeModel::name(id)
+  std::uint32_t meta_ = kNoStat;  // type unknown (0), stat not known
+  // d_ino's low half: an inode number past 32 bits (xfs's inode64 on a large disk) takes a
+  // stat slot (set_stat), so every field is 4 bytes and the node 28.
+  std::uint32_t ino_ = 0;
 };
+static_assert(static_cast<std::uint32_t>(sys::FileType::other) <= 0xf, "FileType fits Node's 4 type bits");
 // One per directory entry (550k at the largest benchmark tree): what a mechanism needs per
 // node (inotify's wd, fanotify's key) lives in its own side table, and so do the full stat
 // (56 bytes), which only entries that were stat'ed need (a first crawl stats directories
 // only, so 10 of 11 nodes are files that hold just the type and inode of their listing),
-// and the name's bytes (an arena: its length plus one, not a 32-byte std::string).
-static_assert(sizeof(void*) != 8 || sizeof(Node) <= 40, "Node grew: see docs/design.md Tree model");
+// and the name's bytes (an arena: its length plus one, not a 32-byte std::string; the NUL
+// ends it, so the node holds only its offset).
+static_assert(sizeof(Node) <= 28, "Node grew: see docs/design.md Tree model");
 
 class TreeModel {
  public:
@@ -86,12 +101,12 @@ class TreeModel {
   bool valid(NodeId id) const { return id < nodes_.size() && nodes_[id].prev_sibling != kFreeSlot; }
   // Whether stat(id) was read from the inode (else it holds only the type and inode of a
   // listing, and the dev of the directory: see tree_scanner.h).
-  bool stat_known(NodeId id) const { return nodes_[id].stat_known_; }
-  void set_stat_known(NodeId id, bool known) { nodes_[id].stat_known_ = known; }
+  bool stat_known(NodeId id) const { return nodes_[id].known(); }
+  void set_stat_known(NodeId id, bool known) { nodes_[id].set_known(known); }
   // The node's stat, by value: the table behind it moves when another node gets one. Without
   // a slot, {type, ino, dev of the parent directory} (only directories can be mount points).
   sys::FileStat stat(NodeId id) const;
-  sys::FileType type(NodeId id) const { return nodes_[id].type_; }
+  sys::FileType type(NodeId id) const { return nodes_[id].type(); }
   // Replaces the node's stat and says whether it is known; a stat that holds no more than
   // stat() would derive takes no slot.
   void set_stat(NodeId id, const sys::FileStat& st, bool known = true);
@@ -137,7 +152,8 @@ class TreeModel {
   std::string build_path(NodeId id, const std::string_view* child) const;
   void index_insert(NodeId id);
   void index_erase(NodeId id);
-  void index_grow();
+  std::size_t home_slot(std::size_t hash) const;
+  void index_rebuild();
   void link_child(NodeId parent, NodeId id);
   void unlink_child(NodeId id);
   NodeId allocate();
@@ -150,13 +166,14 @@ class TreeModel {
   // which a stale id's path() may still walk.
   static constexpr NodeId kFreeSlot = 0xfffffffeu;
   std::vector<Node> nodes_;
-  // Full stats by Node::stat_slot_, with the slots freed for reuse.
+  // Full stats by Node::stat_slot(), with the slots freed for reuse.
   std::vector<sys::FileStat> stats_;
   std::vector<std::uint32_t> free_stats_;
   NameArena names_;
   std::vector<NodeId> free_;
   std::size_t live_count_ = 0;
-  // Open-addressed (parent, name) -> id index. kNoNode = empty, kTombstone = erased.
+  // Open-addressed (parent, name) -> id index (tree_model.cc: 4 bits of hash above each id).
+  // kNoNode = empty, kTombstone = erased.
   std::vector<NodeId> slots_;
   std::size_t used_slots_ = 0;  // live + tombstones
   std::function<void(NodeId, const Node&)> remove_hook_;

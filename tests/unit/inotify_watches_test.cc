@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <unordered_map>
+
 namespace lookout::core {
 namespace {
 
@@ -25,6 +28,39 @@ TEST(InotifyWatches, BindsBothWaysAndDropsEachWayOnItsOwn) {
   EXPECT_EQ(w.wd_of(9), 3);
   w.clear();
   EXPECT_FALSE(w.watched(9));
+}
+
+// The NodeId -> wd table against a std::unordered_map, through growth and erasures that shift
+// entries back across the table's end.
+TEST(InotifyWatches, MatchesAMapThroughGrowthAndErasure) {
+  InotifyWatches w;
+  std::unordered_map<NodeId, int> want;
+  std::mt19937 rng(16);
+  int next_wd = 1;
+  for (int round = 0; round < 20000; ++round) {
+    const NodeId id = static_cast<NodeId>(rng() % 3000);
+    if (rng() % 3 != 0) {
+      w.bind(id, next_wd);
+      want[id] = next_wd++;
+    } else {
+      w.drop_node(id);
+      want.erase(id);
+    }
+    if (round % 997 == 0) {
+      for (NodeId probe = 0; probe < 3000; ++probe) {
+        auto it = want.find(probe);
+        ASSERT_EQ(w.wd_of(probe), it == want.end() ? -1 : it->second) << "node " << probe;
+      }
+    }
+  }
+  for (auto [id, wd] : want) {
+    EXPECT_EQ(w.wd_of(id), wd);
+    EXPECT_EQ(w.node_of(wd), id);
+  }
+  w.clear();
+  EXPECT_EQ(w.wd_of(want.begin()->first), -1);
+  w.bind(5, 2);
+  EXPECT_EQ(w.wd_of(5), 2);
 }
 
 TEST(InotifyWatches, TheModelsNodeHoldsNoWatch) {
