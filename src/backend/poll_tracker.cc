@@ -1,9 +1,12 @@
 #include "backend/poll_tracker.h"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "backend/poll_scanner.h"
 
@@ -22,6 +25,22 @@ std::int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+// How long this thread has waited for a CPU while runnable (schedstat's run_delay, ns -> us;
+// 0 where the kernel keeps no schedstats). A pass's elapsed time minus this is its own cost:
+// what it waited for the disk or the server counts, what it waited behind other programs on a
+// busy machine does not (that stretched a 2,000-file tree's interval past a second).
+std::int64_t run_delay_us() {
+  const int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[96];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long on_cpu = 0, waited = 0;
+  if (std::sscanf(buf, "%llu %llu", &on_cpu, &waited) != 2) return 0;
+  return static_cast<std::int64_t>(waited / 1000);
 }
 }  // namespace
 
@@ -57,6 +76,8 @@ void PollTracker::pass(bool full, PollHost& host) {
   ++counters_.passes;
   const std::int64_t began_us = steady_us();
   const std::int64_t began_cpu_us = process_cpu_us();
+  const bool timed = full && opt_.full_every_ms <= 0;  // the budget needs the pass's cost
+  const std::int64_t began_delay_us = timed ? run_delay_us() : 0;
   core::TreeModel& model = host.model();
   bool changed = false;
   std::vector<NodeId> tops;
@@ -129,9 +150,11 @@ void PollTracker::pass(bool full, PollHost& host) {
   std::int64_t now = host.now_ms();
   if (full) {
     last_full_ms_ = now;
-    if (opt_.full_every_ms <= 0) {
-      const std::int64_t cost_us = std::max(steady_us() - began_us, process_cpu_us() - began_cpu_us);
-      full_interval_ms_ = full_pass_interval_ms(cost_us, opt_.min_ms);
+    if (timed) {
+      const std::int64_t own_us = steady_us() - began_us - (run_delay_us() - began_delay_us);
+      const std::int64_t cost_us = std::max(own_us, process_cpu_us() - began_cpu_us);
+      full_costs_.add(cost_us);
+      full_interval_ms_ = full_pass_interval_ms(full_costs_.cheapest(), opt_.min_ms);
     }
   }
   // The next pass: the adaptive one, or sooner when a full pass falls due before it (a quiet

@@ -6,6 +6,8 @@
 // Loop thread only.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <unordered_set>
@@ -74,8 +76,27 @@ inline constexpr int kFullPassMaxIntervalMs = 30000;
 
 // The interval after a full pass that cost `cost_us` (the larger of its elapsed time and the
 // CPU time the process spent in it: threads walk a large tree in parallel, and on a network
-// filesystem the elapsed time is the server's load). Pure, for tests.
+// filesystem the elapsed time is the server's load; the elapsed time without what the loop
+// thread waited for a CPU, so a busy machine does not stretch it). Pure, for tests.
 int full_pass_interval_ms(std::int64_t cost_us, int min_ms);
+
+// The last few full passes' costs: the interval follows the cheapest, so one pass slowed by
+// an interrupt or a page fault does not stretch the next interval (a 2,000-file tree's passes
+// cost 7-11 ms on the bench machine: a second at the top of that range, 0.7 s at its foot).
+// A tree that grew costs more in every pass, so the cheapest catches up within kKept passes.
+class RecentCosts {
+ public:
+  static constexpr std::size_t kKept = 4;
+  void add(std::int64_t cost_us) { costs_[seen_++ % kKept] = cost_us; }
+  std::int64_t cheapest() const {
+    const std::size_t n = std::min(seen_, kKept);
+    return n == 0 ? 0 : *std::min_element(costs_.begin(), costs_.begin() + n);
+  }
+
+ private:
+  std::array<std::int64_t, kKept> costs_{};
+  std::size_t seen_ = 0;
+};
 
 struct PollCounters {
   std::uint64_t passes = 0;
@@ -124,6 +145,7 @@ class PollTracker {
   std::int64_t last_full_ms_ = 0;
   // Until a full pass was measured: the first comes soon, and tells what the tree costs.
   int full_interval_ms_ = opt_.full_every_ms > 0 ? opt_.full_every_ms : opt_.min_ms;
+  RecentCosts full_costs_;
   int interval_ms_ = 0;
   bool warned_watch_limit_ = false;
   std::unordered_set<std::string> warned_;  // polling errors already said (bounded)

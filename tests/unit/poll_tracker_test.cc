@@ -122,6 +122,19 @@ TEST(FullPassInterval, OnePercentOfTheTimeBetweenPollMinAndThirtySeconds) {
   EXPECT_EQ(backend::full_pass_interval_ms(1000, 60000), 60000);  // poll_min above it wins
 }
 
+TEST(FullPassInterval, FollowsTheCheapestOfTheLastFewPasses) {
+  backend::RecentCosts costs;
+  EXPECT_EQ(costs.cheapest(), 0);
+  costs.add(9000);
+  EXPECT_EQ(costs.cheapest(), 9000);
+  costs.add(7000);
+  costs.add(11000);  // one slow pass: the interval stays at the cheap one's
+  EXPECT_EQ(costs.cheapest(), 7000);
+  // A tree that grew: every pass dearer, and the old cheap one ages out.
+  for (std::size_t i = 0; i < backend::RecentCosts::kKept; ++i) costs.add(20000 + i);
+  EXPECT_EQ(costs.cheapest(), 20000);
+}
+
 TEST_F(PollTrackerTest, TheRootReplacedIsReportedAndEndsWatching) {
   fs.remove("/w");
   fs.mkdir("/w");  // a new inode at the same path
