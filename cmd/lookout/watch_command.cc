@@ -8,6 +8,7 @@
 #include <cstring>
 #include <sys/inotify.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -16,6 +17,9 @@
 #include <chrono>
 #include <cstdio>
 #include <climits>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "lookout/commands.h"
@@ -94,6 +98,11 @@ WatchCommand::WatchCommand(CLI::App& app) : o_(std::make_unique<Options>()) {
 WatchCommand::~WatchCommand() = default;
 
 namespace {
+
+// Events the loop thread takes and writes itself at once (see inline_take): a quiet tree's
+// changes come a few at a time; a burst's larger batches go to this thread, which formats and
+// writes them while the loop goes on reading the kernel.
+constexpr std::size_t kInlineEvents = 64;
 
 std::uint32_t in_bits_to_kinds_mask(std::uint32_t in) {
   EventMask m = event_bit(EventKind::rescan) | event_bit(EventKind::unmount) | event_bit(EventKind::backend);
@@ -263,6 +272,17 @@ int WatchCommand::run(const ProcessStart& start) {
   // SIGINT/SIGTERM/SIGHUP from here on come through the host's signalfd; one during the
   // crawl stops it (start() returns `interrupted`).
   host::Host host(*watcher);
+  // The loop thread writes a small batch itself when the output can take it at once (see
+  // Subscription::set_inline_taker): the latency of one thread, as inotifywait's, instead of
+  // a wake-up of this one. Armed once the formatter exists and READY is out; this thread
+  // takes and writes the rest under the same mutex, so the order of records is kept.
+  std::mutex out_mu;
+  std::atomic<bool> inline_armed{false};
+  std::function<bool()> inline_take;
+  if (monitor && o.timeout <= 0) {
+    watcher->primary()->set_inline_taker(
+        [&] { return inline_armed.load(std::memory_order_acquire) && inline_take(); });
+  }
 
   if (quiet == 0) {
     std::fprintf(stderr, o.recursive ? "Setting up watches.  Beware: since -r was given, this may take a while!\n"
@@ -336,6 +356,28 @@ int WatchCommand::run(const ProcessStart& start) {
   int exit_code = 0;
   Subscription& events = *watcher->primary();
   const int events_fd = events.fd();
+  std::optional<Error> inline_error;  // a write the loop thread could not make (guarded by out_mu)
+  std::vector<Event> inline_batch;
+  inline_take = [&]() -> bool {
+    std::unique_lock lock(out_mu, std::try_to_lock);
+    if (!lock.owns_lock() || inline_error) return false;  // this thread is writing, or stopping
+    // Never block the loop: only a write that fits the output now (a pipe that polls
+    // writable has room for PIPE_BUF bytes; a file or /dev/null always has).
+    pollfd p{out_fd, POLLOUT, 0};
+    if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return false;
+    inline_batch.clear();
+    const bool more = events.try_take(inline_batch, kInlineEvents);
+    format_batch(inline_batch);
+    if (buf.size() > PIPE_BUF) return false;  // left in buf: this thread writes it first
+    if (!buf.empty()) {
+      if (auto w = writer.flush(buf, out_name); !w) {
+        inline_error = w.error();
+        return false;
+      }
+    }
+    return more && events.stats().behind == 0;
+  };
+  inline_armed.store(true, std::memory_order_release);
   auto last_event = std::chrono::steady_clock::now();
   std::vector<Event> batch;
   for (;;) {
@@ -347,6 +389,11 @@ int WatchCommand::run(const ProcessStart& start) {
     }
     auto wake = host.wait(std::span<const int>(&events_fd, 1), wait_ms);
     if (wake.signal != 0) break;  // SIGINT/SIGTERM/SIGHUP: stop, flush what is pending, exit 0
+    std::lock_guard out_lock(out_mu);
+    if (inline_error) {
+      if (inline_error->sys_errno != EPIPE) exit_code = err(inline_error->message);
+      break;
+    }
     batch.clear();
     bool more = events.try_take(batch);
     std::size_t printed = format_batch(batch);
@@ -365,6 +412,11 @@ int WatchCommand::run(const ProcessStart& start) {
       exit_code = 2;
       break;
     }
+  }
+  {
+    // The loop thread writes nothing from here on (an error it met stops the inline path).
+    std::lock_guard out_lock(out_mu);
+    if (!inline_error) inline_error = Error{ErrorCode::ok, 0, "", "stopping"};
   }
   host.stop();
   // Drain what the loop produced while stopping.

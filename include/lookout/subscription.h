@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,14 @@ class Subscription {
   bool try_take(std::vector<Event>& out, std::size_t max_events = SIZE_MAX);
   // Waits up to timeout_ms (-1: forever) for at least one event, then takes as try_take.
   bool take(std::vector<Event>& out, int timeout_ms);
+  // For a sole consumer whose handling is quick and never blocks (`lookout watch` writing
+  // to an output that can take it now): `taker` runs on the Watcher's loop thread whenever
+  // events became ready, in place of waking the consumer's thread, and may try_take and
+  // handle them there. It returns true when it took everything, false to have fd() signalled
+  // as usual (busy, the output full, the end reached, or more left than it takes at once).
+  // The consumer serializes it with its own takes (a mutex the taker only try-locks). Set it
+  // before Watcher::start(); clear it (empty function) only once the loop has stopped.
+  void set_inline_taker(std::function<bool()> taker);
   // Safe from any thread.
   SubscriptionStats stats() const;
   // Safe from any thread: the Watcher's log position before which every event meant for

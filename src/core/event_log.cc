@@ -125,6 +125,9 @@ void EventLog::signal(Reader& r) {
 void EventLog::wake(std::vector<std::shared_ptr<Reader>>& readers) {
   if (readers.empty()) return;
   for (const auto& r : readers) {
+    // A consumer that takes on this thread, when it can without blocking: no thread to wake
+    // (the latency of a wake-up, inotifywait's one thread has none).
+    if (r->inline_taker && r->inline_taker()) continue;
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(r->ready_fd.get(), &one, sizeof one);
   }
@@ -452,6 +455,11 @@ bool EventLog::take(Reader& r, std::vector<Event>& out, int timeout_ms) {
     }
   }
   return try_take(r, out, SIZE_MAX);
+}
+
+void EventLog::set_inline_taker(Reader& r, std::function<bool()> taker) {
+  std::lock_guard lock(mu_);
+  r.inline_taker = std::move(taker);
 }
 
 SubscriptionStats EventLog::stats(const Reader& r) const {

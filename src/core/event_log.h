@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,8 @@ struct Reader : std::enable_shared_from_this<Reader> {
   // lasting can vouch for (WatchOptions::durable_through).
   std::uint64_t taken_through = 0;
   sys::UniqueFd ready_fd;      // eventfd, signalled while something can be taken
+  // Subscription::set_inline_taker: run on the loop thread in place of signalling ready_fd.
+  std::function<bool()> inline_taker;
   bool signalled = false;
   bool removed = false;
   SubscriptionStats stats;
@@ -125,6 +128,8 @@ class EventLog {
   // Both return false once the log is closed and the reader has taken everything.
   bool try_take(Reader& r, std::vector<Event>& out, std::size_t max_events);
   bool take(Reader& r, std::vector<Event>& out, int timeout_ms);
+  // Before the loop runs (or after it ended): see Subscription::set_inline_taker.
+  void set_inline_taker(Reader& r, std::function<bool()> taker);
   SubscriptionStats stats(const Reader& r) const;
 
   // Either thread: no more events will come; wakes every reader.

@@ -163,6 +163,10 @@ bool Subscription::take(std::vector<Event>& out, int timeout_ms) {
   return log_->take(*reader_, out, timeout_ms);
 }
 
+void Subscription::set_inline_taker(std::function<bool()> taker) {
+  log_->set_inline_taker(*reader_, std::move(taker));
+}
+
 SubscriptionStats Subscription::stats() const { return log_->stats(*reader_); }
 std::uint64_t Subscription::taken_through() const { return log_->taken_through(*reader_); }
 
