@@ -1,13 +1,13 @@
 // NameArena: the bytes of TreeModel's entry names, back to back in one buffer, each followed
-// by a NUL (so a name goes to a syscall as it is). A node holds a 4-byte Ref instead of a
-// 32-byte std::string, and a name costs its length plus one instead of a heap block beyond 15
-// bytes. The NUL is also the length: a file name cannot hold one (nor can a root's absolute
-// path), so a Ref is just an offset and the length is found when a name is read. Freed names
-// leave holes; the model rewrites its refs into a compacted arena once the holes outweigh the
-// names (see TreeModel::set_name). Offsets are 32-bit: room for 4 GiB of live names, some 10^8
+// by a NUL (so a name goes to a syscall as it is) and preceded by its length in one byte (so
+// reading it needs no strlen). A node holds a 4-byte Ref, an offset, instead of a 32-byte
+// std::string, and a name costs its length plus two instead of a heap block beyond 15
+// bytes. Freed names leave holes; the model rewrites its refs into a compacted arena once
+// the holes outweigh the names (see TreeModel::set_name). Offsets are 32-bit: room for 4 GiB of live names, some 10^8
 // entries (the node table would take 3 GB by then). Owned by one TreeModel; not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -20,18 +20,19 @@ namespace lookout::core {
 class NameArena {
  public:
   struct Ref {
-    std::uint32_t off = 0;  // 0: the empty name every arena starts with
+    std::uint32_t off = 1;  // 1: the empty name every arena starts with
   };
 
-  NameArena() : bytes_(1, '\0') {}
+  NameArena() : bytes_{0, '\0'} {}
 
-  std::string_view view(Ref r) const { return c_str(r); }
-  const char* c_str(Ref r) const { return bytes_.data() + r.off; }
-  // view(r) == name, without reading past r's NUL (`name` may be longer, or hold a NUL).
-  bool equals(Ref r, std::string_view name) const {
+  // The length byte before the name (255: a longer one, a root's path; its NUL ends it).
+  std::string_view view(Ref r) const {
     const char* p = c_str(r);
-    return ::strnlen(p, name.size() + 1) == name.size() && std::memcmp(p, name.data(), name.size()) == 0;
+    const auto len = static_cast<unsigned char>(p[-1]);
+    return {p, len < kLongName ? len : std::strlen(p)};
   }
+  const char* c_str(Ref r) const { return bytes_.data() + r.off; }
+  bool equals(Ref r, std::string_view name) const { return view(r) == name; }
 
   // Appends `name`. The buffer may move, as a vector does when it grows: views of other
   // names are invalid after. `name` may itself be a view into this arena.
@@ -42,6 +43,7 @@ class NameArena {
       const std::string copy(name);  // its bytes may move while they are appended
       return store(copy);
     }
+    bytes_.push_back(static_cast<char>(std::min<std::size_t>(name.size(), kLongName)));
     Ref r{static_cast<std::uint32_t>(bytes_.size())};
     bytes_.insert(bytes_.end(), name.begin(), name.end());
     bytes_.push_back('\0');
@@ -49,7 +51,7 @@ class NameArena {
   }
   // The bytes of `r` are no longer used (they stay readable until the next compaction).
   void release(Ref r) {
-    if (r.off != 0) dead_ += std::strlen(c_str(r)) + 1;
+    if (r.off > 1) dead_ += view(r).size() + 2;
   }
   // Worth compacting: holes outweigh names, and are more than a few pages.
   bool wants_compaction() const { return dead_ > 64 * 1024 && dead_ * 2 > bytes_.size(); }
@@ -58,6 +60,9 @@ class NameArena {
   std::size_t capacity() const { return bytes_.capacity(); }
 
  private:
+  // A file name is at most 255 bytes (NAME_MAX): a byte holds its length, but for 255 itself,
+  // which also stands for a root's longer path.
+  static constexpr std::size_t kLongName = 255;
   std::vector<char> bytes_;
   std::size_t dead_ = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -255,6 +256,24 @@ TEST(TreeModel, NamesSurviveRenamesRemovalsAndCompaction) {
   // A removed node's name is gone; its id reads as nameless.
   m.remove(churn);
   EXPECT_EQ(m.find(root, "kept-all-along"), kNoNode);
+}
+
+// A name's length is a byte before it; a root's path past 254 bytes is measured to its NUL.
+TEST(TreeModel, NamesOfEveryLengthReadBack) {
+  TreeModel m;
+  const std::string long_root = "/" + std::string(300, 'r');
+  NodeId root = m.add_root(long_root, dir_stat(1));
+  EXPECT_EQ(m.name(root), long_root);
+  for (std::size_t len : {1u, 2u, 15u, 16u, 127u, 128u, 254u, 255u}) {
+    const std::string name(len, 'a' + len % 26);
+    NodeId id = m.add(root, name, file_stat(10 + len), true);
+    EXPECT_EQ(m.name(id), name) << len;
+    EXPECT_EQ(std::strlen(m.c_name(id)), len);
+    EXPECT_EQ(m.find(root, name), id) << len;
+    EXPECT_EQ(m.find(root, name.substr(1)), kNoNode) << len;
+    EXPECT_EQ(m.path(id), long_root + "/" + name);
+    EXPECT_EQ(m.find_path(long_root + "/" + name), id);
+  }
 }
 
 // A listing's inode number past 32 bits (xfs inode64) does not fit the node: it takes a stat
