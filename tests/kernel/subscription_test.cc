@@ -114,6 +114,68 @@ TEST(Subscription, TwoConsumersShareOneSetOfWatches) {
   for (std::size_t i = 0; i < coalesced.size(); ++i) ASSERT_GT(coalesced[i].seq, 0u);
 }
 
+bool fd_readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+// An inline taker takes on the loop thread (the one calling step()) and, when it took
+// everything, the consumer's fd is never signalled; when it declines, the fd is.
+TEST(Subscription, AnInlineTakerTakesOnTheLoopThreadInPlaceOfAWakeUp) {
+  TempDir dir;
+  auto w = start_watcher(options_for(dir.path()));
+  ASSERT_TRUE(w);
+  auto sub = w->subscribe(SubscribeOptions{});
+  std::vector<Event> inline_got;
+  std::atomic<bool> accept{true};
+  const auto loop_thread = std::this_thread::get_id();
+  bool other_thread = false;
+  sub->set_inline_taker([&] {
+    if (!accept) return false;
+    other_thread |= std::this_thread::get_id() != loop_thread;
+    sub->try_take(inline_got);
+    return true;
+  });
+  write_file(dir / "a", "x");
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!has(inline_got, EventKind::close_write, dir / "a") && std::chrono::steady_clock::now() < deadline) {
+    w->step(10);
+  }
+  ASSERT_TRUE(has(inline_got, EventKind::create, dir / "a"));
+  ASSERT_TRUE(has(inline_got, EventKind::close_write, dir / "a"));
+  EXPECT_FALSE(other_thread);
+  EXPECT_FALSE(fd_readable(sub->fd())) << "taken inline: nothing to wake the consumer for";
+
+  accept = false;  // busy: the events wait for the consumer, whose fd says so
+  write_file(dir / "b", "x");
+  std::vector<Event> got;
+  ASSERT_TRUE(pump(*w, *sub, got, [&](auto& e) { return has(e, EventKind::close_write, dir / "b"); }));
+  EXPECT_FALSE(has(inline_got, EventKind::create, dir / "b"));
+  sub->set_inline_taker({});
+}
+
+// The fd is signalled when the inline taker declines (checked before anything takes).
+TEST(Subscription, ADecliningInlineTakerLeavesTheFdSignalled) {
+  TempDir dir;
+  auto w = start_watcher(options_for(dir.path()));
+  ASSERT_TRUE(w);
+  auto sub = w->subscribe(SubscribeOptions{});
+  int declined = 0;
+  sub->set_inline_taker([&] {
+    ++declined;
+    return false;
+  });
+  write_file(dir / "a", "x");
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!fd_readable(sub->fd()) && std::chrono::steady_clock::now() < deadline) w->step(10);
+  EXPECT_TRUE(fd_readable(sub->fd()));
+  EXPECT_GT(declined, 0);
+  std::vector<Event> got;
+  sub->try_take(got);
+  EXPECT_TRUE(has(got, EventKind::create, dir / "a"));
+  sub->set_inline_taker({});
+}
+
 TEST(Subscription, PathFilterAndMaskArePerSubscription) {
   TempDir dir;
   make_dirs(dir / "www");
