@@ -101,6 +101,25 @@ TEST_F(Cli, DefaultOutputIsInotifywaitFormat) {
   EXPECT_EQ(lk->wait_exit(kWait), std::optional<int>(0)) << lk->describe();
 }
 
+// The output pipe full while changes keep coming (a reader that stops reading): the loop
+// writes small batches itself only while the pipe has room, so the records still come out
+// whole, once each and in order when the reader reads again, and nothing hangs.
+TEST_F(Cli, AFullOutputPipeLosesReordersAndRepeatsNothing) {
+  LookoutProcess::Options opt;
+  opt.stdout_pipe_size = 4096;
+  auto lk = start({"watch", "-m", "-e", "create", "--format", "%f", root}, opt);
+  constexpr int kFiles = 3000;  // ~30 KB of records against a 4 KB pipe nobody reads yet
+  for (int i = 0; i < kFiles; ++i) write_ok(path("f" + std::to_string(i)), "");
+  mkdir_ok(path("cookie"));
+  ASSERT_TRUE(lk->wait_stdout_contains("cookie\n", kWait)) << lk->describe();
+  const auto lines = split_records(lk->out(), '\n');
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kFiles + 1)) << lk->err();
+  for (int i = 0; i < kFiles; ++i) ASSERT_EQ(lines[i], "f" + std::to_string(i));
+  EXPECT_EQ(lines.back(), "cookie");
+  lk->signal(SIGTERM);
+  EXPECT_EQ(lk->wait_exit(kWait), std::optional<int>(0)) << lk->describe();
+}
+
 TEST_F(Cli, RecursiveOutputKeepsTheRootAsSpelled) {
   mkdir_ok(path("sub"));
   auto lk = start({"watch", "-m", "-r", root + "/"});
