@@ -3,7 +3,8 @@
 // in one arena, its leading bytes shared by a whole filesystem (`prefix_bytes`) stored once
 // per filesystem; an entry is 12 bytes (node, offset, length, prefix); two open-addressed
 // tables of 4-byte slots find an entry by key and by node. About 40 bytes a directory where
-// two std::unordered_maps of std::string took some 200. Owned by one translator; loop thread.
+// two std::unordered_maps of std::string took some 200. Room for 16 M entries and 4 GiB of
+// key bytes (std::length_error past them). Owned by one translator; loop thread only.
 #pragma once
 
 #include <cstddef>
