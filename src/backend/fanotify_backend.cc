@@ -16,6 +16,7 @@ namespace lookout::backend {
 
 namespace {
 constexpr std::size_t kFsidBytes = sizeof(__kernel_fsid_t);
+static_assert(kKeyPrefixBytes == kFsidBytes + sizeof(int), "a key begins with fsid, handle type");
 
 std::string fsid_bytes(const struct statfs& sf) {
   return std::string(reinterpret_cast<const char*>(&sf.f_fsid), kFsidBytes);

@@ -17,6 +17,10 @@
 
 namespace lookout::backend {
 
+// A key's first bytes (see FanEvent): the fsid and the handle type, the same for every
+// directory of a filesystem (core::HandleIndex stores them once per filesystem).
+inline constexpr std::size_t kKeyPrefixBytes = 8 + sizeof(int);
+
 // One fanotify record. A directory is named by its key: fsid + handle type + handle bytes,
 // the same bytes key_of() gives for a directory lookout has open.
 struct FanEvent {

@@ -186,7 +186,7 @@ void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
   // below a non-recursive root: records from inside its subdirectories are not reported.
   if (opt_.recursive) model_.for_each_child(d, [&](NodeId c) {
     const Node& n = model_.node(c);
-    if (!n.is_dir() || key_of_.count(c) || model_.stat(c).dev != dev) return;
+    if (!n.is_dir() || keys_.has_key(c) || model_.stat(c).dev != dev) return;
     if (std::string key = group_->key_of(fd, std::string(model_.name(c)), dev); !key.empty()) map_key(c, key, true);
   });
   // Listed after ready with entries changed since: see drop_suspects().

@@ -22,48 +22,42 @@ constexpr std::size_t kMaxOutsideKeys = 65536;
 }  // namespace
 
 void FanotifyTranslator::map_key(NodeId dir, const std::string& key, bool listed) {
-  if (auto old = key_of_.find(dir); old != key_of_.end() && old->second != key) {
-    if (auto it = dirs_.find(old->second); it != dirs_.end() && it->second == dir) dirs_.erase(it);
-  }
-  auto [it, inserted] = dirs_.try_emplace(key, dir);
-  if (!inserted && it->second == kNoNode) {
-    --outside_;  // was outside, has moved in
-    it->second = dir;
-  } else if (!inserted && it->second != dir) {
+  // Whatever key `dir` had before is dropped by assign() (held by no one if `dir` held it).
+  if (auto held = keys_.holder(key); held && *held != kNoNode && *held != dir) {
     // Two nodes for one directory. One came from a listing, which shows the directory where
     // it is now, ahead of the records still queued: a rename not handled yet will move the
     // other node there (replacing this one). Until then the records about the directory
     // describe it at the other node's place, so the node in event order holds the key: the
     // one a record placed, or the one that was there before the listing. The other
     // inherits the key if the holder goes first (forget_key).
-    NodeId holder = it->second;
-    auto held = key_of_.find(holder);
-    const bool holder_valid = model_.valid(holder) && held != key_of_.end() && held->second == key;
+    const NodeId holder = *held;
+    const bool holder_valid = model_.valid(holder) && keys_.has_key(holder, key);
     if (listed && holder_valid) {
       shadow_[key].push_back(dir);
-      key_of_[dir] = key;
+      keys_.assign(dir, key, false);
       return;
     }
     if (holder_valid) shadow_[key].push_back(holder);
-    it->second = dir;
   }
-  key_of_[dir] = key;
+  // An outside mark on the key is dropped: the directory has moved in.
+  keys_.assign(dir, key, true);
 }
 
 void FanotifyTranslator::forget_key(NodeId id) {
-  auto k = key_of_.find(id);
-  if (k == key_of_.end()) return;
-  const std::string key = std::move(k->second);
-  key_of_.erase(k);
-  auto d = dirs_.find(key);
-  if (d == dirs_.end() || d->second != id) return;
-  dirs_.erase(d);
-  auto shadow = shadow_.find(key);
+  if (shadow_.empty()) {
+    keys_.erase(id);
+    return;
+  }
+  auto key = keys_.key_of(id);
+  if (!key) return;
+  const bool held = keys_.holder(*key) == id;
+  keys_.erase(id);
+  if (!held) return;
+  auto shadow = shadow_.find(*key);
   if (shadow == shadow_.end()) return;
   for (NodeId other : shadow->second) {
-    auto ok = key_of_.find(other);
-    if (other != id && model_.valid(other) && ok != key_of_.end() && ok->second == key) {
-      dirs_[key] = other;
+    if (other != id && model_.valid(other) && keys_.has_key(other, *key)) {
+      keys_.hold(other);
       break;
     }
   }
@@ -84,17 +78,15 @@ NodeId FanotifyTranslator::root_for(const std::string& path) const {
 
 FanotifyTranslator::Place FanotifyTranslator::locate(const std::string& key) {
   Place at;
-  if (auto it = dirs_.find(key); it != dirs_.end()) {
-    if (it->second == kNoNode) return at;  // outside
-    auto own = key_of_.find(it->second);
-    if (model_.valid(it->second) && model_.node(it->second).is_dir() && own != key_of_.end() &&
-        own->second == key) {
+  if (auto held = keys_.holder(key)) {
+    if (*held == kNoNode) return at;  // outside
+    if (model_.valid(*held) && model_.node(*held).is_dir() && keys_.has_key(*held, key)) {
       at.known = true;
-      at.dir = it->second;
+      at.dir = *held;
       at.path = model_.path(at.dir);
       return at;
     }
-    dirs_.erase(it);
+    keys_.release(key);
   }
   at.path = group_->resolve(key);
   if (at.path.empty()) return at;  // deleted before we looked, outside or not: see below
@@ -170,20 +162,11 @@ bool FanotifyTranslator::excluded_below(NodeId root, const std::string& path) co
 void FanotifyTranslator::remember_outside(const std::string& key) {
   // Bounded: a filesystem mark sees every directory of the filesystem, and a tree's own
   // entries must not be swept out with the cache.
-  if (outside_ >= kMaxOutsideKeys) {
-    for (auto it = dirs_.begin(); it != dirs_.end();) {
-      it = it->second == kNoNode ? dirs_.erase(it) : std::next(it);
-    }
-    outside_ = 0;
+  if (keys_.outside_count() >= kMaxOutsideKeys) keys_.forget_outside();
+  if (auto held = keys_.holder(key); held && *held != kNoNode) {
+    forget_key(*held);  // the node held this key: it is outside now
   }
-  auto [it, added] = dirs_.try_emplace(key, kNoNode);
-  if (added) {
-    ++outside_;
-  } else if (it->second != kNoNode) {
-    forget_key(it->second);  // the node held this key: it is outside now
-    dirs_[key] = kNoNode;
-    ++outside_;
-  }
+  keys_.mark_outside(key);
 }
 
 void FanotifyTranslator::created(const Place& at, const std::string& name, bool is_dir,

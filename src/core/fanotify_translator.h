@@ -19,6 +19,7 @@
 #include "backend/fanotify_backend.h"
 #include "backend/tracker.h"
 #include "core/engine_services.h"
+#include "core/handle_index.h"
 #include "core/tree_model.h"
 #include "lookout/watcher.h"
 #include "sys/fs.h"
@@ -72,7 +73,7 @@ class FanotifyTranslator final : public backend::Tracker {
   // A rescan puts every object where it is: renames followed or told are forgotten.
   void forget_renames();
   // Whether `key` is known (to name a node, or to be outside every root). For tests.
-  bool knows_key(const std::string& key) const { return dirs_.count(key) != 0; }
+  bool knows_key(const std::string& key) const { return keys_.holder(key).has_value(); }
 
   // backend::Tracker. watch(): a mount boundary gets its own mark, or polling.
   Result<void> watch(backend::DirId dir, const std::string& path) override;
@@ -164,13 +165,13 @@ class FanotifyTranslator final : public backend::Tracker {
   std::unique_ptr<backend::Fanotify> group_;
   int self_pid_ = 0;
   std::vector<backend::FanEvent> raw_;
-  // Directory key -> node (kNoNode: known to be outside every root), and back.
-  std::unordered_map<std::string, NodeId> dirs_;
-  std::unordered_map<NodeId, std::string> key_of_;
+  // Directory key -> the node holding it (kNoNode: known to be outside every root, the
+  // bounded negative cache), and each node's key. The fsid and handle type are stored once
+  // per filesystem.
+  HandleIndex keys_{backend::kKeyPrefixBytes};
   // Keys claimed by a second node for the same directory (see map_key): the nodes that
   // inherit them, in turn, when the node holding one is removed (forget_key()).
   std::unordered_map<std::string, std::vector<NodeId>> shadow_;
-  std::size_t outside_ = 0;  // entries with node kNoNode (the bounded negative cache)
   // Renames undone (see fanotify_renames.cc): where records say the object is -> its home.
   std::unordered_map<Name, Home, NameHash> undone_;
   // While the model is partial: where the consumer has each object renamed since ready, by

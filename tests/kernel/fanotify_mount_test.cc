@@ -80,5 +80,36 @@ LOOKOUT_TEST(FanotifyMounts, UnmountedRootEndsWatching, LABELS(root)) {
   EXPECT_EQ(w->end_reason().code, ErrorCode::root_gone);
 }
 
+LOOKOUT_TEST(FanotifyMounts, TwoFilesystemsWithTheSameHandlesAreToldApart, LABELS(root)) {
+  // Two fresh tmpfs number their inodes alike (measured: d/e/f is inode 4 in both), so the
+  // same directories in each have handles that differ only in their generation, and keys
+  // whose fsid (stored once per filesystem by HandleIndex) differs: events in one must never
+  // be reported in the other.
+  if (!testing::is_root_user()) GTEST_SKIP() << "mounting and fanotify marks need root";
+  TempDir t;
+  Tmpfs a(t / "a");
+  Tmpfs b(t / "b");
+  if (!a.mounted || !b.mounted) GTEST_SKIP() << "tmpfs mount failed: " << std::strerror(errno);
+  for (const std::string m : {"a", "b"}) testing::make_dirs(t / (m + "/d/e/f"));
+  auto consumer = testing::snapshot(t.path());
+  auto w = testing::start_watcher(fanotify_opts(t.path()));
+  if (!w) GTEST_SKIP() << "fanotify not usable here";
+  Recorder r(*w);
+  ASSERT_TRUE(r.wait_until([&](const std::vector<Event>&) { return !w->stats().crawling; }));
+  EXPECT_EQ(w->stats().fanotify_marks, 3u) << r.dump();
+  testing::write_file(t / "b/d/e/f/x", "1");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "b/d/e/f/x")) << r.dump();
+  testing::write_file(t / "a/d/e/f/y", "1");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "a/d/e/f/y")) << r.dump();
+  testing::make_dirs(t / "a/d/g");
+  ASSERT_EQ(::rename((t / "a/d/e").c_str(), (t / "a/d/g/e").c_str()), 0);
+  testing::write_file(t / "b/d/e/f/z", "1");
+  testing::write_file(t / "a/d/g/e/f/w", "1");
+  ASSERT_TRUE(r.wait_for(EventKind::create, t / "a/d/g/e/f/w")) << r.dump();
+  ASSERT_TRUE(r.sync(t / "cookie"));
+  for (const auto& e : r.events()) testing::apply_event(consumer, e);
+  EXPECT_EQ(testing::diff_states(testing::snapshot(t.path()), consumer), "") << r.dump();
+}
+
 }  // namespace
 }  // namespace lookout
