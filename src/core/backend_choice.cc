@@ -86,6 +86,10 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
 }
 
 void Watcher::Impl::release_crawl_memory() {
+  // The tables the crawl grew step by step, sized to what they hold (each touches every
+  // slot: up to twice what its entries need while growing).
+  model.shrink_index();
+  if (inotify) inotify->shrink_tables();
   // A crawl leaves the heap full of freed buffers (the model's vectors grew by doubling, the
   // listings and paths came and went); hand the free pages back so RSS is what the model
   // holds, not what building it once took.

@@ -44,6 +44,8 @@ class InotifyTranslator final : public backend::Tracker {
   void close();
   std::size_t watch_count() const { return backend_ ? backend_->watch_count() : 0; }
   bool watched(NodeId dir) const { return watches_.watched(dir); }
+  // After a crawl: the wd table sized to the watches it holds.
+  void shrink_tables() { watches_.shrink(); }
   // Adds the watch for `dir` at `path` (a root follows its symlink only with -P unset).
   // REQUIRES: live().
   Result<void> watch_dir(NodeId dir, const std::string& path);

@@ -6,7 +6,9 @@
 // InotifyTranslator::watch_dir), so readers check both. Loop thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "core/tree_model.h"
@@ -18,7 +20,7 @@ class InotifyWatches {
   // The wd `id` holds, -1 when none.
   int wd_of(NodeId id) const {
     if (count_ == 0) return -1;
-    for (std::size_t i = home(id);; i = (i + 1) & mask()) {
+    for (std::size_t i = home(id);; i = next(i)) {
       if (by_node_[i].id == id) return by_node_[i].wd;
       if (by_node_[i].id == kNoNode) return -1;
     }
@@ -36,6 +38,11 @@ class InotifyWatches {
   void drop_wd(int wd) {
     if (wd >= 0 && static_cast<std::size_t>(wd) < node_.size()) node_[wd] = kNoNode;
   }
+  // After a crawl: the table sized to its entries (7/5 slots each, not up to 8/3).
+  void shrink() {
+    const std::size_t slots = std::max<std::size_t>(64, count_ * 7 / 5 + 1);
+    if (slots < by_node_.size()) rebuild(slots);
+  }
   // The inotify instance is gone: no node holds a wd (and the tables' memory goes back).
   void clear() {
     std::vector<Slot>().swap(by_node_);
@@ -45,40 +52,47 @@ class InotifyWatches {
 
  private:
   // NodeId -> wd for the watched directories only, open-addressed (linear probing, erased by
-  // shifting back): 8 bytes a slot, the table at most 3/4 full. A vector by NodeId took 4
-  // bytes for every node, files included (10 of 11 nodes), 2.2 MB at 550k entries.
+  // shifting back): 8 bytes a slot, the table at most 3/4 full, of any size (the hash's high
+  // half scaled to it). A vector by NodeId took 4 bytes for every node, files included (10 of
+  // 11 nodes), 2.2 MB at 550k entries.
   struct Slot {
     NodeId id = kNoNode;
     int wd = -1;
   };
-  std::size_t mask() const { return by_node_.size() - 1; }
   std::size_t home(NodeId id) const {
-    return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ULL) >> 20) & mask();
+    const std::uint64_t h = (id * 0x9e3779b97f4a7c15ULL) >> 32;
+    return static_cast<std::size_t>((h * by_node_.size()) >> 32);
   }
-  void grow();
+  std::size_t next(std::size_t i) const { return i + 1 == by_node_.size() ? 0 : i + 1; }
+  void rebuild(std::size_t slots);
+  void put(NodeId id, int wd);  // the node -> wd half of bind()
   std::vector<Slot> by_node_;
   std::size_t count_ = 0;
   std::vector<NodeId> node_;  // by wd (dense: the kernel hands out the lowest free ones)
 };
 
-inline void InotifyWatches::grow() {
-  std::vector<Slot> old(by_node_.empty() ? 64 : by_node_.size() * 2);
+inline void InotifyWatches::rebuild(std::size_t slots) {
+  std::vector<Slot> old(slots);
   old.swap(by_node_);
   count_ = 0;
   for (const Slot& s : old) {
-    if (s.id != kNoNode) bind(s.id, s.wd);
+    if (s.id != kNoNode) put(s.id, s.wd);
+  }
+}
+
+inline void InotifyWatches::put(NodeId id, int wd) {
+  if ((count_ + 1) * 4 > by_node_.size() * 3) rebuild(std::max<std::size_t>(64, (count_ + 1) * 2));
+  for (std::size_t i = home(id);; i = next(i)) {
+    if (by_node_[i].id == id || by_node_[i].id == kNoNode) {
+      count_ += by_node_[i].id == kNoNode;
+      by_node_[i] = Slot{id, wd};
+      return;
+    }
   }
 }
 
 inline void InotifyWatches::bind(NodeId id, int wd) {
-  if ((count_ + 1) * 4 > by_node_.size() * 3) grow();
-  for (std::size_t i = home(id);; i = (i + 1) & mask()) {
-    if (by_node_[i].id == id || by_node_[i].id == kNoNode) {
-      count_ += by_node_[i].id == kNoNode;
-      by_node_[i] = Slot{id, wd};
-      break;
-    }
-  }
+  put(id, wd);
   // wds are dense and mostly increasing: grow in steps.
   if (static_cast<std::size_t>(wd) >= node_.size()) node_.resize(wd + 1024, kNoNode);
   node_[wd] = id;
@@ -89,11 +103,11 @@ inline void InotifyWatches::drop_node(NodeId id) {
   std::size_t i = home(id);
   while (by_node_[i].id != id) {
     if (by_node_[i].id == kNoNode) return;
-    i = (i + 1) & mask();
+    i = next(i);
   }
   // Shift back the entries after it whose home is at or before the hole, so every lookup's
   // run of slots stays unbroken.
-  for (std::size_t j = (i + 1) & mask(); by_node_[j].id != kNoNode; j = (j + 1) & mask()) {
+  for (std::size_t j = next(i); by_node_[j].id != kNoNode; j = next(j)) {
     const std::size_t h = home(by_node_[j].id);
     // Movable when its home is not in the cyclic range (i, j].
     const bool in_range = i <= j ? (h > i && h <= j) : (h > i || h <= j);

@@ -41,10 +41,19 @@ std::size_t TreeModel::home_slot(std::size_t h) const {
   return static_cast<std::size_t>(((h >> 32) * static_cast<std::uint64_t>(slots_.size())) >> 32);
 }
 
-void TreeModel::index_rebuild() {
+std::size_t TreeModel::index_entries() const {
   std::size_t live = 0;
   for (NodeId w : slots_) live += w != kNoNode && w != kTombstone;
-  std::vector<NodeId> old(std::max(kMinSlots, (live + 1) * 2), kNoNode);
+  return live;
+}
+
+void TreeModel::shrink_index() {
+  const std::size_t slots = std::max(kMinSlots, index_entries() * 7 / 5 + 1);
+  if (slots < slots_.size()) index_rebuild(slots);
+}
+
+void TreeModel::index_rebuild(std::size_t slots) {
+  std::vector<NodeId> old(slots, kNoNode);
   old.swap(slots_);
   used_slots_ = 0;
   for (NodeId w : old) {
@@ -54,7 +63,7 @@ void TreeModel::index_rebuild() {
 
 void TreeModel::index_insert(NodeId id) {
   // At most three-quarters full, erased slots included, so probes stay short.
-  if ((used_slots_ + 1) * 4 > slots_.size() * 3) index_rebuild();
+  if ((used_slots_ + 1) * 4 > slots_.size() * 3) index_rebuild(std::max(kMinSlots, (index_entries() + 1) * 2));
   const Node& n = nodes_[id];
   const std::size_t h = hash_of(n.parent, name(id));
   const std::size_t size = slots_.size();

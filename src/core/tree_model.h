@@ -143,6 +143,11 @@ class TreeModel {
   void set_content_hash(NodeId id, std::uint64_t hash);
   std::size_t content_hash_count() const { return hashes_.size(); }
 
+  // After a crawl: rebuilds the (parent, name) index at 7/5 slots an entry. Grown a step at a
+  // time while the crawl added entries, it holds up to 2 (8 bytes an entry, every slot
+  // touched); a table this full is rebuilt at twice its entries at the next growth anyway.
+  void shrink_index();
+
   // Called for every node just before it is removed (by remove() or move()'s replacement).
   void set_remove_hook(std::function<void(NodeId, const Node&)> hook) { remove_hook_ = std::move(hook); }
 
@@ -153,7 +158,8 @@ class TreeModel {
   void index_insert(NodeId id);
   void index_erase(NodeId id);
   std::size_t home_slot(std::size_t hash) const;
-  void index_rebuild();
+  void index_rebuild(std::size_t slots);
+  std::size_t index_entries() const;
   void link_child(NodeId parent, NodeId id);
   void unlink_child(NodeId id);
   NodeId allocate();

@@ -63,6 +63,21 @@ TEST(InotifyWatches, MatchesAMapThroughGrowthAndErasure) {
   EXPECT_EQ(w.wd_of(5), 2);
 }
 
+TEST(InotifyWatches, ShrunkTableKeepsEveryWatchAndBothDirections) {
+  InotifyWatches w;
+  for (NodeId id = 0; id < 4000; ++id) w.bind(id * 11, static_cast<int>(id + 1));
+  for (NodeId id = 0; id < 4000; id += 3) w.drop_node(id * 11);
+  w.bind(5, 2);  // wd 2 passes to another node; node 11 still names it on its side
+  w.shrink();
+  for (NodeId id = 0; id < 4000; ++id) {
+    ASSERT_EQ(w.wd_of(id * 11), id % 3 == 0 ? -1 : static_cast<int>(id + 1)) << id;
+  }
+  EXPECT_EQ(w.node_of(2), 5u);
+  EXPECT_EQ(w.wd_of(5), 2);
+  w.bind(99999, 9999);
+  EXPECT_EQ(w.wd_of(99999), 9999);
+}
+
 TEST(InotifyWatches, TheModelsNodeHoldsNoWatch) {
   // The wd moved out of Node: it must not have grown back (static_assert in tree_model.h).
   EXPECT_LE(sizeof(Node), 112u);

@@ -347,6 +347,21 @@ TEST(TreeModel, IndexMatchesAMapThroughChurn) {
   EXPECT_EQ(m.size(), want.size() + 2);
 }
 
+// The index rebuilt tighter after a crawl finds every entry, and grows again when more come.
+TEST(TreeModel, ShrunkIndexFindsEverythingAndGrowsAgain) {
+  TreeModel m;
+  NodeId root = m.add_root("/w", dir_stat(1));
+  std::vector<NodeId> ids;
+  for (int i = 0; i < 5000; ++i) ids.push_back(m.add(root, "f" + std::to_string(i), file_stat(10 + i), false));
+  for (int i = 0; i < 5000; i += 2) m.remove(ids[i]);
+  m.shrink_index();
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_EQ(m.find(root, "f" + std::to_string(i)), i % 2 ? ids[i] : kNoNode) << i;
+  }
+  for (int i = 5000; i < 9000; ++i) ids.push_back(m.add(root, "f" + std::to_string(i), file_stat(10 + i), false));
+  for (int i = 1; i < 9000; i += (i < 5000 ? 2 : 1)) ASSERT_EQ(m.find(root, "f" + std::to_string(i)), ids[i]) << i;
+}
+
 // Bytes per entry of the model's own table (the hash index adds 5-8 per entry, a stat'ed
 // entry 56 more in the stat table): see docs/design.md "Tree model".
 TEST(TreeModel, NodeSize) {
