@@ -1,5 +1,6 @@
 #include "host/host.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -21,6 +22,14 @@ Host::Host(Watcher& watcher, std::vector<int> stop_signals) : watcher_(watcher) 
   // A read lease held for microseconds to ask whether a file has writers (sys/file_writers.h)
   // is broken by a writer opening it then, and the break notice, SIGIO, would end lookout.
   ::signal(SIGIO, SIG_IGN);
+  // A watcher lives for months holding a few large tables (the tree model's) that grow by
+  // copying. glibc's adaptive thresholds would, after the first large table is freed, put
+  // the next ones in a thread's arena, whose top is never handed back (malloc_trim trims
+  // only the main arena's top): a table rebuilt smaller left the old one's pages resident.
+  // Fixed thresholds keep every block past 128 KiB in its own mapping, returned whole when
+  // freed, and its untouched tail never resident.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   signal_fd_ = sys::UniqueFd(::signalfd(-1, &signals_, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_.valid()) setup_errno_ = errno;
   started_fd_ = sys::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
