@@ -3,6 +3,7 @@
 // crawl's bookkeeping (its scan hooks, when its records are known complete, the listings
 // to distrust after an overflow). What the records mean: fanotify_translator.cc.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/fanotify.h>
 
 #include <algorithm>
@@ -168,10 +169,15 @@ void FanotifyTranslator::after_read(bool caught_up) {
   // The crawl finished before this read, and the read found the queue's end with no
   // overflow: every record of the crawl's time was handled, nothing is left to settle.
   if (engine_.crawling() || engine_.rescan_scheduled() || !caught_up) return;
-  suspects_.clear();
+  const bool held = !in_step_.empty() || !suspects_.empty() || !told_.empty();
   crawl_tail_ = false;
-  in_step_.clear();
-  told_.clear();
+  // Swapped out, not cleared: clear() keeps the bucket arrays (in_step_ held every directory
+  // of the crawl, half a megabyte of buckets at 50k), and the freed nodes go back to the
+  // system (the crawl's own memory was trimmed when it ended, before these were let go).
+  std::unordered_set<NodeId>().swap(suspects_);
+  std::unordered_set<NodeId>().swap(in_step_);
+  std::unordered_map<std::string, Spot>().swap(told_);
+  if (held) ::malloc_trim(0);
 }
 
 void FanotifyTranslator::listed(NodeId d, int fd, bool report) {
