@@ -93,7 +93,8 @@ class ChangeWalk {
       }
       sys::FileStat st;
       ++ws.cost.stats;
-      if (fs_.stat_at(opened, live_.c_name(c), st) != 0 || !same_identity(live_.stat(c), st)) {
+      core::TreeModel::CName name;
+      if (fs_.stat_at(opened, live_.c_name(c, name), st) != 0 || !same_identity(live_.stat(c), st)) {
         // Gone or replaced: this directory's entries changed (its stamps say so too, unless
         // the change came after they were taken). Its relisting finds what is there now.
         entries_changed = true;

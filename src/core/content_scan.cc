@@ -54,7 +54,8 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     for (NodeId fc : to_read) {
       const Node& fn = fresh.node(fc);
       std::uint64_t h = 0;
-      int err = hasher.hash_at(fs, dfd.get(), fresh.c_name(fc), fresh.stat(fc).ino, h);
+      core::TreeModel::CName name;
+      int err = hasher.hash_at(fs, dfd.get(), fresh.c_name(fc, name), fresh.stat(fc).ino, h);
       if (err == 0) {
         fresh.set_content_hash(fc, h);
         ++cost.files_read;

@@ -22,11 +22,10 @@ int Watcher::Impl::stat_child(NodeId dir, const std::string& name, sys::FileStat
 
 int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
   const core::Node& n = model.node(id);
-  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, model.c_name(id), st);  // a root
-  // The name straight from the model: no string built per stat (c_name() stays valid, as
-  // nothing here adds or moves a node).
+  core::TreeModel::CName name;  // the name copied out of the model: no string built per stat
+  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, model.c_name(id, name), st);  // a root
   const int fd = dir_fds.fd_for(model, n.parent);
-  if (fd >= 0) return fs->stat_at(fd, model.c_name(id), st);
+  if (fd >= 0) return fs->stat_at(fd, model.c_name(id, name), st);
   return fs->stat_at(AT_FDCWD, model.path(id).c_str(), st);
 }
 

@@ -1,8 +1,7 @@
-// NameArena: the bytes of TreeModel's entry names, back to back in one buffer, each followed
-// by a NUL (so a name goes to a syscall as it is) and preceded by its length in one byte (so
-// reading it needs no strlen). A node holds a 4-byte Ref, an offset, instead of a 32-byte
-// std::string, and a name costs its length plus two instead of a heap block beyond 15
-// bytes. Freed names leave holes; the model rewrites its refs into a compacted arena once
+// NameArena: the bytes of TreeModel's entry names, back to back in one buffer, each preceded
+// by its length in one byte (no NUL: a name is copied out, NUL-terminated, for a syscall).
+// A node holds a 4-byte Ref, an offset, instead of a 32-byte std::string, and a name costs
+// its length plus one instead of a heap block beyond 15 bytes. Freed names leave holes; the model rewrites its refs into a compacted arena once
 // the holes outweigh the names (see TreeModel::set_name). Offsets are 32-bit: room for 4 GiB of live names, some 10^8
 // entries (the node table would take 3 GB by then). Owned by one TreeModel; not thread-safe.
 #pragma once
@@ -17,21 +16,39 @@
 
 namespace lookout::core {
 
+// A file name is at most 255 bytes (NAME_MAX): a byte holds its length, but for 255 itself,
+// which also stands for a root's longer path.
+inline constexpr std::size_t kLongName = 255;
+
 class NameArena {
  public:
   struct Ref {
     std::uint32_t off = 1;  // 1: the empty name every arena starts with
   };
+  // Room for a file name (NAME_MAX) and its NUL: c_str() copies a name here for a syscall.
+  struct CName {
+    char bytes[kLongName + 1];
+  };
 
-  NameArena() : bytes_{0, '\0'} {}
+  NameArena() : bytes_{0} {}
 
-  // The length byte before the name (255: a longer one, a root's path; its NUL ends it).
+  // The length byte before the name (255: a longer one, a root's path, or a name of exactly
+  // 255 bytes: stored with a NUL, which ends it).
   std::string_view view(Ref r) const {
-    const char* p = c_str(r);
+    const char* p = bytes_.data() + r.off;
     const auto len = static_cast<unsigned char>(p[-1]);
     return {p, len < kLongName ? len : std::strlen(p)};
   }
-  const char* c_str(Ref r) const { return bytes_.data() + r.off; }
+  // The name NUL-terminated: in `buf`, or in place for one stored with its NUL. Valid while
+  // `buf` lives and the arena does not move.
+  const char* c_str(Ref r, CName& buf) const {
+    const char* p = bytes_.data() + r.off;
+    const auto len = static_cast<unsigned char>(p[-1]);
+    if (len == kLongName) return p;
+    std::memcpy(buf.bytes, p, len);
+    buf.bytes[len] = '\0';
+    return buf.bytes;
+  }
   bool equals(Ref r, std::string_view name) const { return view(r) == name; }
 
   // Appends `name`. The buffer may move, as a vector does when it grows: views of other
@@ -43,15 +60,17 @@ class NameArena {
       const std::string copy(name);  // its bytes may move while they are appended
       return store(copy);
     }
-    bytes_.push_back(static_cast<char>(std::min<std::size_t>(name.size(), kLongName)));
+    const bool is_long = name.size() >= kLongName;
+    bytes_.push_back(static_cast<char>(is_long ? kLongName : name.size()));
     Ref r{static_cast<std::uint32_t>(bytes_.size())};
     bytes_.insert(bytes_.end(), name.begin(), name.end());
-    bytes_.push_back('\0');
+    if (is_long) bytes_.push_back('\0');
     return r;
   }
   // The bytes of `r` are no longer used (they stay readable until the next compaction).
   void release(Ref r) {
-    if (r.off > 1) dead_ += view(r).size() + 2;
+    const std::size_t len = view(r).size();
+    if (r.off > 1) dead_ += len + 1 + (len >= kLongName);
   }
   // Worth compacting: holes outweigh names, and are more than a few pages.
   bool wants_compaction() const { return dead_ > 64 * 1024 && dead_ * 2 > bytes_.size(); }
@@ -60,9 +79,6 @@ class NameArena {
   std::size_t capacity() const { return bytes_.capacity(); }
 
  private:
-  // A file name is at most 255 bytes (NAME_MAX): a byte holds its length, but for 255 itself,
-  // which also stands for a root's longer path.
-  static constexpr std::size_t kLongName = 255;
   std::vector<char> bytes_;
   std::size_t dead_ = 0;
 };

@@ -115,9 +115,10 @@ class TreeModel {
   std::size_t size() const { return live_count_; }
   // The entry's name (a root's: its absolute path). Valid until the model next adds or
   // moves a node (the arena may move then, as the node table may). c_name(): the same,
-  // NUL-terminated, for a syscall.
+  // NUL-terminated for a syscall, in `buf` (or in place): valid as long as both.
   std::string_view name(NodeId id) const { return names_.view(nodes_[id].name_); }
-  const char* c_name(NodeId id) const { return names_.c_str(nodes_[id].name_); }
+  using CName = NameArena::CName;
+  const char* c_name(NodeId id, CName& buf) const { return names_.c_str(nodes_[id].name_, buf); }
 
   // Calls f(child) for each child of `dir`. f may not add or remove nodes.
   template <typename F>

@@ -236,7 +236,8 @@ TEST(TreeModel, NamesSurviveRenamesRemovalsAndCompaction) {
     ASSERT_TRUE(m.move(churn, root, "a-rather-long-name-for-the-arena-" + std::to_string(i)));
   }
   EXPECT_EQ(m.name(keep), "kept-all-along");
-  EXPECT_STREQ(m.c_name(keep), "kept-all-along");
+  TreeModel::CName buf;
+  EXPECT_STREQ(m.c_name(keep, buf), "kept-all-along");
   EXPECT_EQ(m.name(churn), "a-rather-long-name-for-the-arena-19999");
   EXPECT_EQ(m.find(root, "kept-all-along"), keep);
   EXPECT_EQ(m.find_path("/w/a-rather-long-name-for-the-arena-19999"), churn);
@@ -264,11 +265,14 @@ TEST(TreeModel, NamesOfEveryLengthReadBack) {
   const std::string long_root = "/" + std::string(300, 'r');
   NodeId root = m.add_root(long_root, dir_stat(1));
   EXPECT_EQ(m.name(root), long_root);
+  TreeModel::CName root_buf;
+  EXPECT_EQ(m.c_name(root, root_buf), long_root);
   for (std::size_t len : {1u, 2u, 15u, 16u, 127u, 128u, 254u, 255u}) {
     const std::string name(len, 'a' + len % 26);
     NodeId id = m.add(root, name, file_stat(10 + len), true);
     EXPECT_EQ(m.name(id), name) << len;
-    EXPECT_EQ(std::strlen(m.c_name(id)), len);
+    TreeModel::CName buf;
+    EXPECT_EQ(std::strlen(m.c_name(id, buf)), len);
     EXPECT_EQ(m.find(root, name), id) << len;
     EXPECT_EQ(m.find(root, name.substr(1)), kNoNode) << len;
     EXPECT_EQ(m.path(id), long_root + "/" + name);
