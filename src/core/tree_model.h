@@ -159,8 +159,8 @@ class TreeModel {
   void index_insert(NodeId id);
   void index_erase(NodeId id);
   std::size_t home_slot(std::size_t hash) const;
-  void index_rebuild(std::size_t slots);
-  std::size_t index_entries() const;
+  void index_rebuild(std::size_t slots, NodeId skip);
+  void index_place(NodeId id);  // index_insert() without the growth check
   void link_child(NodeId parent, NodeId id);
   void unlink_child(NodeId id);
   NodeId allocate();
