@@ -30,13 +30,20 @@ void DirListers::submit(std::vector<std::unique_ptr<DirListing>>& jobs) {
   has_job_.notify_all();
 }
 
-void DirListers::take(std::vector<std::unique_ptr<DirListing>>& out, std::size_t wanted) {
+void DirListers::take(std::vector<std::unique_ptr<DirListing>>& out) {
   std::unique_lock lock(mu_);
-  wanted = std::min(wanted, in_flight_);
-  if (done_.size() < wanted) {
-    wanted_ = wanted;
-    has_done_.wait(lock, [&] { return done_.size() >= wanted; });
-    wanted_ = 0;
+  if (done_.empty() && !jobs_.empty()) {
+    std::unique_ptr<DirListing> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    list(*job, reader_, entries_);
+    out.push_back(std::move(job));
+    --in_flight_;
+    lock.lock();
+  } else if (done_.empty() && in_flight_ > 0) {
+    waiting_ = true;
+    has_done_.wait(lock, [&] { return !done_.empty(); });
+    waiting_ = false;
   }
   in_flight_ -= done_.size();
   for (auto& d : done_) out.push_back(std::move(d));
@@ -60,9 +67,8 @@ void DirListers::work() {
     {
       std::lock_guard lock(mu_);
       done_.push_back(std::move(job));
-      wake = wanted_ > 0 && done_.size() == wanted_;
+      wake = waiting_;
     }
-    // The loop thread is woken once for the batch it waits for, not for every listing.
     if (wake) has_done_.notify_one();
   }
 }

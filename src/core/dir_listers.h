@@ -57,9 +57,11 @@ class DirListers {
 
   // Hands out every job of `jobs` (left empty) at once: one wake-up for a batch.
   void submit(std::vector<std::unique_ptr<DirListing>>& jobs);
-  // Moves every finished listing to `out`, in the order they finished; first waits until
-  // `wanted` have finished (or every one in flight, if fewer are).
-  void take(std::vector<std::unique_ptr<DirListing>>& out, std::size_t wanted = 1);
+  // Moves every finished listing to `out`, in the order they finished. When none has
+  // finished, the caller lists a queued one itself (a lister the scheduler took away must
+  // not hold it up: on a busy machine, waiting for a wake-up costs a time slice), and waits
+  // only when every listing in flight is in a lister's hands.
+  void take(std::vector<std::unique_ptr<DirListing>>& out);
   std::size_t in_flight() const { return in_flight_; }
 
  private:
@@ -73,9 +75,11 @@ class DirListers {
   std::deque<std::unique_ptr<DirListing>> jobs_;
   std::vector<std::unique_ptr<DirListing>> done_;
   bool stopping_ = false;
-  std::size_t wanted_ = 0;  // the loop thread waits for this many in done_ (0: not waiting)
+  bool waiting_ = false;  // the caller of take() waits for a listing
   std::size_t in_flight_ = 0;  // submitted and not taken: the loop thread's count
   std::vector<std::thread> threads_;
+  sys::DirReader reader_;  // take()'s own listings
+  std::vector<sys::DirEntry> entries_;
 };
 
 }  // namespace lookout::core

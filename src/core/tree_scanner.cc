@@ -188,10 +188,7 @@ bool TreeScanner::run_parallel(std::size_t max_dirs, const std::function<bool()>
     }
     listers_->submit(batch_);
     if (listers_->in_flight() == 0) break;
-    // With more to hand out, wait for an eighth of the window: fewer wake-ups. With none,
-    // what finishes first may queue more.
-    const bool more = !stopped && handed < max_dirs && !stack_.empty();
-    listers_->take(finished_, more ? window / 8 : 1);
+    listers_->take(finished_);
     for (auto& l : finished_) {
       apply(*l);
       // A huge directory's buffers are not kept for the next one.
