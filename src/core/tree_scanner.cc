@@ -10,9 +10,9 @@
 namespace lookout::core {
 
 namespace {
-// Paths are opened whole (events are reported by path): below PATH_MAX only.
 // Between two calls of run()'s stop check: a few milliseconds of crawling.
 constexpr std::size_t kStopCheckDirs = 64;
+// Paths are opened whole (events are reported by path): below PATH_MAX only.
 constexpr const char* kTooLongHint =
     "longer than PATH_MAX (4096 bytes): nothing below it is watched; watch a directory "
     "further down as a root of its own";

@@ -349,7 +349,9 @@ Result<void> Watcher::Impl::start() {
       // inotify: a large tree is listed by other threads while this one adds the watches
       // and fills the model (see TreeScanner::set_threads). Only over the real filesystem
       // (thread-safe; the seams' fakes are not) and when no listing needs its fd.
-      if (inotify->live() && fs_thread_safe) crawl->set_threads(core::TreeScanner::listing_threads());
+      auto use_threads = [&] {
+        if (inotify->live() && fs_thread_safe) crawl->set_threads(core::TreeScanner::listing_threads());
+      };
       // Lists up to max_dirs directories; nullopt when a stop was requested meanwhile
       // (SIGINT while crawling must not wait for the crawl's end): checked every few dozen.
       auto check_stop = [&] { return stop_pending(*waiter, stop_fd.get()); };
@@ -364,9 +366,14 @@ Result<void> Watcher::Impl::start() {
       // the rest needs no watch: count directories while crawling, no separate pass.
       bool try_fanotify = opt.backend == BackendChoice::auto_select && opt.recursive &&
                           may_use_fanotify() && !under_polled(root);
+      // Not for the first kFanotifyMinDirs of a tree that may go to fanotify: starting the
+      // threads for those cost more CPU than they saved (measured: ready 0.100 s instead of
+      // 0.085 s at 50k directories on 2 busy cores).
+      if (!try_fanotify) use_threads();
       auto listed = crawl_some(try_fanotify ? kFanotifyMinDirs : SIZE_MAX);
       if (!listed) return interrupted;
       if (!*listed && !(try_fanotify && switch_to_fanotify(root) && fanotify->mark_submounts(root))) {
+        use_threads();  // staying on inotify (no-op if the mark went on but a submount failed)
         if (!crawl_some(SIZE_MAX)) return interrupted;
       }
       if (!fanotify->live()) crawl.reset();  // finished; with a mark the rest fills in after ready
