@@ -70,6 +70,8 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   if (!backend) return why_not(backend.error().message);
   if (auto r = (*backend)->mark(path); !r) return why_not(r.error().message);
   fanotify->adopt(std::move(*backend), root);
+  // fanotify keys each directory from its listing's fd: the rest of the crawl lists here.
+  if (crawl) crawl->set_threads(0);
   // The mark sees everything from now on. What the watches saw before it (changes to the
   // directories listed so far) is only in their queue: applied before the watches go, so
   // those directories are in step with the consumer's view at ready. Then each gets its key.

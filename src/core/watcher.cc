@@ -50,9 +50,6 @@ std::unique_ptr<core::OwnDirReads> own_reads_for(const WatchOptions& o, sys::Fs&
   if (!(o.events & kReads)) return nullptr;
   return std::make_unique<core::OwnDirReads>(fs, clock);
 }
-
-// Directories listed between two stop checks: a few milliseconds of crawling.
-constexpr std::size_t kStopCheckDirs = 64;
 }  // namespace
 
 Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
@@ -60,6 +57,7 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
       own_reads(own_reads_for(o, seams.fs ? *seams.fs : sys::real_fs(), *clock)),
       fs(own_reads ? own_reads.get() : seams.fs ? seams.fs : &sys::real_fs()),
       waiter(seams.waiter ? seams.waiter : &sys::real_waiter()),
+      fs_thread_safe(seams.fs == nullptr),
       may_use_fanotify(seams.may_use_fanotify ? std::move(seams.may_use_fanotify)
                                               : std::function<bool()>(sys::has_cap_sys_admin)),
       opt(std::move(o)),
@@ -348,16 +346,19 @@ Result<void> Watcher::Impl::start() {
     } else if (crawl_root) {
       crawl.emplace(model, scan_hooks(false), *fs);
       crawl->begin(root);
-      // Lists up to max_dirs directories in slices; nullopt when a stop was requested
-      // meanwhile (SIGINT while crawling / must not wait for the crawl's end).
+      // inotify: a large tree is listed by other threads while this one adds the watches
+      // and fills the model (see TreeScanner::set_threads). Only over the real filesystem
+      // (thread-safe; the seams' fakes are not) and when no listing needs its fd.
+      auto use_threads = [&] {
+        if (inotify->live() && fs_thread_safe) crawl->set_threads(core::TreeScanner::listing_threads());
+      };
+      // Lists up to max_dirs directories; nullopt when a stop was requested meanwhile
+      // (SIGINT while crawling must not wait for the crawl's end): checked every few dozen.
+      auto check_stop = [&] { return stop_pending(*waiter, stop_fd.get()); };
       auto crawl_some = [&](std::size_t max_dirs) -> std::optional<bool> {
-        for (std::size_t listed = 0;;) {
-          std::size_t n = std::min(kStopCheckDirs, max_dirs - listed);
-          if (crawl->run(n)) return true;
-          if (stop_pending(*waiter, stop_fd.get())) return std::nullopt;
-          listed += n;
-          if (listed >= max_dirs) return false;
-        }
+        if (crawl->run(max_dirs, check_stop)) return true;
+        if (check_stop()) return std::nullopt;
+        return false;
       };
       const Error interrupted{ErrorCode::interrupted, EINTR, abs,
                               "interrupted while setting up watches on " + abs};
@@ -365,9 +366,14 @@ Result<void> Watcher::Impl::start() {
       // the rest needs no watch: count directories while crawling, no separate pass.
       bool try_fanotify = opt.backend == BackendChoice::auto_select && opt.recursive &&
                           may_use_fanotify() && !under_polled(root);
+      // Not for the first kFanotifyMinDirs of a tree that may go to fanotify: starting the
+      // threads for those cost more CPU than they saved (measured: ready 0.100 s instead of
+      // 0.085 s at 50k directories on 2 busy cores).
+      if (!try_fanotify) use_threads();
       auto listed = crawl_some(try_fanotify ? kFanotifyMinDirs : SIZE_MAX);
       if (!listed) return interrupted;
       if (!*listed && !(try_fanotify && switch_to_fanotify(root) && fanotify->mark_submounts(root))) {
+        use_threads();  // staying on inotify (no-op if the mark went on but a submount failed)
         if (!crawl_some(SIZE_MAX)) return interrupted;
       }
       if (!fanotify->live()) crawl.reset();  // finished; with a mark the rest fills in after ready

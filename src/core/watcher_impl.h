@@ -135,6 +135,9 @@ struct Watcher::Impl final : core::EngineServices {
   // The filesystem calls of the loop and its scans (see watcher_seams.h); own_reads when set.
   sys::Fs* fs;
   sys::Waiter* waiter;  // step()'s poll(2) and batching sleep, the pending move's second look
+  // `fs` may be called from several threads at once (the real one, or OwnDirReads over it):
+  // the start-up crawl may list with threads.
+  bool fs_thread_safe;
   // Directories whose entries are statted through an fd (see core/dir_fd_cache.h); emptied
   // at the end of every step() and start(), and at a rescan.
   core::DirFdCache dir_fds{*fs};
