@@ -276,12 +276,18 @@ int WatchCommand::run(const ProcessStart& start) {
   // Subscription::set_inline_taker): the latency of one thread, as inotifywait's, instead of
   // a wake-up of this one. Armed once the formatter exists and READY is out; this thread
   // takes and writes the rest under the same mutex, so the order of records is kept.
+  // These outlive the loop thread (declared before the host, which joins it); what the taker
+  // formats with is made later, so it is used only while `inline_armed`, set and cleared
+  // under out_mu (see InlineDisarm below).
   std::mutex out_mu;
-  std::atomic<bool> inline_armed{false};
-  std::function<bool()> inline_take;
+  bool inline_armed = false;           // guarded by out_mu
+  std::function<bool()> inline_take;   // called with out_mu held
   if (monitor && o.timeout <= 0) {
-    watcher->primary()->set_inline_taker(
-        [&] { return inline_armed.load(std::memory_order_acquire) && inline_take(); });
+    watcher->primary()->set_inline_taker([&] {
+      std::unique_lock lock(out_mu, std::try_to_lock);
+      // Not when this thread is writing (it takes the rest), nor before or after the output.
+      return lock.owns_lock() && inline_armed && inline_take();
+    });
   }
 
   if (quiet == 0) {
@@ -359,8 +365,7 @@ int WatchCommand::run(const ProcessStart& start) {
   std::optional<Error> inline_error;  // a write the loop thread could not make (guarded by out_mu)
   std::vector<Event> inline_batch;
   inline_take = [&]() -> bool {
-    std::unique_lock lock(out_mu, std::try_to_lock);
-    if (!lock.owns_lock() || inline_error) return false;  // this thread is writing, or stopping
+    if (inline_error) return false;  // the consumer's thread reports it
     // Never block the loop: only a write that fits the output now (a pipe that polls
     // writable has room for PIPE_BUF bytes; a file or /dev/null always has).
     pollfd p{out_fd, POLLOUT, 0};
@@ -377,7 +382,20 @@ int WatchCommand::run(const ProcessStart& start) {
     }
     return more && events.stats().behind == 0;
   };
-  inline_armed.store(true, std::memory_order_release);
+  // Disarmed under out_mu before anything the taker uses goes (on every way out of here), so
+  // the loop thread, still running until the host is gone, never touches it after.
+  struct InlineDisarm {
+    std::mutex& mu;
+    bool& armed;
+    ~InlineDisarm() {
+      std::lock_guard lock(mu);
+      armed = false;
+    }
+  } disarm{out_mu, inline_armed};
+  {
+    std::lock_guard lock(out_mu);
+    inline_armed = true;
+  }
   auto last_event = std::chrono::steady_clock::now();
   std::vector<Event> batch;
   for (;;) {
@@ -414,9 +432,9 @@ int WatchCommand::run(const ProcessStart& start) {
     }
   }
   {
-    // The loop thread writes nothing from here on (an error it met stops the inline path).
+    // The loop thread writes nothing from here on: the rest is drained below, in order.
     std::lock_guard out_lock(out_mu);
-    if (!inline_error) inline_error = Error{ErrorCode::ok, 0, "", "stopping"};
+    inline_armed = false;
   }
   host.stop();
   // Drain what the loop produced while stopping.
