@@ -99,7 +99,7 @@ WatchCommand::~WatchCommand() = default;
 
 namespace {
 
-// Events the loop thread takes and writes itself at once (see inline_take): a quiet tree's
+// Events the loop thread takes and writes itself at once (see InlineOutput): a quiet tree's
 // changes come a few at a time; a burst's larger batches go to this thread, which formats and
 // writes them while the loop goes on reading the kernel.
 constexpr std::size_t kInlineEvents = 64;
@@ -271,24 +271,31 @@ int WatchCommand::run(const ProcessStart& start) {
   std::unique_ptr<Watcher> watcher = std::move(*created);
   // SIGINT/SIGTERM/SIGHUP from here on come through the host's signalfd; one during the
   // crawl stops it (start() returns `interrupted`).
-  host::Host host(*watcher);
   // The loop thread writes a small batch itself when the output can take it at once (see
   // Subscription::set_inline_taker): the latency of one thread, as inotifywait's, instead of
   // a wake-up of this one. Armed once the formatter exists and READY is out; this thread
   // takes and writes the rest under the same mutex, so the order of records is kept.
-  // These outlive the loop thread (declared before the host, which joins it); what the taker
-  // formats with is made later, so it is used only while `inline_armed`, set and cleared
-  // under out_mu (see InlineDisarm below).
-  std::mutex out_mu;
-  bool inline_armed = false;           // guarded by out_mu
-  std::function<bool()> inline_take;   // called with out_mu held
+  // Declared before the host, so it outlives the loop thread (the host joins it); what the
+  // taker formats with is made later, so it is used only while `armed`, set and cleared
+  // under `mu` (see InlineDisarm below).
+  struct InlineOutput {
+    Subscription* sub = nullptr;
+    std::mutex mu;
+    bool armed = false;          // guarded by mu
+    std::function<bool()> take;  // called with mu held
+    ~InlineOutput() {
+      if (sub) sub->set_inline_taker({});  // the loop has stopped: the host went first
+    }
+  } inline_out;
   if (monitor && o.timeout <= 0) {
-    watcher->primary()->set_inline_taker([&] {
-      std::unique_lock lock(out_mu, std::try_to_lock);
+    inline_out.sub = watcher->primary();
+    inline_out.sub->set_inline_taker([&io = inline_out] {
+      std::unique_lock lock(io.mu, std::try_to_lock);
       // Not when this thread is writing (it takes the rest), nor before or after the output.
-      return lock.owns_lock() && inline_armed && inline_take();
+      return lock.owns_lock() && io.armed && io.take();
     });
   }
+  host::Host host(*watcher);
 
   if (quiet == 0) {
     std::fprintf(stderr, o.recursive ? "Setting up watches.  Beware: since -r was given, this may take a while!\n"
@@ -362,9 +369,9 @@ int WatchCommand::run(const ProcessStart& start) {
   int exit_code = 0;
   Subscription& events = *watcher->primary();
   const int events_fd = events.fd();
-  std::optional<Error> inline_error;  // a write the loop thread could not make (guarded by out_mu)
+  std::optional<Error> inline_error;  // a write the loop thread could not make (guarded by inline_out.mu)
   std::vector<Event> inline_batch;
-  inline_take = [&]() -> bool {
+  inline_out.take = [&]() -> bool {
     if (inline_error) return false;  // the consumer's thread reports it
     // Never block the loop: only a write that fits the output now (a pipe that polls
     // writable has room for PIPE_BUF bytes; a file or /dev/null always has).
@@ -382,7 +389,7 @@ int WatchCommand::run(const ProcessStart& start) {
     }
     return more && events.stats().behind == 0;
   };
-  // Disarmed under out_mu before anything the taker uses goes (on every way out of here), so
+  // Disarmed under inline_out.mu before anything the taker uses goes (on every way out of here), so
   // the loop thread, still running until the host is gone, never touches it after.
   struct InlineDisarm {
     std::mutex& mu;
@@ -391,10 +398,10 @@ int WatchCommand::run(const ProcessStart& start) {
       std::lock_guard lock(mu);
       armed = false;
     }
-  } disarm{out_mu, inline_armed};
+  } disarm{inline_out.mu, inline_out.armed};
   {
-    std::lock_guard lock(out_mu);
-    inline_armed = true;
+    std::lock_guard lock(inline_out.mu);
+    inline_out.armed = true;
   }
   auto last_event = std::chrono::steady_clock::now();
   std::vector<Event> batch;
@@ -407,7 +414,7 @@ int WatchCommand::run(const ProcessStart& start) {
     }
     auto wake = host.wait(std::span<const int>(&events_fd, 1), wait_ms);
     if (wake.signal != 0) break;  // SIGINT/SIGTERM/SIGHUP: stop, flush what is pending, exit 0
-    std::lock_guard out_lock(out_mu);
+    std::lock_guard out_lock(inline_out.mu);
     if (inline_error) {
       if (inline_error->sys_errno != EPIPE) exit_code = err(inline_error->message);
       break;
@@ -433,8 +440,8 @@ int WatchCommand::run(const ProcessStart& start) {
   }
   {
     // The loop thread writes nothing from here on: the rest is drained below, in order.
-    std::lock_guard out_lock(out_mu);
-    inline_armed = false;
+    std::lock_guard out_lock(inline_out.mu);
+    inline_out.armed = false;
   }
   host.stop();
   // Drain what the loop produced while stopping.
