@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/slot_math.h"
 #include "core/tree_model.h"
 
 namespace lookout::core {
@@ -60,10 +61,9 @@ class InotifyWatches {
     int wd = -1;
   };
   std::size_t home(NodeId id) const {
-    const std::uint64_t h = (id * 0x9e3779b97f4a7c15ULL) >> 32;
-    return static_cast<std::size_t>((h * by_node_.size()) >> 32);
+    return scaled_slot(static_cast<std::uint32_t>((id * 0x9e3779b97f4a7c15ULL) >> 32), by_node_.size());
   }
-  std::size_t next(std::size_t i) const { return i + 1 == by_node_.size() ? 0 : i + 1; }
+  std::size_t next(std::size_t i) const { return next_slot(i, by_node_.size()); }
   void rebuild(std::size_t slots);
   void put(NodeId id, int wd);  // the node -> wd half of bind()
   std::vector<Slot> by_node_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <new>
 
+#include "core/slot_math.h"
+
 namespace lookout::core {
 
 namespace {
@@ -38,7 +40,7 @@ std::size_t TreeModel::hash_of(NodeId parent, std::string_view name) const {
 // The table's size is any number, not a power of two (the high half of the hash scaled to
 // it), so a rebuild sizes it to twice the live entries: the table is 1/2 to 3/4 full.
 std::size_t TreeModel::home_slot(std::size_t h) const {
-  return static_cast<std::size_t>(((h >> 32) * static_cast<std::uint64_t>(slots_.size())) >> 32);
+  return scaled_slot(static_cast<std::uint32_t>(h >> 32), slots_.size());
 }
 
 void TreeModel::shrink_index() {
@@ -68,7 +70,7 @@ void TreeModel::index_place(NodeId id) {
   const Node& n = nodes_[id];
   const std::size_t h = hash_of(n.parent, name(id));
   const std::size_t size = slots_.size();
-  for (std::size_t i = home_slot(h);; i = i + 1 == size ? 0 : i + 1) {
+  for (std::size_t i = home_slot(h);; i = next_slot(i, size)) {
     if (slots_[i] == kNoNode || slots_[i] == kTombstone) {
       used_slots_ += slots_[i] == kNoNode;
       slots_[i] = tag_of(h) | id;
@@ -81,7 +83,7 @@ void TreeModel::index_erase(NodeId id) {
   const Node& n = nodes_[id];
   const std::size_t size = slots_.size();
   for (std::size_t i = home_slot(hash_of(n.parent, name(id))); slots_[i] != kNoNode;
-       i = i + 1 == size ? 0 : i + 1) {
+       i = next_slot(i, size)) {
     if (slots_[i] != kTombstone && (slots_[i] & kIdMask) == id) {
       slots_[i] = kTombstone;
       return;
@@ -93,7 +95,7 @@ NodeId TreeModel::find(NodeId parent, std::string_view name) const {
   const std::size_t h = hash_of(parent, name);
   const std::uint32_t tag = tag_of(h);
   const std::size_t size = slots_.size();
-  for (std::size_t i = home_slot(h); slots_[i] != kNoNode; i = i + 1 == size ? 0 : i + 1) {
+  for (std::size_t i = home_slot(h); slots_[i] != kNoNode; i = next_slot(i, size)) {
     const NodeId w = slots_[i];
     if (w == kTombstone || (w & ~kIdMask) != tag) continue;
     const NodeId id = w & kIdMask;
