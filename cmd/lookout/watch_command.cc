@@ -387,7 +387,8 @@ int WatchCommand::run(const ProcessStart& start) {
         return false;
       }
     }
-    return more && events.stats().behind == 0;
+    // Fewer than asked for: the log ran out, so nothing is left for the other thread.
+    return more && inline_batch.size() < kInlineEvents;
   };
   // Disarmed under inline_out.mu before anything the taker uses goes (on every way out of here), so
   // the loop thread, still running until the host is gone, never touches it after.

@@ -117,6 +117,9 @@ Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_
     long n = calls_->read(fd_.get(), buf_.data(), buf_.size());
     if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
     if (n == 0) break;
+    // Room left for the largest record: the queue held nothing more when it was read, and a
+    // second read would only say EAGAIN (one syscall per change saved; poll wakes for more).
+    const bool emptied = static_cast<std::size_t>(n) + sizeof(inotify_event) + NAME_MAX + 1 <= buf_.size();
     for (long pos = 0; pos < n;) {
       auto* ev = reinterpret_cast<const inotify_event*>(buf_.data() + pos);
       pos += static_cast<long>(sizeof(inotify_event) + ev->len);
@@ -125,6 +128,7 @@ Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_
       out.push_back(std::move(r));
       ++count;
     }
+    if (emptied) break;
   }
   return count;
 }

@@ -128,6 +128,7 @@ void EventLog::wake(std::vector<std::shared_ptr<Reader>>& readers) {
     // A consumer that takes on this thread, when it can without blocking: no thread to wake
     // (the latency of a wake-up, inotifywait's one thread has none).
     if (r->inline_taker && r->inline_taker()) continue;
+    r->fd_writes.fetch_add(1);
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(r->ready_fd.get(), &one, sizeof one);
   }
@@ -138,8 +139,12 @@ void EventLog::wake(std::vector<std::shared_ptr<Reader>>& readers) {
 void EventLog::unsignal(Reader& r) {
   // Read even when not signalled: a wake() still on its way when the reader took everything
   // lands after this, and the next take must clear it (one spurious wake, never a stuck fd).
-  std::uint64_t v;
-  [[maybe_unused]] auto n = ::read(r.ready_fd.get(), &v, sizeof v);
+  // Only when a write was counted (a write not landed yet stays counted: the take its
+  // wake-up causes reads it).
+  if (r.fd_writes.load() > 0) {
+    std::uint64_t v = 0;
+    if (::read(r.ready_fd.get(), &v, sizeof v) == static_cast<ssize_t>(sizeof v)) r.fd_writes.fetch_sub(v);
+  }
   r.signalled = false;
 }
 

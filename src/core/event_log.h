@@ -19,6 +19,7 @@
 // its consumer's thread, add/remove from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -65,6 +66,10 @@ struct Reader : std::enable_shared_from_this<Reader> {
   // lasting can vouch for (WatchOptions::durable_through).
   std::uint64_t taken_through = 0;
   sys::UniqueFd ready_fd;      // eventfd, signalled while something can be taken
+  // Writes to ready_fd made or about to be made (wake(), outside the lock) and not yet read
+  // off it: a take that finds none has nothing to clear, so an inline taker's takes cost no
+  // syscall. Counted before each write, so the fd is never readable while this says 0.
+  std::atomic<std::uint64_t> fd_writes{0};
   // Subscription::set_inline_taker: run on the loop thread in place of signalling ready_fd.
   std::function<bool()> inline_taker;
   bool signalled = false;
