@@ -35,6 +35,8 @@ class InotifyBackend {
   // The kernel dropped `wd` by itself (IN_IGNORED): only the count changes.
   void forget(int wd) { set_live(wd, false); }
   int fd() const { return fd_.get(); }
+  // The instance's fd, for a caller that closes it off its thread (sys::close_in_background).
+  sys::UniqueFd release_fd() { return std::move(fd_); }
   std::size_t watch_count() const { return watches_; }
 
   // Reads what is queued now, up to about max_events, appending to `out`.

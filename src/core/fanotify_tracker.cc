@@ -55,10 +55,10 @@ void FanotifyTranslator::key_existing(NodeId root, const std::unordered_set<Node
   for (NodeId id : model_.subtree_post_order(root)) {
     const Node& n = model_.node(id);
     if (n.is_dir() && !engine_.under_polled(id)) {
-      sys::FsFd fd(fs_, fs_.open_dir(model_.path(id).c_str(),
-                                     O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-      if (!fd.valid()) continue;  // gone: its parent's listing or event says so
-      if (std::string key = group_->key_of(fd.get(), model_.stat(id).dev); !key.empty()) {
+      // By path, one syscall (not open, name_to_handle_at, close): a directory gone or
+      // replaced since its listing gets no key or a stray one, and its parent's listing or
+      // event says what happened to it.
+      if (std::string key = group_->key_of(AT_FDCWD, model_.path(id), model_.stat(id).dev); !key.empty()) {
         map_key(id, key, true);
       }
       if (!unlisted.count(id)) in_step_.insert(id);

@@ -10,6 +10,8 @@
 
 #include <string_view>
 
+#include "sys/close_in_background.h"
+
 namespace lookout::core {
 
 namespace {
@@ -50,6 +52,8 @@ void InotifyTranslator::drain_all() {
 }
 
 void InotifyTranslator::close() {
+  // Its close waits out a grace period (the switch to fanotify, before ready): not here.
+  if (backend_) sys::close_in_background(backend_->release_fd());
   backend_.reset();
   watches_.clear();  // every node's wd went with the instance
   wd_heirs_.clear();

@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "sys/close_in_background.h"
+
 namespace lookout::sys {
 
 namespace {
@@ -36,7 +38,7 @@ bool probe_path_opens_silent() {
       }
     }
   }
-  ::close(in);
+  close_in_background(UniqueFd(in));  // it held a mark: its close waits a grace period
   return silent;
 }
 

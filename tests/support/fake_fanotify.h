@@ -47,6 +47,7 @@ class FakeFanotify final : public backend::Fanotify {
   }
   std::string key_of(int dirfd, std::uint64_t) override { return key(fs_.fd_path(dirfd)); }
   std::string key_of(int dirfd, const std::string& name, std::uint64_t) override {
+    if (dirfd == AT_FDCWD) return key(name);  // an absolute path, as name_to_handle_at takes it
     return key(FakeFs::child(fs_.fd_path(dirfd), name));
   }
   std::string resolve(const std::string& k) const override {
