@@ -52,7 +52,6 @@ HashCost hash_contents(const TreeModel* live, NodeId live_dir, TreeModel& fresh,
     sys::FsFd dfd(fs, fs.open_dir(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dfd.valid()) continue;  // gone or unlistable: the scan has reported it already
     for (NodeId fc : to_read) {
-      const Node& fn = fresh.node(fc);
       std::uint64_t h = 0;
       core::TreeModel::CName name;
       int err = hasher.hash_at(fs, dfd.get(), fresh.c_name(fc, name), fresh.stat(fc).ino, h);

@@ -5,6 +5,8 @@
 // accounted for changes nothing and reports nothing.
 #include <fcntl.h>
 
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "core/watcher_impl.h"
@@ -14,28 +16,28 @@ namespace lookout {
 using core::kNoNode;
 using core::NodeId;
 
+int Watcher::Impl::stat_in(NodeId dir, const char* name, const std::function<std::string()>& path,
+                           sys::FileStat& st) {
+  const int fd = dir == core::kTopNode ? AT_FDCWD : dir_fds.fd_for(model, dir);
+  if (fd >= 0 || dir == core::kTopNode) return fs->stat_at(fd, name, st);  // a root: by its path
+  return fs->stat_at(AT_FDCWD, path().c_str(), st);
+}
+
 int Watcher::Impl::stat_child(NodeId dir, const std::string& name, sys::FileStat& st) {
-  const int fd = dir_fds.fd_for(model, dir);
-  if (fd >= 0) return fs->stat_at(fd, name.c_str(), st);
-  return fs->stat_at(AT_FDCWD, model.child_path(dir, name).c_str(), st);
+  return stat_in(dir, name.c_str(), [&] { return model.child_path(dir, name); }, st);
 }
 
 int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
-  const core::Node& n = model.node(id);
   core::TreeModel::CName name;  // the name copied out of the model: no string built per stat
-  if (n.parent == core::kTopNode) return fs->stat_at(AT_FDCWD, model.c_name(id, name), st);  // a root
-  const int fd = dir_fds.fd_for(model, n.parent);
-  if (fd >= 0) return fs->stat_at(fd, model.c_name(id, name), st);
-  return fs->stat_at(AT_FDCWD, model.path(id).c_str(), st);
+  return stat_in(model.node(id).parent, model.c_name(id, name), [&] { return model.path(id); }, st);
 }
 
-void Watcher::Impl::restat(NodeId id) { restat_taken(id); }
+void Watcher::Impl::restat(NodeId id) { restat_taken(id, model.stat(id)); }
 
-bool Watcher::Impl::restat_taken(NodeId id) {
+bool Watcher::Impl::restat_taken(NodeId id, const sys::FileStat& had) {
   sys::FileStat st;
   const int err = stat_node(id, st);
   const core::Node& n = model.node(id);
-  const sys::FileStat had = model.stat(id);
   if (err != 0 || st.type != had.type) {
     if (!n.is_dir() && !model.stat_known(id)) unstatted.insert(id);  // tried again until it resolves
     return false;
@@ -94,7 +96,7 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const bool had_stat = model.stat_known(id);
   forget_fresh_stats_if_moved();
   bool fresh = had_stat && fresh_stats.count(id);
-  if (!fresh && restat_taken(id)) {
+  if (!fresh && restat_taken(id, before)) {
     fresh_stats.insert(id);
     fresh = true;
   }

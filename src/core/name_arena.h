@@ -4,12 +4,11 @@
 // its length plus one instead of a heap block beyond 15 bytes. Freed names leave holes; the model rewrites its refs into a compacted arena once
 // the holes outweigh the names (see TreeModel::set_name). Offsets are 32-bit: room for 4 GiB of live names, some 10^8
 // entries (the node table would take 3 GB by then). Owned by one TreeModel; not thread-safe.
+// Reading a name is inline (the index compares names on every lookup); storing is not.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,25 +52,9 @@ class NameArena {
 
   // Appends `name`. The buffer may move, as a vector does when it grows: views of other
   // names are invalid after. `name` may itself be a view into this arena.
-  Ref store(std::string_view name) {
-    if (name.empty()) return {};
-    const std::less<const char*> before;  // a total order, even across unrelated buffers
-    if (!before(name.data(), bytes_.data()) && before(name.data(), bytes_.data() + bytes_.size())) {
-      const std::string copy(name);  // its bytes may move while they are appended
-      return store(copy);
-    }
-    const bool is_long = name.size() >= kLongName;
-    bytes_.push_back(static_cast<char>(is_long ? kLongName : name.size()));
-    Ref r{static_cast<std::uint32_t>(bytes_.size())};
-    bytes_.insert(bytes_.end(), name.begin(), name.end());
-    if (is_long) bytes_.push_back('\0');
-    return r;
-  }
+  Ref store(std::string_view name);
   // The bytes of `r` are no longer used (they stay readable until the next compaction).
-  void release(Ref r) {
-    const std::size_t len = view(r).size();
-    if (r.off > 1) dead_ += len + 1 + (len >= kLongName);
-  }
+  void release(Ref r);
   // Worth compacting: holes outweigh names, and are more than a few pages.
   bool wants_compaction() const { return dead_ > 64 * 1024 && dead_ * 2 > bytes_.size(); }
   std::size_t live_bytes() const { return bytes_.size() - dead_; }

@@ -106,6 +106,10 @@ class TreeModel {
   // The node's stat, by value: the table behind it moves when another node gets one. Without
   // a slot, {type, ino, dev of the parent directory} (only directories can be mount points).
   sys::FileStat stat(NodeId id) const;
+  // stat(id) when it was read from the inode, else none (what an event carries).
+  std::optional<sys::FileStat> known_stat(NodeId id) const {
+    return stat_known(id) ? std::optional<sys::FileStat>(stat(id)) : std::nullopt;
+  }
   sys::FileType type(NodeId id) const { return nodes_[id].type(); }
   // Replaces the node's stat and says whether it is known; a stat that holds no more than
   // stat() would derive takes no slot.

@@ -143,18 +143,16 @@ void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
   if (!(opt.events & event_bit(kind))) return;  // before the path is built
-  const bool known = model.stat_known(id);
-  const sys::FileStat st = known ? model.stat(id) : sys::FileStat{};
+  const std::optional<sys::FileStat> st = model.known_stat(id);
   append_event(kind, model.path(id), from, model.node(id).is_dir(), model.root_of(id), reason,
-               known ? &st : nullptr);
+               st ? &*st : nullptr);
 }
 
 void Watcher::Impl::emit_found(EventKind kind, const std::string& path, const std::string& from,
                                bool is_dir, NodeId root, const char* reason) {
   NodeId id = kind == EventKind::rescan ? kNoNode : model.find_path(path);
-  const bool known = id != kNoNode && model.stat_known(id);
-  const sys::FileStat st = known ? model.stat(id) : sys::FileStat{};
-  emit_path(kind, path, from, is_dir, root, reason, known ? &st : nullptr);
+  const std::optional<sys::FileStat> st = id != kNoNode ? model.known_stat(id) : std::nullopt;
+  emit_path(kind, path, from, is_dir, root, reason, st ? &*st : nullptr);
 }
 
 void Watcher::Impl::end(Error e) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -146,6 +147,10 @@ struct Watcher::Impl final : core::EngineServices {
   int stat_child(core::NodeId dir, const std::string& name, sys::FileStat& st);
   // The same for the node `id` itself (a root by its path).
   int stat_node(core::NodeId id, sys::FileStat& st);
+  // Both: `name` in `dir` (kTopNode: `name` is a root's path), through dir_fds, else by
+  // path(), built only then.
+  int stat_in(core::NodeId dir, const char* name, const std::function<std::string()>& path,
+              sys::FileStat& st);
   std::int64_t now_ms() const { return clock->monotonic_ms(); }
   std::int64_t realtime_ns() const { return clock->realtime_ns(); }
 
@@ -217,8 +222,9 @@ struct Watcher::Impl final : core::EngineServices {
   void forget_fresh_stats_if_moved();
   // `id` was just statted (a new entry): fresh until the next kernel read.
   void note_fresh_stat(core::NodeId id);
-  // restat() that says whether it took a new stat.
-  bool restat_taken(core::NodeId id);
+  // restat() that says whether it took a new stat; `had` is model.stat(id), which the
+  // caller already holds.
+  bool restat_taken(core::NodeId id, const sys::FileStat& had);
   // Hard links (hard_links.cc). A change to a file with more than one name is a change to
   // every name: inotify (and fanotify) report it under the name used only. Changes are
   // noted while an event is handled and echoed to the inode's other names in the model
