@@ -121,8 +121,9 @@ LOOKOUT_TEST_P(StartUpCrawl, ChangesRacingTheCrawlLeaveTheModelTrue, LABELS(slow
         ::rename(g.c_str(), (g + "-r" + r).c_str());
         // Moved to another parent. (Not made again in its place: a directory made, moved
         // away and made again under one name before the loop reads the first IN_CREATE is
-        // listed as the second one and followed as the first, a race of the event handling
-        // after ready, not of the crawl.)
+        // a race of the event handling after ready, not of the crawl, with tests of its own
+        // (Behaviour.DirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead); and fanotify
+        // reports both makes, which the "created at most once" check below would count.)
         const std::string m = top + "/new" + r;
         ::rename(m.c_str(), (next + "/from" + std::to_string(i) + "-" + r).c_str());
         // Removed: last round's moved directory, and a grid directory with its file.
