@@ -171,7 +171,9 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     engine_.schedule_rescan("inconsistent");
     return;
   }
-  engine_.restat(id);  // the rename carries the stamps the file has now, not stale ones
+  // The rename carries the stamps the file has now, not stale ones; but not another
+  // object's, which a stale path would give a directory (restat keeps a file's own).
+  if (arrival != Arrival::stale_path) engine_.restat(id);
   engine_.emit(EventKind::rename, id, from);
   if (engine_.watched_self(id)) {
     engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
@@ -243,7 +245,7 @@ InotifyTranslator::Arrival InotifyTranslator::arrival_of(NodeId id, const std::s
   const std::string to_dir_path = model_.path(to_dir);
   if (!model_.stat_known(to_dir) || fs_.stat_at(AT_FDCWD, to_dir_path.c_str(), dir_st) != 0 ||
       !same(dir_st, model_.stat(to_dir))) {
-    return Arrival::as_recorded;
+    return Arrival::stale_path;
   }
   return Arrival::replaced;
 }

@@ -72,6 +72,7 @@ class InotifyTranslator final : public backend::Tracker {
     as_recorded,  // the node's own directory moved (or nothing now says otherwise)
     never_left,   // the node's directory is still at the source: another one moved
     replaced,     // the destination holds another object than the node's
+    stale_path,   // as recorded, but the destination's path leads elsewhere for now
   };
   Arrival arrival_of(NodeId id, const std::string& from_path, NodeId to_dir,
                      const std::string& to_path);

@@ -294,6 +294,42 @@ TEST_F(InotifyTranslator, ADirectoryMadeMovedAwayMadeAgainAndMovedOnBeforeItsCre
                                        {EventKind::create, "/w/p/h", ""}}));
 }
 
+// The destination's path may lead elsewhere for a reason of its own: its directory renamed
+// away and its name taken, those records still queued. A rename read then is applied as
+// recorded (the node's listing and watch are its directory's), not taken for a replacement.
+TEST_F(InotifyTranslator, ADirectoryRenamedIntoADirectoryThatMovesOnAndIsMadeAgain) {
+  fs.mkdir("/w/a/n");
+  fs.write("/w/a/n/f");
+  start();
+  const int n = kernel.wd("/w/a/n");
+  const int a = kernel.wd("/w/a");
+  fs.rename("/w/a/n", "/w/a/m");
+  kernel.queue(a, IN_MOVED_FROM | IN_ISDIR, 4, "n");
+  kernel.queue(a, IN_MOVED_TO | IN_ISDIR, 4, "m");
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "a", 5);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "b", 5);
+  fs.mkdir("/w/a/m");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "a");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/a/m", "/w/a/n"},
+                                       {EventKind::rename, "/w/b", "/w/a"},
+                                       {EventKind::create, "/w/a", ""},
+                                       {EventKind::create, "/w/a/m", ""}}));
+  for (const char* p : {"/w/b/m", "/w/b/m/f", "/w/a/m"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  EXPECT_TRUE(kernel.removed().empty());
+  EXPECT_EQ(kernel.wd("/w/b/m"), n);
+  fs.write("/w/b/m/g");
+  kernel.queue(n, IN_CREATE, 0, "g");
+  fs.write("/w/a/m/h");
+  kernel.queue("/w/a/m", IN_CREATE, "h");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/b/m/g", ""},
+                                       {EventKind::create, "/w/a/m/h", ""}}));
+}
+
 TEST_F(InotifyTranslator, MovedFromAndMovedToWithOneCookieAreOneRename) {
   fs.mkdir("/w/a");
   fs.mkdir("/w/b");
