@@ -202,8 +202,19 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   // Already reported (by a rescan's diff or a moved-in directory's listing, which ran ahead
   // of this record) or in the consumer's view at ready: said once, as the engine's appeared()
   // does. A node the crawl listed after ready is not: the consumer has not heard of it.
-  const bool reported = id != kNoNode && known && model_.stat_known(id) && same_object(id, st) &&
-                        (!model_partial() || in_step(at.dir));
+  // A name that no longer resolves (the object moved on or went, its records still queued)
+  // cannot be checked against the node; but in a directory in step the node is one the
+  // consumer was told of, and this record is what put it there: in auto mode the hand-over
+  // applies the watches' queue after the mark is placed, so a change made just after the
+  // mark is in both, and the mark's record comes second. Reported again, it was a second
+  // create of one object (and of all it held).
+  if (id == kNoNode && !known && is_dir && reported_elsewhere(key)) {
+    // The same, with the rename that moved it on applied too: by its handle, the model
+    // has the directory at its new name, where the consumer was told it is.
+    return;
+  }
+  const bool consumer_has = id != kNoNode && (!model_partial() || in_step(at.dir));
+  const bool reported = consumer_has && (!known || (model_.stat_known(id) && same_object(id, st)));
   if (id == kNoNode) {
     id = model_.add(at.dir, name, st, known);
   } else if (known && !reported) {
@@ -239,6 +250,14 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
       if (std::string k = group_->key_of(fd.get(), st.dev); !k.empty()) map_key(id, k, true);
     }
   }
+}
+
+bool FanotifyTranslator::reported_elsewhere(const std::string& key) const {
+  if (key.empty()) return false;  // an older kernel: no handle to know the object by
+  auto held = keys_.holder(key);
+  if (!held || *held == kNoNode || !model_.valid(*held) || !keys_.has_key(*held, key)) return false;
+  const NodeId parent = model_.node(*held).parent;
+  return parent != kTopNode && (!model_partial() || in_step(parent));
 }
 
 NodeId FanotifyTranslator::node_at(const Place& at, const std::string& name,

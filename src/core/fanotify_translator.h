@@ -137,6 +137,9 @@ class FanotifyTranslator final : public backend::Tracker {
   void deleted(const Place& at, const std::string& name, bool is_dir, const char* reason);
   void changed(EventKind kind, const Place& at, const std::string& name, bool is_dir);
   NodeId node_at(const Place& at, const std::string& name, const std::string& path) const;
+  // The directory with this key is in the model, in a directory whose entries the consumer
+  // has as the model does: it was reported (or is in its view at ready) where it is now.
+  bool reported_elsewhere(const std::string& key) const;
   // The node is the object `st` describes (inode, device, type and birth when both have one).
   bool same_object(NodeId id, const sys::FileStat& st) const;
   // A mount met inside a fanotify-watched tree: its own mark, or polling.

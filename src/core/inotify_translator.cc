@@ -158,16 +158,38 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
   std::string from = model_.path(id);
   const sys::FileStat before = model_.stat(id);
   const bool had_stat = model_.stat_known(id);
+  // A directory's node is its stat, its listing and its watch, all taken when its CREATE
+  // (or a listing) was handled: from whatever held the name by then. Made, renamed away and
+  // made again before that CREATE was read, the name held the second directory, and this
+  // record is of the first, which the model never saw.
+  const Arrival arrival = arrival_of(id, from, to_dir, to_path);
+  if (arrival == Arrival::never_left) {
+    // The node stays with its directory (its watch reports from there); what moved
+    // arrives, with what it holds.
+    engine_.appeared(to_dir, to_name, is_dir_hint, "moved_in");
+    return;
+  }
   if (!model_.move(id, to_dir, to_name)) {
     // Only a model gone stale (events lost in an overflow) asks to move a directory into
     // itself: let the rescan settle it instead of guessing.
     engine_.schedule_rescan("inconsistent");
     return;
   }
-  engine_.restat(id);  // the rename carries the stamps the file has now, not stale ones
+  // The rename carries the stamps the file has now, not stale ones; but not another
+  // object's, which a stale path would give a directory (restat keeps a file's own).
+  if (arrival != Arrival::stale_path) engine_.restat(id);
   engine_.emit(EventKind::rename, id, from);
   if (engine_.watched_self(id)) {
     engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
+  }
+  if (arrival == Arrival::replaced) {
+    // Its listing and its watch are of a directory that is not at the destination (the
+    // record was of one the model never saw, or the name has changed hands since): what
+    // is there now replaces it, listed and watched, as recheck_replaced() does. Where the
+    // node's own directory is now, later records (or a listing) say.
+    engine_.vanished(to_dir, to_name);
+    engine_.appeared(to_dir, to_name, is_dir_hint, "moved_in");
+    return;
   }
   engine_.check_arrived(id, before, had_stat);  // a write nobody reported shows now
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
@@ -185,10 +207,51 @@ void InotifyTranslator::finish_pending_move() {
   if (!pending_move_) return;
   PendingMove pm = std::move(*pending_move_);
   pending_move_.reset();
+  if (!model_.valid(pm.dir)) return;
+  // A directory made, moved out and made again before its CREATE was read: the model's node
+  // is the second one (its CREATE found it), still there; the first left unseen.
+  if (NodeId id = model_.find(pm.dir, pm.name); id != kNoNode && still_at_its_path(id, model_.path(id))) {
+    return;
+  }
   // Moved out of every watched tree: its watches would keep reporting from outside under
   // stale paths (docs/kernel-facts.md#moved-out-watches-keep-reporting), so they go with the
   // subtree.
-  if (model_.valid(pm.dir)) engine_.vanished(pm.dir, pm.name, "moved_out");
+  engine_.vanished(pm.dir, pm.name, "moved_out");
+}
+
+bool InotifyTranslator::still_at_its_path(NodeId id, const std::string& path) {
+  // Only a directory's node carries a listing and a watch; only a known stat says which.
+  if (!opt_.recursive || !model_.node(id).is_dir() || !model_.stat_known(id)) return false;
+  const sys::FileStat had = model_.stat(id);
+  sys::FileStat st;
+  return fs_.stat_at(AT_FDCWD, path.c_str(), st) == 0 && st.ino == had.ino && st.dev == had.dev &&
+         st.type == had.type;
+}
+
+InotifyTranslator::Arrival InotifyTranslator::arrival_of(NodeId id, const std::string& from_path,
+                                                        NodeId to_dir, const std::string& to_path) {
+  if (!opt_.recursive || !model_.node(id).is_dir() || !model_.stat_known(id)) {
+    return Arrival::as_recorded;
+  }
+  const sys::FileStat had = model_.stat(id);
+  auto same = [](const sys::FileStat& a, const sys::FileStat& b) {
+    return a.ino == b.ino && a.dev == b.dev && a.type == b.type;
+  };
+  sys::FileStat st;
+  // Nothing there (moved on, or removed, its records still queued), or the node's own
+  // directory: the records say the rest, as they always did.
+  if (fs_.stat_at(AT_FDCWD, to_path.c_str(), st) != 0 || same(st, had)) return Arrival::as_recorded;
+  // An inode is at one place at a time: at the source, it did not move.
+  if (still_at_its_path(id, from_path)) return Arrival::never_left;
+  // The destination's own directory renamed away and its name taken, the records still
+  // queued: its path leads elsewhere and says nothing of this move.
+  sys::FileStat dir_st;
+  const std::string to_dir_path = model_.path(to_dir);
+  if (!model_.stat_known(to_dir) || fs_.stat_at(AT_FDCWD, to_dir_path.c_str(), dir_st) != 0 ||
+      !same(dir_st, model_.stat(to_dir))) {
+    return Arrival::stale_path;
+  }
+  return Arrival::replaced;
 }
 
 namespace {

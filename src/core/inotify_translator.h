@@ -66,6 +66,18 @@ class InotifyTranslator final : public backend::Tracker {
   void moved(NodeId from_dir, const std::string& from_name, NodeId to_dir,
              const std::string& to_name, bool is_dir_hint);
   void finish_pending_move();
+  // Where a record about a directory's name came from: the object the model has at the
+  // name, or one it never saw (see moved()).
+  enum class Arrival {
+    as_recorded,  // the node's own directory moved (or nothing now says otherwise)
+    never_left,   // the node's directory is still at the source: another one moved
+    replaced,     // the destination holds another object than the node's
+    stale_path,   // as recorded, but the destination's path leads elsewhere for now
+  };
+  Arrival arrival_of(NodeId id, const std::string& from_path, NodeId to_dir,
+                     const std::string& to_path);
+  // True when `id` is a directory whose path still leads to the inode the model has for it.
+  bool still_at_its_path(NodeId id, const std::string& path);
   NodeId node_for_wd(int wd) const;
   bool pass_wd_to_heir(int wd, NodeId from);
 

@@ -191,6 +191,40 @@ TEST_P(Behaviour, ListingAheadOfQueuedRenamesKeepsTheirOrder) {
   ASSERT_TRUE(r.wait_for(EventKind::create, t / "n/t/d/k/later")) << r.dump();
 }
 
+// A directory made, renamed away and made again under its name (and the same moved out of
+// the tree), all before the watcher reads anything: inotify's first CREATE finds the second
+// directory at the name. The events add up to the tree, every directory is watched where it
+// is, and inotify (which reports what it finds when it reads) says each path created once.
+// fanotify reports every record, so both directories made at n, each once.
+TEST_P(Behaviour, DirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead) {
+  TempDir t(base()), outside(base());
+  auto w = testing::start_watcher(opts_for(t.path()));
+  ASSERT_TRUE(w);
+  State consumer = snapshot(t.path());
+  Recorder r(*w);
+  testing::make_dirs(t / "n/in1");
+  testing::write_file(t / "n/f1", "1");
+  testing::rename_path(t / "n", t / "m");
+  testing::make_dirs(t / "n/in2");
+  testing::write_file(t / "n/f2", "2");
+  testing::make_dirs(t / "o/in1");
+  testing::rename_path(t / "o", outside / "o");
+  testing::make_dirs(t / "o/in2");
+  ASSERT_TRUE(r.sync(t / "cookie")) << r.dump();
+  EXPECT_EQ(unexplained(consumer, r, t.path()), "") << r.dump();
+  std::map<std::string, int> created;
+  for (const auto& e : r.events()) {
+    if (e.kind == EventKind::create) ++created[e.path];
+  }
+  if (GetParam().backend == BackendChoice::inotify) {
+    for (const auto& [path, n] : created) EXPECT_LE(n, 1) << path << "\n" << r.dump();
+  }
+  for (const char* d : {"m", "m/in1", "n", "n/in2", "o", "o/in2"}) {
+    testing::write_file(t / d + "/probe", "x");
+    ASSERT_TRUE(r.wait_for(EventKind::create, t / d + "/probe")) << d << "\n" << r.dump();
+  }
+}
+
 // rename(2) may replace an empty directory: a directory moved in from outside over one the
 // model has is another object, reported with what it holds (not taken for the old one).
 TEST_P(Behaviour, DirectoryMovedInOverAnEmptyOneIsReportedWithItsContents) {

@@ -4,7 +4,10 @@
 // none of these tests touches a real file. And a limit the engine runs into is reported as
 // data: the code and the limit's value, for a front end to word.
 #include <gtest/gtest.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
+
+#include <map>
 
 #include "core/fs_kind.h"
 #include "core/watcher_impl.h"
@@ -201,6 +204,144 @@ TEST_P(FanotifySwitch, ALargeTreeGoesToFanotifyOnlyWhenAllowed) {
   EXPECT_EQ(w->inotify->live(), !allowed);
   EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 11);  // listed whole either way
   EXPECT_EQ(fs.open_fds(), 0u);
+}
+
+// The hand-over: the mark is placed before the watches' queue is applied, so a change made
+// around it can be in both. Here a directory made after its parent was listed (its CREATE
+// queued for inotify), filled after the mark (its records queued for fanotify): applying the
+// CREATE lists it and reports what it holds; those records then describe entries the
+// consumer has, files included (listed without a stat while the crawl goes on), and report
+// nothing more. Each created once.
+TEST_F(FsSeam, ACreateAcrossTheHandOverToFanotifyIsReportedOnce) {
+  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
+  opt.backend = BackendChoice::auto_select;
+  opt.paths = {"/w"};
+  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
+  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
+    auto group = std::make_unique<FakeFanotify>(fs);
+    // Made while the crawl ran, after /w was listed: its watch saw it.
+    fs.mkdir("/w/new");
+    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
+    // Filled just after the mark: only the mark saw that.
+    fs.mkdir("/w/new/a");
+    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+    fs.write("/w/new/a/f");
+    group->queue(FAN_CREATE, "/w/new/a", "f");
+    group->queue(FAN_CLOSE_WRITE, "/w/new/a", "f");
+    return std::unique_ptr<backend::Fanotify>(std::move(group));
+  };
+  seams.may_use_fanotify = [] { return true; };
+  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
+  ASSERT_TRUE(w->start());
+  for (int i = 0; i < 5; ++i) w->step(0);
+  ASSERT_TRUE(w->fanotify->live());
+  EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 14);
+  std::map<std::string, int> created;
+  std::string all;
+  for (const std::string& s : take()) {
+    all += s + "\n";
+    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
+  }
+  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}, {"/w/new/a/f", 1}}))
+      << all;
+}
+
+// The same directory, renamed after its CREATE was applied from the watches' queue but before
+// the mark's records of its making are read: those records name a path that no longer leads
+// to it, so they cannot be checked against the object. The directories they are in hold, in
+// the model, what the consumer was told: a name it holds was reported already.
+TEST_F(FsSeam, ACreateAcrossTheHandOverAndRenamedBeforeItsRecordIsReadIsReportedOnce) {
+  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
+  opt.backend = BackendChoice::auto_select;
+  opt.paths = {"/w"};
+  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
+  FakeFanotify* fan = nullptr;
+  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
+    auto group = std::make_unique<FakeFanotify>(fs);
+    fan = group.get();
+    // Made just after the mark: both the watch of /w and the mark saw it.
+    fs.mkdir("/w/new/a");
+    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
+    group->queue(FAN_CREATE | FAN_ONDIR, "/w", "new");
+    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+    return std::unique_ptr<backend::Fanotify>(std::move(group));
+  };
+  seams.may_use_fanotify = [] { return true; };
+  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
+  ASSERT_TRUE(w->start());
+  ASSERT_TRUE(w->fanotify->live());
+  ASSERT_NE(fan, nullptr);
+  // Renamed once the hand-over applied the watches' queue, before the loop reads the mark's.
+  backend::FanEvent mv;
+  mv.mask = FAN_RENAME | FAN_ONDIR;
+  mv.dir_key = mv.to_dir_key = fan->key("/w");
+  mv.name = "new";
+  mv.to_name = "moved";
+  mv.target_key = fan->key("/w/new");
+  fs.rename("/w/new", "/w/moved");
+  fan->queue(std::move(mv));
+  for (int i = 0; i < 5; ++i) w->step(0);
+  std::map<std::string, int> created;
+  std::string all;
+  for (const std::string& s : take()) {
+    all += s + "\n";
+    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
+  }
+  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}})) << all;
+  EXPECT_NE(all.find("rename /w/moved\n"), std::string::npos) << all;
+  EXPECT_NE(w->model.find_path("/w/moved/a"), core::kNoNode);
+  EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
+}
+
+// And renamed before the hand-over applied the watches' queue: the queue's rename put it at
+// its new name already, so the mark's record of its making names a place the model no longer
+// has it at. The record's handle finds it where the consumer has it.
+TEST_F(FsSeam, ACreateAndRenameAcrossTheHandOverAreReportedOnce) {
+  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
+  opt.backend = BackendChoice::auto_select;
+  opt.paths = {"/w"};
+  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
+  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
+    auto group = std::make_unique<FakeFanotify>(fs);
+    // Made and renamed just after the mark: the watch of /w and the mark saw both.
+    fs.mkdir("/w/new/a");
+    const std::string object = group->key("/w/new");
+    backend::FanEvent made;
+    made.mask = FAN_CREATE | FAN_ONDIR;
+    made.dir_key = group->key("/w");
+    made.name = "new";
+    made.target_key = object;
+    group->queue(std::move(made));
+    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
+    fs.rename("/w/new", "/w/moved");
+    backend::FanEvent mv;
+    mv.mask = FAN_RENAME | FAN_ONDIR;
+    mv.dir_key = mv.to_dir_key = group->key("/w");
+    mv.name = "new";
+    mv.to_name = "moved";
+    mv.target_key = object;
+    group->queue(std::move(mv));
+    kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "new", 3);
+    kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "moved", 3);
+    return std::unique_ptr<backend::Fanotify>(std::move(group));
+  };
+  seams.may_use_fanotify = [] { return true; };
+  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
+  ASSERT_TRUE(w->start());
+  ASSERT_TRUE(w->fanotify->live());
+  for (int i = 0; i < 5; ++i) w->step(0);
+  std::map<std::string, int> created;
+  std::string all;
+  for (const std::string& s : take()) {
+    all += s + "\n";
+    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
+  }
+  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/moved/a", 1}})) << all;
+  EXPECT_NE(all.find("rename /w/moved\n"), std::string::npos) << all;
+  EXPECT_NE(w->model.find_path("/w/moved/a"), core::kNoNode);
+  EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
+  EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 13);
 }
 
 INSTANTIATE_TEST_SUITE_P(Capability, FanotifySwitch, ::testing::Bool(),

@@ -199,6 +199,137 @@ TEST_F(InotifyTranslator, AFileWrittenAndRenamedBeforeItsRecordsAreReadIsNotRepo
                                        {EventKind::modify, "/w/b", "stamps"}}));
 }
 
+// mkdir n, mv n m, mkdir n again, all before the first CREATE is read: that CREATE finds the
+// second directory at n (watched and listed as n), and the rename that follows is of the
+// first one, which the model never saw. The second stays at n, the first arrives at m with
+// what it holds, and each is watched where it is.
+TEST_F(InotifyTranslator, ADirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead) {
+  start();
+  fs.mkdir("/w/n");
+  fs.write("/w/n/f1");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  fs.rename("/w/n", "/w/m");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "n", 5);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "m", 5);
+  fs.mkdir("/w/n/sub");
+  fs.write("/w/n/f2");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/n", ""},
+                                       {EventKind::create, "/w/n/f2", ""},
+                                       {EventKind::create, "/w/n/sub", ""},
+                                       {EventKind::create, "/w/m", "moved_in"},
+                                       {EventKind::create, "/w/m/f1", "with_parent"}}));
+  for (const char* p : {"/w/m", "/w/m/f1", "/w/n", "/w/n/f2", "/w/n/sub"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  EXPECT_EQ(w->model.find_path("/w/m/f2"), core::kNoNode);
+  EXPECT_EQ(w->model.size(), 6u);
+  // Each watch stands for the directory it watches.
+  fs.write("/w/m/g");
+  kernel.queue("/w/m", IN_CREATE, "g");
+  fs.write("/w/n/h");
+  kernel.queue("/w/n", IN_CREATE, "h");
+  fs.write("/w/n/sub/i");
+  kernel.queue("/w/n/sub", IN_CREATE, "i");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/m/g", ""},
+                                       {EventKind::create, "/w/n/h", ""},
+                                       {EventKind::create, "/w/n/sub/i", ""}}));
+}
+
+// The same, moved out of the tree instead: the MOVED_FROM with no MOVED_TO is of the first
+// directory, not of the one the model has at n.
+TEST_F(InotifyTranslator, ADirectoryMadeMovedOutAndMadeAgainBeforeItsCreateIsRead) {
+  fs.mkdir("/elsewhere");
+  start();
+  fs.mkdir("/w/n");
+  fs.write("/w/n/f1");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  fs.rename("/w/n", "/elsewhere/n");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "n", 5);
+  fs.mkdir("/w/n");
+  fs.write("/w/n/f2");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/n", ""},
+                                       {EventKind::create, "/w/n/f2", ""}}));
+  EXPECT_TRUE(kernel.removed().empty());
+  fs.write("/w/n/h");
+  kernel.queue("/w/n", IN_CREATE, "h");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/n/h", ""}}));
+}
+
+// Made, moved away and made again, the first CREATE read (the second directory listed as
+// n) before the second was moved on too: when the rename of the first is read, n holds
+// neither. The node the rename moves was listed and watched as the second directory, so
+// what is at m now is listed in its place, and the second is found where it went.
+TEST_F(InotifyTranslator, ADirectoryMadeMovedAwayMadeAgainAndMovedOnBeforeItsCreateIsRead) {
+  start();
+  fs.mkdir("/w/n");
+  fs.write("/w/n/f1");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  fs.rename("/w/n", "/w/m");
+  fs.mkdir("/w/n");
+  fs.write("/w/n/f2");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/n", ""},
+                                       {EventKind::create, "/w/n/f2", ""}}));
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "n", 5);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "m", 5);
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "n");
+  fs.rename("/w/n", "/w/p");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "n", 6);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "p", 6);
+  step();
+  for (const char* p : {"/w/m", "/w/m/f1", "/w/p", "/w/p/f2"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  EXPECT_EQ(w->model.size(), 5u);
+  fs.write("/w/m/g");
+  kernel.queue("/w/m", IN_CREATE, "g");
+  fs.write("/w/p/h");
+  kernel.queue("/w/p", IN_CREATE, "h");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/m/g", ""},
+                                       {EventKind::create, "/w/p/h", ""}}));
+}
+
+// The destination's path may lead elsewhere for a reason of its own: its directory renamed
+// away and its name taken, those records still queued. A rename read then is applied as
+// recorded (the node's listing and watch are its directory's), not taken for a replacement.
+TEST_F(InotifyTranslator, ADirectoryRenamedIntoADirectoryThatMovesOnAndIsMadeAgain) {
+  fs.mkdir("/w/a/n");
+  fs.write("/w/a/n/f");
+  start();
+  const int n = kernel.wd("/w/a/n");
+  const int a = kernel.wd("/w/a");
+  fs.rename("/w/a/n", "/w/a/m");
+  kernel.queue(a, IN_MOVED_FROM | IN_ISDIR, 4, "n");
+  kernel.queue(a, IN_MOVED_TO | IN_ISDIR, 4, "m");
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "a", 5);
+  kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "b", 5);
+  fs.mkdir("/w/a/m");
+  kernel.queue("/w", IN_CREATE | IN_ISDIR, "a");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/a/m", "/w/a/n"},
+                                       {EventKind::rename, "/w/b", "/w/a"},
+                                       {EventKind::create, "/w/a", ""},
+                                       {EventKind::create, "/w/a/m", ""}}));
+  for (const char* p : {"/w/b/m", "/w/b/m/f", "/w/a/m"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  EXPECT_TRUE(kernel.removed().empty());
+  EXPECT_EQ(kernel.wd("/w/b/m"), n);
+  fs.write("/w/b/m/g");
+  kernel.queue(n, IN_CREATE, 0, "g");
+  fs.write("/w/a/m/h");
+  kernel.queue("/w/a/m", IN_CREATE, "h");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/b/m/g", ""},
+                                       {EventKind::create, "/w/a/m/h", ""}}));
+}
+
 TEST_F(InotifyTranslator, MovedFromAndMovedToWithOneCookieAreOneRename) {
   fs.mkdir("/w/a");
   fs.mkdir("/w/b");
