@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/state_file.h"
+#include "size_flags.h"
 
 namespace lookout::cmd {
 
@@ -33,6 +34,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f) {
                  "Ignore paths matching this glob (relative path or name)")
       ->allow_extra_args(false);
   app.add_option("--max-pending", f.max_pending, "Unconsumed events before reading pauses");
+  app.add_option("--read-ahead", f.read_ahead,
+                 "inotify: how much a helper thread may read of the kernel's queue ahead of a "
+                 "busy loop, so a burst does not overflow it (default 8M; 0: off)");
   app.add_option("--backend", f.backend, "auto (default), inotify, fanotify (root) or poll")
       ->check(CLI::IsMember({"auto", "inotify", "fanotify", "poll"}));
   app.add_flag("--poll", f.poll, "Shorthand for --backend poll");
@@ -72,6 +76,9 @@ std::string check_engine_flags(const EngineFlags& f) {
   if (f.max_pending <= 0) {
     return "--max-pending: " + std::to_string(f.max_pending) +
            " is not allowed; give a positive number of events";
+  }
+  if (!parse_size(f.read_ahead)) {
+    return "--read-ahead: '" + f.read_ahead + "' is not a size; give bytes, e.g. 8M, 512k or 0 for off";
   }
   // Milliseconds are kept in an int: 1e6 s (11 days) is far below its limit.
   constexpr double kMaxSeconds = 1e6;
@@ -122,6 +129,7 @@ std::string fill_watch_options(const EngineFlags& f, WatchOptions& wo) {
   wo.include_regex_icase = f.includei;
   wo.exclude_globs = f.exclude_glob;
   wo.max_pending = std::max<std::size_t>(16, static_cast<std::size_t>(f.max_pending));
+  wo.inotify_read_ahead_bytes = static_cast<std::size_t>(parse_size(f.read_ahead).value_or(0));
   return {};
 }
 

@@ -28,6 +28,7 @@ struct EngineFlags {
   double reconcile_every = 0;  // seconds, 0: off
   std::vector<std::string> exclude, excludei, include, includei, exclude_glob;
   std::int64_t max_pending = 65536;
+  std::string read_ahead = "8M";  // a size (size_flags.h); 0: off
 
   // The backend asked for, --poll and --backend together.
   BackendChoice backend_choice() const;

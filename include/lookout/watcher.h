@@ -87,6 +87,11 @@ struct WatchOptions {
   // several consumers turns it off and uses subscribe() only.
   bool primary_consumer = true;
   std::size_t max_pending = 65536;
+  // inotify: while the loop works through a burst, a thread goes on reading the kernel's
+  // queue into a buffer of up to this many bytes (~32 a record), so the queue
+  // (max_queued_events) overflows only when the burst outruns the loop by this much more.
+  // 0: the loop alone reads, and the queue overflows sooner.
+  std::size_t inotify_read_ahead_bytes = 8u << 20;
   // Shortest and longest pause between rescans when overflows keep coming (storm backoff).
   int rescan_backoff_min_ms = 0;
   int rescan_backoff_max_ms = 2000;

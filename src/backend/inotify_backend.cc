@@ -111,24 +111,33 @@ void InotifyBackend::set_live(int wd, bool live) {
   }
 }
 
+std::size_t append_records(const char* buf, std::size_t n, std::vector<RawEvent>& out) {
+  std::size_t count = 0;
+  for (std::size_t pos = 0; pos < n;) {
+    auto* ev = reinterpret_cast<const inotify_event*>(buf + pos);
+    pos += sizeof(inotify_event) + ev->len;
+    RawEvent r{ev->wd, ev->mask, ev->cookie, {}};
+    if (ev->len > 0) r.name.assign(ev->name, ::strnlen(ev->name, ev->len));
+    out.push_back(std::move(r));
+    ++count;
+  }
+  return count;
+}
+
+void InotifyBackend::start_relay(std::size_t cap_bytes) {
+  if (!relay_) relay_ = InotifyRelay::start(fd_.get(), *calls_, cap_bytes);
+}
+
 Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {
+  if (relay_) return relay_->drain(out, max_events);
   std::size_t count = 0;
   while (count < max_events) {
     long n = calls_->read(fd_.get(), buf_.data(), buf_.size());
     if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
     if (n == 0) break;
-    // Room left for the largest record: the queue held nothing more when it was read, and a
-    // second read would only say EAGAIN (one syscall per change saved; poll wakes for more).
-    const bool emptied = static_cast<std::size_t>(n) + sizeof(inotify_event) + NAME_MAX + 1 <= buf_.size();
-    for (long pos = 0; pos < n;) {
-      auto* ev = reinterpret_cast<const inotify_event*>(buf_.data() + pos);
-      pos += static_cast<long>(sizeof(inotify_event) + ev->len);
-      RawEvent r{ev->wd, ev->mask, ev->cookie, {}};
-      if (ev->len > 0) r.name.assign(ev->name, ::strnlen(ev->name, ev->len));
-      out.push_back(std::move(r));
-      ++count;
-    }
-    if (emptied) break;
+    count += append_records(buf_.data(), static_cast<std::size_t>(n), out);
+    // One syscall per change saved: poll wakes for more.
+    if (read_emptied_queue(static_cast<std::size_t>(n), buf_.size())) break;
   }
   return count;
 }

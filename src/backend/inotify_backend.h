@@ -1,6 +1,7 @@
 // InotifyBackend: one inotify instance. Passive: it owns the fd and the watch descriptors'
 // kernel side, adds and removes watches, and drains queued events without blocking. The
-// watcher's loop decides when to read and what the events mean.
+// watcher's loop decides when to read and what the events mean; with start_relay() a
+// thread keeps reading while the loop is busy with a burst (inotify_relay.h).
 // Not thread-safe: loop thread only.
 #pragma once
 
@@ -8,19 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "backend/inotify_records.h"
+#include "backend/inotify_relay.h"
 #include "lookout/result.h"
 #include "sys/inotify_calls.h"
 #include "sys/proc_limits.h"
 #include "sys/unique_fd.h"
 
 namespace lookout::backend {
-
-struct RawEvent {
-  int wd;
-  std::uint32_t mask;
-  std::uint32_t cookie;
-  std::string name;
-};
 
 class InotifyBackend {
  public:
@@ -34,9 +30,21 @@ class InotifyBackend {
   void unwatch(int wd);
   // The kernel dropped `wd` by itself (IN_IGNORED): only the count changes.
   void forget(int wd) { set_live(wd, false); }
-  int fd() const { return fd_.get(); }
+  // What to poll for POLLIN before drain(): the instance, or the relay's while it reads.
+  int fd() const { return relay_ ? relay_->poll_fd() : fd_.get(); }
   // The instance's fd, for a caller that closes it off its thread (sys::close_in_background).
-  sys::UniqueFd release_fd() { return std::move(fd_); }
+  // Ends the relay; what it had read and drain() did not return is lost.
+  sys::UniqueFd release_fd() {
+    relay_.reset();
+    return std::move(fd_);
+  }
+  // Starts the relay thread (inotify_relay.h); without one (no thread to be had) the loop
+  // reads for itself. Only for the kernel's calls: a scripted kernel is single-threaded.
+  void start_relay(std::size_t cap_bytes = InotifyRelay::kDefaultCapBytes);
+  // Ends the relay's reading; drain() then returns what it holds and reads on by itself.
+  void stop_relay() {
+    if (relay_) relay_->stop();
+  }
   std::size_t watch_count() const { return watches_; }
 
   // Reads what is queued now, up to about max_events, appending to `out`.
@@ -53,6 +61,8 @@ class InotifyBackend {
   sys::UniqueFd fd_;
   std::vector<char> buf_;
   std::size_t watches_ = 0;
+  // Last: destroyed (its thread joined) before the fd it reads is closed.
+  std::unique_ptr<InotifyRelay> relay_;
 };
 
 // A one-line description of the watch limit for error messages ("max_user_watches=8192,

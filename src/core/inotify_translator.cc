@@ -44,10 +44,16 @@ Result<void> InotifyTranslator::open() {
   auto backend = backend::InotifyBackend::open(calls_);
   if (!backend) return backend.error();
   backend_.emplace(std::move(*backend));
+  // The relay's thread reads through the same calls: only the kernel's are thread-safe (a
+  // scripted kernel replays one sequence on the loop thread).
+  if (opt_.inotify_read_ahead_bytes > 0 && &calls_ == &sys::real_inotify_calls()) {
+    backend_->start_relay(opt_.inotify_read_ahead_bytes);
+  }
   return {};
 }
 
 void InotifyTranslator::drain_all() {
+  if (backend_) backend_->stop_relay();  // its chunks first, then the queue's rest
   [[maybe_unused]] auto got = drain(SIZE_MAX);  // a read error: what was read is applied
 }
 

@@ -35,7 +35,18 @@ TEST(EngineFlags, DefaultsAreValidAndFillTheEngineDefaults) {
   EXPECT_EQ(wo.poll_full_every_ms, defaults.poll_full_every_ms);
   EXPECT_EQ(wo.reconcile_every_ms, 0);
   EXPECT_EQ(wo.max_pending, defaults.max_pending);
+  EXPECT_EQ(wo.inotify_read_ahead_bytes, defaults.inotify_read_ahead_bytes);
   EXPECT_TRUE(wo.state_file.empty());
+}
+
+TEST(EngineFlags, ReadAheadTakesASizeAndZeroTurnsItOff) {
+  WatchOptions wo;
+  ASSERT_EQ(fill_watch_options(parse({"--read-ahead", "512k"}), wo), "");
+  EXPECT_EQ(wo.inotify_read_ahead_bytes, 512u * 1024);
+  ASSERT_EQ(fill_watch_options(parse({"--read-ahead", "0"}), wo), "");
+  EXPECT_EQ(wo.inotify_read_ahead_bytes, 0u);
+  EXPECT_EQ(check_engine_flags(parse({"--read-ahead", "lots"})),
+            "--read-ahead: 'lots' is not a size; give bytes, e.g. 8M, 512k or 0 for off");
 }
 
 TEST(EngineFlags, EveryFlagReachesWatchOptions) {

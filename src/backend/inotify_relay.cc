@@ -1,0 +1,226 @@
+#include "backend/inotify_relay.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace lookout::backend {
+
+namespace {
+void sleep_1ms() {
+  timespec ts{0, 1000 * 1000};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+}  // namespace
+
+std::unique_ptr<InotifyRelay> InotifyRelay::start(int fd, sys::InotifyCalls& calls,
+                                                  std::size_t cap_bytes) {
+  sys::UniqueFd ready(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  sys::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!ready.valid() || !wake.valid()) return nullptr;
+  const std::size_t ring_bytes = std::max(cap_bytes, 2 * kChunkBytes);
+  void* ring = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ring == MAP_FAILED) return nullptr;
+  std::unique_ptr<InotifyRelay> relay(new InotifyRelay(fd, calls, static_cast<char*>(ring), ring_bytes,
+                                                       std::move(ready), std::move(wake)));
+  // Every signal blocked in the thread: a process-directed signal the front end takes through
+  // a signalfd (SIGUSR1, SIGHUP...) must never be delivered here and take its default action.
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    relay->thread_ = std::thread([r = relay.get()] { r->run(); });
+  } catch (const std::system_error&) {
+    relay.reset();  // no thread to be had (a thread limit): the loop reads for itself
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return relay;
+}
+
+InotifyRelay::InotifyRelay(int fd, sys::InotifyCalls& calls, char* ring, std::size_t ring_bytes,
+                           sys::UniqueFd ready, sys::UniqueFd wake)
+    : fd_(fd),
+      calls_(calls),
+      ring_(ring),
+      ring_bytes_(ring_bytes),
+      ready_(std::move(ready)),
+      wake_(std::move(wake)),
+      own_buf_(kChunkBytes) {}
+
+InotifyRelay::~InotifyRelay() {
+  stop();
+  ::munmap(ring_, ring_bytes_);
+}
+
+void InotifyRelay::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    armed_ = false;
+  }
+  cv_.notify_all();
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+int InotifyRelay::poll_fd() const {
+  std::lock_guard lock(mu_);
+  return armed_ || !chunks_.empty() || read_errno_ != 0 ? ready_.get() : fd_;
+}
+
+bool InotifyRelay::armed() const {
+  std::lock_guard lock(mu_);
+  return armed_;
+}
+
+std::size_t InotifyRelay::buffered_bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+bool InotifyRelay::room_for_read(std::size_t& offset) const {
+  if (chunks_.empty()) {
+    offset = 0;  // nothing unread: start over where the pages are already touched
+    return true;
+  }
+  const std::size_t tail = chunks_.front().offset;  // the oldest unread byte
+  if (head_ >= tail) {
+    if (head_ + kChunkBytes <= ring_bytes_) {
+      offset = head_;
+      return true;
+    }
+    offset = 0;  // wrap: a read never straddles the end, records stay whole
+    return kChunkBytes <= tail;
+  }
+  offset = head_;
+  return head_ + kChunkBytes <= tail;
+}
+
+void InotifyRelay::signal_ready() {
+  if (ready_signalled_) return;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(ready_.get(), &one, sizeof one);
+  ready_signalled_ = true;
+}
+
+void InotifyRelay::clear_ready() {
+  if (!ready_signalled_) return;
+  std::uint64_t v = 0;
+  [[maybe_unused]] auto n = ::read(ready_.get(), &v, sizeof v);
+  ready_signalled_ = false;
+}
+
+void InotifyRelay::disarm() {
+  armed_ = false;
+  if (chunks_.empty() && touched_ > 0) {
+    // The burst is over: its pages go back (a quiet watcher holds none of the ring).
+    ::madvise(ring_, touched_, MADV_DONTNEED);
+    touched_ = 0;
+    head_ = 0;
+  }
+}
+
+void InotifyRelay::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    std::size_t offset = 0;
+    cv_.wait(lock, [&] { return stopping_ || (armed_ && read_errno_ == 0 && room_for_read(offset)); });
+    if (stopping_) return;
+    lock.unlock();
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    int n = ::poll(p, 2, -1);
+    lock.lock();
+    if (n <= 0 || !(p[0].revents & POLLIN)) continue;  // EINTR, or stop: the wait above says
+    // Under the lock: the loop reads the instance itself only under it too, so the records
+    // come out in the kernel's order whichever thread read them.
+    if (stopping_ || !armed_ || read_errno_ != 0 || !room_for_read(offset)) continue;
+    long got = calls_.read(fd_, ring_ + offset, kChunkBytes);
+    if (got <= 0) {
+      if (got < 0) {
+        read_errno_ = static_cast<int>(-got);
+        signal_ready();
+      }
+      continue;
+    }
+    Chunk c{offset, 0, false};
+    c.size = static_cast<std::size_t>(got);
+    c.emptied = read_emptied_queue(c.size, kChunkBytes);
+    head_ = offset + c.size;
+    touched_ = std::max(touched_, head_);
+    bytes_ += c.size;
+    chunks_.push_back(c);
+    signal_ready();
+    if (c.emptied) {
+      // The queue is empty behind this read: let records gather for a millisecond rather
+      // than waking for every few (docs/kernel-facts.md#inotify-read-batching). The kernel's
+      // queue holds tens of milliseconds of the fastest burst.
+      lock.unlock();
+      sleep_1ms();
+      lock.lock();
+    }
+  }
+}
+
+Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t max_events) {
+  std::unique_lock lock(mu_);
+  std::size_t count = 0;
+  bool took = false;
+  bool last_emptied = true;
+  while (!chunks_.empty() && count < max_events) {
+    Chunk c = chunks_.front();
+    chunks_.pop_front();
+    bytes_ -= c.size;
+    count += append_records(ring_ + c.offset, c.size, out);  // under mu_: the thread cannot reuse it yet
+    last_emptied = c.emptied;
+    took = true;
+  }
+  if (chunks_.empty()) clear_ready();
+  if (took) cv_.notify_one();  // room again
+  if (read_errno_ != 0) {
+    int err = read_errno_;
+    read_errno_ = 0;
+    disarm();
+    return error_from_errno(err, "read inotify", "");
+  }
+  if (!chunks_.empty()) return count;
+  // The thread's last read was full: it is still reading the burst while this batch is
+  // worked on.
+  if (took && armed_ && !last_emptied) return count;
+  // The loop's own reads, for what the thread has not read: they decide whether it is needed.
+  while (count < max_events) {
+    long n = calls_.read(fd_, own_buf_.data(), own_buf_.size());
+    if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
+    if (n == 0) {
+      disarm();
+      break;
+    }
+    const std::size_t records = append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
+    count += records;
+    const bool emptied = read_emptied_queue(static_cast<std::size_t>(n), own_buf_.size());
+    // A burst: more queued than one read takes, or a read of many records (a small
+    // max_queued_events never fills one). The thread reads on while the loop works on this.
+    if (!stopping_ && (!emptied || records > kBurstRecords)) {
+      armed_ = true;
+      cv_.notify_one();
+      break;
+    }
+    if (emptied) {
+      disarm();
+      break;
+    }
+  }
+  return count;
+}
+
+}  // namespace lookout::backend

@@ -1,0 +1,106 @@
+// InotifyRelay: a thread that, while the loop is busy with a burst, keeps reading the
+// inotify instance into a bounded buffer, so the kernel's queue (max_queued_events, 16384
+// by default) does not overflow while the loop stats files and updates the model. The
+// loop's work stays where it is; only the raw reads move.
+//
+// Disarmed (the quiet case) the thread sleeps and the loop reads the instance itself: a
+// single change costs no thread hop. A busy loop read (one that does not empty the queue,
+// or one of more than kBurstRecords) arms it; from then on the loop takes the thread's
+// chunks, in the kernel's order, waking on poll_fd() (then an eventfd, readable while
+// chunks wait), and disarms it when a read of its own finds the queue empty. Past
+// `cap_bytes` buffered the thread stops reading: the kernel queue fills and overflows as
+// before, and the engine rescans (memory stays bounded, and the loop's backpressure on a
+// slow consumer still ends in a rescan).
+//
+// Thread-safe between the loop thread (drain, poll_fd, stop) and its own thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backend/inotify_records.h"
+#include "lookout/result.h"
+#include "sys/inotify_calls.h"
+#include "sys/unique_fd.h"
+
+namespace lookout::backend {
+
+class InotifyRelay {
+ public:
+  static constexpr std::size_t kChunkBytes = 64 * 1024;
+  // 8 MiB: about 250,000 records with short names, fifteen times the default kernel queue.
+  static constexpr std::size_t kDefaultCapBytes = 8u << 20;
+  // A loop read of more records than this arms the thread (the watcher's own mark of a busy
+  // queue, where it starts batching reads).
+  static constexpr std::size_t kBurstRecords = 256;
+
+  // Starts the thread, disarmed. `fd` is the instance's (non-blocking) and must outlive the
+  // relay; every read goes through `calls`. At most about `cap_bytes` (at least two reads'
+  // worth) are held. Null when no thread, eventfd or mapping could be had: the caller reads
+  // the instance itself, as without a relay.
+  static std::unique_ptr<InotifyRelay> start(int fd, sys::InotifyCalls& calls,
+                                             std::size_t cap_bytes = kDefaultCapBytes);
+  ~InotifyRelay();
+  InotifyRelay(const InotifyRelay&) = delete;
+  InotifyRelay& operator=(const InotifyRelay&) = delete;
+
+  // What the loop polls for POLLIN: the instance while disarmed, ready_fd() while armed.
+  int poll_fd() const;
+  // Appends queued records to `out` in the kernel's order (the thread's chunks, then the
+  // loop's own reads), about max_events at most; returns how many. Arms or disarms the
+  // thread as described above.
+  Result<std::size_t> drain(std::vector<RawEvent>& out, std::size_t max_events);
+  // Ends the thread; what it buffered is still returned by drain(), which from then on
+  // reads the instance itself. Idempotent.
+  void stop();
+
+  // For tests: whether the thread is reading, and the bytes it holds.
+  bool armed() const;
+  std::size_t buffered_bytes() const;
+
+ private:
+  // One read's bytes, at `offset` in the ring.
+  struct Chunk {
+    std::size_t offset = 0;
+    std::size_t size = 0;
+    bool emptied = false;  // that read found the queue empty behind it
+  };
+  InotifyRelay(int fd, sys::InotifyCalls& calls, char* ring, std::size_t ring_bytes,
+               sys::UniqueFd ready, sys::UniqueFd wake);
+  void run();
+  // Where the next read may write kChunkBytes without touching unread chunks; false: the
+  // ring is full (mu_ held).
+  bool room_for_read(std::size_t& offset) const;
+  void disarm();        // mu_ held
+  void signal_ready();  // mu_ held
+  void clear_ready();   // mu_ held
+
+  const int fd_;
+  sys::InotifyCalls& calls_;
+  // The buffer: mapped once, its pages touched only as far as a burst fills it and handed
+  // back when the burst ends (a munmap per read made every CPU flush its TLB).
+  char* const ring_;
+  const std::size_t ring_bytes_;
+  std::size_t touched_ = 0;  // bytes from the ring's start written since it was last handed back
+  sys::UniqueFd ready_;
+  sys::UniqueFd wake_;  // written by stop(): ends the thread's poll
+  std::vector<char> own_buf_;  // the loop's direct reads
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> chunks_;
+  std::size_t head_ = 0;   // where the last read ended
+  std::size_t bytes_ = 0;  // in chunks_
+  bool armed_ = false;
+  bool ready_signalled_ = false;
+  bool stopping_ = false;
+  int read_errno_ = 0;  // the thread's read failed: the loop reports it
+  std::thread thread_;
+};
+
+}  // namespace lookout::backend
