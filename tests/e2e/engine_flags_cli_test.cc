@@ -29,8 +29,8 @@ TEST(EngineFlagsCli, WatchHelpListsEveryEngineFlagWithItsSharedHelp) {
     EXPECT_NE(lk.out().find(opt->get_description()), std::string::npos) << name << "\n" << lk.out();
   }
   // --backend, --poll, --poll-{min,max,full,full-every,overlay}, --state, --state-reset,
-  // --checksum, --reconcile-every, 5 filters, --max-pending.
-  EXPECT_EQ(n, 17u);
+  // --checksum, --reconcile-every, 5 filters, --max-pending, --read-ahead.
+  EXPECT_EQ(n, 18u);
 }
 
 TEST(EngineFlagsCli, WatchRefusesABadEngineFlagWithTheSharedCheck) {
@@ -38,7 +38,7 @@ TEST(EngineFlagsCli, WatchRefusesABadEngineFlagWithTheSharedCheck) {
   const std::vector<std::vector<std::string>> bad = {
       {"--poll-min", "nan"},       {"--poll-min", "2", "--poll-max", "1"},
       {"--reconcile-every", "-1"}, {"--max-pending", "0"},
-      {"--state-reset"},
+      {"--state-reset"},           {"--read-ahead", "lots"},
   };
   for (const auto& args : bad) {
     CLI::App shared;
