@@ -107,6 +107,7 @@ struct WatcherStats {
   std::uint64_t rescans = 0;       // full rescans done
   std::uint64_t reconcile_differences = 0;  // reconciliation passes that found a miss
   std::uint64_t paused = 0;        // times the loop stopped reading for a slow consumer
+  std::size_t read_ahead_bytes = 0;  // inotify records read ahead of the loop, waiting (--read-ahead)
   std::uint64_t polls = 0;         // polling passes
   std::uint64_t poll_stats = 0;    // stat calls made by polling
   std::uint64_t hashed_files = 0;  // --checksum: files read and hashed

@@ -41,6 +41,11 @@ class InotifyBackend {
   // Starts the relay thread (inotify_relay.h); without one (no thread to be had) the loop
   // reads for itself. Only for the kernel's calls: a scripted kernel is single-threaded.
   void start_relay(std::size_t cap_bytes = InotifyRelay::kDefaultCapBytes);
+  std::size_t read_ahead_bytes() const { return relay_ ? relay_->buffered_bytes() : 0; }
+  // The loop pauses (a slow consumer): the relay reads into its ring meanwhile.
+  void read_ahead() {
+    if (relay_) relay_->arm();
+  }
   // Ends the relay's reading; drain() then returns what it holds and reads on by itself.
   void stop_relay() {
     if (relay_) relay_->stop();

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <system_error>
 
 namespace lookout::backend {
@@ -74,6 +75,15 @@ void InotifyRelay::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void InotifyRelay::arm() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || armed_) return;
+    armed_ = true;
+  }
+  cv_.notify_one();
+}
+
 int InotifyRelay::poll_fd() const {
   std::lock_guard lock(mu_);
   return armed_ || !chunks_.empty() || read_errno_ != 0 ? ready_.get() : fd_;
@@ -123,19 +133,27 @@ void InotifyRelay::clear_ready() {
 
 void InotifyRelay::disarm() {
   armed_ = false;
-  if (chunks_.empty() && touched_ > 0) {
-    // The burst is over: its pages go back (a quiet watcher holds none of the ring).
-    ::madvise(ring_, touched_, MADV_DONTNEED);
-    touched_ = 0;
-    head_ = 0;
-  }
+  cv_.notify_one();  // the thread hands the ring's pages back if no burst follows soon
+}
+
+void InotifyRelay::release_pages() {
+  if (!chunks_.empty() || touched_ == 0) return;
+  ::madvise(ring_, touched_, MADV_DONTNEED);
+  touched_ = 0;
+  head_ = 0;
 }
 
 void InotifyRelay::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     std::size_t offset = 0;
-    cv_.wait(lock, [&] { return stopping_ || (armed_ && read_errno_ == 0 && room_for_read(offset)); });
+    auto may_read = [&] { return stopping_ || (armed_ && read_errno_ == 0 && room_for_read(offset)); };
+    // Disarmed with pages touched: they go back once no burst has come for a while (a busy
+    // tree arms and disarms every few milliseconds; faulting the ring in each time costs).
+    if (!armed_ && touched_ > 0 && !cv_.wait_for(lock, std::chrono::milliseconds(kKeepPagesMs), may_read)) {
+      release_pages();
+    }
+    cv_.wait(lock, may_read);
     if (stopping_) return;
     lock.unlock();
     pollfd p[2] = {{fd_, POLLIN, 0}, {wake_.get(), POLLIN, 0}};

@@ -38,6 +38,8 @@ class InotifyRelay {
   // A loop read of more records than this arms the thread (the watcher's own mark of a busy
   // queue, where it starts batching reads).
   static constexpr std::size_t kBurstRecords = 256;
+  // How long the ring's pages stay after a burst, for the next one.
+  static constexpr int kKeepPagesMs = 200;
 
   // Starts the thread, disarmed. `fd` is the instance's (non-blocking) and must outlive the
   // relay; every read goes through `calls`. At most about `cap_bytes` (at least two reads'
@@ -55,6 +57,9 @@ class InotifyRelay {
   // loop's own reads), about max_events at most; returns how many. Arms or disarms the
   // thread as described above.
   Result<std::size_t> drain(std::vector<RawEvent>& out, std::size_t max_events);
+  // The loop is about to stop reading for a while (its consumer is behind): the thread reads
+  // meanwhile, up to the cap, as in a burst.
+  void arm();
   // Ends the thread; what it buffered is still returned by drain(), which from then on
   // reads the instance itself. Idempotent.
   void stop();
@@ -76,7 +81,8 @@ class InotifyRelay {
   // Where the next read may write kChunkBytes without touching unread chunks; false: the
   // ring is full (mu_ held).
   bool room_for_read(std::size_t& offset) const;
-  void disarm();        // mu_ held
+  void disarm();         // mu_ held
+  void release_pages();  // mu_ held: the ring's touched pages go back to the kernel
   void signal_ready();  // mu_ held
   void clear_ready();   // mu_ held
 

@@ -37,6 +37,9 @@ class Tracker {
   virtual Result<std::size_t> drain(std::size_t) { return std::size_t{0}; }
   // After each step's read (or its absence): `caught_up` when it reached the queue's end.
   virtual void after_read(bool /*caught_up*/) {}
+  // The loop stops reading for a while (its consumer is max_pending behind): a tracker that
+  // can hold records outside the kernel's queue (inotify's relay) starts to.
+  virtual void read_ahead() {}
   // An fd waited on for POLLPRI, -1: none (fanotify: the mount table, having no IN_UNMOUNT),
   // and what to do when it fires.
   virtual int notice_fd() { return -1; }

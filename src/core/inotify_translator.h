@@ -58,6 +58,10 @@ class InotifyTranslator final : public backend::Tracker {
   void unwatch(backend::DirId dir) override;
   int fd() const override { return backend_->fd(); }
   Result<std::size_t> drain(std::size_t max) override;
+  std::size_t read_ahead_bytes() const { return backend_ ? backend_->read_ahead_bytes() : 0; }
+  void read_ahead() override {
+    if (backend_) backend_->read_ahead();
+  }
 
  private:
   // Applies `events` in order, each record's hard-link echoes right after it.

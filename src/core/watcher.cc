@@ -688,7 +688,10 @@ bool Watcher::Impl::step(int timeout_ms) {
     }
     busy = *got > 256;
     got_all = *got < 16384;
-    if (log.over_limit()) ++stats.paused;
+    if (log.over_limit()) {
+      ++stats.paused;
+      if (kernel) kernel->read_ahead();
+    }
   }
   const bool caught_up = reading && (!(fds[1].revents & POLLIN) || got_all);
   if (kernel) kernel->after_read(caught_up);
@@ -777,6 +780,7 @@ void Watcher::Impl::publish_stats() {
   s.events = log.appended();
   s.coalesced = log.coalesced();
   s.watches = inotify->watch_count();
+  s.read_ahead_bytes = inotify->read_ahead_bytes();
   s.fanotify_marks = fanotify->mark_count();
   s.crawling = crawl.has_value();
   s.nodes = model.size();
