@@ -215,28 +215,29 @@ Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t 
   // The thread's last read was full: it is still reading the burst while this batch is
   // worked on.
   if (took && armed_ && !last_emptied) return count;
-  // The loop's own reads, for what the thread has not read: they decide whether it is needed.
+  // The loop's own reads, for what the thread has not read.
+  bool queue_empty = false;
   while (count < max_events) {
     long n = calls_.read(fd_, own_buf_.data(), own_buf_.size());
     if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
-    if (n == 0) {
-      disarm();
+    if (n == 0 || read_emptied_queue(static_cast<std::size_t>(n), own_buf_.size())) {
+      if (n > 0) count += append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
+      queue_empty = true;
       break;
     }
-    const std::size_t records = append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
-    count += records;
-    const bool emptied = read_emptied_queue(static_cast<std::size_t>(n), own_buf_.size());
-    // A burst: more queued than one read takes, or a read of many records (a small
-    // max_queued_events never fills one). The thread reads on while the loop works on this.
-    if (!stopping_ && (!emptied || records > kBurstRecords)) {
-      armed_ = true;
-      cv_.notify_one();
-      break;
-    }
-    if (emptied) {
-      disarm();
-      break;
-    }
+    count += append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
+    if (!stopping_) break;  // more queued than one read takes: the thread reads on (below)
+  }
+  if (stopping_) return count;
+  // The thread is needed while the loop works through a large batch (more than
+  // kBurstRecords, or a queue one read could not empty), however it was read: working
+  // through 16,384 records takes the loop longer than the kernel's queue lasts in a burst.
+  // A small batch with the queue empty behind it needs no help.
+  if (!queue_empty || count > kBurstRecords) {
+    armed_ = true;
+    cv_.notify_one();
+  } else {
+    disarm();
   }
   return count;
 }

@@ -4,13 +4,14 @@
 // loop's work stays where it is; only the raw reads move.
 //
 // Disarmed (the quiet case) the thread sleeps and the loop reads the instance itself: a
-// single change costs no thread hop. A busy loop read (one that does not empty the queue,
-// or one of more than kBurstRecords) arms it; from then on the loop takes the thread's
-// chunks, in the kernel's order, waking on poll_fd() (then an eventfd, readable while
-// chunks wait), and disarms it when a read of its own finds the queue empty. Past
-// `cap_bytes` buffered the thread stops reading: the kernel queue fills and overflows as
-// before, and the engine rescans (memory stays bounded, and the loop's backpressure on a
-// slow consumer still ends in a rescan).
+// single change costs no thread hop. A drain that hands the loop a large batch (more than
+// kBurstRecords records, or a queue one read could not empty) arms it, however the records
+// were read; from then on the loop takes the thread's chunks, in the kernel's order, waking
+// on poll_fd() (then an eventfd, readable while chunks wait), and disarms it when a drain
+// returns a small batch with the queue empty behind it. Past `cap_bytes` buffered the thread
+// stops reading: the kernel queue fills and overflows as before, and the engine rescans
+// (memory stays bounded, and the loop's backpressure on a slow consumer still ends in a
+// rescan).
 //
 // Thread-safe between the loop thread (drain, poll_fd, stop) and its own thread.
 #pragma once
@@ -35,8 +36,8 @@ class InotifyRelay {
   static constexpr std::size_t kChunkBytes = 64 * 1024;
   // 8 MiB: about 250,000 records with short names, fifteen times the default kernel queue.
   static constexpr std::size_t kDefaultCapBytes = 8u << 20;
-  // A loop read of more records than this arms the thread (the watcher's own mark of a busy
-  // queue, where it starts batching reads).
+  // A drain handing the loop more records than this arms the thread (the watcher's own mark
+  // of a busy queue, where it starts batching reads).
   static constexpr std::size_t kBurstRecords = 256;
   // How long the ring's pages stay after a burst, for the next one.
   static constexpr int kKeepPagesMs = 200;

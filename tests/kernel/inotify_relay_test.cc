@@ -4,7 +4,6 @@
 // own writes by what the relay has read (with deadlines), never by time.
 #include "backend/inotify_relay.h"
 
-#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -54,15 +53,7 @@ class InotifyRelayTest : public ::testing::Test {
     if (fd >= 0) ::close(fd);
   }
 
-  void create(int n) {
-    for (int i = 0; i < n; ++i) {
-      char name[16];
-      std::snprintf(name, sizeof name, "f%07d", created++);
-      int f = ::open((dir / name).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-      ASSERT_GE(f, 0);
-      ::close(f);
-    }
-  }
+  void create(int n) { ASSERT_TRUE(lookout::testing::create_numbered_files(dir.path(), created, n)); }
 
   // Drains until every created file's record is out (or an overflow record came).
   void drain_all() {

@@ -2,13 +2,11 @@
 // (max_pending), and the relay reads the kernel's queue ahead meanwhile, so a burst of twice
 // the queue's size made while the loop is paused comes out whole, without an overflow or a
 // rescan. The test paces its writes by what the engine has read (stats, with deadlines).
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -43,15 +41,7 @@ TEST(ReadAhead, ABurstWhileTheConsumerIsBehindIsReadAheadWithoutAnOverflow) {
   Watcher& watcher = **w;
 
   int created = 0;
-  auto create = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      char name[16];
-      std::snprintf(name, sizeof name, "f%07d", created++);
-      int f = ::open((dir / name).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-      ASSERT_GE(f, 0);
-      ::close(f);
-    }
-  };
+  auto create = [&](int n) { ASSERT_TRUE(lookout::testing::create_numbered_files(dir.path(), created, n)); };
   // Every record is an IN_CREATE of an 8-byte name: 32 bytes. Waits until the engine holds
   // every record made so far, as events or read ahead.
   auto wait_read = [&] {

@@ -76,6 +76,20 @@ void write_file(const std::string& path, const std::string& data) {
 void append_file(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary | std::ios::app) << data;
 }
+bool create_numbered_files(const std::string& dir, int& next, int n) {
+  for (int i = 0; i < n; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "f%07d", next++);
+    const std::string path = dir + "/" + name;
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      ADD_FAILURE() << "cannot create " << path << ": " << std::strerror(errno);
+      return false;
+    }
+    ::close(fd);
+  }
+  return true;
+}
 void make_dirs(const std::string& path) { std::filesystem::create_directories(path); }
 void remove_all(const std::string& path) {
   std::error_code ec;

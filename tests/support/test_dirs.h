@@ -83,6 +83,10 @@ class SysctlOverride {
 void write_file(const std::string& path, const std::string& data);
 void append_file(const std::string& path, const std::string& data);
 void make_dirs(const std::string& path);
+// Creates `n` empty files "f0000000", "f0000001", ... in `dir`, numbered on from `next`
+// (advanced): names of one length, so every inotify record of them has the same size.
+// False (and a test failure) when one cannot be made.
+bool create_numbered_files(const std::string& dir, int& next, int n);
 void remove_all(const std::string& path);
 void rename_path(const std::string& from, const std::string& to);
 bool is_root_user();
