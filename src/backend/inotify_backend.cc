@@ -128,18 +128,29 @@ void InotifyBackend::start_relay(std::size_t cap_bytes) {
   if (!relay_) relay_ = InotifyRelay::start(fd_.get(), *calls_, cap_bytes);
 }
 
-Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {
-  if (relay_) return relay_->drain(out, max_events);
-  std::size_t count = 0;
-  while (count < max_events) {
-    long n = calls_->read(fd_.get(), buf_.data(), buf_.size());
+Result<QueueRead> read_queue(sys::InotifyCalls& calls, int fd, std::vector<char>& buf,
+                             std::vector<RawEvent>& out, std::size_t max_events, bool one_read) {
+  QueueRead r;
+  while (r.records < max_events) {
+    long n = calls.read(fd, buf.data(), buf.size());
     if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
-    if (n == 0) break;
-    count += append_records(buf_.data(), static_cast<std::size_t>(n), out);
-    // One syscall per change saved: poll wakes for more.
-    if (read_emptied_queue(static_cast<std::size_t>(n), buf_.size())) break;
+    if (n > 0) r.records += append_records(buf.data(), static_cast<std::size_t>(n), out);
+    // Room to spare ends it: a second read would only say EAGAIN (one syscall per change
+    // saved; poll wakes for more).
+    if (n == 0 || read_emptied_queue(static_cast<std::size_t>(n), buf.size())) {
+      r.emptied = true;
+      break;
+    }
+    if (one_read) break;
   }
-  return count;
+  return r;
+}
+
+Result<std::size_t> InotifyBackend::drain(std::vector<RawEvent>& out, std::size_t max_events) {
+  if (relay_) return relay_->drain(out, max_events, buf_);
+  auto r = read_queue(*calls_, fd_.get(), buf_, out, max_events, false);
+  if (!r) return r.error();
+  return r->records;
 }
 
 }  // namespace lookout::backend

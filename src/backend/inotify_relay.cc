@@ -54,8 +54,7 @@ InotifyRelay::InotifyRelay(int fd, sys::InotifyCalls& calls, char* ring, std::si
       ring_(ring),
       ring_bytes_(ring_bytes),
       ready_(std::move(ready)),
-      wake_(std::move(wake)),
-      own_buf_(kChunkBytes) {}
+      wake_(std::move(wake)) {}
 
 InotifyRelay::~InotifyRelay() {
   stop();
@@ -171,9 +170,8 @@ void InotifyRelay::run() {
       }
       continue;
     }
-    Chunk c{offset, 0, false};
-    c.size = static_cast<std::size_t>(got);
-    c.emptied = read_emptied_queue(c.size, kChunkBytes);
+    const std::size_t size = static_cast<std::size_t>(got);
+    const Chunk c{offset, size, read_emptied_queue(size, kChunkBytes)};
     head_ = offset + c.size;
     touched_ = std::max(touched_, head_);
     bytes_ += c.size;
@@ -190,7 +188,8 @@ void InotifyRelay::run() {
   }
 }
 
-Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t max_events) {
+Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t max_events,
+                                        std::vector<char>& buf) {
   std::unique_lock lock(mu_);
   std::size_t count = 0;
   bool took = false;
@@ -215,18 +214,14 @@ Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t 
   // The thread's last read was full: it is still reading the burst while this batch is
   // worked on.
   if (took && armed_ && !last_emptied) return count;
-  // The loop's own reads, for what the thread has not read.
+  // The loop's own reads, for what the thread has not read. Running, one read: if the queue
+  // holds more, the thread reads on (below).
   bool queue_empty = false;
-  while (count < max_events) {
-    long n = calls_.read(fd_, own_buf_.data(), own_buf_.size());
-    if (n < 0) return error_from_errno(static_cast<int>(-n), "read inotify", "");
-    if (n == 0 || read_emptied_queue(static_cast<std::size_t>(n), own_buf_.size())) {
-      if (n > 0) count += append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
-      queue_empty = true;
-      break;
-    }
-    count += append_records(own_buf_.data(), static_cast<std::size_t>(n), out);
-    if (!stopping_) break;  // more queued than one read takes: the thread reads on (below)
+  if (count < max_events) {
+    auto r = read_queue(calls_, fd_, buf, out, max_events - count, !stopping_);
+    if (!r) return r.error();
+    count += r->records;
+    queue_empty = r->emptied;
   }
   if (stopping_) return count;
   // The thread is needed while the loop works through a large batch (more than

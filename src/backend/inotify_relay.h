@@ -55,9 +55,10 @@ class InotifyRelay {
   // What the loop polls for POLLIN: the instance while disarmed, ready_fd() while armed.
   int poll_fd() const;
   // Appends queued records to `out` in the kernel's order (the thread's chunks, then the
-  // loop's own reads), about max_events at most; returns how many. Arms or disarms the
-  // thread as described above.
-  Result<std::size_t> drain(std::vector<RawEvent>& out, std::size_t max_events);
+  // loop's own reads into `buf`, the backend's read buffer), about max_events at most;
+  // returns how many. Arms or disarms the thread as described above.
+  Result<std::size_t> drain(std::vector<RawEvent>& out, std::size_t max_events,
+                            std::vector<char>& buf);
   // The loop is about to stop reading for a while (its consumer is behind): the thread reads
   // meanwhile, up to the cap, as in a burst.
   void arm();
@@ -96,7 +97,6 @@ class InotifyRelay {
   std::size_t touched_ = 0;  // bytes from the ring's start written since it was last handed back
   sys::UniqueFd ready_;
   sys::UniqueFd wake_;  // written by stop(): ends the thread's poll
-  std::vector<char> own_buf_;  // the loop's direct reads
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

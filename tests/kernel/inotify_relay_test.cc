@@ -58,7 +58,7 @@ class InotifyRelayTest : public ::testing::Test {
   // Drains until every created file's record is out (or an overflow record came).
   void drain_all() {
     ASSERT_TRUE(wait_for([&] {
-      auto got = relay->drain(out, 16384);
+      auto got = relay->drain(out, 16384, buf);
       EXPECT_TRUE(got.has_value());
       if (!out.empty() && out.back().mask & IN_Q_OVERFLOW) return true;
       return out.size() >= static_cast<std::size_t>(created);
@@ -79,6 +79,7 @@ class InotifyRelayTest : public ::testing::Test {
   int created = 0;
   std::unique_ptr<InotifyRelay> relay;
   std::vector<RawEvent> out;
+  std::vector<char> buf = std::vector<char>(InotifyRelay::kChunkBytes);  // the backend's read buffer
 };
 
 TEST_F(InotifyRelayTest, AQuietQueueIsReadByTheLoopItself) {
@@ -86,7 +87,7 @@ TEST_F(InotifyRelayTest, AQuietQueueIsReadByTheLoopItself) {
   ASSERT_TRUE(relay);
   EXPECT_EQ(relay->poll_fd(), fd);
   create(3);
-  auto got = relay->drain(out, 16384);
+  auto got = relay->drain(out, 16384, buf);
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, 3u);
   EXPECT_FALSE(relay->armed());
@@ -101,7 +102,7 @@ TEST_F(InotifyRelayTest, ABurstLargerThanTheKernelQueueArrivesWholeAndInOrder) {
   ASSERT_TRUE(relay);
   // More than one read takes: the loop's read arms the thread.
   create(3000);
-  ASSERT_TRUE(relay->drain(out, 16384));
+  ASSERT_TRUE(relay->drain(out, 16384, buf));
   ASSERT_TRUE(relay->armed());
   EXPECT_NE(relay->poll_fd(), fd);
   // The loop is "busy" from here on: it takes nothing while twice the kernel's queue is
@@ -115,7 +116,7 @@ TEST_F(InotifyRelayTest, ABurstLargerThanTheKernelQueueArrivesWholeAndInOrder) {
   }
   drain_all();
   expect_all_in_order();
-  auto more = relay->drain(out, 16384);  // the loop's own read finds the queue empty
+  auto more = relay->drain(out, 16384, buf);  // the loop's own read finds the queue empty
   ASSERT_TRUE(more);
   EXPECT_EQ(*more, 0u);
   EXPECT_FALSE(relay->armed());
@@ -128,7 +129,7 @@ TEST_F(InotifyRelayTest, PastItsCapItStopsReadingAndTheKernelQueueOverflows) {
   relay = InotifyRelay::start(fd, sys::real_inotify_calls(), cap);
   ASSERT_TRUE(relay);
   create(3000);
-  ASSERT_TRUE(relay->drain(out, 16384));
+  ASSERT_TRUE(relay->drain(out, 16384, buf));
   ASSERT_TRUE(relay->armed());
   create(static_cast<int>(cap / kRecordBytes));
   ASSERT_TRUE(wait_for([&] { return relay->buffered_bytes() >= cap / 2; }));
@@ -145,7 +146,7 @@ TEST_F(InotifyRelayTest, AfterStopWhatItHeldComesFirstThenTheQueuesRest) {
   relay = InotifyRelay::start(fd, sys::real_inotify_calls());
   ASSERT_TRUE(relay);
   create(3000);
-  ASSERT_TRUE(relay->drain(out, 16384));
+  ASSERT_TRUE(relay->drain(out, 16384, buf));
   ASSERT_TRUE(relay->armed());
   create(2000);
   const std::size_t unread = static_cast<std::size_t>(created) - out.size();
