@@ -41,7 +41,7 @@ class EngineServices {
                         const char* reason = "") = 0;
   virtual void vanished(NodeId dir, const std::string& name, const char* reason = "") = 0;
   virtual void root_gone(NodeId root, const char* how) = 0;
-  virtual void restat(NodeId id) = 0;
+  virtual bool restat(NodeId id) = 0;  // true when it took a new stat (see restat_taken)
   virtual void restat_reporting_writes(NodeId id, EventKind kind) = 0;
   // A read from the kernel queue is about to be handled: stats taken from now on reflect
   // every change it holds (see Watcher::Impl::fresh_stats).

@@ -181,9 +181,15 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     engine_.schedule_rescan("inconsistent");
     return;
   }
+  // touch a, mv a b, touch a, all before the first CREATE was read: that CREATE's stat was
+  // the second a's. The rename is of the first, whose identity is at b.
   // The rename carries the stamps the file has now, not stale ones; but not another
   // object's, which a stale path would give a directory (restat keeps a file's own).
-  if (arrival != Arrival::stale_path) engine_.restat(id);
+  const bool restatted = arrival != Arrival::stale_path && engine_.restat(id);
+  sys::FileStat moved_stat;
+  const bool stat_was_successors =
+      !restatted && had_stat && stat_was_of_successor(id, from, to_path, moved_stat);
+  if (stat_was_successors) model_.set_stat(id, moved_stat);
   engine_.emit(EventKind::rename, id, from);
   if (engine_.watched_self(id)) {
     engine_.emit(EventKind::move_self, id);  // after the pair, at the new path
@@ -197,7 +203,9 @@ void InotifyTranslator::moved(NodeId from_dir, const std::string& from_name, Nod
     engine_.appeared(to_dir, to_name, is_dir_hint, "moved_in");
     return;
   }
-  engine_.check_arrived(id, before, had_stat);  // a write nobody reported shows now
+  // A write nobody reported shows now; not for a file whose stamps were another's (it was
+  // made after the watch: its writes have records of their own).
+  if (!stat_was_successors) engine_.check_arrived(id, before, had_stat);
   // A directory renamed before its catch-up scan could open it (the scan met ENOENT) has no
   // watch yet: watch and list it at its new place now.
   const Node& n = model_.node(id);
@@ -232,6 +240,21 @@ bool InotifyTranslator::still_at_its_path(NodeId id, const std::string& path) {
   sys::FileStat st;
   return fs_.stat_at(AT_FDCWD, path.c_str(), st) == 0 && st.ino == had.ino && st.dev == had.dev &&
          st.type == had.type;
+}
+
+bool InotifyTranslator::stat_was_of_successor(NodeId id, const std::string& from_path,
+                                              const std::string& to_path, sys::FileStat& at_destination) {
+  if (model_.node(id).is_dir() || !model_.stat_known(id)) return false;
+  const sys::FileStat had = model_.stat(id);
+  sys::FileStat at_source;
+  // The destination holding another object than the model's is usual (renamed over since,
+  // that record still queued): only with the model's own object back at the source was the
+  // stat the successor's. (Moved there and back with the destination made again: this
+  // takes the new file's stat for the first rename, and the rename back corrects it.)
+  return fs_.stat_at(AT_FDCWD, to_path.c_str(), at_destination) == 0 && at_destination.type == had.type &&
+         (at_destination.ino != had.ino || at_destination.dev != had.dev) &&
+         fs_.stat_at(AT_FDCWD, from_path.c_str(), at_source) == 0 && at_source.ino == had.ino &&
+         at_source.dev == had.dev;
 }
 
 InotifyTranslator::Arrival InotifyTranslator::arrival_of(NodeId id, const std::string& from_path,

@@ -80,6 +80,12 @@ class InotifyTranslator final : public backend::Tracker {
   };
   Arrival arrival_of(NodeId id, const std::string& from_path, NodeId to_dir,
                      const std::string& to_path);
+  // For a file's rename: true when the model's stat for `id` is of the object at the source
+  // now (a file made again there, its CREATE still queued) and another is at the
+  // destination: the stat was taken after the name changed hands. `at_destination` is then
+  // the moved file's.
+  bool stat_was_of_successor(NodeId id, const std::string& from_path, const std::string& to_path,
+                             sys::FileStat& at_destination);
   // True when `id` is a directory whose path still leads to the inode the model has for it.
   bool still_at_its_path(NodeId id, const std::string& path);
   NodeId node_for_wd(int wd) const;

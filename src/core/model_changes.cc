@@ -32,7 +32,7 @@ int Watcher::Impl::stat_node(NodeId id, sys::FileStat& st) {
   return stat_in(model.node(id).parent, model.c_name(id, name), [&] { return model.path(id); }, st);
 }
 
-void Watcher::Impl::restat(NodeId id) { restat_taken(id, model.stat(id)); }
+bool Watcher::Impl::restat(NodeId id) { return restat_taken(id, model.stat(id)); }
 
 bool Watcher::Impl::restat_taken(NodeId id, const sys::FileStat& had) {
   sys::FileStat st;

@@ -204,7 +204,7 @@ struct Watcher::Impl final : core::EngineServices {
   bool watched_self(core::NodeId id) const override;
   // Stats the node at its path again. A file keeps its old stat when the name holds
   // another inode now (that change is reported by its own event, or by a rescan).
-  void restat(core::NodeId id) override;
+  bool restat(core::NodeId id) override;
   // restat() for a change record. An attrib record whose file's size or mtime moved
   // since the model last looked also reports `modify` first: the write's own record was
   // lost (an overflow) or went to another name, and taking the new stamps silently would

@@ -238,6 +238,72 @@ TEST_F(InotifyTranslator, ADirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRe
                                        {EventKind::create, "/w/n/sub/i", ""}}));
 }
 
+// The file's version: touch a, mv a b, touch a, all before the first CREATE is read. That
+// CREATE's stat finds the second file at a; the rename that follows is of the first. Each
+// name must end with the identity of the file it holds (tail and ingest key offsets and
+// journals by it), and the rename must carry b's, not the second a's.
+TEST_F(InotifyTranslator, AFileMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead) {
+  start();
+  fs.write("/w/a", 10);
+  kernel.queue("/w", IN_CREATE, "a");
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM, "a", 5);
+  kernel.queue("/w", IN_MOVED_TO, "b", 5);
+  fs.write("/w/a", 20);
+  kernel.queue("/w", IN_CREATE, "a");
+  alive = w->step(0);
+  std::vector<Event> out;
+  w->log.take(*w->primary, out, 0);
+  std::erase_if(out, [](const Event& e) { return e.kind == EventKind::backend; });
+  std::vector<Seen> seen;
+  for (const Event& e : out) seen.push_back({e.kind, e.path, e.from});
+  EXPECT_EQ(seen, (std::vector<Seen>{{EventKind::create, "/w/a", ""},
+                                     {EventKind::rename, "/w/b", "/w/a"},
+                                     {EventKind::create, "/w/a", ""}}));
+  ASSERT_EQ(out.size(), 3u);
+  ASSERT_TRUE(out[1].stat.has_value());
+  EXPECT_EQ(out[1].stat->ino, fs.ino("/w/b"));
+  EXPECT_EQ(out[1].stat->size, 10u);
+  ASSERT_TRUE(out[2].stat.has_value());
+  EXPECT_EQ(out[2].stat->ino, fs.ino("/w/a"));
+  for (const char* p : {"/w/a", "/w/b"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  // A write to b is b's: no echo to a as if they were one inode's two names.
+  fs.write("/w/b", 30);
+  kernel.queue("/w", IN_MODIFY, "b");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::modify, "/w/b", ""}}));
+}
+
+// What that rule could confuse it with: mv a b, mv b a, touch b, before the first rename is
+// read. The model's file is back at a and b holds a new one; the renames and the CREATE that
+// follow leave each name with its own file.
+TEST_F(InotifyTranslator, AFileMovedAwayAndBackWithItsNewNameMadeAgain) {
+  start();
+  fs.write("/w/a", 10);
+  kernel.queue("/w", IN_CREATE, "a");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/a", ""}}));
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM, "a", 5);
+  kernel.queue("/w", IN_MOVED_TO, "b", 5);
+  fs.rename("/w/b", "/w/a");
+  kernel.queue("/w", IN_MOVED_FROM, "b", 6);
+  kernel.queue("/w", IN_MOVED_TO, "a", 6);
+  fs.write("/w/b", 20);
+  kernel.queue("/w", IN_CREATE, "b");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/b", "/w/a"},
+                                       {EventKind::rename, "/w/a", "/w/b"},
+                                       {EventKind::create, "/w/b", ""}}));
+  for (const char* p : {"/w/a", "/w/b"}) {
+    const core::NodeId id = w->model.find_path(p);
+    ASSERT_NE(id, core::kNoNode) << p;
+    EXPECT_EQ(w->model.stat(id).ino, fs.ino(p)) << p;
+  }
+  EXPECT_EQ(w->model.size(), 3u);
+}
+
 // The same, moved out of the tree instead: the MOVED_FROM with no MOVED_TO is of the first
 // directory, not of the one the model has at n.
 TEST_F(InotifyTranslator, ADirectoryMadeMovedOutAndMadeAgainBeforeItsCreateIsRead) {

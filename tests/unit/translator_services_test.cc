@@ -52,7 +52,10 @@ class RecordingEngine final : public core::EngineServices {
     calls.push_back("vanished " + name + " " + reason);
   }
   void root_gone(NodeId, const char* how) override { calls.push_back(std::string("root_gone ") + how); }
-  void restat(NodeId id) override { calls.push_back("restat " + model_.path(id)); }
+  bool restat(NodeId id) override {
+    calls.push_back("restat " + model_.path(id));
+    return true;
+  }
   void note_kernel_read() override {}
   void restat_reporting_writes(NodeId id, EventKind) override {
     calls.push_back("restat_reporting_writes " + model_.path(id));
