@@ -43,6 +43,12 @@ class EngineServices {
   virtual void root_gone(NodeId root, const char* how) = 0;
   virtual bool restat(NodeId id) = 0;  // true when it took a new stat (see restat_taken)
   virtual void restat_reporting_writes(NodeId id, EventKind kind) = 0;
+  // Stats `name` in the directory `dir` through the engine's directory fds (a burst's new
+  // files cost a one-name lookup each, not a whole path's): 0 or an errno.
+  virtual int stat_child(NodeId dir, const std::string& name, sys::FileStat& st) = 0;
+  // `id` was just given a stat taken after the last kernel read: a write record for it in
+  // that read needs no second one (see Watcher::Impl::fresh_stats).
+  virtual void note_fresh_stat(NodeId id) = 0;
   // A read from the kernel queue is about to be handled: stats taken from now on reflect
   // every change it holds (see Watcher::Impl::fresh_stats).
   virtual void note_kernel_read() = 0;

@@ -186,8 +186,7 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
     return;
   }
   sys::FileStat st;
-  bool known = fs_.stat_at(AT_FDCWD, path.c_str(), st) == 0 &&
-               (st.type == sys::FileType::dir) == is_dir;
+  bool known = engine_.stat_child(at.dir, name, st) == 0 && (st.type == sys::FileType::dir) == is_dir;
   if (!known) {
     st = sys::FileStat{};
     st.type = is_dir ? sys::FileType::dir : sys::FileType::file;
@@ -223,7 +222,11 @@ void FanotifyTranslator::created(const Place& at, const std::string& name, bool 
   // Reported already: the model keeps the stamps the consumer was told of. Taking today's
   // would absorb a write made since, whose record an overflow may lose: the rescan's diff
   // would then see only a ctime move and say attrib instead of modify.
-  if (!reported) engine_.emit(EventKind::create, id, {}, reason);
+  if (!reported) {
+    // As inotify's appeared(): the CLOSE_WRITE that follows in this read needs no second stat.
+    if (known && !is_dir) engine_.note_fresh_stat(id);
+    engine_.emit(EventKind::create, id, {}, reason);
+  }
   if (!is_dir) engine_.note_link_arrival(id);
   // The record's own handle names this directory whatever happened to its path since.
   if (is_dir && !key.empty()) map_key(id, key);

@@ -144,7 +144,7 @@ struct Watcher::Impl final : core::EngineServices {
   core::DirFdCache dir_fds{*fs};
   // Stats `name` in the directory `dir`: through dir_fds when it has the directory's fd, by
   // the model's path otherwise. 0 or an errno, as sys::Fs::stat_at.
-  int stat_child(core::NodeId dir, const std::string& name, sys::FileStat& st);
+  int stat_child(core::NodeId dir, const std::string& name, sys::FileStat& st) override;
   // The same for the node `id` itself (a root by its path).
   int stat_node(core::NodeId id, sys::FileStat& st);
   // Both: `name` in `dir` (kTopNode: `name` is a root's path), through dir_fds, else by
@@ -221,7 +221,7 @@ struct Watcher::Impl final : core::EngineServices {
   // A move or a removal since fresh_stats was filled: it is emptied.
   void forget_fresh_stats_if_moved();
   // `id` was just statted (a new entry): fresh until the next kernel read.
-  void note_fresh_stat(core::NodeId id);
+  void note_fresh_stat(core::NodeId id) override;
   // restat() that says whether it took a new stat; `had` is model.stat(id), which the
   // caller already holds.
   bool restat_taken(core::NodeId id, const sys::FileStat& had);

@@ -57,6 +57,8 @@ class RecordingEngine final : public core::EngineServices {
     return true;
   }
   void note_kernel_read() override {}
+  int stat_child(NodeId, const std::string&, sys::FileStat&) override { return ENOENT; }
+  void note_fresh_stat(NodeId) override {}
   void restat_reporting_writes(NodeId id, EventKind) override {
     calls.push_back("restat_reporting_writes " + model_.path(id));
   }
