@@ -309,8 +309,12 @@ struct Watcher::Impl final : core::EngineServices {
   // files left without a stat were last seen unchanged at unstat_since_ns (see DiffSink).
   bool defer_file_stats = false;
   std::int64_t unstat_since_ns = INT64_MAX;
-  bool busy = false;  // the last read was large: batch the next one
+  bool busy = false;  // the last read was large, or one of a stream: batch the next one
                       // (docs/kernel-facts.md#inotify-read-batching)
+  // Records read since stream_since_ms (a window of up to 2 ms): a stream when it reaches
+  // kStreamRecords.
+  std::int64_t stream_since_ms = INT64_MIN / 2;
+  std::size_t stream_records = 0;
   bool started = false;
   bool ended = false;
   bool stop_requested = false;
