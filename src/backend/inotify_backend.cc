@@ -125,7 +125,13 @@ std::size_t append_records(const char* buf, std::size_t n, std::vector<RawEvent>
 }
 
 void InotifyBackend::start_relay(std::size_t cap_bytes) {
-  if (!relay_) relay_ = InotifyRelay::start(fd_.get(), *calls_, cap_bytes);
+  if (relay_) return;
+  // The instance's queue holds max_queued_events records (the value when it was made, a
+  // moment ago): the relay lets records gather for at most a sixteenth of what the fastest
+  // burst (~300 records/ms on tmpfs) takes to fill it.
+  const std::int64_t queue = sys::read_int_file("/proc/sys/fs/inotify/max_queued_events").value_or(16384);
+  const int gather_us = static_cast<int>(std::clamp<std::int64_t>(queue / 16, 100, 1000));
+  relay_ = InotifyRelay::start(fd_.get(), *calls_, cap_bytes, gather_us);
 }
 
 Result<QueueRead> read_queue(sys::InotifyCalls& calls, int fd, std::vector<char>& buf,

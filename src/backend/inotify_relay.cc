@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,15 +19,42 @@
 namespace lookout::backend {
 
 namespace {
-void sleep_1ms() {
-  timespec ts{0, 1000 * 1000};
+// Asks the scheduler for short slices for the calling thread (EEVDF, Linux 6.12+: a shorter
+// requested slice is an earlier deadline, and a waking thread with one preempts a running
+// one). Without it the thread, waking from its millisecond's wait while the loop and the
+// writer hold both CPUs, waited out the running thread's slice (3-4 ms measured): longer
+// than a 1,024-record queue lasts in a burst. Its work per wake-up is one read (10-20 us).
+// Older kernels ignore the slice; a refusal changes nothing.
+void ask_for_short_slices() {
+  // struct sched_attr, version 0 (48 bytes): <linux/sched/types.h> clashes with <sched.h>,
+  // and glibc wraps sched_setattr only from 2.41.
+  struct {
+    std::uint32_t size;
+    std::uint32_t sched_policy;
+    std::uint64_t sched_flags;
+    std::int32_t sched_nice;
+    std::uint32_t sched_priority;
+    std::uint64_t sched_runtime, sched_deadline, sched_period;
+  } attr{};
+  static_assert(sizeof attr == 48, "sched_attr, SCHED_ATTR_SIZE_VER0");
+  attr.size = sizeof attr;
+  attr.sched_policy = SCHED_OTHER;
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  attr.sched_nice = errno == 0 ? nice : 0;
+  attr.sched_runtime = 100 * 1000;  // ns: the smallest slice the kernel takes
+  [[maybe_unused]] long r = ::syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
+void sleep_us(int us) {
+  timespec ts{0, static_cast<long>(us) * 1000};
   while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
 }  // namespace
 
 std::unique_ptr<InotifyRelay> InotifyRelay::start(int fd, sys::InotifyCalls& calls,
-                                                  std::size_t cap_bytes) {
+                                                  std::size_t cap_bytes, int gather_us) {
   sys::UniqueFd ready(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   sys::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!ready.valid() || !wake.valid()) return nullptr;
@@ -32,7 +62,8 @@ std::unique_ptr<InotifyRelay> InotifyRelay::start(int fd, sys::InotifyCalls& cal
   void* ring = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (ring == MAP_FAILED) return nullptr;
   std::unique_ptr<InotifyRelay> relay(new InotifyRelay(fd, calls, static_cast<char*>(ring), ring_bytes,
-                                                       std::move(ready), std::move(wake)));
+                                                       std::clamp(gather_us, 0, 1000), std::move(ready),
+                                                       std::move(wake)));
   // Every signal blocked in the thread: a process-directed signal the front end takes through
   // a signalfd (SIGUSR1, SIGHUP...) must never be delivered here and take its default action.
   sigset_t all, old;
@@ -48,11 +79,12 @@ std::unique_ptr<InotifyRelay> InotifyRelay::start(int fd, sys::InotifyCalls& cal
 }
 
 InotifyRelay::InotifyRelay(int fd, sys::InotifyCalls& calls, char* ring, std::size_t ring_bytes,
-                           sys::UniqueFd ready, sys::UniqueFd wake)
+                           int gather_us, sys::UniqueFd ready, sys::UniqueFd wake)
     : fd_(fd),
       calls_(calls),
       ring_(ring),
       ring_bytes_(ring_bytes),
+      gather_us_(gather_us),
       ready_(std::move(ready)),
       wake_(std::move(wake)) {}
 
@@ -143,6 +175,7 @@ void InotifyRelay::release_pages() {
 }
 
 void InotifyRelay::run() {
+  ask_for_short_slices();
   std::unique_lock lock(mu_);
   for (;;) {
     std::size_t offset = 0;
@@ -178,11 +211,11 @@ void InotifyRelay::run() {
     chunks_.push_back(c);
     signal_ready();
     if (c.emptied) {
-      // The queue is empty behind this read: let records gather for a millisecond rather
-      // than waking for every few (docs/kernel-facts.md#inotify-read-batching). The kernel's
-      // queue holds tens of milliseconds of the fastest burst.
+      // The queue is empty behind this read: let records gather (up to a millisecond) rather
+      // than waking for every few (docs/kernel-facts.md#inotify-read-batching); a sixteenth of
+      // what the kernel's queue holds of the fastest burst (see InotifyBackend::start_relay).
       lock.unlock();
-      sleep_1ms();
+      sleep_us(gather_us_);
       lock.lock();
     }
   }
@@ -191,16 +224,26 @@ void InotifyRelay::run() {
 Result<std::size_t> InotifyRelay::drain(std::vector<RawEvent>& out, std::size_t max_events,
                                         std::vector<char>& buf) {
   std::unique_lock lock(mu_);
-  std::size_t count = 0;
+  // The chunks are parsed without the lock, so the thread goes on reading meanwhile (parsing
+  // 16,384 records holds it for milliseconds, and a small kernel queue lasts only a few).
+  // They stay at the front of chunks_ until parsed, which keeps the thread from reusing
+  // their bytes; only this thread pops them.
+  std::vector<Chunk> waiting(chunks_.begin(), chunks_.end());
+  lock.unlock();
+  std::size_t count = 0, parsed = 0;
   bool took = false;
   bool last_emptied = true;
-  while (!chunks_.empty() && count < max_events) {
-    Chunk c = chunks_.front();
-    chunks_.pop_front();
-    bytes_ -= c.size;
-    count += append_records(ring_ + c.offset, c.size, out);  // under mu_: the thread cannot reuse it yet
+  for (const Chunk& c : waiting) {
+    if (count >= max_events) break;
+    count += append_records(ring_ + c.offset, c.size, out);
     last_emptied = c.emptied;
     took = true;
+    ++parsed;
+  }
+  lock.lock();
+  for (std::size_t i = 0; i < parsed; ++i) {
+    bytes_ -= chunks_.front().size;
+    chunks_.pop_front();
   }
   if (chunks_.empty()) clear_ready();
   if (took) cv_.notify_one();  // room again

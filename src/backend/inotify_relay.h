@@ -46,8 +46,11 @@ class InotifyRelay {
   // relay; every read goes through `calls`. At most about `cap_bytes` (at least two reads'
   // worth) are held. Null when no thread, eventfd or mapping could be had: the caller reads
   // the instance itself, as without a relay.
+  // After a read that emptied the queue the thread waits `gather_us` (at most 1 ms) before
+  // the next, so records arrive in batches rather than one read each.
   static std::unique_ptr<InotifyRelay> start(int fd, sys::InotifyCalls& calls,
-                                             std::size_t cap_bytes = kDefaultCapBytes);
+                                             std::size_t cap_bytes = kDefaultCapBytes,
+                                             int gather_us = 1000);
   ~InotifyRelay();
   InotifyRelay(const InotifyRelay&) = delete;
   InotifyRelay& operator=(const InotifyRelay&) = delete;
@@ -78,7 +81,7 @@ class InotifyRelay {
     bool emptied = false;  // that read found the queue empty behind it
   };
   InotifyRelay(int fd, sys::InotifyCalls& calls, char* ring, std::size_t ring_bytes,
-               sys::UniqueFd ready, sys::UniqueFd wake);
+               int gather_us, sys::UniqueFd ready, sys::UniqueFd wake);
   void run();
   // Where the next read may write kChunkBytes without touching unread chunks; false: the
   // ring is full (mu_ held).
@@ -94,6 +97,7 @@ class InotifyRelay {
   // back when the burst ends (a munmap per read made every CPU flush its TLB).
   char* const ring_;
   const std::size_t ring_bytes_;
+  const int gather_us_;
   std::size_t touched_ = 0;  // bytes from the ring's start written since it was last handed back
   sys::UniqueFd ready_;
   sys::UniqueFd wake_;  // written by stop(): ends the thread's poll
