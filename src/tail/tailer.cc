@@ -357,13 +357,13 @@ void Tailer::make_room() {
   }
 }
 
-bool Tailer::ensure_open(File& f) {
+bool Tailer::ensure_open(File& f, struct stat& st, bool& statted) {
+  statted = false;
   if (f.fd.valid()) return true;
   if (f.deleted) return false;
   if (open_ >= o_.max_open) make_room();
   int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return false;
-  struct stat st;
   if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != f.key.ino ||
       static_cast<std::uint64_t>(st.st_dev) != f.key.dev) {
     ::close(fd);  // another file has the name now; this one is found by its own events
@@ -371,6 +371,7 @@ bool Tailer::ensure_open(File& f) {
   }
   f.fd.reset(fd);
   opened(f);
+  statted = true;
   return true;
 }
 
@@ -456,10 +457,12 @@ bool Tailer::resume_from_ghost(File& c, const std::string& dir, const std::strin
 
 bool Tailer::read_file(File& f, std::size_t budget) {
   if (f.copy_wait) return false;
-  if (!ensure_open(f)) return false;
-  touch(f);
   struct stat st;
-  if (::fstat(f.fd.get(), &st) != 0) return false;
+  bool statted = false;
+  if (!ensure_open(f, st, statted)) return false;
+  touch(f);
+  // Reopened just now (more busy files than --max-open): its stat is a syscall old.
+  if (!statted && ::fstat(f.fd.get(), &st) != 0) return false;
   std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   // The first bytes are compared again only when a truncation could hide behind growth: the
   // file is shorter than what was read (certain), or lookout is a read chunk or more behind

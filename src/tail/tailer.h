@@ -7,6 +7,8 @@
 // Owned and used by one thread (tail::run's); no locks.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -84,7 +86,9 @@ class Tailer {
   void poke(const std::string& path, bool initial);
   void start_file(const std::string& path, const FileKey& key, int fd, std::uint64_t size,
                   bool initial);
-  bool ensure_open(File& f);
+  // `st` gets the file's stat when this call opened it (the identity check's fstat), so the
+  // read that follows needs no second one; untouched when the handle was open already.
+  bool ensure_open(File& f, struct stat& st, bool& statted);
   void opened(File& f);  // f.fd just became valid
   void touch(File& f);   // f was active: last in line to be closed by make_room
   void close_fd(File& f);
