@@ -158,6 +158,48 @@ LOOKOUT_TEST_P(StartUpCrawl, ChangesRacingTheCrawlLeaveTheModelTrue, LABELS(slow
   expect_every_directory_watched(r, disk, t.path());
 }
 
+// The same for files, from before start() until just after it returned: made and written,
+// renamed within their directory and to another, made again under the name they left (the
+// log rotation pattern), removed. In auto mode this spans the hand-over to fanotify, where a
+// change can be in both the watches' queue and the mark's: whatever the order, the model
+// ends as the tree (no file it holds that is not there, none missing).
+LOOKOUT_TEST_P(StartUpCrawl, FileChangesRacingTheCrawlLeaveTheModelTrue, LABELS(slow)) {
+  TempDir t(base());
+  constexpr int kTop = 40, kSub = 60;  // 2440 directories: past auto mode's switch to fanotify
+  make_grid(t, kTop, kSub);
+  std::atomic<bool> started{false};
+  std::atomic<int> rounds{0};
+  std::thread mutator([&] {
+    for (int round = 0; round < 200; ++round) {
+      const std::string r = std::to_string(round);
+      for (int i = 0; i < kTop; ++i) {
+        const std::string top = t / ("d" + std::to_string(i));
+        const std::string dir = top + "/e" + std::to_string((round * 7 + i) % kSub);
+        const std::string other = top + "/e" + std::to_string((round * 7 + i + 1) % kSub);
+        testing::write_file(dir + "/app.log", "line " + r + "\n");
+        ::rename((dir + "/app.log").c_str(), (dir + "/app.log." + r).c_str());
+        testing::write_file(dir + "/app.log", "new " + r + "\n");
+        testing::write_file(dir + "/tmp" + r, "x");
+        ::rename((dir + "/tmp" + r).c_str(), (other + "/moved" + r).c_str());
+        if (round > 0) ::unlink((dir + "/app.log." + std::to_string(round - 1)).c_str());
+      }
+      rounds = round + 1;
+      if (started && round > 0) break;
+    }
+  });
+  auto w = testing::start_watcher(opts_for(t.path()));
+  started = true;
+  const int rounds_at_ready = rounds;
+  mutator.join();
+  ASSERT_TRUE(w);
+  Recorder r(*w);
+  ASSERT_TRUE(wait_crawled(r, *w));
+  ASSERT_TRUE(r.sync(t / "cookie"));
+  const State disk = snapshot(t.path());
+  EXPECT_EQ(head(diff_states(disk, model_of(*w, disk.size()))), "")
+      << rounds_at_ready << " round(s) of changes before ready, " << rounds << " in all";
+}
+
 // TreeScanner alone, with listing threads, over a real tree: the same model as a scan on one
 // thread, each directory entered (watched) once, and its parent entered before it.
 TEST(TreeScannerThreads, SameModelAsOneThread) {
