@@ -81,6 +81,7 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   inotify->close();
   blind.clear();
   fanotify->key_existing(root, unlisted);
+  fanotify->expect_unpaired_moves(inotify->take_unpaired_moves());
   announce(root, "fanotify",
            "more than " + std::to_string(kFanotifyMinDirs) +
                " directories: one filesystem mark instead of a watch each");

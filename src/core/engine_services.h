@@ -16,6 +16,16 @@
 
 namespace lookout::core {
 
+// A MOVED_FROM that auto mode's hand-over read without its MOVED_TO (InotifyTranslator::
+// drain_all): the node left where the model had it, with its identity then, for the
+// fanotify mark's records to settle (FanotifyTranslator::settle_unpaired_moves).
+struct UnpairedMove {
+  NodeId dir;
+  std::string name;
+  NodeId node;
+  std::uint64_t dev = 0, ino = 0;
+};
+
 class EngineServices {
  public:
   // Reporting: an Event for the node `id` (its path, kind and identity from the model), or

@@ -165,7 +165,27 @@ Result<std::size_t> FanotifyTranslator::drain(std::size_t max) {
   return got;
 }
 
+void FanotifyTranslator::settle_unpaired_moves() {
+  std::vector<UnpairedMove> moves = std::move(unpaired_);
+  unpaired_.clear();
+  for (const UnpairedMove& m : moves) {
+    if (!model_.valid(m.dir) || model_.find(m.dir, m.name) != m.node) continue;  // moved, or gone
+    const sys::FileStat had = model_.stat(m.node);
+    if (had.ino != m.ino || had.dev != m.dev) continue;  // another object has the name now
+    sys::FileStat now;
+    const std::string path = model_.path(m.node);
+    // Still there (moved back), or, with no inode known for it, something there: its own
+    // records say the rest.
+    if (fs_.stat_at(AT_FDCWD, path.c_str(), now) == 0 && (m.ino == 0 || (now.ino == m.ino && now.dev == m.dev))) {
+      continue;
+    }
+    engine_.vanished(m.dir, m.name, "moved_out");
+  }
+}
+
 void FanotifyTranslator::after_read(bool caught_up) {
+  // The hand-over's half renames: the records that could complete them were all read.
+  if (caught_up && !unpaired_.empty()) settle_unpaired_moves();
   // The crawl finished before this read, and the read found the queue's end with no
   // overflow: every record of the crawl's time was handled, nothing is left to settle.
   if (engine_.crawling() || engine_.rescan_scheduled() || !caught_up) return;

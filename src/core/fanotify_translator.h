@@ -72,6 +72,10 @@ class FanotifyTranslator final : public backend::Tracker {
   void drop_suspects(const std::function<void()>& before_first_report);
   // A rescan puts every object where it is: renames followed or told are forgotten.
   void forget_renames();
+  // Auto mode's hand-over: renames the watches' queue held only half of. Once a read
+  // reaches the mark's queue end, each node its rename record did not move, and whose name
+  // holds it no more, went out of the tree (reported moved out, as inotify would have).
+  void expect_unpaired_moves(std::vector<UnpairedMove> moves) { unpaired_ = std::move(moves); }
   // Whether `key` is known (to name a node, or to be outside every root). For tests.
   bool knows_key(const std::string& key) const { return keys_.holder(key).has_value(); }
 
@@ -192,6 +196,8 @@ class FanotifyTranslator final : public backend::Tracker {
   // list): kept until the events of the crawl's time are known to be complete.
   std::unordered_set<NodeId> suspects_;
   bool crawl_tail_ = false;  // see crawl_continues()
+  std::vector<UnpairedMove> unpaired_;  // see expect_unpaired_moves()
+  void settle_unpaired_moves();
   std::unordered_set<NodeId> mount_points_;
   std::optional<sys::FsFd> mountinfo_fd_;  // from fs.open_mount_notice()
 };

@@ -54,7 +54,10 @@ Result<void> InotifyTranslator::open() {
 
 void InotifyTranslator::drain_all() {
   if (backend_) backend_->stop_relay();  // its chunks first, then the queue's rest
+  keep_unpaired_ = true;
   [[maybe_unused]] auto got = drain(SIZE_MAX);  // a read error: what was read is applied
+  finish_pending_move();
+  keep_unpaired_ = false;
 }
 
 void InotifyTranslator::close() {
@@ -226,6 +229,16 @@ void InotifyTranslator::finish_pending_move() {
   // is the second one (its CREATE found it), still there; the first left unseen.
   if (NodeId id = model_.find(pm.dir, pm.name); id != kNoNode && still_at_its_path(id, model_.path(id))) {
     return;
+  }
+  // The hand-over's last records: the destination may be a directory of the tree not
+  // watched yet (the crawl had not reached it), and the mark has the whole rename. Reported
+  // as moved out here and as made and renamed by the mark's records, it was told twice.
+  if (keep_unpaired_) {
+    if (NodeId id = model_.find(pm.dir, pm.name); id != kNoNode) {
+      const sys::FileStat st = model_.stat(id);
+      unpaired_.push_back(UnpairedMove{pm.dir, pm.name, id, st.dev, st.ino});
+      return;
+    }
   }
   // Moved out of every watched tree: its watches would keep reporting from outside under
   // stale paths (docs/kernel-facts.md#moved-out-watches-keep-reporting), so they go with the

@@ -39,8 +39,11 @@ class InotifyTranslator final : public backend::Tracker {
   Result<void> open();
   bool live() const { return backend_.has_value(); }
   // Applies every record queued (auto mode's hand-over to fanotify), then closes the
-  // instance: no node holds a wd any more.
+  // instance: no node holds a wd any more. A MOVED_FROM without its MOVED_TO is not taken
+  // for a move out of the tree there: its destination may be a directory not watched yet,
+  // and the mark, placed before, has the whole rename. It is left to take_unpaired_moves().
   void drain_all();
+  std::vector<UnpairedMove> take_unpaired_moves() { return std::move(unpaired_); }
   void close();
   std::size_t watch_count() const { return backend_ ? backend_->watch_count() : 0; }
   bool watched(NodeId dir) const { return watches_.watched(dir); }
@@ -102,6 +105,8 @@ class InotifyTranslator final : public backend::Tracker {
   sys::InotifyCalls& calls_;
   sys::Waiter& waiter_;  // the pending move's second look at the queue
   std::optional<backend::InotifyBackend> backend_;
+  bool keep_unpaired_ = false;  // drain_all(): see there
+  std::vector<UnpairedMove> unpaired_;
   std::uint32_t dir_mask_ = 0;
   std::uint32_t file_mask_ = 0;
   std::vector<backend::RawEvent> raw_;
