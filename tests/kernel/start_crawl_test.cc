@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -77,6 +78,42 @@ void expect_every_directory_watched(Recorder& r, const State& tree, const std::s
   })) << got.size() << " of " << want.size() << " directories report; not: " << first_missing(want, got);
 }
 
+// A watcher started while `round(r)` runs on another thread, from before start() until a round
+// past its return (at most 200 rounds); then, once the crawl is done and a cookie came back,
+// its model must be the tree.
+struct RacedStart {
+  std::unique_ptr<Watcher> w;
+  std::unique_ptr<Recorder> r;
+};
+RacedStart start_while_changing(const WatchOptions& opt, const std::string& root,
+                                const std::function<void(int)>& round) {
+  std::atomic<bool> started{false};
+  std::atomic<int> rounds{0};
+  std::thread mutator([&] {
+    for (int n = 0; n < 200; ++n) {
+      round(n);
+      rounds = n + 1;
+      if (started && n > 0) break;  // until start() returned, and a round past it
+    }
+  });
+  RacedStart s;
+  s.w = testing::start_watcher(opt);
+  started = true;
+  const int rounds_at_ready = rounds;
+  mutator.join();
+  if (!s.w) {
+    ADD_FAILURE() << "start failed";
+    return s;
+  }
+  s.r = std::make_unique<Recorder>(*s.w);
+  EXPECT_TRUE(wait_crawled(*s.r, *s.w));
+  EXPECT_TRUE(s.r->sync(root + "/cookie"));
+  const State disk = snapshot(root);
+  EXPECT_EQ(head(diff_states(disk, model_of(*s.w, disk.size()))), "")
+      << rounds_at_ready << " round(s) of changes before ready, " << rounds << " in all";
+  return s;
+}
+
 // A tree large enough for the listing threads, quiet: the model is the tree and every
 // directory is watched.
 TEST_P(StartUpCrawl, LargeTreeIsWholeAndWatched) {
@@ -103,49 +140,33 @@ LOOKOUT_TEST_P(StartUpCrawl, ChangesRacingTheCrawlLeaveTheModelTrue, LABELS(slow
   TempDir t(base());
   constexpr int kTop = 40, kSub = 100;  // 4040 directories: most listed by the threads
   make_grid(t, kTop, kSub);
-  std::atomic<bool> started{false};
-  std::atomic<int> rounds{0};
-  std::thread mutator([&] {
+  RacedStart s = start_while_changing(opts_for(t.path()), t.path(), [&](int round) {
     auto d = [&](int i) { return t / ("d" + std::to_string(i)); };
-    for (int round = 0; round < 200; ++round) {
-      for (int i = 0; i < kTop; ++i) {
-        const std::string top = d(i), next = d((i + 1) % kTop), r = std::to_string(round);
-        // Made, with something inside, at two depths.
-        testing::make_dirs(top + "/new" + r + "/a/b");
-        testing::write_file(top + "/new" + r + "/a/b/f", "x");
-        // Renamed within its parent and back; renamed to a new name for good.
-        const std::string e = top + "/e" + std::to_string((round * 7) % kSub);
-        ::rename(e.c_str(), (e + "-y").c_str());
-        ::rename((e + "-y").c_str(), e.c_str());
-        const std::string g = top + "/e" + std::to_string((round * 7 + 3) % kSub);
-        ::rename(g.c_str(), (g + "-r" + r).c_str());
-        // Moved to another parent. (Not made again in its place: a directory made, moved
-        // away and made again under one name before the loop reads the first IN_CREATE is
-        // a race of the event handling after ready, not of the crawl, with tests of its own
-        // (Behaviour.DirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead); and fanotify
-        // reports both makes, which the "created at most once" check below would count.)
-        const std::string m = top + "/new" + r;
-        ::rename(m.c_str(), (next + "/from" + std::to_string(i) + "-" + r).c_str());
-        // Removed: last round's moved directory, and a grid directory with its file.
-        if (round > 0) testing::remove_all(next + "/from" + std::to_string(i) + "-" + std::to_string(round - 1));
-        testing::remove_all(top + "/e" + std::to_string((round * 7 + 5) % kSub));
-      }
-      rounds = round + 1;
-      // Keep going until start() returned, and a round past it.
-      if (started && round > 0) break;
+    for (int i = 0; i < kTop; ++i) {
+      const std::string top = d(i), next = d((i + 1) % kTop), r = std::to_string(round);
+      // Made, with something inside, at two depths.
+      testing::make_dirs(top + "/new" + r + "/a/b");
+      testing::write_file(top + "/new" + r + "/a/b/f", "x");
+      // Renamed within its parent and back; renamed to a new name for good.
+      const std::string e = top + "/e" + std::to_string((round * 7) % kSub);
+      ::rename(e.c_str(), (e + "-y").c_str());
+      ::rename((e + "-y").c_str(), e.c_str());
+      const std::string g = top + "/e" + std::to_string((round * 7 + 3) % kSub);
+      ::rename(g.c_str(), (g + "-r" + r).c_str());
+      // Moved to another parent. (Not made again in its place: a directory made, moved
+      // away and made again under one name before the loop reads the first IN_CREATE is
+      // a race of the event handling after ready, not of the crawl, with tests of its own
+      // (Behaviour.DirectoryMadeMovedAwayAndMadeAgainBeforeItsCreateIsRead); and fanotify
+      // reports both makes, which the "created at most once" check below would count.)
+      const std::string m = top + "/new" + r;
+      ::rename(m.c_str(), (next + "/from" + std::to_string(i) + "-" + r).c_str());
+      // Removed: last round's moved directory, and a grid directory with its file.
+      if (round > 0) testing::remove_all(next + "/from" + std::to_string(i) + "-" + std::to_string(round - 1));
+      testing::remove_all(top + "/e" + std::to_string((round * 7 + 5) % kSub));
     }
   });
-  auto w = testing::start_watcher(opts_for(t.path()));
-  started = true;
-  const int rounds_at_ready = rounds;
-  mutator.join();
-  ASSERT_TRUE(w);
-  Recorder r(*w);
-  ASSERT_TRUE(wait_crawled(r, *w));
-  ASSERT_TRUE(r.sync(t / "cookie"));
-  const State disk = snapshot(t.path());
-  EXPECT_EQ(head(diff_states(disk, model_of(*w, disk.size()))), "")
-      << rounds_at_ready << " round(s) of changes before ready, " << rounds << " in all";
+  ASSERT_TRUE(s.w && s.r);
+  Recorder& r = *s.r;
   // Reported created at most once each (a listing and a queued IN_CREATE both saw it). In
   // auto mode also across the hand-over to fanotify: the mark is placed before the inotify
   // queue is applied, so a change made just after it is in both (see switch_to_fanotify).
@@ -155,7 +176,7 @@ LOOKOUT_TEST_P(StartUpCrawl, ChangesRacingTheCrawlLeaveTheModelTrue, LABELS(slow
   }
   for (const auto& [path, n] : created) EXPECT_LE(n, 1) << path << "\n" << events_about(r.events(), path);
   r.clear();
-  expect_every_directory_watched(r, disk, t.path());
+  expect_every_directory_watched(r, snapshot(t.path()), t.path());
 }
 
 // The same for files, from before start() until just after it returned: made and written,
@@ -167,37 +188,21 @@ LOOKOUT_TEST_P(StartUpCrawl, FileChangesRacingTheCrawlLeaveTheModelTrue, LABELS(
   TempDir t(base());
   constexpr int kTop = 40, kSub = 60;  // 2440 directories: past auto mode's switch to fanotify
   make_grid(t, kTop, kSub);
-  std::atomic<bool> started{false};
-  std::atomic<int> rounds{0};
-  std::thread mutator([&] {
-    for (int round = 0; round < 200; ++round) {
-      const std::string r = std::to_string(round);
-      for (int i = 0; i < kTop; ++i) {
-        const std::string top = t / ("d" + std::to_string(i));
-        const std::string dir = top + "/e" + std::to_string((round * 7 + i) % kSub);
-        const std::string other = top + "/e" + std::to_string((round * 7 + i + 1) % kSub);
-        testing::write_file(dir + "/app.log", "line " + r + "\n");
-        ::rename((dir + "/app.log").c_str(), (dir + "/app.log." + r).c_str());
-        testing::write_file(dir + "/app.log", "new " + r + "\n");
-        testing::write_file(dir + "/tmp" + r, "x");
-        ::rename((dir + "/tmp" + r).c_str(), (other + "/moved" + r).c_str());
-        if (round > 0) ::unlink((dir + "/app.log." + std::to_string(round - 1)).c_str());
-      }
-      rounds = round + 1;
-      if (started && round > 0) break;
+  RacedStart s = start_while_changing(opts_for(t.path()), t.path(), [&](int round) {
+    const std::string r = std::to_string(round);
+    for (int i = 0; i < kTop; ++i) {
+      const std::string top = t / ("d" + std::to_string(i));
+      const std::string dir = top + "/e" + std::to_string((round * 7 + i) % kSub);
+      const std::string other = top + "/e" + std::to_string((round * 7 + i + 1) % kSub);
+      testing::write_file(dir + "/app.log", "line " + r + "\n");
+      ::rename((dir + "/app.log").c_str(), (dir + "/app.log." + r).c_str());
+      testing::write_file(dir + "/app.log", "new " + r + "\n");
+      testing::write_file(dir + "/tmp" + r, "x");
+      ::rename((dir + "/tmp" + r).c_str(), (other + "/moved" + r).c_str());
+      if (round > 0) ::unlink((dir + "/app.log." + std::to_string(round - 1)).c_str());
     }
   });
-  auto w = testing::start_watcher(opts_for(t.path()));
-  started = true;
-  const int rounds_at_ready = rounds;
-  mutator.join();
-  ASSERT_TRUE(w);
-  Recorder r(*w);
-  ASSERT_TRUE(wait_crawled(r, *w));
-  ASSERT_TRUE(r.sync(t / "cookie"));
-  const State disk = snapshot(t.path());
-  EXPECT_EQ(head(diff_states(disk, model_of(*w, disk.size()))), "")
-      << rounds_at_ready << " round(s) of changes before ready, " << rounds << " in all";
+  EXPECT_TRUE(s.w && s.r);
 }
 
 // TreeScanner alone, with listing threads, over a real tree: the same model as a scan on one

@@ -7,6 +7,7 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 
+#include <functional>
 #include <map>
 
 #include "core/fs_kind.h"
@@ -206,89 +207,128 @@ TEST_P(FanotifySwitch, ALargeTreeGoesToFanotifyOnlyWhenAllowed) {
   EXPECT_EQ(fs.open_fds(), 0u);
 }
 
+// The hand-over tests: a tree past kFanotifyMinDirs in auto mode; `around_mark` runs when the
+// group is made (the mark placed, the watches' queue not applied yet) and queues what the
+// watches and the mark saw of the changes it makes. Then a few steps.
+class HandOver : public FsSeam {
+ protected:
+  void start_across(const std::function<void(FakeFanotify&)>& around_mark) {
+    for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
+    opt.backend = BackendChoice::auto_select;
+    opt.paths = {"/w"};
+    core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
+    seams.fanotify = [&, around_mark](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
+      auto group = std::make_unique<FakeFanotify>(fs);
+      group_ = group.get();
+      around_mark(*group);
+      return std::unique_ptr<backend::Fanotify>(std::move(group));
+    };
+    seams.may_use_fanotify = [] { return true; };
+    w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
+    ASSERT_TRUE(w->start());
+    ASSERT_TRUE(w->fanotify->live());
+  }
+  void steps() {
+    for (int i = 0; i < 5; ++i) w->step(0);
+  }
+  // What was reported: each path's creates, and every line (for failure messages).
+  struct Told {
+    std::map<std::string, int> created;
+    std::string all;
+  };
+  Told told() {
+    Told t;
+    for (const std::string& s : take()) {
+      t.all += s + "\n";
+      if (s.rfind("create ", 0) == 0) ++t.created[s.substr(7)];
+    }
+    return t;
+  }
+  // A directory's record with its own handle (`object`), as FAN_REPORT_TARGET_FID gives it:
+  // made in `dir`, or renamed from `dir`/`name` to `to_dir`/`to_name`.
+  static backend::FanEvent dir_made(FakeFanotify& g, const std::string& dir, const std::string& name,
+                                    const std::string& object) {
+    backend::FanEvent e;
+    e.mask = FAN_CREATE | FAN_ONDIR;
+    e.dir_key = g.key(dir);
+    e.name = name;
+    e.target_key = object;
+    return e;
+  }
+  static backend::FanEvent dir_renamed(FakeFanotify& g, const std::string& dir, const std::string& name,
+                                       const std::string& to_dir, const std::string& to_name,
+                                       const std::string& object) {
+    backend::FanEvent e;
+    e.mask = FAN_RENAME | FAN_ONDIR;
+    e.dir_key = g.key(dir);
+    e.to_dir_key = g.key(to_dir);
+    e.name = name;
+    e.to_name = to_name;
+    e.target_key = object;
+    return e;
+  }
+
+  // /w/new (holding a) made and renamed to `to_dir`/`to_name` just after the mark: the mark's
+  // records of both, and the CREATE on the watch of /w. What the watches saw of the rename
+  // is the caller's to queue.
+  void make_and_rename(FakeFanotify& group, const std::string& to_dir, const std::string& to_name) {
+    fs.mkdir("/w/new/a");
+    const std::string object = group.key("/w/new");
+    group.queue(dir_made(group, "/w", "new", object));
+    group.queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
+    fs.rename("/w/new", to_dir + "/" + to_name);
+    group.queue(dir_renamed(group, "/w", "new", to_dir, to_name, object));
+  }
+
+  FakeFanotify* group_ = nullptr;  // owned by the watcher
+};
+
 // The hand-over: the mark is placed before the watches' queue is applied, so a change made
 // around it can be in both. Here a directory made after its parent was listed (its CREATE
 // queued for inotify), filled after the mark (its records queued for fanotify): applying the
 // CREATE lists it and reports what it holds; those records then describe entries the
 // consumer has, files included (listed without a stat while the crawl goes on), and report
 // nothing more. Each created once.
-TEST_F(FsSeam, ACreateAcrossTheHandOverToFanotifyIsReportedOnce) {
-  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
-  opt.backend = BackendChoice::auto_select;
-  opt.paths = {"/w"};
-  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
-  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
-    auto group = std::make_unique<FakeFanotify>(fs);
+TEST_F(HandOver, ACreateAcrossTheHandOverToFanotifyIsReportedOnce) {
+  start_across([&](FakeFanotify& group) {
     // Made while the crawl ran, after /w was listed: its watch saw it.
     fs.mkdir("/w/new");
     kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
     // Filled just after the mark: only the mark saw that.
     fs.mkdir("/w/new/a");
-    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+    group.queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
     fs.write("/w/new/a/f");
-    group->queue(FAN_CREATE, "/w/new/a", "f");
-    group->queue(FAN_CLOSE_WRITE, "/w/new/a", "f");
-    return std::unique_ptr<backend::Fanotify>(std::move(group));
-  };
-  seams.may_use_fanotify = [] { return true; };
-  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-  ASSERT_TRUE(w->start());
-  for (int i = 0; i < 5; ++i) w->step(0);
-  ASSERT_TRUE(w->fanotify->live());
+    group.queue(FAN_CREATE, "/w/new/a", "f");
+    group.queue(FAN_CLOSE_WRITE, "/w/new/a", "f");
+  });
+  steps();
   EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 14);
-  std::map<std::string, int> created;
-  std::string all;
-  for (const std::string& s : take()) {
-    all += s + "\n";
-    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
-  }
-  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}, {"/w/new/a/f", 1}}))
-      << all;
+  const Told t = told();
+  EXPECT_EQ(t.created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}, {"/w/new/a/f", 1}}))
+      << t.all;
 }
 
 // The same directory, renamed after its CREATE was applied from the watches' queue but before
 // the mark's records of its making are read: those records name a path that no longer leads
 // to it, so they cannot be checked against the object. The directories they are in hold, in
 // the model, what the consumer was told: a name it holds was reported already.
-TEST_F(FsSeam, ACreateAcrossTheHandOverAndRenamedBeforeItsRecordIsReadIsReportedOnce) {
-  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
-  opt.backend = BackendChoice::auto_select;
-  opt.paths = {"/w"};
-  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
-  FakeFanotify* fan = nullptr;
-  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
-    auto group = std::make_unique<FakeFanotify>(fs);
-    fan = group.get();
+TEST_F(HandOver, ACreateAcrossTheHandOverAndRenamedBeforeItsRecordIsReadIsReportedOnce) {
+  start_across([&](FakeFanotify& group) {
     // Made just after the mark: both the watch of /w and the mark saw it.
     fs.mkdir("/w/new/a");
     kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
-    group->queue(FAN_CREATE | FAN_ONDIR, "/w", "new");
-    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
-    return std::unique_ptr<backend::Fanotify>(std::move(group));
-  };
-  seams.may_use_fanotify = [] { return true; };
-  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-  ASSERT_TRUE(w->start());
-  ASSERT_TRUE(w->fanotify->live());
-  ASSERT_NE(fan, nullptr);
+    group.queue(FAN_CREATE | FAN_ONDIR, "/w", "new");
+    group.queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
+  });
   // Renamed once the hand-over applied the watches' queue, before the loop reads the mark's.
-  backend::FanEvent mv;
-  mv.mask = FAN_RENAME | FAN_ONDIR;
-  mv.dir_key = mv.to_dir_key = fan->key("/w");
-  mv.name = "new";
-  mv.to_name = "moved";
-  mv.target_key = fan->key("/w/new");
+  const std::string object = group_->key("/w/new");
   fs.rename("/w/new", "/w/moved");
-  fan->queue(std::move(mv));
-  for (int i = 0; i < 5; ++i) w->step(0);
-  std::map<std::string, int> created;
-  std::string all;
-  for (const std::string& s : take()) {
-    all += s + "\n";
-    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
-  }
-  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}})) << all;
-  EXPECT_NE(all.find("rename /w/moved\n"), std::string::npos) << all;
+  group_->queue(dir_renamed(*group_, "/w", "new", "/w", "moved", object));
+  steps();
+  const Told t = told();
+  EXPECT_EQ(t.created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/new/a", 1}})) << t.all;
+  EXPECT_NE(t.all.find("rename /w/moved\n"), std::string::npos) << t.all;
   EXPECT_NE(w->model.find_path("/w/moved/a"), core::kNoNode);
   EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
 }
@@ -296,49 +336,17 @@ TEST_F(FsSeam, ACreateAcrossTheHandOverAndRenamedBeforeItsRecordIsReadIsReported
 // And renamed before the hand-over applied the watches' queue: the queue's rename put it at
 // its new name already, so the mark's record of its making names a place the model no longer
 // has it at. The record's handle finds it where the consumer has it.
-TEST_F(FsSeam, ACreateAndRenameAcrossTheHandOverAreReportedOnce) {
-  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
-  opt.backend = BackendChoice::auto_select;
-  opt.paths = {"/w"};
-  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
-  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
-    auto group = std::make_unique<FakeFanotify>(fs);
+TEST_F(HandOver, ACreateAndRenameAcrossTheHandOverAreReportedOnce) {
+  start_across([&](FakeFanotify& group) {
     // Made and renamed just after the mark: the watch of /w and the mark saw both.
-    fs.mkdir("/w/new/a");
-    const std::string object = group->key("/w/new");
-    backend::FanEvent made;
-    made.mask = FAN_CREATE | FAN_ONDIR;
-    made.dir_key = group->key("/w");
-    made.name = "new";
-    made.target_key = object;
-    group->queue(std::move(made));
-    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
-    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
-    fs.rename("/w/new", "/w/moved");
-    backend::FanEvent mv;
-    mv.mask = FAN_RENAME | FAN_ONDIR;
-    mv.dir_key = mv.to_dir_key = group->key("/w");
-    mv.name = "new";
-    mv.to_name = "moved";
-    mv.target_key = object;
-    group->queue(std::move(mv));
+    make_and_rename(group, "/w", "moved");
     kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "new", 3);
     kernel.queue("/w", IN_MOVED_TO | IN_ISDIR, "moved", 3);
-    return std::unique_ptr<backend::Fanotify>(std::move(group));
-  };
-  seams.may_use_fanotify = [] { return true; };
-  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-  ASSERT_TRUE(w->start());
-  ASSERT_TRUE(w->fanotify->live());
-  for (int i = 0; i < 5; ++i) w->step(0);
-  std::map<std::string, int> created;
-  std::string all;
-  for (const std::string& s : take()) {
-    all += s + "\n";
-    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
-  }
-  EXPECT_EQ(created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/moved/a", 1}})) << all;
-  EXPECT_NE(all.find("rename /w/moved\n"), std::string::npos) << all;
+  });
+  steps();
+  const Told t = told();
+  EXPECT_EQ(t.created, (std::map<std::string, int>{{"/w/new", 1}, {"/w/moved/a", 1}})) << t.all;
+  EXPECT_NE(t.all.find("rename /w/moved\n"), std::string::npos) << t.all;
   EXPECT_NE(w->model.find_path("/w/moved/a"), core::kNoNode);
   EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
   EXPECT_EQ(w->model.size(), kFanotifyMinDirs + 13);
@@ -350,76 +358,32 @@ TEST_F(FsSeam, ACreateAndRenameAcrossTheHandOverAreReportedOnce) {
 // of the tree, then from the mark as made again and renamed, it was reported created twice
 // and deleted in between (StartUpCrawl.ChangesRacingTheCrawlLeaveTheModelTrue failed 1 run in
 // 10-15 so). The half rename waits for the mark's records: one create, one rename.
-TEST_F(FsSeam, ARenameIntoADirectoryNotWatchedYetAcrossTheHandOverIsOneRename) {
-  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
-  opt.backend = BackendChoice::auto_select;
-  opt.paths = {"/w"};
-  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
-  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
-    auto group = std::make_unique<FakeFanotify>(fs);
-    fs.mkdir("/w/new/a");
-    const std::string object = group->key("/w/new");
-    backend::FanEvent made;
-    made.mask = FAN_CREATE | FAN_ONDIR;
-    made.dir_key = group->key("/w");
-    made.name = "new";
-    made.target_key = object;
-    group->queue(std::move(made));
-    group->queue(FAN_CREATE | FAN_ONDIR, "/w/new", "a");
-    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
-    fs.rename("/w/new", "/w/d5/from");
-    backend::FanEvent mv;
-    mv.mask = FAN_RENAME | FAN_ONDIR;
-    mv.dir_key = group->key("/w");
-    mv.to_dir_key = group->key("/w/d5");
-    mv.name = "new";
-    mv.to_name = "from";
-    mv.target_key = object;
-    group->queue(std::move(mv));
+TEST_F(HandOver, ARenameIntoADirectoryNotWatchedYetAcrossTheHandOverIsOneRename) {
+  start_across([&](FakeFanotify& group) {
+    make_and_rename(group, "/w/d5", "from");
     kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "new", 7);  // its MOVED_TO: no watch on /w/d5
-    return std::unique_ptr<backend::Fanotify>(std::move(group));
-  };
-  seams.may_use_fanotify = [] { return true; };
-  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-  ASSERT_TRUE(w->start());
-  ASSERT_TRUE(w->fanotify->live());
-  for (int i = 0; i < 5; ++i) w->step(0);
-  std::map<std::string, int> created;
-  std::string all;
-  for (const std::string& s : take()) {
-    all += s + "\n";
-    if (s.rfind("create ", 0) == 0) ++created[s.substr(7)];
-  }
-  for (const auto& [path, n] : created) EXPECT_EQ(n, 1) << path << "\n" << all;
-  EXPECT_EQ(all.find("delete /w/new"), std::string::npos) << all;
-  EXPECT_NE(all.find("rename /w/d5/from"), std::string::npos) << all;
+  });
+  steps();
+  const Told t = told();
+  for (const auto& [path, n] : t.created) EXPECT_EQ(n, 1) << path << "\n" << t.all;
+  EXPECT_EQ(t.all.find("delete /w/new"), std::string::npos) << t.all;
+  EXPECT_NE(t.all.find("rename /w/d5/from"), std::string::npos) << t.all;
   EXPECT_NE(w->model.find_path("/w/d5/from/a"), core::kNoNode);
   EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
 }
 
 // A half rename the mark has no record of (made before it): moved out of the tree after all,
 // once the mark's queue was read to its end.
-TEST_F(FsSeam, AHalfRenameTheMarkHasNoRecordOfIsAMoveOut) {
-  for (std::uint64_t i = 0; i < kFanotifyMinDirs + 10; ++i) fs.mkdir("/w/d" + std::to_string(i));
+TEST_F(HandOver, AHalfRenameTheMarkHasNoRecordOfIsAMoveOut) {
   fs.mkdir("/elsewhere");
-  opt.backend = BackendChoice::auto_select;
-  opt.paths = {"/w"};
-  core::WatcherSeams seams{&clock, &fs, &kernel, &waiter};
-  seams.fanotify = [&](std::uint64_t) -> Result<std::unique_ptr<backend::Fanotify>> {
-    auto group = std::make_unique<FakeFanotify>(fs);
+  start_across([&](FakeFanotify&) {
     // Before the mark: only the watches saw it.
     fs.rename("/w/d3", "/elsewhere/d3");
     kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "d3", 8);
-    return std::unique_ptr<backend::Fanotify>(std::move(group));
-  };
-  seams.may_use_fanotify = [] { return true; };
-  w = std::make_unique<Watcher::Impl>(opt, std::move(seams));
-  ASSERT_TRUE(w->start());
-  ASSERT_TRUE(w->fanotify->live());
-  for (int i = 0; i < 5; ++i) w->step(0);
-  std::string all;
-  for (const std::string& s : take()) all += s + "\n";
-  EXPECT_NE(all.find("delete /w/d3"), std::string::npos) << all;
+  });
+  steps();
+  const Told t = told();
+  EXPECT_NE(t.all.find("delete /w/d3"), std::string::npos) << t.all;
   EXPECT_EQ(w->model.find_path("/w/d3"), core::kNoNode);
 }
 
