@@ -80,8 +80,8 @@ bool Watcher::Impl::switch_to_fanotify(NodeId root) {
   if (crawl) unlisted.insert(crawl->pending().begin(), crawl->pending().end());
   inotify->close();
   blind.clear();
+  fanotify->expect_unpaired_moves(inotify->take_unpaired_moves());  // before keys: see there
   fanotify->key_existing(root, unlisted);
-  fanotify->expect_unpaired_moves(inotify->take_unpaired_moves());
   announce(root, "fanotify",
            "more than " + std::to_string(kFanotifyMinDirs) +
                " directories: one filesystem mark instead of a watch each");

@@ -52,9 +52,12 @@ void FanotifyTranslator::adopt(std::unique_ptr<backend::Fanotify> group, NodeId 
 }
 
 void FanotifyTranslator::key_existing(NodeId root, const std::unordered_set<NodeId>& unlisted) {
+  // A half rename's node is at a name it left: whatever is there now is not it.
+  std::unordered_set<NodeId> left;
+  for (const UnpairedMove& m : unpaired_) left.insert(m.node);
   for (NodeId id : model_.subtree_post_order(root)) {
     const Node& n = model_.node(id);
-    if (n.is_dir() && !engine_.under_polled(id)) {
+    if (n.is_dir() && !engine_.under_polled(id) && !left.count(id)) {
       // By path, one syscall (not open, name_to_handle_at, close): a directory gone or
       // replaced since its listing gets no key or a stray one, and its parent's listing or
       // event says what happened to it.

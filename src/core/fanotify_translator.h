@@ -72,9 +72,10 @@ class FanotifyTranslator final : public backend::Tracker {
   void drop_suspects(const std::function<void()>& before_first_report);
   // A rescan puts every object where it is: renames followed or told are forgotten.
   void forget_renames();
-  // Auto mode's hand-over: renames the watches' queue held only half of. Once a read
-  // reaches the mark's queue end, each node its rename record did not move, and whose name
-  // holds it no more, went out of the tree (reported moved out, as inotify would have).
+  // Auto mode's hand-over: renames the watches' queue held only half of (given before
+  // key_existing, which keys none of their nodes). Once a read reaches the mark's queue end,
+  // each node its rename record did not move, and whose name holds it no more, went out of
+  // the tree (reported moved out, as inotify would have).
   void expect_unpaired_moves(std::vector<UnpairedMove> moves) { unpaired_ = std::move(moves); }
   // Whether `key` is known (to name a node, or to be outside every root). For tests.
   bool knows_key(const std::string& key) const { return keys_.holder(key).has_value(); }

@@ -233,8 +233,12 @@ void InotifyTranslator::finish_pending_move() {
   // The hand-over's last records: the destination may be a directory of the tree not
   // watched yet (the crawl had not reached it), and the mark has the whole rename. Reported
   // as moved out here and as made and renamed by the mark's records, it was told twice.
+  // Only while the name is free: a node left at a name that holds another object now would
+  // be keyed by the mark as that object (FanotifyTranslator::key_existing goes by path).
   if (keep_unpaired_) {
-    if (NodeId id = model_.find(pm.dir, pm.name); id != kNoNode) {
+    sys::FileStat now;
+    if (NodeId id = model_.find(pm.dir, pm.name);
+        id != kNoNode && fs_.stat_at(AT_FDCWD, model_.path(id).c_str(), now) == ENOENT) {
       const sys::FileStat st = model_.stat(id);
       unpaired_.push_back(UnpairedMove{pm.dir, pm.name, id, st.dev, st.ino});
       return;

@@ -372,6 +372,32 @@ TEST_F(HandOver, ARenameIntoADirectoryNotWatchedYetAcrossTheHandOverIsOneRename)
   EXPECT_EQ(w->model.find_path("/w/new"), core::kNoNode);
 }
 
+// The same, with the name made again before the hand-over applied the watches' queue: the
+// node left at /w/new would be keyed by the mark as the new directory there (keys are taken
+// by path), and that directory's records would land in the renamed one. Not held back then:
+// taken as a move out, as before; each directory's records go to its own place.
+TEST_F(HandOver, AHalfRenameWhoseNameWasMadeAgainIsNotHeldBack) {
+  start_across([&](FakeFanotify& group) {
+    make_and_rename(group, "/w/d5", "from");
+    kernel.queue("/w", IN_MOVED_FROM | IN_ISDIR, "new", 7);
+    fs.mkdir("/w/new");
+    kernel.queue("/w", IN_CREATE | IN_ISDIR, "new");
+    group.queue(FAN_CREATE | FAN_ONDIR, "/w", "new");
+  });
+  fs.write("/w/new/g");
+  group_->queue(FAN_CREATE, "/w/new", "g");
+  fs.write("/w/d5/from/h");
+  group_->queue(FAN_CREATE, "/w/d5/from", "h");
+  steps();
+  const Told t = told();
+  EXPECT_NE(t.all.find("create /w/new/g\n"), std::string::npos) << t.all;
+  EXPECT_NE(t.all.find("create /w/d5/from/h\n"), std::string::npos) << t.all;
+  for (const char* p : {"/w/new", "/w/new/g", "/w/d5/from", "/w/d5/from/a", "/w/d5/from/h"}) {
+    EXPECT_NE(w->model.find_path(p), core::kNoNode) << p << "\n" << t.all;
+  }
+  EXPECT_EQ(w->model.find_path("/w/d5/from/g"), core::kNoNode) << t.all;
+}
+
 // A half rename the mark has no record of (made before it): moved out of the tree after all,
 // once the mark's queue was read to its end.
 TEST_F(HandOver, AHalfRenameTheMarkHasNoRecordOfIsAMoveOut) {
