@@ -176,10 +176,9 @@ void FanotifyTranslator::settle_unpaired_moves() {
     const sys::FileStat had = model_.stat(m.node);
     if (had.ino != m.ino || had.dev != m.dev) continue;  // another object has the name now
     sys::FileStat now;
-    const std::string path = model_.path(m.node);
     // Still there (moved back), or, with no inode known for it, something there: its own
     // records say the rest.
-    if (fs_.stat_at(AT_FDCWD, path.c_str(), now) == 0 && (m.ino == 0 || (now.ino == m.ino && now.dev == m.dev))) {
+    if (engine_.stat_child(m.dir, m.name, now) == 0 && (m.ino == 0 || (now.ino == m.ino && now.dev == m.dev))) {
       continue;
     }
     engine_.vanished(m.dir, m.name, "moved_out");

@@ -238,7 +238,7 @@ void InotifyTranslator::finish_pending_move() {
   if (keep_unpaired_) {
     sys::FileStat now;
     if (NodeId id = model_.find(pm.dir, pm.name);
-        id != kNoNode && fs_.stat_at(AT_FDCWD, model_.path(id).c_str(), now) == ENOENT) {
+        id != kNoNode && engine_.stat_child(pm.dir, pm.name, now) == ENOENT) {
       const sys::FileStat st = model_.stat(id);
       unpaired_.push_back(UnpairedMove{pm.dir, pm.name, id, st.dev, st.ino});
       return;
