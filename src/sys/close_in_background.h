@@ -11,4 +11,7 @@ namespace lookout::sys {
 // Closes `fd` on a detached thread; the caller must not use its number any more.
 void close_in_background(UniqueFd fd);
 
+// Returns once every close handed over so far has returned (for a caller that counts free fds).
+void wait_for_background_closes();
+
 }  // namespace lookout::sys
