@@ -23,6 +23,8 @@ constexpr std::int64_t kCopyWaitMs =
     3000;  // how long a copy-named new file waits for its original's truncation
 constexpr std::int64_t kGhostMs =
     60000;  // how long a truncated file's identity is kept for its copy
+// Handles all used within this long: more busy files than --max-open (see make_room).
+constexpr std::int64_t kBusyHandleMs = 1000;
 
 // Whether two files' first bytes agree as far as both go (a copy in progress is shorter).
 bool same_start(const std::string& a, const std::string& b) {
@@ -59,6 +61,7 @@ struct Tailer::File {
   std::uint64_t size_seen = 0;
   std::int64_t last_growth_ms = 0;
   std::uint64_t lru = 0;
+  std::int64_t active_ms = 0;  // when its handle was last used (make_room)
   bool deleted = false;    // no name in the tree any more: read until idle, then close
   bool queued = false;     // in dirty_
   bool changed = false;    // offset not yet committed
@@ -320,7 +323,7 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
   File& ref = *f;
   files_[key] = std::move(f);
   by_path_[path] = key;
-  if (open_ > o_.max_open) make_room();
+  if (open_ > o_.max_open) make_room(&ref);
   ref.queued = true;
   fresh_.push_back(key);
 }
@@ -328,6 +331,7 @@ void Tailer::start_file(const std::string& path, const FileKey& key, int fd, std
 void Tailer::opened(File& f) {
   ++open_;
   f.lru = ++activity_;
+  f.active_ms = clock_.monotonic_ms();
   by_activity_.emplace(f.lru, &f);
 }
 
@@ -335,6 +339,7 @@ void Tailer::touch(File& f) {
   if (!f.fd.valid()) return;
   by_activity_.erase(f.lru);
   f.lru = ++activity_;
+  f.active_ms = clock_.monotonic_ms();
   by_activity_.emplace(f.lru, &f);
 }
 
@@ -345,16 +350,30 @@ void Tailer::close_fd(File& f) {
   --open_;
 }
 
-void Tailer::make_room() {
-  // Closes the least recently active handle of a file that still has a name (it is reopened
-  // by name and identity when it changes again); a deleted file's handle is its only way in.
-  // In order of activity, not a scan of every file: with more busy files than --max-open a
-  // handle is closed for nearly every read.
-  for (auto& [stamp, f] : by_activity_) {
-    if (f->deleted || f->split.holding()) continue;
-    close_fd(*f);
-    return;
+void Tailer::make_room(const File* keep) {
+  // Closes a handle of a file that still has a name (it is reopened by name and identity
+  // when it changes again); a deleted file's handle is its only way in. In order of
+  // activity, not a scan of every file: with more busy files than --max-open a handle is
+  // closed for nearly every read.
+  auto closable = [&](const File* f) { return f != keep && !f->deleted && !f->split.holding(); };
+  auto oldest = std::find_if(by_activity_.begin(), by_activity_.end(),
+                             [&](const auto& e) { return closable(e.second); });
+  if (oldest == by_activity_.end()) return;
+  // Usually the least recently active one. But when even that one was used within
+  // kBusyHandleMs, more files are busy than there are handles, and they are typically
+  // written in turn (a service's many logs): closing the least recent would close the next
+  // one due and reopen every file on every round (1000 files, 512 handles: 100 % misses).
+  // The most recently used one is then the last one due again, so the others keep their
+  // handles and only the overflow cycles through one (49 % misses).
+  if (clock_.monotonic_ms() - oldest->second->active_ms < kBusyHandleMs) {
+    for (auto it = by_activity_.rbegin(); it != by_activity_.rend(); ++it) {
+      if (closable(it->second)) {
+        close_fd(*it->second);
+        return;
+      }
+    }
   }
+  close_fd(*oldest->second);
 }
 
 bool Tailer::ensure_open(File& f, struct stat& st, bool& statted) {

@@ -92,7 +92,7 @@ class Tailer {
   void opened(File& f);  // f.fd just became valid
   void touch(File& f);   // f was active: last in line to be closed by make_room
   void close_fd(File& f);
-  void make_room();
+  void make_room(const File* keep = nullptr);  // closes one handle, never keep's
   bool read_file(File& f, std::size_t budget);
   void truncated(File& f, std::uint64_t size, const char* how);
   void gone(File& f);  // deleted or moved out: read on until idle, then close

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -855,6 +856,53 @@ TEST_F(TailCli, MaxOpenBoundsHandlesAndReopensByIdentity) {
     if (target.rfind(root + "/m", 0) == 0) ++logs_open;
   }
   EXPECT_LE(logs_open, 3);
+}
+
+// More files written in turn than --max-open: closing the least recently read handle would
+// close the next file due and reopen every file on every round. lookout's reads are counted
+// from the kernel's side: each handle it closes is a CLOSE_NOWRITE (the writers' are
+// CLOSE_WRITE).
+TEST_F(TailCli, MoreFilesWrittenInTurnThanHandlesKeepMostHandles) {
+  constexpr int kFiles = 12, kHandles = 8, kRounds = 10, kWarmUp = 2;
+  std::vector<std::unique_ptr<Writer>> writers;
+  for (int f = 0; f < kFiles; ++f)
+    writers.push_back(std::make_unique<Writer>(root + "/m" + std::to_string(f) + ".log"));
+  start(base_args() + std::vector<std::string>{"--max-open", std::to_string(kHandles), root});
+  const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(::inotify_add_watch(in, root.c_str(), IN_CLOSE_NOWRITE), 0);
+  auto closes = [&] {
+    int n = 0;
+    alignas(inotify_event) char buf[4096];
+    for (ssize_t got; (got = ::read(in, buf, sizeof buf)) > 0;) {
+      for (ssize_t off = 0; off < got;) {
+        const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        if (ev->len > 0 && ev->name[0] == 'm') ++n;
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      }
+    }
+    return n;
+  };
+  Seen seen;
+  int counted = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round == kWarmUp) (void)closes();
+    for (int f = 0; f < kFiles; ++f) {
+      // One line at a time, each read before the next is written: every read is its own.
+      writers[static_cast<std::size_t>(f)]->line(tagn("m", f), round);
+      ASSERT_TRUE(wait(seen, [&] { return seen.count(tagn("m", f)) > static_cast<std::size_t>(round); }))
+          << lk->describe();
+    }
+  }
+  counted = closes();
+  ::close(in);
+  for (int f = 0; f < kFiles; ++f) EXPECT_EQ(seen.exactly(tagn("m", f), kRounds), "");
+  // Least recently read first: every read reopens a file, kFiles closes a round. Most
+  // recently read first once every handle is busy: kHandles - 1 files keep theirs and the
+  // other kFiles - kHandles + 1 share one, so that many closes a round.
+  const int rounds = kRounds - kWarmUp;
+  EXPECT_LE(counted, rounds * (kFiles - kHandles + 1) + kFiles) << counted << " closes";
+  EXPECT_LT(counted, rounds * kFiles) << counted << " closes";
 }
 
 TEST_F(TailCli, SparseFourGigabyteFileAtEndThenAppended) {
