@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "sys/close_in_background.h"
 #include "sys/fanotify_probe.h"
 
 namespace lookout::backend {
@@ -62,9 +63,18 @@ Result<FanotifyBackend> FanotifyBackend::open(std::uint64_t mask) {
   // directory or none (and events inside it would go by the wrong path or be lost). It also
   // keeps the kernel from merging records about different objects under one name.
   constexpr unsigned kFlags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK;
-  int fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
-  if (fd < 0 && errno == EINVAL) {
-    fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+  auto init = [] {
+    int fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+    if (fd < 0 && errno == EINVAL) {
+      fd = ::fanotify_init(kFlags | FAN_REPORT_DFID_NAME, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+    }
+    return fd;
+  };
+  int fd = init();
+  if (fd < 0 && errno == EMFILE) {
+    // As InotifyBackend::open: this process's own closes in flight give their fds back first.
+    sys::wait_for_background_closes();
+    fd = init();
   }
   if (fd < 0) {
     int err = errno;

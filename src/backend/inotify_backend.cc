@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "sys/close_in_background.h"
 #include "sys/inotify_calls.h"
 #include "sys/proc_limits.h"
 
@@ -35,6 +36,12 @@ std::string describe_watch_limit(const sys::InotifyLimits& limits) {
 
 Result<InotifyBackend> InotifyBackend::open(sys::InotifyCalls& calls) {
   int fd = calls.open();
+  if (fd == -EMFILE) {
+    // Instances this process closes on other threads (sys::close_in_background) keep their
+    // fds through a grace period: at the fd limit, those come back before the limit is blamed.
+    sys::wait_for_background_closes();
+    fd = calls.open();
+  }
   if (fd < 0) {
     int err = -fd;
     Error e = error_from_errno(err, "inotify_init1", "");

@@ -4,6 +4,7 @@
 // Tests that mount are in FaultsRoot (root only; they skip with a message otherwise).
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -141,6 +142,32 @@ TEST(Faults, NoFdForInotifyNamesRlimitNofile) {
   ASSERT_FALSE(started);
   EXPECT_NE(started.error().message.find("RLIMIT_NOFILE="), std::string::npos) << started.error().message;
   EXPECT_EQ(started.error().message.find("max_user_instances"), std::string::npos) << started.error().message;
+}
+
+// At the fd limit, an instance this process is still closing on another thread (its close
+// waits out a grace period) gives its fd back before inotify_init1 is declared out of fds:
+// lookout's own closes in flight (a probe's, a hand-over's) never fail a start.
+TEST(Faults, AtTheFdLimitOwnClosesInFlightAreWaitedFor) {
+  TempDir t;
+  std::string said;
+  auto w = Watcher::create(watch_options(t.path(), BackendChoice::inotify, &said));
+  ASSERT_TRUE(w);
+  const int closing = ::inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(closing, 0);
+  ASSERT_GE(::inotify_add_watch(closing, "/", IN_OPEN | IN_ONLYDIR), 0);  // its close waits
+  Result<void> started;
+  {
+    FdExhaustion no_fds;
+    ASSERT_TRUE(no_fds.full());
+    sys::close_in_background(sys::UniqueFd(closing));  // the one fd that comes back
+    started = (*w)->start();
+  }
+  ASSERT_TRUE(started) << started.error().message;
+  // The root's listing found no fd left (the instance took the one that came back); it is
+  // listed again once fds are back, and what is made there is reported.
+  testing::Recorder r(**w);
+  testing::write_file(t / "later", "x");
+  EXPECT_TRUE(r.wait_for(EventKind::create, t / "later")) << said << r.dump();
 }
 
 struct PolledRoot {
