@@ -12,22 +12,30 @@ namespace lookout::sys {
 
 namespace {
 // Closes handed over and not yet returned: a caller that counts its free fds (a test filling
-// the fd table) must not have one come free under it a few milliseconds later.
-std::mutex pending_mutex;
-std::condition_variable pending_done;
-int pending = 0;
+// the fd table) must not have one come free under it a few milliseconds later. Never
+// destroyed: a detached closer may still finish while the process exits.
+struct Pending {
+  std::mutex mutex;
+  std::condition_variable done;
+  int count = 0;
+};
+Pending& pending() {
+  static Pending* p = new Pending;
+  return *p;
+}
 
 void close_done() {
-  std::lock_guard lock(pending_mutex);
-  if (--pending == 0) pending_done.notify_all();
+  Pending& p = pending();
+  std::lock_guard lock(p.mutex);
+  if (--p.count == 0) p.done.notify_all();
 }
 }  // namespace
 
 void close_in_background(UniqueFd fd) {
   if (!fd.valid()) return;
   {
-    std::lock_guard lock(pending_mutex);
-    ++pending;
+    std::lock_guard lock(pending().mutex);
+    ++pending().count;
   }
   // The thread starts with every signal blocked: it may run before the front end blocks the
   // signals it takes through a signalfd (SIGUSR1 for `lookout stats`, SIGHUP...), and a
@@ -49,8 +57,9 @@ void close_in_background(UniqueFd fd) {
 }
 
 void wait_for_background_closes() {
-  std::unique_lock lock(pending_mutex);
-  pending_done.wait(lock, [] { return pending == 0; });
+  Pending& p = pending();
+  std::unique_lock lock(p.mutex);
+  p.done.wait(lock, [&] { return p.count == 0; });
 }
 
 }  // namespace lookout::sys
