@@ -227,9 +227,8 @@ void InotifyTranslator::finish_pending_move() {
   if (!model_.valid(pm.dir)) return;
   // A directory made, moved out and made again before its CREATE was read: the model's node
   // is the second one (its CREATE found it), still there; the first left unseen.
-  if (NodeId id = model_.find(pm.dir, pm.name); id != kNoNode && still_at_its_path(id, model_.path(id))) {
-    return;
-  }
+  const NodeId id = model_.find(pm.dir, pm.name);
+  if (id != kNoNode && still_at_its_path(id, model_.path(id))) return;
   // The hand-over's last records: the destination may be a directory of the tree not
   // watched yet (the crawl had not reached it), and the mark has the whole rename. Reported
   // as moved out here and as made and renamed by the mark's records, it was told twice.
@@ -237,8 +236,7 @@ void InotifyTranslator::finish_pending_move() {
   // be keyed by the mark as that object (FanotifyTranslator::key_existing goes by path).
   if (keep_unpaired_) {
     sys::FileStat now;
-    if (NodeId id = model_.find(pm.dir, pm.name);
-        id != kNoNode && engine_.stat_child(pm.dir, pm.name, now) == ENOENT) {
+    if (id != kNoNode && engine_.stat_child(pm.dir, pm.name, now) == ENOENT) {
       const sys::FileStat st = model_.stat(id);
       unpaired_.push_back(UnpairedMove{pm.dir, pm.name, id, st.dev, st.ino});
       return;
