@@ -69,6 +69,13 @@ struct WatchOptions {
   // read of every file at start, then a read of each file whose ctime moved, and ~50 bytes
   // per file. Files created later under inotify are hashed at the next rescan.
   bool checksum = false;
+  // Whether a write record (modify, close_write) re-reads the file's stat at once, for the
+  // event and the model. False, for a consumer that reads the file itself (`tail`): those
+  // events carry no stat, and the model's stamps of a file written to are re-read once a
+  // second at most (a file appended a line at a time costs one stat a second, not one per
+  // kernel read). Until then an overflow's rescan may report it `modify` again; a write is
+  // never missed. Kept on (ignored) with a state file or checksum, whose stamps must be fresh.
+  bool stat_writes = true;
   std::vector<std::string> paths;  // files or directories; made absolute, symlinks not resolved
   // A root that is a symlink is watched through it (its target) by default; false watches
   // the link itself (inotify IN_DONT_FOLLOW; inotifywait -P): `touch -h` on it is an attrib.

@@ -96,11 +96,15 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   const bool had_stat = model.stat_known(id);
   forget_fresh_stats_if_moved();
   bool fresh = had_stat && fresh_stats.count(id);
+  const bool write = kind == EventKind::modify || kind == EventKind::close_write;
+  if (write && !fresh && defer_write_stat(id, before, had_stat)) return;  // stamps read later
+  // Writes already reported while the stamps were stale: they moved, but nothing was missed.
+  const bool writes_told = !write && writes_told_stale.count(id) > 0;
   if (!fresh && restat_taken(id, before)) {
     fresh_stats.insert(id);
     fresh = true;
   }
-  if (kind == EventKind::modify || kind == EventKind::close_write) {
+  if (write) {
     if (fresh) {
       writes_told_stale.erase(id);
     } else if (writes_told_stale.size() < 4096) {
@@ -111,6 +115,10 @@ void Watcher::Impl::restat_reporting_writes(NodeId id, EventKind kind) {
   // Not check_arrived(): a file that entered without a stat (its path was stale) has no
   // stamps to compare, and its mtime says nothing about a write nobody reported.
   if (kind != EventKind::attrib || n.is_dir() || !had_stat || !model.stat_known(id)) return;
+  if (writes_told && fresh) {
+    writes_told_stale.erase(id);
+    return;
+  }
   const sys::FileStat now = model.stat(id);
   if (now.size == before.size && now.mtime_ns == before.mtime_ns) return;
   emit(EventKind::modify, id, {}, "stamps");

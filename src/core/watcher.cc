@@ -143,7 +143,10 @@ void Watcher::Impl::append_event(EventKind kind, std::string&& path, const std::
 
 void Watcher::Impl::emit(EventKind kind, NodeId id, const std::string& from, const char* reason) {
   if (!(opt.events & event_bit(kind))) return;  // before the path is built
-  const std::optional<sys::FileStat> st = model.known_stat(id);
+  // A write whose stat was deferred (or whose path did not resolve): the model's stamps are
+  // from before it, and an event carries its entry's stat after the change or none.
+  const std::optional<sys::FileStat> st =
+      stat_is_stale(id, kind) ? std::nullopt : model.known_stat(id);
   append_event(kind, model.path(id), from, model.node(id).is_dir(), model.root_of(id), reason,
                st ? &*st : nullptr);
 }
@@ -284,6 +287,7 @@ Result<void> Watcher::Impl::start() {
   // from their stamps whether they changed since this crawl: list them without one. Polling,
   // a state file and --checksum compare stamps from the start, so they keep them.
   defer_file_stats = opt.backend != BackendChoice::poll && opt.state_file.empty() && !opt.checksum;
+  defer_write_stats = !opt.stat_writes && opt.state_file.empty() && !opt.checksum;
   // Filesystems stamp with the coarse clock, which may lag the fine one by a tick: start
   // earlier than now so a change made during the crawl is never judged older than it.
   started_ns = clock->coarse_realtime_ns() - 20000000;
@@ -653,6 +657,7 @@ bool Watcher::Impl::step(int timeout_ms) {
   }
   if (!starved.empty()) due_at(next_starved_retry_ms);
   if (opt.reconcile_every_ms > 0) due_at(next_reconcile_ms);
+  if (!deferred_write_stats.empty()) due_at(deferred_write_stats.front().due_ms);
   if (crawl) timeout_ms = 0;  // the model is still filling in: read what is there, go on
   bool reading = !log.over_limit();
   backend::Tracker* kernel = kernel_tracker();
@@ -730,6 +735,9 @@ bool Watcher::Impl::step(int timeout_ms) {
     } else if (auto r = save_state_now(); !r) {
       warn(r.error());
     }
+  }
+  if (!deferred_write_stats.empty() && !ended && now_ms() >= deferred_write_stats.front().due_ms) {
+    restat_deferred_writes();
   }
   // Timed duties of the trackers last (a polling pass), after the reads and rescans above.
   for (backend::Tracker* t : trackers()) {

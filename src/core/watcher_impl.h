@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -257,6 +258,29 @@ struct Watcher::Impl final : core::EngineServices {
   // rename still queued): their stamps are stale, yet the consumer was told of the write.
   // The rename that resolves the path reports no second `modify` for it (check_arrived).
   std::unordered_set<core::NodeId> writes_told_stale;
+  // WatchOptions::stat_writes off (and no state file or checksum): a write record leaves the
+  // file's stamps stale (writes_told_stale says so) instead of statting it, and the stamps are
+  // read again kWriteStatDelayMs later (deferred_write_stats.cc). A file appended to in every
+  // kernel read was statted in every one: half of `tail`'s CPU over 1000 busy files.
+  bool defer_write_stats = false;
+  static constexpr std::int64_t kWriteStatDelayMs = 1000;
+  // Up to this many files stale at once; past it a write is statted at once, as without.
+  static constexpr std::size_t kMaxDeferredWriteStats = 16384;
+  struct DeferredWriteStat {
+    core::NodeId id;
+    std::int64_t due_ms;
+  };
+  std::deque<DeferredWriteStat> deferred_write_stats;  // in due order
+  // Instead of restatting `id` for a write record: whether it was left stale (then the
+  // caller reports the write without a stat).
+  bool defer_write_stat(core::NodeId id, const sys::FileStat& had, bool had_stat);
+  // Restats the deferred files whose time has come (step() wakes for the first one).
+  void restat_deferred_writes();
+  // A write record whose file's stamps are stale: its event carries no stat.
+  bool stat_is_stale(core::NodeId id, EventKind kind) const {
+    return (kind == EventKind::modify || kind == EventKind::close_write) && !writes_told_stale.empty() &&
+           writes_told_stale.count(id) > 0;
+  }
   void recheck_replaced();
   void restat_unstatted();
   // Restats a file that arrived at a new name (a rename in the tree) and reports `modify`

@@ -154,6 +154,9 @@ Result<int> run(TailOptions o, std::FILE* log,
 
   o.watch.paths = select.roots();
   o.watch.recursive = select.recursive();
+  // The reader stats every file it reads (its own fstat, for size and truncation): the
+  // engine's stat of each written file in each kernel read would be a second one.
+  o.watch.stat_writes = false;
   o.watch.on_diagnostic = std::move(on_diagnostic);
   bool first = true, stopping = false;
   Error failure;

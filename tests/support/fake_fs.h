@@ -72,6 +72,8 @@ class FakeFs final : public sys::Fs {
     touch_dir(parent_of(to));
   }
   void set_dev(const std::string& path, std::uint64_t dev) { entries_.at(path).dev = dev; }
+  // The link count only (no second name is made): what a hard-linked file's stat says.
+  void set_nlink(const std::string& path, std::uint16_t n) { entries_.at(path).nlink = n; }
   bool has(const std::string& path) const { return entries_.count(path) != 0; }
   std::uint64_t stat_calls = 0;  // stat_at and stat_follow: what an engine step costs
   std::uint64_t relative_stat_calls = 0;  // of those, stat_at relative to a directory fd

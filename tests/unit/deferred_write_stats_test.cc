@@ -1,0 +1,148 @@
+// WatchOptions::stat_writes off (core/deferred_write_stats.cc): write records are reported
+// without a stat, the file's stamps are read again a second later, and nothing that the
+// stale stamps could hide goes unreported: renames and attrib records report no second
+// `modify`, an overflow's rescan still finds a write whose record was lost.
+#include <gtest/gtest.h>
+#include <sys/inotify.h>
+
+#include <algorithm>
+
+#include "support/engine_fixture.h"
+#include "support/fake_inotify.h"
+
+namespace lookout {
+namespace {
+
+using testing::EngineFixture;
+using testing::FakeInotify;
+using testing::Seen;
+
+class DeferredWriteStats : public EngineFixture {
+ protected:
+  DeferredWriteStats() : EngineFixture(BackendChoice::inotify) { opt.stat_writes = false; }
+  // Starts, then writes every given file once: a file listed at start has no stat yet, and
+  // its first write takes one (who it is, for the deferred stats to compare).
+  void start(const std::vector<std::string>& written = {}) {
+    start_with(core::WatcherSeams{&clock, &fs, &kernel, &waiter}, 0);
+    for (const auto& p : written) {
+      kernel.queue("/w", IN_MODIFY, p.substr(3));
+      step();
+    }
+  }
+  // One step, the events themselves (with their stats).
+  std::vector<Event> step_events() {
+    alive = w->step(0);
+    std::vector<Event> out;
+    w->log.take(*w->primary, out, 0);
+    return out;
+  }
+  std::uint64_t size_in_model(const std::string& path) const {
+    return w->model.stat(w->model.find_path(path)).size;
+  }
+
+  FakeInotify kernel{fs};
+};
+
+TEST_F(DeferredWriteStats, WritesInManyReadsAreStattedOnceASecondAndReportedWithoutAStat) {
+  fs.write("/w/f", 1);
+  start({"/w/f"});
+  const std::uint64_t before = fs.stat_calls;
+  for (int i = 2; i <= 20; ++i) {
+    fs.write("/w/f", static_cast<std::uint64_t>(i));
+    kernel.queue("/w", IN_MODIFY, "f");
+    auto evs = step_events();
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0].kind, EventKind::modify);
+    EXPECT_FALSE(evs[0].stat) << "a stat from before the write";
+    clock.advance(10);
+  }
+  EXPECT_EQ(fs.stat_calls - before, 0u) << "a stat per read";
+  EXPECT_EQ(size_in_model("/w/f"), 1u);
+  clock.advance(1000);
+  EXPECT_TRUE(step_events().empty());
+  EXPECT_EQ(fs.stat_calls - before, 1u);
+  EXPECT_EQ(size_in_model("/w/f"), 20u);
+  // Fresh again: the next write is deferred again, not reported with the old stat.
+  fs.write("/w/f", 21);
+  kernel.queue("/w", IN_CLOSE_WRITE, "f");
+  auto evs = step_events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_FALSE(evs[0].stat);
+}
+
+TEST_F(DeferredWriteStats, TheStepWakesForTheDeferredStat) {
+  fs.write("/w/f", 1);
+  start({"/w/f"});
+  fs.write("/w/f", 5);
+  kernel.queue("/w", IN_MODIFY, "f");
+  step();
+  // The loop's wait ends when the stat is due (the fake waiter advances the clock by the
+  // timeout it is given), not at the caller's timeout.
+  const std::int64_t t0 = clock.monotonic_ms();
+  w->step(60000);
+  EXPECT_LE(clock.monotonic_ms() - t0, 1000);
+  EXPECT_EQ(size_in_model("/w/f"), 5u);
+}
+
+TEST_F(DeferredWriteStats, ARenameAfterDeferredWritesIsNotASecondModify) {
+  fs.write("/w/a", 1);
+  start({"/w/a"});
+  fs.write("/w/a", 9);
+  kernel.queue("/w", IN_MODIFY, "a");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::modify, "/w/a", ""}}));
+  fs.rename("/w/a", "/w/b");
+  kernel.queue("/w", IN_MOVED_FROM, "a", 7);
+  kernel.queue("/w", IN_MOVED_TO, "b", 7);
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::rename, "/w/b", "/w/a"}}));
+  EXPECT_EQ(size_in_model("/w/b"), 9u);
+  // Its deferred stat finds the node renamed and fresh: nothing more.
+  clock.advance(2000);
+  EXPECT_TRUE(step().empty());
+}
+
+TEST_F(DeferredWriteStats, AnAttribAfterDeferredWritesIsOnlyAnAttrib) {
+  fs.write("/w/f", 1);
+  start({"/w/f"});
+  fs.write("/w/f", 3);
+  kernel.queue("/w", IN_MODIFY, "f");
+  kernel.queue("/w", IN_CLOSE_WRITE, "f");
+  step();
+  kernel.queue("/w", IN_ATTRIB, "f");
+  auto evs = step_events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].kind, EventKind::attrib);
+  ASSERT_TRUE(evs[0].stat);
+  EXPECT_EQ(evs[0].stat->size, 3u);
+}
+
+// The write record after the overflow is lost; the stale stamps cannot hide it.
+TEST_F(DeferredWriteStats, AnOverflowAfterDeferredWritesStillFindsALostWrite) {
+  fs.write("/w/f", 1);
+  start({"/w/f"});
+  fs.write("/w/f", 2);
+  kernel.queue("/w", IN_MODIFY, "f");
+  step();
+  fs.write("/w/f", 3);
+  kernel.queue(-1, IN_Q_OVERFLOW);
+  expect_overflow_rescan(step(), {{EventKind::modify, "/w/f", ""}});
+  EXPECT_EQ(size_in_model("/w/f"), 3u);
+}
+
+// A file with two names: a write through one is echoed to the other, which compares stamps:
+// such a file keeps the stat of each write.
+TEST_F(DeferredWriteStats, HardLinkedFilesAreStattedAtEachWrite) {
+  fs.write("/w/a", 1);
+  fs.set_nlink("/w/a", 2);
+  start();
+  const std::uint64_t before = fs.stat_calls;
+  fs.write("/w/a", 4);
+  kernel.queue("/w", IN_MODIFY, "a");
+  auto evs = step_events();
+  ASSERT_EQ(evs.size(), 1u);
+  ASSERT_TRUE(evs[0].stat);
+  EXPECT_EQ(evs[0].stat->size, 4u);
+  EXPECT_GE(fs.stat_calls - before, 1u);
+}
+
+}  // namespace
+}  // namespace lookout
