@@ -36,6 +36,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Pacing. When one take of events names many files (a tree where many logs are written at
+// once), the next round waits until kPaceMs after it, so that each file's writes gather and
+// are read with one fstat and one pread instead of one per line or two. Over 1000 files
+// appended a line at a time (the bench's `files` scenario) this cut lookout's CPU 2.5-3x
+// (preads 128,000 -> 20,000, opens 66,000 -> 10,000 for 200,000 lines); a lone write, or a
+// few files, are read at once as before, so latency rises only under such load, by 50 ms at
+// most (10 ms: 1.4x less CPU, 25 ms: 2.4x, 50 ms: 2.8x, 100 ms: 3.4x).
+constexpr std::size_t kPaceAfterEvents = 128;
+constexpr int kPaceMs = 50;
+
 bool inside(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
          (dir == "/" || path[dir.size()] == '/');
@@ -199,6 +209,7 @@ Result<int> run(TailOptions o, std::FILE* log,
       break;
     }
     std::vector<Event> batch;
+    std::int64_t paced_until_ms = 0;
     const int fd = events->fd();
     bool open = true;
     while (open) {
@@ -220,6 +231,15 @@ Result<int> run(TailOptions o, std::FILE* log,
       int wait = more ? 0 : tailer.wait_ms();
       const int cw = committer.wait_ms();
       wait = wait < 0 ? cw : std::min(wait, cw);
+      if (!more && paced_until_ms > clock.monotonic_ms()) {
+        // Many files changed at once: let their writes gather before the next round.
+        const auto left = static_cast<int>(paced_until_ms - clock.monotonic_ms());
+        if (host.wait({}, wait < 0 ? left : std::min(left, wait)).signal != 0) {
+          stopping = true;
+          break;
+        }
+        if (committer.due() || tailer.wait_ms() == 0) continue;
+      }
       auto wake = host.wait(std::span<const int>(&fd, 1), wait);
       if (wake.signal != 0) {
         stopping = true;
@@ -227,6 +247,7 @@ Result<int> run(TailOptions o, std::FILE* log,
       }
       batch.clear();
       open = events->try_take(batch, 4096);
+      paced_until_ms = batch.size() >= kPaceAfterEvents ? clock.monotonic_ms() + kPaceMs : 0;
       for (const Event& e : batch) tailer.on_event(e);
       tailer.tick();
     }

@@ -905,6 +905,54 @@ TEST_F(TailCli, MoreFilesWrittenInTurnThanHandlesKeepMostHandles) {
   EXPECT_LT(counted, rounds * kFiles) << counted << " closes";
 }
 
+// Many files written at once: after a take of events naming many of them, the next round
+// waits 50 ms so that each file's lines gather and are read together (src/tail/tail.cc,
+// pacing). lookout's reads are counted from the kernel's side (IN_ACCESS per read). The
+// writer writes a line to every file, pauses 5 ms (the workload: a busy tree), and again:
+// read as they come, that is a read per line; paced, a read per file per 50 ms.
+TEST_F(TailCli, ManyFilesWrittenAtOnceAreReadInRounds) {
+  constexpr int kFiles = 300, kRounds = 60;
+  std::vector<std::unique_ptr<Writer>> writers;
+  for (int f = 0; f < kFiles; ++f)
+    writers.push_back(std::make_unique<Writer>(root + "/p" + std::to_string(f) + ".log"));
+  start(base_args() + std::vector<std::string>{root});
+  const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(::inotify_add_watch(in, root.c_str(), IN_ACCESS), 0);
+  int reads = 0;
+  auto count_reads = [&] {
+    alignas(inotify_event) char buf[65536];
+    for (ssize_t got; (got = ::read(in, buf, sizeof buf)) > 0;) {
+      for (ssize_t off = 0; off < got;) {
+        const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        if (ev->len > 0 && ev->name[0] == 'p') ++reads;
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      }
+    }
+  };
+  const auto began = std::chrono::steady_clock::now();
+  for (int round = 0; round < kRounds; ++round) {
+    for (int f = 0; f < kFiles; ++f) writers[static_cast<std::size_t>(f)]->line(tagn("p", f), round);
+    count_reads();
+    // The writers' pace (5 ms a round), meanwhile taking lookout's output: a full pipe would
+    // hold lookout back, and its reads gather by themselves then.
+    const auto next = std::chrono::steady_clock::now() + milliseconds(5);
+    while (std::chrono::steady_clock::now() < next) lk->pump(1);
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+  Seen seen;
+  ASSERT_TRUE(wait(seen, [&] { return seen.records().size() >= static_cast<std::size_t>(kFiles * kRounds); }))
+      << seen.records().size() << " records; " << lk->describe();
+  count_reads();
+  ::close(in);
+  for (int f = 0; f < kFiles; ++f) EXPECT_EQ(seen.exactly(tagn("p", f), kRounds), "");
+  // Paced: at most a read per file per 50 ms of writing, a few rounds more at the ends, and
+  // half as much again for the reads that check a file's first bytes.
+  const long bound = static_cast<long>(kFiles) * (ms / 50 + 4) * 3 / 2;
+  EXPECT_LE(reads, bound) << reads << " reads in " << ms << " ms of writing";
+  EXPECT_LT(reads, kFiles * kRounds) << reads << " reads in " << ms << " ms of writing";
+}
+
 TEST_F(TailCli, SparseFourGigabyteFileAtEndThenAppended) {
   const std::string big = root + "/sparse.log";
   {
