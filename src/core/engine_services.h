@@ -53,6 +53,10 @@ class EngineServices {
   virtual void root_gone(NodeId root, const char* how) = 0;
   virtual bool restat(NodeId id) = 0;  // true when it took a new stat (see restat_taken)
   virtual void restat_reporting_writes(NodeId id, EventKind kind) = 0;
+  // An object arrived at the name of `id` whose path no longer resolves (moved on before its
+  // record was read): whether it replaced what the model holds cannot be told yet. Looked at
+  // again after the read, at wherever the node is then (see Watcher::Impl::replaced_maybe).
+  virtual void note_replaced_maybe(NodeId id) = 0;
   // Stats `name` in the directory `dir` through the engine's directory fds (a burst's new
   // files cost a one-name lookup each, not a whole path's): 0 or an errno.
   virtual int stat_child(NodeId dir, const std::string& name, sys::FileStat& st) = 0;

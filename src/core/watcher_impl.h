@@ -303,6 +303,9 @@ struct Watcher::Impl final : core::EngineServices {
   // (an ancestor's rename not yet handled): watched and listed again after every batch.
   std::unordered_set<core::NodeId> blind;
   void note_blind(core::NodeId dir) override { blind.insert(dir); }
+  void note_replaced_maybe(core::NodeId id) override {
+    if (replaced_maybe.size() < 4096) replaced_maybe.insert(id);
+  }
   bool any_blind() const override { return !blind.empty(); }
   // Lists again every blind directory, or only those at or below `under` (both backends).
   void retry_blind(core::NodeId under = core::kNoNode) override;

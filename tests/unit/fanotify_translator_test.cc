@@ -122,6 +122,46 @@ TEST_F(FanotifyTranslator, RenameIsOneEventAndKeysFollowTheDirectory) {
   EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::create, "/w/b/moved/f", ""}}));
 }
 
+// A file moved in from outside over a name the model holds, and renamed on before either
+// record is read: the moved-in record's name no longer resolves, so whether the object there
+// was replaced cannot be told then. It is looked at again after the read, at its new name:
+// the consumer must not take the newcomer for the old file renamed (stress seed 783018108,
+// without -r: the source was a directory below the root's entries).
+TEST_F(FanotifyTranslator, MovedInOverANameThenRenamedOnIsANewFileAtTheNewName) {
+  fs.mkdir("/out");
+  fs.write("/w/f", 3);
+  fs.write("/out/x", 5);
+  start();
+  fs.write("/w/f", 4);  // the model takes f's stat (a listing alone has none)
+  kernel->queue(FAN_MODIFY, "/w", "f");
+  step();
+  const std::string moved_key = kernel->key("/out/x");
+  fs.rename("/out/x", "/w/f");
+  fs.rename("/w/f", "/w/g");
+  backend::FanEvent in;
+  in.mask = FAN_RENAME;
+  in.dir_key = kernel->key("/out");
+  in.name = "x";
+  in.to_dir_key = kernel->key("/w");
+  in.to_name = "f";
+  in.target_key = moved_key;
+  kernel->queue(in);
+  backend::FanEvent on;
+  on.mask = FAN_RENAME;
+  on.dir_key = kernel->key("/w");
+  on.name = "f";
+  on.to_dir_key = kernel->key("/w");
+  on.to_name = "g";
+  on.target_key = moved_key;
+  kernel->queue(on);
+  auto seen = step();
+  // Whatever came first, the last word on g must be that it is a new file there.
+  auto last_on_g = std::find_if(seen.rbegin(), seen.rend(), [](const Seen& e) { return e.path == "/w/g"; });
+  ASSERT_NE(last_on_g, seen.rend()) << ::testing::PrintToString(seen);
+  EXPECT_EQ(last_on_g->kind, EventKind::create) << ::testing::PrintToString(seen);
+  EXPECT_EQ(w->model.stat(w->model.find_path("/w/g")).ino, fs.ino("/w/g"));
+}
+
 TEST_F(FanotifyTranslator, RecordsFromOutsideEveryRootAreDropped) {
   fs.mkdir("/other");
   start();

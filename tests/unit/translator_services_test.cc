@@ -72,6 +72,7 @@ class RecordingEngine final : public core::EngineServices {
   void echo_link_changes() override { calls.push_back("echo"); }
   void catch_up(NodeId dir, bool) override { calls.push_back("catch_up " + model_.path(dir)); }
   void note_blind(NodeId dir) override { calls.push_back("note_blind " + model_.path(dir)); }
+  void note_replaced_maybe(NodeId id) override { calls.push_back("note_replaced_maybe " + model_.path(id)); }
   bool any_blind() const override { return false; }
   void retry_blind(NodeId) override { calls.push_back("retry_blind"); }
   void schedule_rescan(const char* reason) override { calls.push_back(std::string("rescan ") + reason); }
