@@ -223,6 +223,9 @@ int WatchCommand::run(const ProcessStart& start) {
   wo.recursive = o.recursive;
   if (std::string bad = fill_watch_options(o.engine, wo); !bad.empty()) return err(bad);
   wo.drop_own_writes = true;  // this process writes only its output and its state
+  // Only --json-stat prints a write's stat: otherwise the engine reads it later, once for
+  // many writes (docs/design.md "Deferred write stats").
+  wo.stat_writes = o.json_stat;
   const bool verbose = o.verbose;
   const int quiet = o.quiet;
   wo.on_diagnostic = [verbose, quiet, say](const Error& e, bool fatal) {

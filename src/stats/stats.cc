@@ -55,6 +55,8 @@ Result<int> run(StatsOptions o, std::FILE* out, std::FILE* log,
                 std::function<void(const Error&, bool fatal)> on_diagnostic) {
   if (o.watch.paths.empty()) return Error{ErrorCode::invalid_argument, 0, "", "No files specified to watch!"};
   o.watch.events = kinds_for_columns(o.columns);
+  // Counts need no stat of a written file: the engine reads it later, once for many writes.
+  o.watch.stat_writes = false;
   o.watch.on_diagnostic = std::move(on_diagnostic);
   SubscribeOptions so;
   so.events = o.watch.events;
