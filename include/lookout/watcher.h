@@ -70,7 +70,8 @@ struct WatchOptions {
   // per file. Files created later under inotify are hashed at the next rescan.
   bool checksum = false;
   // Whether a write record (modify, close_write) re-reads the file's stat at once, for the
-  // event and the model. False, for a consumer that reads the file itself (`tail`): those
+  // event and the model. False, for a consumer that needs no stat of a write (`tail` reads
+  // the file itself; `watch` without --json-stat and `stats` print none): those
   // events carry no stat, and the model's stamps of a file written to are re-read once a
   // second at most (a file appended a line at a time costs one stat a second, not one per
   // kernel read). Until then an overflow's rescan may report it `modify` again; a write is
