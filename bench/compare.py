@@ -52,6 +52,8 @@ BURST_FILES_PER_DIR = 1000
 LAT_WRITES = 200
 LAT_SPACING = 0.020
 RACE_N = 500
+APPEND_FILES = 1000     # appends: files in 10 directories, made before the tool starts
+APPEND_ROUNDS = 200     # ... each appended one 64-byte line per round, round-robin
 PROBE_EVERY = 0.020
 SETTLE_AFTER_READY = 0.5
 IDLE_QUIET = 1.0            # s without CPU use: the tool's start-up work is done
@@ -847,6 +849,72 @@ def test_burst(tool, base, workdir, args, writer, low_queue, to_file=False):
     return res
 
 
+def test_appends(tool, base, workdir, args):
+    """Many files appended to at once (a log tree): 1000 files, 200 rounds of one line each.
+
+    The files exist before the tool starts; the writer then appends to each in turn as fast
+    as it can. CPU is the tool's from the first write until all files were named by an
+    event and the output stood still."""
+    root = os.path.join(base, "appends-%s" % tool)
+    res = {}
+    sess = None
+    fds = []
+    try:
+        paths = []
+        for d in range(10):
+            os.makedirs(os.path.join(root, "d%d" % d))
+        for i in range(APPEND_FILES):
+            p = os.path.join(root, "d%d" % (i % 10), "f%04d.log" % i)
+            paths.append(p)
+            fds.append(os.open(p, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, 0o644))
+        sess = Session(tool, root, workdir, args.lookout, True)
+        if wait_ready(sess, root, 60) is None:
+            res["error"] = "not ready within 60 s"
+            return res
+        time.sleep(0.3)
+        cur = Cursor(sess)
+        cur.new()
+        want = set(paths)
+        lines0 = sess.nlines
+        cpu0 = sess.cpu()
+        t0 = time.monotonic()
+        for n in range(APPEND_ROUNDS):
+            for i, fd in enumerate(fds):
+                os.write(fd, b"%08d %08d " % (i, n) + b"x" * 45 + b"\n")
+        t_end = time.monotonic()
+        res["writer_s"] = t_end - t0
+        seen = set()
+        last_line = t_end
+        while True:
+            for e in cur.new():
+                if e.path in want:
+                    seen.add(e.path)
+            now = time.monotonic()
+            if sess.last_line_t and sess.last_line_t > last_line:
+                last_line = sess.last_line_t
+            if (len(seen) == len(want) and now - last_line >= QUIET_DONE) or now - last_line >= 10.0:
+                break
+            if sess.died():
+                break
+            time.sleep(0.02)
+        res["cpu_s"] = sess.cpu() - cpu0
+        res["reported"] = len(seen)
+        res["lines"] = sess.nlines - lines0
+        res["rss_mb"], res["hwm_mb"] = sess.mem()
+        d = sess.died()
+        if d:
+            res["error"] = "%s; stderr: %s" % (d, sess.stderr_tail(300))
+    except Exception as e:
+        res.setdefault("error", str(e)[:500])
+    finally:
+        for fd in fds:
+            os.close(fd)
+        if sess is not None:
+            stop_quietly(sess)
+        shutil.rmtree(root, ignore_errors=True)
+    return res
+
+
 # --------------------------------------------------------------------------- statistics
 
 def percentile(values, q):
@@ -1086,6 +1154,8 @@ def write_report(path, R, meta, tools, sizes, section=None):
     main.append(("latency p99 (ms)", la, "p99_ms", "ms"))
     ra = lambda t: R["race"].get(t, [])
     main.append(("new-dir race: files reported of 500", ra, "reported", "int"))
+    ap = lambda t: R["appends"].get(t, [])
+    main.append(("appends: CPU (s), 1000 files x 200 lines", ap, "cpu_s", "cpu"))
     table(L, tools, R, main)
 
     # --- details
@@ -1180,6 +1250,24 @@ def write_report(path, R, meta, tools, sizes, section=None):
     table(L, tools, R, [
         ("files f reported (of 500)", ra, "reported", "int"),
         ("time to create all (s)", ra, "create_s", "s", False),
+    ])
+
+    L.append("## 5. Appends: 1000 files, 200 lines each, written in turn")
+    L.append("")
+    L.append("A log tree: 1000 files in 10 directories, made and opened (O_APPEND) before the "
+             "tool starts; the writer (python) then appends one 64-byte line to each in turn, "
+             "200 rounds, as fast as it can.  The tool writes to a file the bench tails (as in "
+             "the burst's third table; watchman is not run).  CPU is the tool's from the first "
+             "write until every file was named by an event and the output stood still for "
+             "%.0f s.  Tools may merge a file's repeated writes into one line (lookout merges "
+             "those its reader has not taken yet), so *output lines* differ." % QUIET_DONE)
+    L.append("")
+    table(L, tools, R, [
+        ("files reported (of 1000)", ap, "reported", "int"),
+        ("writer duration (s)", ap, "writer_s", "s"),
+        ("CPU (s)", ap, "cpu_s", "cpu"),
+        ("output lines", ap, "lines", "int", False),
+        ("RSS after (MiB)", ap, "rss_mb", "mb"),
     ])
 
     errs = collect_errors(R)
@@ -1302,7 +1390,7 @@ def main():
     ap.add_argument("--section", help="write the report as this marked section of --out (a "
                     "separate run, e.g. the 1m tree), leaving the main report as it is")
     ap.add_argument("--skip", default="", help="comma list of tests to skip: "
-                    "setup,latency,burst")
+                    "setup,latency,burst,appends")
     args = ap.parse_args()
 
     if args.sizes:
@@ -1332,7 +1420,7 @@ def main():
     base = tempfile.mkdtemp(prefix="lookout-bench-", dir="/tmp" if is_root else "/dev/shm")
     mounted = False
     R = {"setup": {s: {} for s in sizes}, "burst": {"default": {}, "q1024": {}, "file": {}},
-         "latency": {}, "race": {}}
+         "latency": {}, "race": {}, "appends": {}}
     meta = {}
     try:
         if is_root:
@@ -1395,6 +1483,13 @@ def main():
                         r = test_burst(t, base, workdir, args, writer, low, to_file)
                         R["burst"][key].setdefault(t, []).append(r)
                         log("burst %-7s %-11s %s" % (key, t, short(r)))
+            if "appends" not in skip:
+                for t in order:
+                    if t == "watchman":
+                        continue  # a socket the bench reads: no output file to give it
+                    r = test_appends(t, base, workdir, args)
+                    R["appends"].setdefault(t, []).append(r)
+                    log("appends   %-11s %s" % (t, short(r)))
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         raise
