@@ -643,6 +643,23 @@ def test_setup(tool, tree_root, last_dir, nfiles, workdir, args):
     return res
 
 
+def collect_reported(sess, cur, want, since, stop):
+    """The paths of `want` the tool names from `cur` on, until stop(how many, seconds without
+    output, seconds since `since`) says so or the tool exits."""
+    seen = set()
+    last = since
+    while True:
+        for e in cur.new():
+            if e.path in want:
+                seen.add(e.path)
+        now = time.monotonic()
+        if sess.last_line_t and sess.last_line_t > last:
+            last = sess.last_line_t
+        if stop(len(seen), now - last, now - since) or sess.died():
+            return seen
+        time.sleep(0.01)
+
+
 def test_latency_race(tool, base, workdir, args):
     root = os.path.join(base, "lat-%s" % tool)
     os.makedirs(root)
@@ -703,20 +720,8 @@ def test_latency_race(tool, base, workdir, args):
             with open(os.path.join(d, "f"), "w") as f:
                 f.write("x\n")
         t_end = time.monotonic()
-        seen = set()
-        last_new = t_end
-        while True:
-            for e in cur.new():
-                if e.path in want:
-                    seen.add(e.path)
-            now = time.monotonic()
-            if sess.last_line_t and sess.last_line_t > last_new:
-                last_new = sess.last_line_t
-            if len(seen) == RACE_N or now - last_new > 5.0 or now - t_end > 30.0:
-                break
-            if sess.died():
-                break
-            time.sleep(0.01)
+        seen = collect_reported(sess, cur, want, t_end,
+                                lambda n, quiet, elapsed: n == RACE_N or quiet > 5.0 or elapsed > 30.0)
         race["reported"] = len(seen)
         race["total"] = RACE_N
         race["create_s"] = t_end - t_begin
@@ -883,20 +888,8 @@ def test_appends(tool, base, workdir, args):
                 os.write(fd, b"%08d %08d " % (i, n) + b"x" * 45 + b"\n")
         t_end = time.monotonic()
         res["writer_s"] = t_end - t0
-        seen = set()
-        last_line = t_end
-        while True:
-            for e in cur.new():
-                if e.path in want:
-                    seen.add(e.path)
-            now = time.monotonic()
-            if sess.last_line_t and sess.last_line_t > last_line:
-                last_line = sess.last_line_t
-            if (len(seen) == len(want) and now - last_line >= QUIET_DONE) or now - last_line >= 10.0:
-                break
-            if sess.died():
-                break
-            time.sleep(0.02)
+        seen = collect_reported(sess, cur, want, t_end,
+                                lambda n, quiet, elapsed: (n == len(want) and quiet >= QUIET_DONE) or quiet >= 10.0)
         res["cpu_s"] = sess.cpu() - cpu0
         res["reported"] = len(seen)
         res["lines"] = sess.nlines - lines0
