@@ -167,7 +167,6 @@ void Watcher::Impl::vanished(NodeId dir, const std::string& name, const char* re
   // out with the directory: report each, deepest first, so a consumer can apply them.
   const bool moved_out = std::string_view(reason) == "moved_out";
   for (NodeId n : model.subtree_post_order(id)) {
-    if (!writes_told_stale.empty()) writes_told_stale.erase(n);  // its id may be reused
     // inotifywait -e delete_self: each watched directory reports its own end. inotify
     // says when (InotifyTranslator::owns_delete_self); fanotify and polling have no such
     // event: made here, just before the parent's DELETE.

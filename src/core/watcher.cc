@@ -89,6 +89,11 @@ Watcher::Impl::Impl(WatchOptions o, core::WatcherSeams seams)
     // Node ids are reused: nothing may keep naming a removed node.
     blind.erase(id);
     starved.erase(id);
+    // Also a node a rename replaced, which vanished() never saw: with deferred write stats
+    // most written files are marked stale, and a new node on the id would inherit the mark.
+    if (!writes_told_stale.empty()) writes_told_stale.erase(id);
+    if (!replaced_maybe.empty()) replaced_maybe.erase(id);
+    if (!unstatted.empty()) unstatted.erase(id);
     dir_fds.forget(id);
     backend::Tracker* const all[] = {poll_tracker.get(), fanotify.get(), inotify.get()};
     for (backend::Tracker* t : all) t->unwatch(id);

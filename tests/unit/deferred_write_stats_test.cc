@@ -128,6 +128,31 @@ TEST_F(DeferredWriteStats, AnOverflowAfterDeferredWritesStillFindsALostWrite) {
   EXPECT_EQ(size_in_model("/w/f"), 3u);
 }
 
+// A file whose stat was deferred is replaced by a rename (removed without a delete record of
+// its own): the node id it frees goes to the next new file, which must not inherit the mark
+// "writes told, stamps stale". Here it would hide a write whose record went missing, which an
+// attrib record's stamps reveal.
+TEST_F(DeferredWriteStats, AReplacedFilesStaleMarkDiesWithIt) {
+  fs.write("/w/a", 1);
+  fs.write("/w/b", 1);
+  start({"/w/a"});
+  fs.write("/w/a", 2);
+  kernel.queue("/w", IN_MODIFY, "a");
+  step();
+  const core::NodeId a = w->model.find_path("/w/a");
+  fs.rename("/w/b", "/w/a");
+  kernel.queue("/w", IN_MOVED_FROM, "b", 9);
+  kernel.queue("/w", IN_MOVED_TO, "a", 9);
+  step();
+  fs.write("/w/c", 1);
+  kernel.queue("/w", IN_CREATE, "c");
+  step();
+  ASSERT_EQ(w->model.find_path("/w/c"), a) << "the freed id is reused (else this test shows nothing)";
+  fs.write("/w/c", 7);  // its MODIFY record lost
+  kernel.queue("/w", IN_ATTRIB, "c");
+  EXPECT_EQ(step(), (std::vector<Seen>{{EventKind::modify, "/w/c", "stamps"}, {EventKind::attrib, "/w/c", ""}}));
+}
+
 // A file with two names: a write through one is echoed to the other, which compares stamps:
 // such a file keeps the stat of each write.
 TEST_F(DeferredWriteStats, HardLinkedFilesAreStattedAtEachWrite) {
