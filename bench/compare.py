@@ -643,6 +643,14 @@ def test_setup(tool, tree_root, last_dir, nfiles, workdir, args):
     return res
 
 
+def note_end(res, sess):
+    """A test's last figures: the tool's memory, and why it ended if it did."""
+    res["rss_mb"], res["hwm_mb"] = sess.mem()
+    d = sess.died()
+    if d:
+        res["error"] = "%s; stderr: %s" % (d, sess.stderr_tail(300))
+
+
 def collect_reported(sess, cur, want, since, stop):
     """The paths of `want` the tool names from `cur` on, until stop(how many, seconds without
     output, seconds since `since`) says so or the tool exits."""
@@ -841,10 +849,7 @@ def test_burst(tool, base, workdir, args, writer, low_queue, to_file=False):
         res["last_event_s"] = (last_hit - w_start) if last_hit else None
         res["overflow_lines"] = sess.overflows - ov0
         res["lines"] = sess.nlines - lines0
-        res["rss_mb"], res["hwm_mb"] = sess.mem()
-        d = sess.died()
-        if d:
-            res["error"] = "%s; stderr: %s" % (d, sess.stderr_tail(300))
+        note_end(res, sess)
     except Exception as e:
         res.setdefault("error", str(e)[:500])
     finally:
@@ -893,10 +898,7 @@ def test_appends(tool, base, workdir, args):
         res["cpu_s"] = sess.cpu() - cpu0
         res["reported"] = len(seen)
         res["lines"] = sess.nlines - lines0
-        res["rss_mb"], res["hwm_mb"] = sess.mem()
-        d = sess.died()
-        if d:
-            res["error"] = "%s; stderr: %s" % (d, sess.stderr_tail(300))
+        note_end(res, sess)
     except Exception as e:
         res.setdefault("error", str(e)[:500])
     finally:
