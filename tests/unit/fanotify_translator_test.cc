@@ -29,6 +29,20 @@ class FanotifyTranslator : public EngineFixture {
     start_with(std::move(seams), 3);
   }
 
+  // A FAN_RENAME record of `name` in `from_dir` to `to_name` in `to_dir` (keys taken now).
+  backend::FanEvent rename_record(const std::string& from_dir, const std::string& name,
+                                  const std::string& to_dir, const std::string& to_name,
+                                  const std::string& target_key) const {
+    backend::FanEvent ev;
+    ev.mask = FAN_RENAME;
+    ev.dir_key = kernel->key(from_dir);
+    ev.name = name;
+    ev.to_dir_key = kernel->key(to_dir);
+    ev.to_name = to_name;
+    ev.target_key = target_key;
+    return ev;
+  }
+
   FakeFanotify* kernel = nullptr;  // owned by the watcher
 };
 
@@ -138,22 +152,8 @@ TEST_F(FanotifyTranslator, MovedInOverANameThenRenamedOnIsANewFileAtTheNewName) 
   const std::string moved_key = kernel->key("/out/x");
   fs.rename("/out/x", "/w/f");
   fs.rename("/w/f", "/w/g");
-  backend::FanEvent in;
-  in.mask = FAN_RENAME;
-  in.dir_key = kernel->key("/out");
-  in.name = "x";
-  in.to_dir_key = kernel->key("/w");
-  in.to_name = "f";
-  in.target_key = moved_key;
-  kernel->queue(in);
-  backend::FanEvent on;
-  on.mask = FAN_RENAME;
-  on.dir_key = kernel->key("/w");
-  on.name = "f";
-  on.to_dir_key = kernel->key("/w");
-  on.to_name = "g";
-  on.target_key = moved_key;
-  kernel->queue(on);
+  kernel->queue(rename_record("/out", "x", "/w", "f", moved_key));
+  kernel->queue(rename_record("/w", "f", "/w", "g", moved_key));
   auto seen = step();
   // Whatever came first, the last word on g must be that it is a new file there.
   auto last_on_g = std::find_if(seen.rbegin(), seen.rend(), [](const Seen& e) { return e.path == "/w/g"; });
