@@ -238,7 +238,9 @@ Result<int> run(TailOptions o, std::FILE* log,
           stopping = true;
           break;
         }
-        if (committer.due() || tailer.wait_ms() == 0) continue;
+        // A commit, partial flush or idle close fell due before the pace ended: serve it.
+        if (wait >= 0 && wait <= left) continue;
+        if (wait >= 0) wait -= left;
       }
       auto wake = host.wait(std::span<const int>(&fd, 1), wait);
       if (wake.signal != 0) {
