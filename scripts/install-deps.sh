@@ -3,7 +3,7 @@
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libxxhash-dev libcpp-httplib-dev libsqlite3-dev sqlite3 inotify-tools rsync python3)
+      libbenchmark-dev libxxhash-dev libcpp-httplib-dev libsqlite3-dev sqlite3 inotify-tools rsync python3 lld)
 # Peers for bench/ (rsyslog: imfile for bench/tail_compare.py), FUSE/loop fixtures for root tests.
 extra=(fswatch watchman entr python3-pyinotify incron rsyslog lsyncd openssh-server openssh-client bindfs xfsprogs btrfs-progs e2fsprogs util-linux procps)
 missing=()
