@@ -129,7 +129,7 @@ class ChangeWalk {
       // if the model knew entries in it; the relisting reports the error then.
       if (err == ENOENT || err == ENOTDIR) {
         ws.changed.push_back(item.dir == root_ ? item.dir : live_.node(item.dir).parent);
-      } else if (live_.node(item.dir).first_child != kNoNode) {
+      } else if (live_.node(item.dir).first_child() != kNoNode) {
         ws.changed.push_back(item.dir);
       } else {
         ws.errors.push_back(error_from_errno(err, "cannot list", item.path));

@@ -94,7 +94,7 @@ class FreshBuilder {
   // unknown, so the next pass reads it again; an unreadable one is read again when its
   // stamps move (a chmod moves ctime).
   void keep_unreadable(const Item& it, int err) {
-    if (it.live == kNoNode || fresh_.node(it.fresh).first_child != kNoNode) return;
+    if (it.live == kNoNode || fresh_.node(it.fresh).first_child() != kNoNode) return;
     copy(it);
     if (err == EMFILE || err == ENFILE || err == ENOMEM) fresh_.set_stat_known(it.fresh, false);
   }
@@ -194,7 +194,7 @@ bool poll_scan(const TreeModel& live, NodeId live_root, TreeModel& fresh,
   }
   if (!root_is_dir) {
     // The root is no longer a directory: whatever the model had under it is gone.
-    if (live.node(live_root).first_child != kNoNode) {
+    if (live.node(live_root).first_child() != kNoNode) {
       out.live_dir = live_root;
       out.fresh_dir = fresh.add_root(root_path, out.root_st);
     }

@@ -152,7 +152,7 @@ struct Reconciler {
       NodeId occupant = live.find(dest_parent, name);
       if (occupant != kNoNode && occupant != l) {
         bool removable = removed_set.count(occupant) && !pending_sources.count(occupant) &&
-                         live.node(occupant).first_child == kNoNode;
+                         live.node(occupant).first_child() == kNoNode;
         if (!removable) {
           still.emplace_back(l, f);
           continue;

@@ -117,14 +117,34 @@ NodeId TreeModel::allocate() {
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
+void TreeModel::hold_children(NodeId id) {
+  Node& n = nodes_[id];
+  if (n.holds_children()) return;
+  if (n.stat_slot() == Node::kNoStat && id != kTopNode) {
+    const sys::FileStat st = stat(id);  // the listing's type, inode and derived dev
+    if (free_stats_.empty()) {
+      if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 67M stats: 3.7 GB
+      n.set_stat_slot(static_cast<std::uint32_t>(stats_.size()));
+      stats_.push_back(st);
+    } else {
+      n.set_stat_slot(free_stats_.back());
+      free_stats_.pop_back();
+      stats_[n.stat_slot()] = st;
+    }
+  }
+  n.meta_ |= Node::kChildrenBit;
+  n.word_ = kNoNode;
+}
+
 void TreeModel::link_child(NodeId parent, NodeId id) {
+  hold_children(parent);  // a directory already does; the top node and a stale file may not
   Node& p = nodes_[parent];
   Node& n = nodes_[id];
   n.parent = parent;
   n.prev_sibling = kNoNode;
-  n.next_sibling = p.first_child;
-  if (p.first_child != kNoNode) nodes_[p.first_child].prev_sibling = id;
-  p.first_child = id;
+  n.next_sibling = p.word_;
+  if (p.word_ != kNoNode) nodes_[p.word_].prev_sibling = id;
+  p.word_ = id;
 }
 
 void TreeModel::unlink_child(NodeId id) {
@@ -132,7 +152,7 @@ void TreeModel::unlink_child(NodeId id) {
   if (n.prev_sibling != kNoNode) {
     nodes_[n.prev_sibling].next_sibling = n.next_sibling;
   } else if (n.parent != kNoNode) {
-    nodes_[n.parent].first_child = n.next_sibling;
+    nodes_[n.parent].word_ = n.next_sibling;
   }
   if (n.next_sibling != kNoNode) nodes_[n.next_sibling].prev_sibling = n.prev_sibling;
   n.prev_sibling = n.next_sibling = kNoNode;
@@ -177,22 +197,24 @@ sys::FileStat TreeModel::stat(NodeId id) const {
   if (n.stat_slot() != Node::kNoStat) return stats_[n.stat_slot()];
   sys::FileStat st;
   st.type = n.type();
-  st.ino = n.ino_;
+  st.ino = n.holds_children() ? 0 : n.word_;  // only the top node holds children without a slot
   st.dev = derived_dev(id);
   return st;
 }
 
 void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
+  if (st.type == sys::FileType::dir) hold_children(id);
   Node& n = nodes_[id];
   n.set_type(st.type);
-  n.ino_ = static_cast<std::uint32_t>(st.ino);
+  if (!n.holds_children()) n.word_ = static_cast<std::uint32_t>(st.ino);
   n.set_known(known);
   // A known stat keeps a slot even if it looks like a listing's: its dev must not follow the
-  // parent's. So does an inode number the node cannot hold (listed.ino then differs).
-  if (!known) {
+  // parent's. So does an inode number the node cannot hold (listed.ino then differs), and a
+  // node whose word heads its child list.
+  if (!known && !n.holds_children()) {
     sys::FileStat listed;
     listed.type = st.type;
-    listed.ino = n.ino_;
+    listed.ino = n.word_;
     listed.dev = derived_dev(id);
     if (st == listed) {
       release_stat(n);
@@ -204,7 +226,7 @@ void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
       n.set_stat_slot(free_stats_.back());
       free_stats_.pop_back();
     } else {
-      if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 134M stats: 7 GB
+      if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 67M stats: 3.7 GB
       n.set_stat_slot(static_cast<std::uint32_t>(stats_.size()));
       stats_.emplace_back();
     }
@@ -266,7 +288,8 @@ void TreeModel::remove(NodeId id) {
     // The stat stays (its slot too, until the id is reused), as it did when it was inline:
     // a stale id still reads what its node last held.
     n.set_known(false);
-    n.first_child = n.next_sibling = kNoNode;
+    if (n.holds_children()) n.word_ = kNoNode;
+    n.next_sibling = kNoNode;
     n.prev_sibling = kFreeSlot;
     names_.release(n.name_);
     n.name_ = {};

@@ -24,21 +24,23 @@ inline constexpr NodeId kTopNode = 0;
 
 struct Node {
   NodeId parent = kNoNode;
-  NodeId first_child = kNoNode;
   NodeId next_sibling = kNoNode;
   NodeId prev_sibling = kNoNode;
   sys::FileType type() const { return static_cast<sys::FileType>((meta_ >> kTypeShift) & kTypeMask); }
   bool is_dir() const { return type() == sys::FileType::dir; }
+  // The first entry of a directory (kNoNode: none, or not a directory).
+  NodeId first_child() const { return holds_children() ? word_ : kNoNode; }
 
  private:
   friend class TreeModel;
   // The rest of the stat is TreeModel::stat(id): the node holds what a listing gives (type
-  // and d_ino) and a slot in the model's stat table for anything more. The slot, the type and
-  // whether the stat is known share one word: 27 bits of slot (134M stat'ed entries, 7 GB of
-  // stats), 4 of type, 1 for known.
-  static constexpr std::uint32_t kNoStat = (1u << 27) - 1;
-  static constexpr unsigned kTypeShift = 27;
+  // and d_ino) and a slot in the model's stat table for anything more. The slot, the type,
+  // whether the stat is known and whether `word_` heads a child list share one word: 26 bits
+  // of slot (67M stat'ed entries, 3.7 GB of stats), 4 of type, 1 each for the two flags.
+  static constexpr std::uint32_t kNoStat = (1u << 26) - 1;
+  static constexpr unsigned kTypeShift = 26;
   static constexpr std::uint32_t kTypeMask = 0xf;
+  static constexpr std::uint32_t kChildrenBit = 1u << 30;
   static constexpr std::uint32_t kKnownBit = 1u << 31;
   std::uint32_t stat_slot() const { return meta_ & kNoStat; }
   void set_stat_slot(std::uint32_t slot) { meta_ = (meta_ & ~kNoStat) | slot; }
@@ -47,12 +49,16 @@ struct Node {
   }
   bool known() const { return (meta_ & kKnownBit) != 0; }
   void set_known(bool k) { meta_ = k ? (meta_ | kKnownBit) : (meta_ & ~kKnownBit); }
+  bool holds_children() const { return (meta_ & kChildrenBit) != 0; }
 
   NameArena::Ref name_;  // TreeModel::name(id)
-  std::uint32_t meta_ = kNoStat;  // type unknown (0), stat not known
-  // d_ino's low half: an inode number past 32 bits (xfs's inode64 on a large disk) takes a
-  // stat slot (set_stat), so every field is 4 bytes and the node 28.
-  std::uint32_t ino_ = 0;
+  std::uint32_t meta_ = kNoStat;  // type unknown (0), stat not known, no child list
+  // A file's d_ino (its low half: an inode number past 32 bits takes a stat slot), or a
+  // directory's first child (holds_children(): its inode number is in its stat slot, which
+  // a directory always has). One word for the two: 10 of 11 entries of a tree are files,
+  // which have no children, and a directory's stat is read anyway. Every field is 4 bytes
+  // and the node 24.
+  std::uint32_t word_ = 0;
 };
 static_assert(static_cast<std::uint32_t>(sys::FileType::other) <= 0xf, "FileType fits Node's 4 type bits");
 // One per directory entry (550k at the largest benchmark tree): what a mechanism needs per
@@ -61,7 +67,7 @@ static_assert(static_cast<std::uint32_t>(sys::FileType::other) <= 0xf, "FileType
 // only, so 10 of 11 nodes are files that hold just the type and inode of their listing),
 // and the name's bytes (an arena: its length plus one, not a 32-byte std::string; the NUL
 // ends it, so the node holds only its offset).
-static_assert(sizeof(Node) <= 28, "Node grew: see docs/design.md Tree model");
+static_assert(sizeof(Node) <= 24, "Node grew: see docs/design.md Tree model");
 
 class TreeModel {
  public:
@@ -127,7 +133,7 @@ class TreeModel {
   // Calls f(child) for each child of `dir`. f may not add or remove nodes.
   template <typename F>
   void for_each_child(NodeId dir, F&& f) const {
-    for (NodeId c = nodes_[dir].first_child; c != kNoNode; c = nodes_[c].next_sibling) f(c);
+    for (NodeId c = nodes_[dir].first_child(); c != kNoNode; c = nodes_[c].next_sibling) f(c);
   }
   std::vector<NodeId> children(NodeId dir) const;
   // Calls f(id) for every live node, in no particular order. f may not add or remove nodes.
@@ -167,6 +173,9 @@ class TreeModel {
   void index_place(NodeId id);  // index_insert() without the growth check
   void link_child(NodeId parent, NodeId id);
   void unlink_child(NodeId id);
+  // `id`'s word_ becomes the head of a child list (empty), its inode number moving into a
+  // stat slot: a directory from its first stat on, anything else given a child.
+  void hold_children(NodeId id);
   NodeId allocate();
   std::uint64_t derived_dev(NodeId id) const;
   void release_stat(Node& n);

@@ -121,7 +121,7 @@ bool TreeScanner::run(std::size_t max_dirs, const std::function<bool()>& stop) {
     }
     // A directory with no children yet (every directory of a first crawl) cannot hold any
     // of these names already: skip the lookups.
-    const bool was_empty = model_.node(dir).first_child == kNoNode;
+    const bool was_empty = model_.node(dir).first_child() == kNoNode;
     const bool stat_files = !hooks_.stat_files || hooks_.stat_files(dir);
     const std::uint64_t dir_dev = model_.stat(dir).dev;
     for (const auto& e : entries_) {
@@ -225,7 +225,7 @@ void TreeScanner::apply(DirListing& l) {
     failed(l.dir, l.path, l.read_err, false);
     return;
   }
-  const bool was_empty = model_.node(l.dir).first_child == kNoNode;
+  const bool was_empty = model_.node(l.dir).first_child() == kNoNode;
   for (const auto& e : l.entries) {
     const std::string_view name = l.name(e);
     if (!was_empty) {

@@ -263,7 +263,7 @@ TEST(TreeDiff, ShallowNewDirectoriesAreCreatedEmptyAndHandedOver) {
   EXPECT_EQ(handed, std::vector<std::string>{"/r/n"});
   NodeId n = live.find(lr, "n");
   ASSERT_NE(n, kNoNode);
-  EXPECT_EQ(live.node(n).first_child, kNoNode) << "a new directory's entries are the caller's to list";
+  EXPECT_EQ(live.node(n).first_child(), kNoNode) << "a new directory's entries are the caller's to list";
 }
 
 // --checksum: content hashes in the side tables decide when size and mtime cannot.

@@ -370,8 +370,56 @@ TEST(TreeModel, ShrunkIndexFindsEverythingAndGrowsAgain) {
 // entry 56 more in the stat table): see docs/design.md "Tree model".
 TEST(TreeModel, NodeSize) {
   if (sizeof(void*) == 8) {
-    EXPECT_LE(sizeof(Node), 28u);
+    EXPECT_LE(sizeof(Node), 24u);
   }
+}
+
+// A node's one word is a file's inode number or a directory's first child: each must read
+// back as it was through every change of what the node is.
+TEST(TreeModel, TheWordThatIsAnInodeOrAChildListKeepsBoth) {
+  TreeModel m;
+  sys::FileStat d = dir_stat(1);
+  d.dev = 7;
+  NodeId root = m.add_root("/w", d);
+  // A directory found by a listing (not stat'ed): its inode is kept, its children listed.
+  sys::FileStat listed_dir = dir_stat(0xabcdef);
+  listed_dir.dev = 7;
+  NodeId sub = m.add(root, "sub", listed_dir, false);
+  EXPECT_EQ(m.stat(sub), listed_dir);
+  EXPECT_EQ(m.node(sub).first_child(), kNoNode);
+  sys::FileStat listed_file = file_stat(0x12345678);
+  listed_file.dev = 7;
+  NodeId f = m.add(sub, "f", listed_file, false);
+  NodeId g = m.add(sub, "g", listed_file, false);
+  EXPECT_EQ(m.stat(f), listed_file);
+  EXPECT_EQ(m.node(f).first_child(), kNoNode);
+  EXPECT_EQ(m.children(sub).size(), 2u);
+  EXPECT_EQ(m.stat(sub), listed_dir);  // its children did not overwrite its inode
+  // A file that a stale model is given a child of: its inode moves into a stat slot.
+  NodeId odd = m.add(f, "x", listed_file, false);
+  EXPECT_EQ(m.stat(f), listed_file);
+  EXPECT_EQ(m.node(f).first_child(), odd);
+  EXPECT_EQ(m.path(odd), "/w/sub/f/x");
+  // A directory whose stat says file now (a replaced name the model has not caught up
+  // with): the stat and the children both stay readable, and removal takes them all.
+  sys::FileStat now_file = file_stat(99);
+  now_file.dev = 7;
+  m.set_stat(sub, now_file);
+  EXPECT_EQ(m.stat(sub), now_file);
+  EXPECT_EQ(m.children(sub).size(), 2u);
+  const std::size_t before = m.size();
+  m.remove(sub);
+  EXPECT_EQ(m.size(), before - 4);  // sub, f, g and x
+  EXPECT_EQ(m.find(root, "sub"), kNoNode);
+  // Reused ids start as plain entries again.
+  NodeId h = m.add(root, "h", listed_file, false);
+  EXPECT_TRUE(h == sub || h == f || h == g || h == odd);
+  EXPECT_EQ(m.stat(h), listed_file);
+  EXPECT_EQ(m.node(h).first_child(), kNoNode);
+  NodeId e = m.add(root, "e", listed_dir, false);
+  EXPECT_EQ(m.stat(e), listed_dir);
+  EXPECT_EQ(m.node(e).first_child(), kNoNode);
+  EXPECT_EQ(m.children(root).size(), 2u);
 }
 
 }  // namespace
