@@ -97,8 +97,16 @@ void Watcher::Impl::echo_link_changes() {
     restat(id);
     // The name may hold another object by now (restat then keeps the old stat, whose inode
     // is the one changed): the inode's identity decides.
-    const sys::FileStat now = model.stat(id);
+    sys::FileStat now = model.stat(id);
     if (now.ino != c->ino) continue;
+    // Its path did not resolve (an ancestor's rename still queued), so the stat kept is old,
+    // and may say one link: the name shares the changed inode, so it has two at least. Its
+    // next write must be statted and echoed, not deferred (deferred_write_stats.cc); the
+    // link() that made the other name told the kernel's fanotify mark nothing about this one.
+    if (model.stat_known(id) && now.nlink < 2) {
+      now.nlink = 2;
+      model.set_stat(id, now);
+    }
     if (c->only_if_changed && had_stat && now.size == before.size && now.mtime_ns == before.mtime_ns) continue;
     if (c->only_if_changed && !had_stat && now.mtime_ns < unstat_since_ns) continue;
     emit(c->kind, id, {}, "hard_link");

@@ -72,6 +72,15 @@ class FakeFs final : public sys::Fs {
     touch_dir(parent_of(to));
   }
   void set_dev(const std::string& path, std::uint64_t dev) { entries_.at(path).dev = dev; }
+  // link(2): a second name for the file at `from` (its stat copied, the link count of both
+  // names raised). The names keep separate stats afterwards: a write updates the one written.
+  void link(const std::string& from, const std::string& to) {
+    sys::FileStat& st = entries_.at(from);
+    ++st.nlink;
+    st.ctime_ns = ++tick_;
+    entries_[to] = st;
+    touch_dir(parent_of(to));
+  }
   // The link count only (no second name is made): what a hard-linked file's stat says.
   void set_nlink(const std::string& path, std::uint16_t n) { entries_.at(path).nlink = n; }
   bool has(const std::string& path) const { return entries_.count(path) != 0; }
