@@ -122,15 +122,8 @@ void TreeModel::hold_children(NodeId id) {
   if (n.holds_children()) return;
   if (n.stat_slot() == Node::kNoStat && id != kTopNode) {
     const sys::FileStat st = stat(id);  // the listing's type, inode and derived dev
-    if (free_stats_.empty()) {
-      if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 67M stats: 3.7 GB
-      n.set_stat_slot(static_cast<std::uint32_t>(stats_.size()));
-      stats_.push_back(st);
-    } else {
-      n.set_stat_slot(free_stats_.back());
-      free_stats_.pop_back();
-      stats_[n.stat_slot()] = st;
-    }
+    take_stat_slot(n);
+    stats_[n.stat_slot()] = st;
   }
   n.meta_ |= Node::kChildrenBit;
   n.word_ = kNoNode;
@@ -221,16 +214,7 @@ void TreeModel::set_stat(NodeId id, const sys::FileStat& st, bool known) {
       return;
     }
   }
-  if (n.stat_slot() == Node::kNoStat) {
-    if (!free_stats_.empty()) {
-      n.set_stat_slot(free_stats_.back());
-      free_stats_.pop_back();
-    } else {
-      if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 67M stats: 3.7 GB
-      n.set_stat_slot(static_cast<std::uint32_t>(stats_.size()));
-      stats_.emplace_back();
-    }
-  }
+  if (n.stat_slot() == Node::kNoStat) take_stat_slot(n);
   stats_[n.stat_slot()] = st;
 }
 
@@ -249,6 +233,17 @@ void TreeModel::compact_names() {
   fresh.reserve(names_.live_bytes());
   for (Node& n : nodes_) n.name_ = fresh.store(names_.view(n.name_));
   names_ = std::move(fresh);
+}
+
+void TreeModel::take_stat_slot(Node& n) {
+  if (!free_stats_.empty()) {
+    n.set_stat_slot(free_stats_.back());
+    free_stats_.pop_back();
+    return;
+  }
+  if (stats_.size() >= Node::kNoStat) throw std::bad_alloc();  // 67M stats: 3.7 GB
+  n.set_stat_slot(static_cast<std::uint32_t>(stats_.size()));
+  stats_.emplace_back();
 }
 
 void TreeModel::release_stat(Node& n) {

@@ -179,6 +179,8 @@ class TreeModel {
   NodeId allocate();
   std::uint64_t derived_dev(NodeId id) const;
   void release_stat(Node& n);
+  // Gives `n` a slot in the stat table (a freed one first); the caller fills it.
+  void take_stat_slot(Node& n);
   void set_name(NodeId id, std::string_view name);
   void compact_names();
 
